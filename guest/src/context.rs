@@ -1,0 +1,44 @@
+//! What the host derived for this request, behind a trait so the MCP and tool logic
+//! can be exercised natively with a fake.
+
+pub use crate::bindings::quilt::mcp::request_context::{
+    AwsCredentials, Caller, CatalogAccess, CredentialError, Settings,
+};
+use crate::bindings::quilt::mcp::request_context as host;
+
+pub trait Context {
+    fn caller(&self) -> Option<Caller>;
+    fn aws_credentials(&self) -> Result<AwsCredentials, CredentialError>;
+    fn catalog(&self) -> CatalogAccess;
+    fn settings(&self) -> Settings;
+}
+
+/// The request context as the host hands it over.
+pub struct HostContext;
+
+impl Context for HostContext {
+    fn caller(&self) -> Option<Caller> {
+        host::get_caller()
+    }
+
+    fn aws_credentials(&self) -> Result<AwsCredentials, CredentialError> {
+        host::get_aws_credentials()
+    }
+
+    fn catalog(&self) -> CatalogAccess {
+        host::catalog()
+    }
+
+    fn settings(&self) -> Settings {
+        host::get_settings()
+    }
+}
+
+/// The host already words each message for the person using the assistant.
+pub fn credential_error_message(error: &CredentialError) -> &str {
+    match error {
+        CredentialError::NotConfigured(message)
+        | CredentialError::Denied(message)
+        | CredentialError::Unavailable(message) => message,
+    }
+}

@@ -1,0 +1,87 @@
+//! Reads the one HTTP request this instance serves and writes its response.
+
+use super::outbound::WasiClient;
+use crate::bindings::wasi::http::types::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
+};
+use crate::bindings::wasi::io::streams::StreamError;
+use crate::context::HostContext;
+use crate::mcp::{self, Reply};
+use crate::tools::Env;
+
+/// Large enough for a `bucket_objects_put` of several base64 items, small enough that
+/// a hostile client cannot make the instance buffer without bound.
+const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
+const READ_CHUNK: u64 = 64 * 1024;
+const WRITE_CHUNK: usize = 4096;
+
+pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
+    let reply = match request.method() {
+        Method::Post => match read_body(&request) {
+            Ok(body) => {
+                let version = header(&request, "mcp-protocol-version");
+                let env = Env {
+                    context: &HostContext,
+                    http: &WasiClient,
+                };
+                mcp::handle(version.as_deref(), &body, &env)
+            }
+            Err(reply) => reply,
+        },
+        _ => Reply::plain(405, "Only POST is served on this endpoint."),
+    };
+    respond(reply, response_out);
+}
+
+fn header(request: &IncomingRequest, name: &str) -> Option<String> {
+    let values = request.headers().get(name);
+    values
+        .first()
+        .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+}
+
+fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Reply> {
+    let broken = || Reply::plain(400, "The request body could not be read.");
+    let incoming = request.consume().map_err(|()| broken())?;
+    let stream = incoming.stream().map_err(|()| broken())?;
+    let mut body = Vec::new();
+    loop {
+        match stream.blocking_read(READ_CHUNK) {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => break,
+            Err(StreamError::LastOperationFailed(_)) => return Err(broken()),
+        }
+        if body.len() > MAX_REQUEST_BODY {
+            return Err(Reply::plain(
+                413,
+                "The request body is larger than 32 MiB; send fewer or smaller items.",
+            ));
+        }
+    }
+    Ok(body)
+}
+
+fn respond(reply: Reply, response_out: ResponseOutparam) {
+    let mut entries = Vec::new();
+    if let Some(content_type) = reply.content_type {
+        entries.push(("content-type".to_owned(), content_type.as_bytes().to_vec()));
+    }
+    let Ok(headers) = Fields::from_list(&entries) else {
+        return;
+    };
+    let response = OutgoingResponse::new(headers);
+    let _ = response.set_status_code(reply.status);
+    let Ok(body) = response.body() else {
+        return;
+    };
+    ResponseOutparam::set(response_out, Ok(response));
+    if let Ok(stream) = body.write() {
+        for chunk in reply.body.chunks(WRITE_CHUNK) {
+            if stream.blocking_write_and_flush(chunk).is_err() {
+                // The client went away; nothing is left to tell it.
+                return;
+            }
+        }
+    }
+    let _ = OutgoingBody::finish(body, None);
+}

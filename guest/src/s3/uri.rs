@@ -1,0 +1,231 @@
+//! `s3://bucket/key[?versionId=...]` as users and the established Quilt tools write it.
+//!
+//! Keys are percent-decoded when parsed and only `%`, `?` and `#` are encoded when
+//! written, so a URI printed by a tool can be pasted back into any tool unchanged.
+
+use std::fmt;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct S3Uri {
+    pub bucket: String,
+    pub key: String,
+    pub version_id: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UriError {
+    NotS3(String),
+    MissingBucket(String),
+    InvalidBucket(String),
+    MissingKey(String),
+    UnsupportedQuery(String),
+}
+
+impl fmt::Display for UriError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::NotS3(s) => write!(f, "'{s}' is not an S3 URI; write it as s3://bucket/key"),
+            Self::MissingBucket(s) => {
+                write!(f, "'{s}' names no bucket; write it as s3://bucket/key")
+            }
+            Self::InvalidBucket(s) => write!(
+                f,
+                "'{s}' is not a valid bucket name (no '/', '?', '#' or whitespace allowed)"
+            ),
+            Self::MissingKey(s) => write!(
+                f,
+                "'{s}' names a bucket but no object; write it as s3://bucket/key"
+            ),
+            Self::UnsupportedQuery(s) => write!(
+                f,
+                "'{s}' has a query other than ?versionId=...; remove it or use only versionId"
+            ),
+        }
+    }
+}
+
+impl S3Uri {
+    pub fn parse(input: &str) -> Result<Self, UriError> {
+        let trimmed = input.trim();
+        let rest = strip_scheme(trimmed).ok_or_else(|| UriError::NotS3(input.to_owned()))?;
+        let (location, query) = match rest.split_once('?') {
+            Some((location, query)) => (location, Some(query)),
+            None => (rest, None),
+        };
+        let (bucket, key) = location.split_once('/').unwrap_or((location, ""));
+        let bucket = validate_bucket(bucket, input)?;
+        let key = decode(key);
+        if key.is_empty() {
+            return Err(UriError::MissingKey(input.to_owned()));
+        }
+        let version_id = match query {
+            None => None,
+            Some(query) => Some(parse_version(query).ok_or_else(|| UriError::UnsupportedQuery(input.to_owned()))?),
+        };
+        Ok(Self {
+            bucket,
+            key,
+            version_id,
+        })
+    }
+}
+
+impl fmt::Display for S3Uri {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{}", object_uri(&self.bucket, &self.key))?;
+        if let Some(version) = &self.version_id {
+            write!(f, "?versionId={}", encode(version, true))?;
+        }
+        Ok(())
+    }
+}
+
+/// `name` or `s3://name` (a trailing `/` is tolerated) to the bare bucket name.
+pub fn parse_bucket(input: &str) -> Result<String, UriError> {
+    let trimmed = input.trim();
+    let name = strip_scheme(trimmed).unwrap_or(trimmed);
+    let name = name.strip_suffix('/').unwrap_or(name);
+    validate_bucket(name, input)
+}
+
+pub fn object_uri(bucket: &str, key: &str) -> String {
+    format!("s3://{bucket}/{}", encode(key, false))
+}
+
+fn strip_scheme(s: &str) -> Option<&str> {
+    s.get(..5)
+        .filter(|scheme| scheme.eq_ignore_ascii_case("s3://"))
+        .map(|_| &s[5..])
+}
+
+fn validate_bucket(name: &str, input: &str) -> Result<String, UriError> {
+    if name.is_empty() {
+        return Err(UriError::MissingBucket(input.to_owned()));
+    }
+    if name
+        .chars()
+        .any(|c| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c.is_control())
+    {
+        return Err(UriError::InvalidBucket(name.to_owned()));
+    }
+    Ok(name.to_owned())
+}
+
+fn parse_version(query: &str) -> Option<String> {
+    let value = query.strip_prefix("versionId=")?;
+    if value.is_empty() || value.contains('&') {
+        return None;
+    }
+    Some(decode(value))
+}
+
+/// Percent-decoding only: a `+` in a key is a literal plus, not a space.
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'%'
+            && let Some(byte) = bytes
+                .get(i + 1..i + 3)
+                .and_then(|hex| std::str::from_utf8(hex).ok())
+                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
+        {
+            out.push(byte);
+            i += 3;
+        } else {
+            out.push(bytes[i]);
+            i += 1;
+        }
+    }
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+fn encode(s: &str, query: bool) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '%' => out.push_str("%25"),
+            '?' => out.push_str("%3F"),
+            '#' => out.push_str("%23"),
+            '&' if query => out.push_str("%26"),
+            c if c.is_control() => {
+                let mut buf = [0; 4];
+                for byte in c.encode_utf8(&mut buf).bytes() {
+                    out.push_str(&format!("%{byte:02X}"));
+                }
+            }
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn uri(bucket: &str, key: &str, version: Option<&str>) -> S3Uri {
+        S3Uri {
+            bucket: bucket.into(),
+            key: key.into(),
+            version_id: version.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn parses_bucket_and_nested_key() {
+        assert_eq!(S3Uri::parse("s3://b/a/b/c.txt"), Ok(uri("b", "a/b/c.txt", None)));
+    }
+
+    #[test]
+    fn parses_version_id() {
+        assert_eq!(
+            S3Uri::parse("s3://b/k.csv?versionId=abc%2F1"),
+            Ok(uri("b", "k.csv", Some("abc/1")))
+        );
+    }
+
+    #[test]
+    fn decodes_percent_escapes_but_keeps_plus() {
+        assert_eq!(S3Uri::parse("s3://b/a%20b+c%3F"), Ok(uri("b", "a b+c?", None)));
+    }
+
+    #[test]
+    fn keeps_literal_spaces_and_unicode() {
+        assert_eq!(S3Uri::parse("s3://b/dir/été 1.txt"), Ok(uri("b", "dir/été 1.txt", None)));
+    }
+
+    #[test]
+    fn round_trips_through_display() {
+        for key in ["a/b", "50%/x?y#z", "plain key.txt", "a+b"] {
+            let original = uri("bkt", key, Some("v&1"));
+            assert_eq!(S3Uri::parse(&original.to_string()), Ok(original.clone()), "{key}");
+        }
+    }
+
+    #[test]
+    fn rejects_other_schemes_and_missing_parts() {
+        assert!(matches!(S3Uri::parse("https://b/k"), Err(UriError::NotS3(_))));
+        assert!(matches!(S3Uri::parse("s3:///k"), Err(UriError::MissingBucket(_))));
+        assert!(matches!(S3Uri::parse("s3://b"), Err(UriError::MissingKey(_))));
+        assert!(matches!(S3Uri::parse("s3://b/"), Err(UriError::MissingKey(_))));
+        assert!(matches!(S3Uri::parse("s3://b/k?foo=1"), Err(UriError::UnsupportedQuery(_))));
+        assert!(matches!(S3Uri::parse("s3://b/k?versionId="), Err(UriError::UnsupportedQuery(_))));
+    }
+
+    #[test]
+    fn scheme_is_case_insensitive() {
+        assert_eq!(S3Uri::parse("S3://b/k"), Ok(uri("b", "k", None)));
+    }
+
+    #[test]
+    fn bucket_accepts_name_or_uri() {
+        assert_eq!(parse_bucket("my-bucket"), Ok("my-bucket".into()));
+        assert_eq!(parse_bucket("s3://my-bucket"), Ok("my-bucket".into()));
+        assert_eq!(parse_bucket("s3://my-bucket/"), Ok("my-bucket".into()));
+        assert!(parse_bucket("s3://a/b").is_err());
+        assert!(parse_bucket("").is_err());
+        assert!(parse_bucket("my bucket").is_err());
+    }
+}

@@ -1,0 +1,170 @@
+//! The tool registry: each tool is a typed function over its argument struct; the
+//! registry derives the MCP metadata from those types and adapts them to JSON.
+
+mod auth_status;
+mod encoding;
+mod objects;
+
+use std::fmt;
+
+use rmcp::handler::server::tool::schema_for_input;
+use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
+use schemars::JsonSchema;
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use serde_json::Value;
+
+use crate::context::Context;
+use crate::http::Client;
+use crate::s3::client::ConnectError;
+use crate::s3::uri::UriError;
+use crate::s3::{Failure, S3};
+
+/// What a tool may use: the host's request context and its outgoing HTTP.
+pub struct Env<'a> {
+    pub context: &'a dyn Context,
+    pub http: &'a dyn Client,
+}
+
+impl Env<'_> {
+    fn s3(&self) -> Result<S3<'_>, ToolError> {
+        S3::connect(self.context, self.http).map_err(ToolError::Connect)
+    }
+}
+
+/// Why a tool call failed, worded for the person using the assistant.
+#[derive(Debug)]
+pub enum ToolError {
+    /// The arguments do not match the tool's input schema.
+    Arguments(String),
+    /// An argument is well-typed but out of range or malformed.
+    Argument { name: &'static str, problem: String },
+    Uri(UriError),
+    Connect(ConnectError),
+    S3(Failure),
+    NotUtf8 { s3_uri: String },
+    AllItemsFailed(Vec<(String, String)>),
+}
+
+impl fmt::Display for ToolError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Arguments(message) => f.write_str(message),
+            Self::Argument { name, problem } => write!(f, "Invalid argument '{name}': {problem}"),
+            Self::Uri(error) => error.fmt(f),
+            Self::Connect(error) => error.fmt(f),
+            Self::S3(failure) => failure.fmt(f),
+            Self::NotUtf8 { s3_uri } => write!(
+                f,
+                "The object at {s3_uri} is not valid UTF-8 text; call again with base64_encode true"
+            ),
+            Self::AllItemsFailed(failures) => {
+                write!(f, "No object was written:")?;
+                for (key, error) in failures {
+                    write!(f, "\n- {key}: {error}")?;
+                }
+                Ok(())
+            }
+        }
+    }
+}
+
+impl From<UriError> for ToolError {
+    fn from(error: UriError) -> Self {
+        Self::Uri(error)
+    }
+}
+
+impl From<Failure> for ToolError {
+    fn from(failure: Failure) -> Self {
+        Self::S3(failure)
+    }
+}
+
+type Handler = Box<dyn Fn(&Env<'_>, Value) -> Result<Value, ToolError>>;
+
+pub struct Entry {
+    pub tool: Tool,
+    handler: Handler,
+}
+
+/// How a tool touches the world, as MCP annotations.
+#[derive(Clone, Copy)]
+enum Effect {
+    /// Reads only the request context.
+    Introspect,
+    /// Reads S3.
+    Read,
+    /// Writes S3 without deleting or overwriting anything but the named objects.
+    Write,
+}
+
+fn entry<A, O>(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    effect: Effect,
+    run: fn(&Env<'_>, A) -> Result<O, ToolError>,
+) -> Entry
+where
+    A: DeserializeOwned + JsonSchema + 'static,
+    O: Serialize + JsonSchema + 'static,
+{
+    let input_schema = schema_for_input::<A>()
+        .unwrap_or_else(|e| panic!("argument type of '{name}' is not an object: {e}"));
+    let annotations = match effect {
+        Effect::Introspect => ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(false),
+        Effect::Read => ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(true),
+        Effect::Write => ToolAnnotations::new().read_only(false).destructive(false).idempotent(true).open_world(true),
+    };
+    let tool = Tool::new(name, description, input_schema)
+        .with_title(title)
+        .with_annotations(annotations)
+        .with_output_schema::<O>();
+    let handler: Handler = Box::new(move |env, arguments| {
+        let arguments = parse_arguments::<A>(arguments)?;
+        let output = run(env, arguments)?;
+        Ok(serde_json::to_value(output).expect("tool outputs serialise to JSON"))
+    });
+    Entry { tool, handler }
+}
+
+fn registry() -> Vec<Entry> {
+    let mut entries = vec![auth_status::entry()];
+    entries.extend(objects::entries());
+    entries
+}
+
+pub fn list() -> Vec<Tool> {
+    registry().into_iter().map(|entry| entry.tool).collect()
+}
+
+/// `None` when no tool has that name.
+pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<CallToolResult> {
+    let entry = registry().into_iter().find(|entry| entry.tool.name == name)?;
+    let mut result = match (entry.handler)(env, arguments) {
+        Ok(structured) => {
+            let text = serde_json::to_string_pretty(&structured).expect("JSON values serialise");
+            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
+            result.structured_content = Some(structured);
+            result
+        }
+        Err(error) => CallToolResult::error(vec![ContentBlock::text(error.to_string())]),
+    };
+    // `resultType` belongs to the 2026 protocol era; the eras served here do not have it.
+    result.result_type = None;
+    Some(result)
+}
+
+/// Bad arguments are tool failures, so the message names the offending argument.
+fn parse_arguments<A: DeserializeOwned>(arguments: Value) -> Result<A, ToolError> {
+    serde_path_to_error::deserialize(arguments).map_err(|error| {
+        let path = error.path().to_string();
+        let inner = error.into_inner();
+        if path == "." {
+            ToolError::Arguments(format!("Invalid arguments: {inner}"))
+        } else {
+            ToolError::Arguments(format!("Invalid argument '{path}': {inner}"))
+        }
+    })
+}

@@ -1,0 +1,189 @@
+//! Bearer-token validation: who is calling, established before the guest ever runs.
+//!
+//! The accepted algorithms, issuer and audience come from configuration only; the token's own
+//! header never chooses how it is checked (that is how `alg: none` and HS/RS confusion fail).
+
+mod jwks;
+
+use std::collections::HashSet;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use jsonwebtoken::errors::ErrorKind;
+use jsonwebtoken::{Algorithm, DecodingKey, Validation};
+use serde_json::{Map, Value};
+
+use crate::config::AuthConfig;
+use jwks::JwksCache;
+
+/// The validated caller of one request.
+#[derive(Debug, Clone)]
+pub struct Caller {
+    pub subject: String,
+    pub issuer: String,
+    /// Claims chosen by `--forward-claims`, values JSON-encoded.
+    pub claims: Vec<(String, String)>,
+}
+
+/// Why a bearer token was refused. The message goes to the client in the 401 body, so it
+/// explains the refusal without repeating any part of the token.
+#[derive(Debug, thiserror::Error)]
+pub enum AuthError {
+    #[error("no bearer token: send `Authorization: Bearer <token>`")]
+    Missing,
+    #[error("the token is not a well-formed JWT")]
+    Malformed,
+    #[error("the token is signed with {0}, which this server does not accept")]
+    AlgorithmNotAccepted(String),
+    #[error("the token's signing key (kid {0:?}) is not among the identity provider's keys")]
+    UnknownKey(Option<String>),
+    #[error("the token's signature does not verify")]
+    BadSignature,
+    #[error("the token has expired")]
+    Expired,
+    #[error("the token is not valid yet (nbf is in the future)")]
+    NotYetValid,
+    #[error("the token was issued by an issuer this server does not trust")]
+    WrongIssuer,
+    #[error("the token was not issued for this server (audience mismatch)")]
+    WrongAudience,
+    #[error("the token lacks the required claim `{0}`")]
+    MissingClaim(String),
+    #[error("the identity provider's keys could not be fetched: {0}")]
+    KeysUnavailable(String),
+}
+
+impl AuthError {
+    /// The OAuth error code for `WWW-Authenticate` (RFC 6750).
+    pub fn oauth_code(&self) -> &'static str {
+        match self {
+            AuthError::Missing => "invalid_request",
+            _ => "invalid_token",
+        }
+    }
+}
+
+enum Keys {
+    Fixed(DecodingKey),
+    Jwks(JwksCache),
+}
+
+pub struct Authenticator {
+    keys: Keys,
+    validation: Validation,
+    forward_claims: Vec<String>,
+}
+
+impl Authenticator {
+    /// `None` when the server runs with `--no-auth`.
+    pub fn from_config(config: &AuthConfig, default_audience: &str) -> anyhow::Result<Option<Self>> {
+        if config.no_auth {
+            return Ok(None);
+        }
+        let (keys, default_algorithm) = match (&config.jwt_hs256_secret, &config.jwt_public_key, &config.jwks_url) {
+            (Some(secret), None, None) => (Keys::Fixed(DecodingKey::from_secret(secret.as_bytes())), Algorithm::HS256),
+            (None, Some(path), None) => {
+                let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                (Keys::Fixed(decoding_key_from_pem(&pem)?), Algorithm::RS256)
+            }
+            (None, None, Some(url)) => (Keys::Jwks(JwksCache::new(url.clone(), Duration::from_secs(10))?), Algorithm::RS256),
+            _ => bail!(
+                "choose how tokens are verified: exactly one of --jwt-hs256-secret, --jwt-public-key, --jwks-url \
+                 (or --no-auth for development)"
+            ),
+        };
+        let issuer = config
+            .jwt_issuer
+            .as_deref()
+            .context("--jwt-issuer is required: tokens from any other issuer are refused")?;
+
+        let mut validation = Validation::new(default_algorithm);
+        if !config.jwt_algorithms.is_empty() {
+            validation.algorithms = config.jwt_algorithms.clone();
+        }
+        validation.leeway = config.jwt_leeway_secs;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[issuer]);
+        if config.jwt_audience.is_empty() {
+            validation.set_audience(&[default_audience]);
+        } else {
+            validation.set_audience(&config.jwt_audience);
+        }
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+
+        Ok(Some(Self { keys, validation, forward_claims: config.forward_claims.clone() }))
+    }
+
+    pub fn accepted_algorithms(&self) -> &[Algorithm] {
+        &self.validation.algorithms
+    }
+
+    pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
+        if !self.validation.algorithms.contains(&header.alg) {
+            return Err(AuthError::AlgorithmNotAccepted(format!("{:?}", header.alg)));
+        }
+        let key = match &self.keys {
+            Keys::Fixed(key) => key.clone(),
+            Keys::Jwks(cache) => cache.key_for(header.kid.as_deref()).await?,
+        };
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation).map_err(classify)?;
+        Ok(self.caller_from(data.claims))
+    }
+
+    fn caller_from(&self, claims: Map<String, Value>) -> Caller {
+        let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let forwarded = self
+            .forward_claims
+            .iter()
+            .collect::<HashSet<_>>()
+            .into_iter()
+            .filter_map(|name| claims.get(name).map(|value| (name.clone(), value.to_string())))
+            .collect();
+        Caller { subject: text("sub"), issuer: text("iss"), claims: forwarded }
+    }
+}
+
+fn classify(error: jsonwebtoken::errors::Error) -> AuthError {
+    match error.kind() {
+        ErrorKind::InvalidSignature => AuthError::BadSignature,
+        ErrorKind::ExpiredSignature => AuthError::Expired,
+        ErrorKind::ImmatureSignature => AuthError::NotYetValid,
+        ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
+        ErrorKind::InvalidAudience => AuthError::WrongAudience,
+        ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
+        ErrorKind::InvalidAlgorithm => AuthError::AlgorithmNotAccepted("an algorithm that does not match the key".into()),
+        _ => AuthError::Malformed,
+    }
+}
+
+fn decoding_key_from_pem(pem: &[u8]) -> anyhow::Result<DecodingKey> {
+    DecodingKey::from_rsa_pem(pem)
+        .or_else(|_| DecodingKey::from_ec_pem(pem))
+        .or_else(|_| DecodingKey::from_ed_pem(pem))
+        .context("--jwt-public-key is not an RSA, EC or Ed25519 public key in PEM form")
+}
+
+/// The token from an `Authorization: Bearer …` header value.
+pub fn bearer_token(header: Option<&http::HeaderValue>) -> Result<&str, AuthError> {
+    let value = header.ok_or(AuthError::Missing)?.to_str().map_err(|_| AuthError::Malformed)?;
+    let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
+    if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
+        return Err(AuthError::Malformed);
+    }
+    Ok(token.trim())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::HeaderValue;
+
+    #[test]
+    fn bearer_scheme_is_case_insensitive_and_required() {
+        assert_eq!(bearer_token(Some(&HeaderValue::from_static("bearer abc"))).unwrap(), "abc");
+        assert!(matches!(bearer_token(None), Err(AuthError::Missing)));
+        assert!(matches!(bearer_token(Some(&HeaderValue::from_static("Basic abc"))), Err(AuthError::Malformed)));
+        assert!(matches!(bearer_token(Some(&HeaderValue::from_static("Bearer "))), Err(AuthError::Malformed)));
+    }
+}

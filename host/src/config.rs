@@ -1,0 +1,224 @@
+//! All configuration, in one place. Every flag has an environment-variable twin so the
+//! same binary is configured by flags on a laptop and by env in a container; `--help`
+//! is the reference.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use url::Url;
+
+#[derive(Debug, Parser)]
+#[command(name = "quilt-mcp", version, about = "Stateless multi-user MCP server for Quilt data")]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Serve MCP over HTTP at /mcp.
+    Serve(Box<ServeConfig>),
+    /// Precompile the guest component for this host's engine settings (loads faster at start-up).
+    Compile {
+        /// The guest component (.wasm).
+        #[arg(long)]
+        guest: PathBuf,
+        /// Where to write the precompiled artifact (.cwasm).
+        #[arg(long)]
+        output: PathBuf,
+    },
+    /// Measure how long creating a fresh guest instance takes on this machine.
+    BenchInstances {
+        /// The guest component (.wasm or .cwasm).
+        #[arg(long)]
+        guest: PathBuf,
+        /// How many instances to create.
+        #[arg(long, default_value_t = 2000)]
+        count: usize,
+    },
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct ServeConfig {
+    /// Address to listen on. Port 0 picks a free port; the bound address is printed first on stdout.
+    #[arg(long, env = "QUILT_MCP_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    /// The URL clients use to reach this server (default: http://<bound address>). The MCP
+    /// resource is <public-url>/mcp; it is also the default JWT audience.
+    #[arg(long, env = "QUILT_MCP_PUBLIC_URL")]
+    pub public_url: Option<Url>,
+
+    /// The tools guest: a component (.wasm) or an artifact precompiled by `quilt-mcp compile` (.cwasm).
+    #[arg(long, env = "QUILT_MCP_GUEST")]
+    pub guest: PathBuf,
+
+    #[command(flatten)]
+    pub auth: AuthConfig,
+
+    /// Origins allowed to call /mcp from a browser (repeatable). Default: the public URL's origin and
+    /// http://localhost / http://127.0.0.1 on any port. Requests without an Origin header are allowed.
+    #[arg(long = "allowed-origin", env = "QUILT_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    pub allowed_origins: Vec<String>,
+
+    #[command(flatten)]
+    pub limits: LimitsConfig,
+
+    #[command(flatten)]
+    pub s3: S3Config,
+
+    /// Extra origins (scheme://host:port) the guest may call over HTTP (repeatable). The S3
+    /// endpoint is always allowed; everything else is refused before a connection is made.
+    #[arg(long = "egress-allow", env = "QUILT_MCP_EGRESS_ALLOW", value_delimiter = ',')]
+    pub egress_allow: Vec<Url>,
+
+    #[command(flatten)]
+    pub credentials: CredentialsConfig,
+
+    #[command(flatten)]
+    pub catalog: CatalogConfig,
+
+    /// Log line format (logs go to stderr; filter with RUST_LOG).
+    #[arg(long, env = "QUILT_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// How bearer tokens are validated. Exactly one key source is required unless `--no-auth`.
+#[derive(Debug, Clone, Args)]
+pub struct AuthConfig {
+    /// Shared HS256 secret to verify tokens with.
+    #[arg(long, env = "QUILT_MCP_JWT_HS256_SECRET", hide_env_values = true,
+          conflicts_with_all = ["jwt_public_key", "jwks_url"])]
+    pub jwt_hs256_secret: Option<String>,
+
+    /// PEM public key (RSA, EC P-256 or Ed25519) to verify tokens with.
+    #[arg(long, env = "QUILT_MCP_JWT_PUBLIC_KEY", conflicts_with = "jwks_url")]
+    pub jwt_public_key: Option<PathBuf>,
+
+    /// JWKS URL of the identity provider. Keys are cached and refetched (rate-limited) when a
+    /// token names an unknown `kid`.
+    #[arg(long, env = "QUILT_MCP_JWKS_URL")]
+    pub jwks_url: Option<Url>,
+
+    /// Accepted signature algorithms (comma list). The token's header never chooses: a token
+    /// signed with anything else is rejected. Default: HS256 with a secret, RS256 otherwise.
+    #[arg(long, env = "QUILT_MCP_JWT_ALGORITHMS", value_delimiter = ',')]
+    pub jwt_algorithms: Vec<jsonwebtoken::Algorithm>,
+
+    /// Required `iss` of accepted tokens.
+    #[arg(long, env = "QUILT_MCP_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+
+    /// Accepted `aud` values (repeatable). Default: <public-url>/mcp.
+    #[arg(long, env = "QUILT_MCP_JWT_AUDIENCE", value_delimiter = ',')]
+    pub jwt_audience: Vec<String>,
+
+    /// Authorization server advertised in the protected-resource metadata. Default: the issuer.
+    #[arg(long, env = "QUILT_MCP_AUTHORIZATION_SERVER")]
+    pub authorization_server: Option<String>,
+
+    /// Clock skew tolerated for `exp` and `nbf`, in seconds.
+    #[arg(long, env = "QUILT_MCP_JWT_LEEWAY_SECS", default_value_t = 30)]
+    pub jwt_leeway_secs: u64,
+
+    /// Claims passed on to the tools (besides `sub` and `iss`), e.g. email,groups.
+    #[arg(long, env = "QUILT_MCP_FORWARD_CLAIMS", value_delimiter = ',', default_value = "email,name,groups")]
+    pub forward_claims: Vec<String>,
+
+    /// DEVELOPMENT ONLY: accept requests without any token. Every request runs as nobody.
+    #[arg(long, env = "QUILT_MCP_NO_AUTH", default_value_t = false)]
+    pub no_auth: bool,
+}
+
+/// Per-request resource limits.
+#[derive(Debug, Clone, Args)]
+pub struct LimitsConfig {
+    /// Largest accepted request body; larger requests get 413.
+    #[arg(long, env = "QUILT_MCP_MAX_BODY_BYTES", default_value_t = 1 << 20)]
+    pub max_body_bytes: usize,
+
+    /// Wall-clock and CPU deadline of one request; past it the guest is stopped and 504 returned.
+    #[arg(long, env = "QUILT_MCP_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
+    pub request_timeout_ms: u64,
+
+    /// Linear-memory cap of one guest instance, in MiB; growing past it traps the guest.
+    #[arg(long, env = "QUILT_MCP_GUEST_MEMORY_MIB", default_value_t = 64)]
+    pub guest_memory_mib: usize,
+
+    /// Guest instances alive at once (the pooling allocator's slots); more concurrent requests get 503.
+    #[arg(long, env = "QUILT_MCP_MAX_INSTANCES", default_value_t = 64)]
+    pub max_instances: u32,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct S3Config {
+    /// AWS region for signing.
+    #[arg(long = "aws-region", env = "QUILT_MCP_AWS_REGION", default_value = "us-east-1")]
+    pub region: String,
+
+    /// S3 endpoint (default: https://s3.<region>.amazonaws.com).
+    #[arg(long = "s3-endpoint", env = "QUILT_MCP_S3_ENDPOINT")]
+    pub endpoint: Option<Url>,
+
+    /// Address buckets in the path (endpoint/bucket/key) rather than as a subdomain.
+    #[arg(long = "s3-path-style", env = "QUILT_MCP_S3_PATH_STYLE", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub path_style: bool,
+}
+
+impl S3Config {
+    pub fn endpoint(&self) -> Url {
+        self.endpoint.clone().unwrap_or_else(|| {
+            Url::parse(&format!("https://s3.{}.amazonaws.com", self.region))
+                .expect("a region name forms a valid URL")
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum CredentialSourceKind {
+    /// No AWS credentials: S3 tools answer that none are configured.
+    None,
+    /// One fixed key pair for every caller (single user or development).
+    Static,
+}
+
+/// Where each request's AWS credentials come from. Never from AWS_* variables or ~/.aws.
+#[derive(Debug, Clone, Args)]
+pub struct CredentialsConfig {
+    #[arg(long = "credentials", env = "QUILT_MCP_CREDENTIALS", value_enum,
+          default_value_t = CredentialSourceKind::None)]
+    pub source: CredentialSourceKind,
+
+    /// Access key id for `--credentials static`.
+    #[arg(long, env = "QUILT_MCP_STATIC_ACCESS_KEY_ID", required_if_eq("source", "static"))]
+    pub static_access_key_id: Option<String>,
+
+    /// Secret access key for `--credentials static`.
+    #[arg(long, env = "QUILT_MCP_STATIC_SECRET_ACCESS_KEY", hide_env_values = true,
+          required_if_eq("source", "static"))]
+    pub static_secret_access_key: Option<String>,
+
+    /// Session token for `--credentials static` (temporary keys).
+    #[arg(long, env = "QUILT_MCP_STATIC_SESSION_TOKEN", hide_env_values = true)]
+    pub static_session_token: Option<String>,
+}
+
+/// The Quilt catalog this deployment belongs to.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogConfig {
+    /// Web catalog URL, for links shown to people.
+    #[arg(long, env = "QUILT_MCP_CATALOG_URL")]
+    pub catalog_url: Option<Url>,
+
+    /// Registry (catalog API) URL.
+    #[arg(long, env = "QUILT_MCP_REGISTRY_URL")]
+    pub registry_url: Option<Url>,
+}

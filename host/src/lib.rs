@@ -1,0 +1,13 @@
+//! quilt-mcp host: terminates HTTP, validates each request's JWT, derives what the request may
+//! use, and runs the MCP tools guest in a fresh sandboxed instance per request.
+//!
+//! The request path, module by module:
+//! `server` (routing, Origin, body limit, the one log line) → `auth` (who is calling) →
+//! `sandbox` (fresh instance; `request-context` and allow-listed egress) → the guest →
+//! S3 / the registry, signed with what `credentials` derived for this caller.
+
+pub mod auth;
+pub mod config;
+pub mod credentials;
+pub mod server;
+pub mod sandbox;

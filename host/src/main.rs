@@ -1,0 +1,122 @@
+use std::io::Write;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Parser;
+use quilt_mcp_host::auth::Authenticator;
+use quilt_mcp_host::config::{Cli, Command, LogFormat, ServeConfig};
+use quilt_mcp_host::credentials;
+use quilt_mcp_host::sandbox::{self, Deployment, EgressPolicy, EngineLimits, Sandbox};
+use quilt_mcp_host::server::{self, App, OriginPolicy};
+use tokio::net::TcpListener;
+use url::Url;
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    match Cli::parse().command {
+        Command::Serve(config) => serve(*config).await,
+        Command::Compile { guest, output } => sandbox::precompile(&guest, &output),
+        Command::BenchInstances { guest, count } => bench_instances(&guest, count).await,
+    }
+}
+
+async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+    init_logging(config.log_format);
+    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let bound = listener.local_addr()?;
+    let public_url = match &config.public_url {
+        Some(url) => url.clone(),
+        None => Url::parse(&format!("http://{bound}"))?,
+    };
+    let resource_url = public_url.join("mcp")?.to_string();
+
+    let auth = Authenticator::from_config(&config.auth, &resource_url)?;
+    if auth.is_none() {
+        tracing::warn!("AUTHENTICATION IS OFF (--no-auth): anyone who can reach this port acts with this server's credentials. Development only.");
+    }
+
+    let s3_endpoint = config.s3.endpoint();
+    let egress = EgressPolicy::new(std::iter::once(&s3_endpoint).chain(&config.egress_allow));
+    let limits = EngineLimits {
+        max_instances: config.limits.max_instances,
+        guest_memory_bytes: config.limits.guest_memory_mib << 20,
+    };
+    let deadline = Duration::from_millis(config.limits.request_timeout_ms);
+    let sandbox = Sandbox::load(&config.guest, &limits, egress, deadline)?;
+    tracing::info!(egress = ?sandbox.egress().origins().collect::<Vec<_>>(), "guest loaded");
+
+    let deployment = Arc::new(Deployment {
+        credentials: credentials::from_config(&config.credentials),
+        region: config.s3.region.clone(),
+        s3_endpoint: s3_endpoint.as_str().trim_end_matches('/').to_owned(),
+        path_style: config.s3.path_style,
+        catalog_url: config.catalog.catalog_url.as_ref().map(Url::to_string),
+        registry_url: config.catalog.registry_url.as_ref().map(Url::to_string),
+    });
+    let authorization_servers = config
+        .auth
+        .authorization_server
+        .clone()
+        .or_else(|| config.auth.jwt_issuer.clone())
+        .into_iter()
+        .collect();
+    let app = Arc::new(App {
+        sandbox,
+        auth,
+        deployment,
+        origins: OriginPolicy::new(&config.allowed_origins, &public_url),
+        max_body_bytes: config.limits.max_body_bytes,
+        resource_url,
+        authorization_servers,
+    });
+
+    // Harnesses read this first line to learn the port when listening on port 0.
+    println!("listening on http://{bound}");
+    std::io::stdout().flush()?;
+    tracing::info!(%bound, mcp = %app.resource_url, "serving");
+    server::serve(app, listener, shutdown_signal()).await
+}
+
+async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Result<()> {
+    let limits = EngineLimits { max_instances: 16, guest_memory_bytes: 64 << 20 };
+    let sandbox = Sandbox::load(guest, &limits, EgressPolicy::default(), Duration::from_secs(10))?;
+    let deployment = Arc::new(Deployment {
+        credentials: credentials::none(),
+        region: "us-east-1".into(),
+        s3_endpoint: "http://127.0.0.1:9".into(),
+        path_style: true,
+        catalog_url: None,
+        registry_url: None,
+    });
+    let mut timings = sandbox.measure_instantiation(deployment, count).await?;
+    timings.sort();
+    let percentile = |p: f64| timings[((timings.len() - 1) as f64 * p) as usize];
+    println!(
+        "instance creation over {count} instances: p50 {:?}, p99 {:?}, max {:?}",
+        percentile(0.50),
+        percentile(0.99),
+        timings.last().copied().unwrap_or_default()
+    );
+    Ok(())
+}
+
+fn init_logging(format: LogFormat) {
+    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => builder.init(),
+        LogFormat::Json => builder.json().init(),
+    }
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    let mut terminate =
+        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing the SIGTERM handler");
+    tokio::select! {
+        _ = interrupt => {}
+        _ = terminate.recv() => {}
+    }
+    tracing::info!("shutting down after the requests in flight");
+}

@@ -1,0 +1,153 @@
+//! The sandbox: one compiled guest, and a fresh instance of it for every request.
+//!
+//! Nothing survives a request: each gets a new store (new WASI context, new resource table,
+//! new request scope) and a new instance from the pooling allocator, and both are dropped when
+//! the response has been produced. The guest sees only what `RequestScope` hands it.
+
+mod bindings;
+mod egress;
+mod engine;
+mod request_scope;
+mod store;
+
+use std::convert::Infallible;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use wasmtime::Store;
+use wasmtime::component::Linker;
+use wasmtime_wasi_http::WasiHttpView;
+use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+pub use egress::EgressPolicy;
+pub use engine::{EngineLimits, precompile};
+pub use request_scope::{Deployment, RequestScope};
+
+use bindings::{GuestPre, request_context};
+use store::RequestState;
+
+/// Why the guest produced no response.
+#[derive(Debug, thiserror::Error)]
+pub enum GuestFailure {
+    #[error("the tools guest failed while handling the request ({0}); the server is unaffected, retry or report it")]
+    Trapped(String),
+    #[error("the request took longer than the server's limit of {0:?} and was stopped")]
+    TimedOut(Duration),
+    #[error("the server is at its limit of concurrent requests; retry shortly")]
+    Overloaded,
+}
+
+pub struct Sandbox {
+    pre: GuestPre<RequestState>,
+    egress: Arc<EgressPolicy>,
+    deadline: Duration,
+}
+
+impl Sandbox {
+    pub fn load(guest: &Path, limits: &EngineLimits, egress: EgressPolicy, deadline: Duration) -> anyhow::Result<Self> {
+        let engine = engine::new_engine(limits)?;
+        let component = engine::load_component(&engine, guest)?;
+        let mut linker = Linker::<RequestState>::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
+        request_context::add_to_linker::<_, wasmtime::component::HasSelf<RequestScope>>(&mut linker, |state| {
+            &mut state.scope
+        })?;
+        let pre = GuestPre::new(linker.instantiate_pre(&component)?)?;
+        engine::start_epoch_ticker(&engine);
+        Ok(Self { pre, egress: Arc::new(egress), deadline })
+    }
+
+    pub fn egress(&self) -> &EgressPolicy {
+        &self.egress
+    }
+
+    /// Runs one request in a fresh instance and returns the guest's response.
+    pub async fn handle(
+        &self,
+        request: http::Request<Bytes>,
+        scope: RequestScope,
+        request_id: &str,
+    ) -> Result<http::Response<HyperOutgoingBody>, GuestFailure> {
+        let (state, output) = RequestState::new(scope, self.egress.clone(), request_id.to_owned());
+        let mut store = Store::new(self.pre.engine(), state);
+        store.set_epoch_deadline(deadline_ticks(self.deadline));
+        store.epoch_deadline_trap();
+
+        let (sender, receiver) = tokio::sync::oneshot::channel();
+        let request = request.map(|body| Full::new(body).map_err(|never: Infallible| match never {}));
+        let trap = |e: wasmtime::Error| GuestFailure::Trapped(format!("{e:#}"));
+        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request).map_err(trap)?;
+        let outparam = store.data_mut().http().new_response_outparam(sender).map_err(trap)?;
+
+        let pre = self.pre.clone();
+        let request_id = request_id.to_owned();
+        let deadline = self.deadline;
+        // The guest runs in its own task so it can go on streaming the body after it has
+        // handed over the response head; the deadline bounds the whole of it.
+        let task = tokio::spawn(async move {
+            let run = async {
+                let guest = pre.instantiate_async(&mut store).await.map_err(classify_instantiation)?;
+                guest.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await.map_err(|e| classify_trap(e, deadline))
+            };
+            let outcome = tokio::time::timeout(deadline, run).await.unwrap_or(Err(GuestFailure::TimedOut(deadline)));
+            output.log(&request_id);
+            outcome
+        });
+
+        let started = Instant::now();
+        match tokio::time::timeout(deadline, receiver).await {
+            Ok(Ok(Ok(response))) => Ok(response),
+            Ok(Ok(Err(code))) => Err(GuestFailure::Trapped(format!("the guest answered with error {code:?}"))),
+            // The guest dropped the response out-param: its task says why.
+            Ok(Err(_)) => match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), task).await {
+                Ok(Ok(Err(failure))) => Err(failure),
+                Ok(Ok(Ok(()))) => Err(GuestFailure::Trapped("the guest returned without a response".into())),
+                Ok(Err(join)) => Err(GuestFailure::Trapped(join.to_string())),
+                Err(_) => Err(GuestFailure::TimedOut(deadline)),
+            },
+            Err(_) => {
+                task.abort();
+                Err(GuestFailure::TimedOut(deadline))
+            }
+        }
+    }
+
+    /// Creates and drops `count` instances, returning each creation's duration.
+    pub async fn measure_instantiation(&self, deployment: Arc<Deployment>, count: usize) -> anyhow::Result<Vec<Duration>> {
+        let mut timings = Vec::with_capacity(count);
+        for _ in 0..count {
+            let scope = RequestScope::new(deployment.clone(), None);
+            let (state, _output) = RequestState::new(scope, self.egress.clone(), String::new());
+            let started = Instant::now();
+            let mut store = Store::new(self.pre.engine(), state);
+            store.set_epoch_deadline(deadline_ticks(self.deadline));
+            self.pre.instantiate_async(&mut store).await?;
+            timings.push(started.elapsed());
+        }
+        Ok(timings)
+    }
+}
+
+fn deadline_ticks(deadline: Duration) -> u64 {
+    (deadline.as_millis() / engine::EPOCH_TICK.as_millis()) as u64 + 1
+}
+
+fn classify_instantiation(error: wasmtime::Error) -> GuestFailure {
+    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        GuestFailure::Overloaded
+    } else {
+        GuestFailure::Trapped(format!("{error:#}"))
+    }
+}
+
+fn classify_trap(error: wasmtime::Error, deadline: Duration) -> GuestFailure {
+    match error.downcast_ref::<wasmtime::Trap>() {
+        Some(wasmtime::Trap::Interrupt) => GuestFailure::TimedOut(deadline),
+        _ => GuestFailure::Trapped(format!("{error:#}")),
+    }
+}

@@ -1,0 +1,148 @@
+//! `POST /mcp`: the checks before the guest, the guest, and the request's log line.
+
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{HeaderValue, StatusCode, header};
+use http_body_util::{BodyExt, Limited};
+use hyper::body::Incoming;
+use serde::Deserialize;
+use serde_json::Value;
+
+use super::App;
+use super::responses::{self, HttpResponse};
+use crate::auth::{self, Caller};
+use crate::sandbox::{GuestFailure, RequestScope};
+
+/// Headers that carry the caller's secrets; the guest gets what was derived from them instead.
+const SECRET_HEADERS: [header::HeaderName; 3] = [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
+
+/// The parts of a JSON-RPC message the host reads for its log and its own error answers.
+/// The guest parses the message properly; this never rejects anything.
+#[derive(Default, Deserialize)]
+struct Envelope {
+    #[serde(default)]
+    id: Value,
+    #[serde(default)]
+    method: Option<String>,
+    #[serde(default)]
+    params: Option<EnvelopeParams>,
+}
+
+#[derive(Deserialize)]
+struct EnvelopeParams {
+    #[serde(default)]
+    name: Option<Value>,
+}
+
+impl Envelope {
+    fn peek(body: &[u8]) -> Self {
+        serde_json::from_slice(body).unwrap_or_default()
+    }
+
+    fn tool(&self) -> Option<&str> {
+        self.params.as_ref()?.name.as_ref()?.as_str()
+    }
+}
+
+pub async fn handle(app: &App, request: http::Request<Incoming>) -> HttpResponse {
+    let started = Instant::now();
+    let request_id = uuid::Uuid::new_v4().to_string();
+    let mut envelope = Envelope::default();
+    let mut caller = None;
+    let response = checked_then_run(app, request, &request_id, &mut envelope, &mut caller).await;
+    tracing::info!(
+        target: "quilt_mcp::request",
+        request_id,
+        method = envelope.method.as_deref().unwrap_or("-"),
+        tool = envelope.tool().unwrap_or("-"),
+        status = response.status().as_u16(),
+        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        subject = caller.as_ref().map(|c: &Caller| c.subject.as_str()).unwrap_or("-"),
+    );
+    response
+}
+
+async fn checked_then_run(
+    app: &App,
+    request: http::Request<Incoming>,
+    request_id: &str,
+    envelope: &mut Envelope,
+    caller_out: &mut Option<Caller>,
+) -> HttpResponse {
+    if let Some(origin) = request.headers().get(header::ORIGIN)
+        && !origin.to_str().is_ok_and(|origin| app.origins.allows(origin))
+    {
+        return responses::json(
+            StatusCode::FORBIDDEN,
+            &serde_json::json!({"error": "forbidden_origin", "error_description": "requests from this Origin are not allowed"}),
+        );
+    }
+
+    let caller = match &app.auth {
+        None => None,
+        Some(authenticator) => {
+            let verdict = match auth::bearer_token(request.headers().get(header::AUTHORIZATION)) {
+                Ok(token) => authenticator.authenticate(token).await,
+                Err(error) => Err(error),
+            };
+            match verdict {
+                Ok(caller) => Some(caller),
+                Err(error) => {
+                    tracing::info!(target: "quilt_mcp::auth", request_id, reason = %error, "bearer token refused");
+                    return responses::unauthorized(&error, &app.metadata_url());
+                }
+            }
+        }
+    };
+    *caller_out = caller.clone();
+
+    let (mut parts, body) = request.into_parts();
+    let body = match read_body(body, app.max_body_bytes, &parts.headers).await {
+        Ok(body) => body,
+        Err(response) => return response,
+    };
+    *envelope = Envelope::peek(&body);
+
+    for name in SECRET_HEADERS {
+        parts.headers.remove(name);
+    }
+    if !parts.headers.contains_key(header::HOST) {
+        parts.headers.insert(header::HOST, HeaderValue::from_static("localhost"));
+    }
+
+    let scope = RequestScope::new(app.deployment.clone(), caller);
+    match app.sandbox.handle(http::Request::from_parts(parts, body), scope, request_id).await {
+        Ok(response) => response,
+        Err(failure) => {
+            tracing::warn!(target: "quilt_mcp::guest", request_id, %failure, "guest produced no response");
+            let status = match failure {
+                GuestFailure::Trapped(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                GuestFailure::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
+                GuestFailure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            responses::jsonrpc_error(status, &envelope.id, &failure.to_string())
+        }
+    }
+}
+
+async fn read_body(body: Incoming, limit: usize, headers: &http::HeaderMap) -> Result<Bytes, HttpResponse> {
+    let too_large = || {
+        responses::json(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            &serde_json::json!({"error": "payload_too_large", "error_description": format!("request bodies are limited to {limit} bytes")}),
+        )
+    };
+    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    if declared.is_some_and(|length| length > limit as u64) {
+        return Err(too_large());
+    }
+    match Limited::new(body, limit).collect().await {
+        Ok(collected) => Ok(collected.to_bytes()),
+        Err(error) if error.is::<http_body_util::LengthLimitError>() => Err(too_large()),
+        Err(_) => Err(responses::json(
+            StatusCode::BAD_REQUEST,
+            &serde_json::json!({"error": "bad_request", "error_description": "the request body could not be read"}),
+        )),
+    }
+}

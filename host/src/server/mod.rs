@@ -1,0 +1,97 @@
+//! HTTP in front of the sandbox: routing, the checks that happen before any guest runs
+//! (Origin, bearer token, body size), and one log line per request.
+
+mod mcp_endpoint;
+mod origin;
+mod responses;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use hyper::body::Incoming;
+use hyper::server::conn::http1;
+use hyper_util::rt::{TokioIo, TokioTimer};
+use serde_json::json;
+use tokio::net::TcpListener;
+use url::Url;
+
+use crate::auth::Authenticator;
+use crate::sandbox::{Deployment, Sandbox};
+pub use origin::OriginPolicy;
+use responses::HttpResponse;
+
+/// Everything a request handler needs, shared by all connections.
+pub struct App {
+    pub sandbox: Sandbox,
+    pub auth: Option<Authenticator>,
+    pub deployment: Arc<Deployment>,
+    pub origins: OriginPolicy,
+    pub max_body_bytes: usize,
+    pub resource_url: String,
+    pub authorization_servers: Vec<String>,
+}
+
+impl App {
+    /// Where clients find our RFC 9728 metadata (path-suffixed form, as MCP clients look it up).
+    pub fn metadata_url(&self) -> String {
+        let resource = Url::parse(&self.resource_url).expect("the resource URL was built from a valid URL");
+        format!("{}/.well-known/oauth-protected-resource{}", resource.origin().ascii_serialization(), resource.path())
+    }
+
+    async fn route(self: Arc<Self>, request: http::Request<Incoming>) -> HttpResponse {
+        use http::Method;
+        match (request.method(), request.uri().path()) {
+            (&Method::POST, "/mcp") => mcp_endpoint::handle(&self, request).await,
+            (_, "/mcp") => responses::method_not_allowed(),
+            (&Method::GET, "/healthz") => responses::text(http::StatusCode::OK, "ok"),
+            (&Method::GET, "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp") => {
+                responses::json(http::StatusCode::OK, &self.protected_resource_metadata())
+            }
+            _ => responses::json(http::StatusCode::NOT_FOUND, &json!({"error": "not_found", "error_description": "the MCP endpoint is POST /mcp"})),
+        }
+    }
+
+    fn protected_resource_metadata(&self) -> serde_json::Value {
+        json!({
+            "resource": self.resource_url,
+            "authorization_servers": self.authorization_servers,
+            "bearer_methods_supported": ["header"],
+            "resource_name": "Quilt MCP",
+            "resource_signing_alg_values_supported": self.auth.as_ref().map(|auth| {
+                auth.accepted_algorithms().iter().map(|alg| format!("{alg:?}")).collect::<Vec<_>>()
+            }),
+        })
+    }
+}
+
+/// Serves until `shutdown` resolves; connections in flight are finished first.
+pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+    let connections = tokio_util::task::TaskTracker::new();
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => accepted?,
+            () = &mut shutdown => break,
+        };
+        let app = app.clone();
+        connections.spawn(serve_connection(app, stream, peer));
+    }
+    connections.close();
+    connections.wait().await;
+    Ok(())
+}
+
+async fn serve_connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: SocketAddr) {
+    let service = hyper::service::service_fn(move |request| {
+        let app = app.clone();
+        async move { Ok::<_, std::convert::Infallible>(app.route(request).await) }
+    });
+    let connection = http1::Builder::new()
+        .timer(TokioTimer::new())
+        .header_read_timeout(Duration::from_secs(10))
+        .serve_connection(TokioIo::new(stream), service);
+    if let Err(error) = connection.await {
+        tracing::debug!(%peer, %error, "connection closed with an error");
+    }
+}

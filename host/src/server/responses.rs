@@ -1,0 +1,62 @@
+//! The answers the host gives itself, before or instead of the guest.
+
+use bytes::Bytes;
+use http::{HeaderValue, Response, StatusCode, header};
+use http_body_util::{BodyExt, Full};
+use serde_json::{Value, json};
+use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
+
+use crate::auth::AuthError;
+
+pub type HttpResponse = Response<HyperOutgoingBody>;
+
+pub fn body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
+    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+}
+
+pub fn json(status: StatusCode, value: &Value) -> HttpResponse {
+    let mut response = Response::new(body(value.to_string()));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response
+}
+
+pub fn text(status: StatusCode, text: &'static str) -> HttpResponse {
+    let mut response = Response::new(body(text));
+    *response.status_mut() = status;
+    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response
+}
+
+/// A JSON-RPC error for a request the guest could not answer (trap, timeout, overload).
+pub fn jsonrpc_error(status: StatusCode, id: &Value, message: &str) -> HttpResponse {
+    json(status, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": message}}))
+}
+
+/// 401 with the RFC 6750 / RFC 9728 challenge pointing clients at our metadata.
+pub fn unauthorized(error: &AuthError, metadata_url: &str) -> HttpResponse {
+    let description = error.to_string();
+    let challenge = match error {
+        AuthError::Missing => format!("Bearer resource_metadata=\"{metadata_url}\""),
+        _ => format!(
+            "Bearer error=\"{}\", error_description=\"{}\", resource_metadata=\"{metadata_url}\"",
+            error.oauth_code(),
+            description.replace(['"', '\\'], "'"),
+        ),
+    };
+    let mut response =
+        json(StatusCode::UNAUTHORIZED, &json!({"error": error.oauth_code(), "error_description": description}));
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+pub fn method_not_allowed() -> HttpResponse {
+    let mut response = json(
+        StatusCode::METHOD_NOT_ALLOWED,
+        &json!({"error": "method_not_allowed", "error_description": "this server is stateless: POST JSON-RPC messages to /mcp; it offers no event stream and no session to delete"}),
+    );
+    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+}

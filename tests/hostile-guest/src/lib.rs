@@ -1,0 +1,157 @@
+//! A guest that misbehaves on request, built against the same WIT world as the real
+//! tools guest, so the end-to-end tests can prove what the host contains: traps,
+//! endless loops, memory exhaustion, state leaking between requests, egress outside
+//! the allow-list, and headers that must never reach a guest.
+//!
+//! It reads one JSON-RPC request and acts on its `method`; every answer it manages
+//! to give is HTTP 200 with `{"jsonrpc":"2.0","id":..,"result":{..}}`.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde_json::{Value, json};
+
+wit_bindgen::generate!({
+    path: "../../wit",
+    world: "quilt:mcp/guest",
+    generate_all,
+});
+
+use exports::wasi::http::incoming_handler::Guest;
+use quilt::mcp::request_context;
+use wasi::http::outgoing_handler;
+use wasi::http::types::{
+    Fields, IncomingRequest, Method, OutgoingBody, OutgoingRequest, OutgoingResponse,
+    ResponseOutparam, Scheme,
+};
+use wasi::io::streams::StreamError;
+
+/// Written by `global_write`, read by `global_read`: a fresh instance per request
+/// means a read must always see 0, whatever an earlier request wrote.
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+struct HostileGuest;
+
+impl Guest for HostileGuest {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        let headers = received_headers(&request);
+        let message: Value = serde_json::from_slice(&read_body(request)).unwrap_or(Value::Null);
+        let params = &message["params"];
+        let result = match message["method"].as_str().unwrap_or_default() {
+            "trap" => panic!("hostile guest: trap requested"),
+            "loop" => spin_forever(),
+            "alloc" => exhaust_memory(),
+            "global_write" => {
+                COUNTER.store(params["value"].as_u64().unwrap_or(1), Ordering::SeqCst);
+                json!({"counter": COUNTER.load(Ordering::SeqCst)})
+            }
+            "global_read" => json!({"counter": COUNTER.load(Ordering::SeqCst)}),
+            "fetch" => fetch(params["url"].as_str().unwrap_or_default()),
+            "whoami" => whoami(),
+            "headers" => json!({"headers": headers}),
+            other => json!({"unknown_method": other}),
+        };
+        let reply = json!({"jsonrpc": "2.0", "id": message["id"], "result": result});
+        respond(response_out, &serde_json::to_vec(&reply).expect("JSON encodes"));
+    }
+}
+
+fn spin_forever() -> ! {
+    let mut spins: u64 = 0;
+    loop {
+        // black_box keeps the loop from being optimised into something else.
+        spins = std::hint::black_box(spins.wrapping_add(1));
+    }
+}
+
+/// Grows the heap a MiB at a time until an allocation fails, which aborts (traps).
+fn exhaust_memory() -> ! {
+    let mut hoard: Vec<Vec<u8>> = Vec::new();
+    loop {
+        hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
+    }
+}
+
+/// An outgoing GET; returns the status, or the wasi:http error code as text.
+fn fetch(target: &str) -> Value {
+    let url = match url::Url::parse(target) {
+        Ok(url) => url,
+        Err(error) => return json!({"error": format!("bad url {target:?}: {error}")}),
+    };
+    let request = OutgoingRequest::new(Fields::new());
+    let scheme = if url.scheme() == "https" { Scheme::Https } else { Scheme::Http };
+    let authority = match url.port_or_known_default() {
+        Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
+        None => url.host_str().unwrap_or_default().to_string(),
+    };
+    let path_and_query = match url.query() {
+        Some(query) => format!("{}?{query}", url.path()),
+        None => url.path().to_string(),
+    };
+    let setters_ok = request.set_method(&Method::Get).is_ok()
+        && request.set_scheme(Some(&scheme)).is_ok()
+        && request.set_authority(Some(&authority)).is_ok()
+        && request.set_path_with_query(Some(&path_and_query)).is_ok();
+    if !setters_ok {
+        return json!({"error": format!("could not build a request for {target}")});
+    }
+    let pending = match outgoing_handler::handle(request, None) {
+        Ok(pending) => pending,
+        Err(code) => return json!({"error": format!("{code:?}")}),
+    };
+    pending.subscribe().block();
+    match pending.get() {
+        Some(Ok(Ok(response))) => json!({"status": response.status()}),
+        Some(Ok(Err(code))) => json!({"error": format!("{code:?}")}),
+        other => json!({"error": format!("no response: {other:?}")}),
+    }
+}
+
+fn whoami() -> Value {
+    let caller = request_context::caller().map(|caller| {
+        json!({"subject": caller.subject, "issuer": caller.issuer, "claims": caller.claims})
+    });
+    let access_key_id = match request_context::aws_credentials() {
+        Ok(credentials) => json!(credentials.access_key_id),
+        Err(error) => json!({"error": format!("{error:?}")}),
+    };
+    json!({"caller": caller, "access_key_id": access_key_id})
+}
+
+fn received_headers(request: &IncomingRequest) -> Vec<(String, String)> {
+    request
+        .headers()
+        .entries()
+        .into_iter()
+        .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned()))
+        .collect()
+}
+
+fn read_body(request: IncomingRequest) -> Vec<u8> {
+    let mut body = Vec::new();
+    let Ok(incoming) = request.consume() else { return body };
+    let Ok(stream) = incoming.stream() else { return body };
+    loop {
+        match stream.blocking_read(64 * 1024) {
+            Ok(chunk) => body.extend_from_slice(&chunk),
+            Err(StreamError::Closed) => return body,
+            Err(StreamError::LastOperationFailed(_)) => return body,
+        }
+    }
+}
+
+fn respond(response_out: ResponseOutparam, body: &[u8]) {
+    let headers = Fields::from_list(&[("content-type".to_string(), b"application/json".to_vec())])
+        .expect("valid header");
+    let response = OutgoingResponse::new(headers);
+    let outgoing = response.body().expect("body taken once");
+    ResponseOutparam::set(response_out, Ok(response));
+    let stream = outgoing.write().expect("stream taken once");
+    // wasi:io allows at most 4096 bytes per blocking_write_and_flush.
+    for chunk in body.chunks(4096) {
+        stream.blocking_write_and_flush(chunk).expect("response written");
+    }
+    drop(stream);
+    OutgoingBody::finish(outgoing, None).expect("response finished");
+}
+
+export!(HostileGuest);
