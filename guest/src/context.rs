@@ -1,10 +1,11 @@
 //! What the host derived for this request, behind a trait so the MCP and tool logic
 //! can be exercised natively with a fake.
 
+#[cfg(target_arch = "wasm32")]
+use crate::bindings::quilt::mcp::request_context as host;
 pub use crate::bindings::quilt::mcp::request_context::{
     AwsCredentials, Caller, CatalogAccess, CredentialError, Settings,
 };
-use crate::bindings::quilt::mcp::request_context as host;
 
 pub trait Context {
     fn caller(&self) -> Option<Caller>;
@@ -14,8 +15,10 @@ pub trait Context {
 }
 
 /// The request context as the host hands it over.
+#[cfg(target_arch = "wasm32")]
 pub struct HostContext;
 
+#[cfg(target_arch = "wasm32")]
 impl Context for HostContext {
     fn caller(&self) -> Option<Caller> {
         host::get_caller()
@@ -26,7 +29,7 @@ impl Context for HostContext {
     }
 
     fn catalog(&self) -> CatalogAccess {
-        host::catalog()
+        host::get_catalog()
     }
 
     fn settings(&self) -> Settings {

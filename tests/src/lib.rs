@@ -1,1 +1,16 @@
+//! The end-to-end harness of quilt-mcp: real parts only. SeaweedFS as the S3 store,
+//! an RSA identity whose JWKS is served over HTTP, the `quilt-mcp` host as a child
+//! process, and a small MCP client speaking JSON-RPC over HTTP to it.
+//!
+//! The artifacts under test (host binary, guests, `weed`) are built and installed by
+//! the Makefile, which hands their paths over in environment variables.
 
+pub mod artifacts;
+pub mod child;
+pub mod host_process;
+pub mod identity;
+pub mod jwks_server;
+pub mod mcp;
+pub mod ports;
+pub mod s3;
+pub mod seaweedfs;

@@ -28,7 +28,7 @@ pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
             }
             Err(reply) => reply,
         },
-        _ => Reply::plain(405, "Only POST is served on this endpoint."),
+        _ => plain(405, "Only POST is served on this endpoint."),
     };
     respond(reply, response_out);
 }
@@ -41,7 +41,7 @@ fn header(request: &IncomingRequest, name: &str) -> Option<String> {
 }
 
 fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Reply> {
-    let broken = || Reply::plain(400, "The request body could not be read.");
+    let broken = || plain(400, "The request body could not be read.");
     let incoming = request.consume().map_err(|()| broken())?;
     let stream = incoming.stream().map_err(|()| broken())?;
     let mut body = Vec::new();
@@ -52,7 +52,7 @@ fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Reply> {
             Err(StreamError::LastOperationFailed(_)) => return Err(broken()),
         }
         if body.len() > MAX_REQUEST_BODY {
-            return Err(Reply::plain(
+            return Err(plain(
                 413,
                 "The request body is larger than 32 MiB; send fewer or smaller items.",
             ));
@@ -84,4 +84,12 @@ fn respond(reply: Reply, response_out: ResponseOutparam) {
         }
     }
     let _ = OutgoingBody::finish(body, None);
+}
+
+fn plain(status: u16, text: &str) -> Reply {
+    Reply {
+        status,
+        content_type: Some("text/plain; charset=utf-8"),
+        body: text.as_bytes().to_vec(),
+    }
 }

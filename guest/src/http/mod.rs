@@ -1,7 +1,9 @@
 //! HTTP in and out of the component. The request/response types are plain data so
 //! everything above this layer can be tested without wasi.
 
+#[cfg(target_arch = "wasm32")]
 pub mod inbound;
+#[cfg(target_arch = "wasm32")]
 pub mod outbound;
 
 use std::fmt;

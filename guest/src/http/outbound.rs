@@ -28,8 +28,8 @@ impl Client for WasiClient {
             .map_err(|()| transport("request body unavailable".into()))?;
         // Handing the request over first lets the host stream the body as it is
         // written, instead of buffering all of it.
-        let pending = outgoing_handler::handle(outgoing, None)
-            .map_err(|e| transport(format!("{e:?}")))?;
+        let pending =
+            outgoing_handler::handle(outgoing, None).map_err(|e| transport(format!("{e:?}")))?;
         write_body(&body, &request.body).map_err(transport)?;
         OutgoingBody::finish(body, None).map_err(|e| transport(format!("{e:?}")))?;
 
@@ -69,7 +69,10 @@ fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
         .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
         .collect();
     if request.method == Method::Put {
-        entries.push(("content-length".into(), request.body.len().to_string().into_bytes()));
+        entries.push((
+            "content-length".into(),
+            request.body.len().to_string().into_bytes(),
+        ));
     }
     let headers = Fields::from_list(&entries).map_err(|e| HttpError::Transport {
         origin: url.origin().ascii_serialization(),
@@ -85,7 +88,9 @@ fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
     // These setters only fail on syntactically invalid values, which `Url` rules out.
     let _ = outgoing.set_method(&method);
     let _ = outgoing.set_scheme(Some(&scheme));
-    outgoing.set_authority(Some(&authority)).map_err(|()| bad_url())?;
+    outgoing
+        .set_authority(Some(&authority))
+        .map_err(|()| bad_url())?;
     outgoing
         .set_path_with_query(Some(&path_with_query))
         .map_err(|()| bad_url())?;
@@ -93,7 +98,9 @@ fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
 }
 
 fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
-    let stream: OutputStream = body.write().map_err(|()| "request body stream unavailable")?;
+    let stream: OutputStream = body
+        .write()
+        .map_err(|()| "request body stream unavailable")?;
     for chunk in bytes.chunks(WRITE_CHUNK) {
         stream
             .blocking_write_and_flush(chunk)

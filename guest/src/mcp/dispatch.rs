@@ -1,8 +1,6 @@
 //! The MCP methods this server answers.
 
-use rmcp::model::{
-    Implementation, InitializeResult, ServerCapabilities, ToolsCapability,
-};
+use rmcp::model::{Implementation, InitializeResult, ServerCapabilities, ToolsCapability};
 use serde_json::{Value, json};
 
 use super::jsonrpc::RpcError;

@@ -34,7 +34,10 @@ impl RpcError {
     }
 
     pub fn method_not_found(method: &str) -> Self {
-        Self::new(ErrorCode::METHOD_NOT_FOUND, format!("Method not found: {method}"))
+        Self::new(
+            ErrorCode::METHOD_NOT_FOUND,
+            format!("Method not found: {method}"),
+        )
     }
 
     pub fn invalid_params(message: String) -> Self {
@@ -52,14 +55,26 @@ pub fn success(id: &Value, result: Value) -> Value {
 
 /// On error, also the id to echo (null when it could not be read).
 pub fn classify(value: Value) -> Result<Message, (Value, RpcError)> {
-    let invalid = |id: Value, why: &str| Err((id, RpcError::invalid_request(format!("Invalid Request: {why}"))));
+    let invalid = |id: Value, why: &str| {
+        Err((
+            id,
+            RpcError::invalid_request(format!("Invalid Request: {why}")),
+        ))
+    };
     let mut object: Map<String, Value> = match value {
         Value::Object(object) => object,
-        Value::Array(_) => return invalid(Value::Null, "batches are not supported; send one message per request"),
+        Value::Array(_) => {
+            return invalid(
+                Value::Null,
+                "batches are not supported; send one message per request",
+            );
+        }
         _ => return invalid(Value::Null, "a JSON-RPC message must be a JSON object"),
     };
     let id = object.remove("id");
-    let id_ok = id.as_ref().is_none_or(|id| id.is_string() || id.is_number());
+    let id_ok = id
+        .as_ref()
+        .is_none_or(|id| id.is_string() || id.is_number());
     let echo = id.clone().filter(|_| id_ok).unwrap_or(Value::Null);
     if object.get("jsonrpc").and_then(Value::as_str) != Some("2.0") {
         return invalid(echo, "\"jsonrpc\" must be \"2.0\"");

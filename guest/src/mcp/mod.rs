@@ -34,14 +34,6 @@ impl Reply {
             body: Vec::new(),
         }
     }
-
-    pub fn plain(status: u16, text: &str) -> Self {
-        Self {
-            status,
-            content_type: Some("text/plain; charset=utf-8"),
-            body: text.as_bytes().to_vec(),
-        }
-    }
 }
 
 /// `protocol_version` is the `MCP-Protocol-Version` header, when sent.

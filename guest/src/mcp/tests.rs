@@ -73,7 +73,11 @@ impl FakeS3 {
 impl Client for FakeS3 {
     fn send(&self, request: &Request, max_body: usize) -> Result<Response, HttpError> {
         self.sent.borrow_mut().push(request.clone());
-        let mut response = self.responses.borrow_mut().pop().expect("an unexpected request was sent");
+        let mut response = self
+            .responses
+            .borrow_mut()
+            .pop()
+            .expect("an unexpected request was sent");
         response.body.truncate(max_body);
         Ok(response)
     }
@@ -82,7 +86,10 @@ impl Client for FakeS3 {
 fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Response {
     Response {
         status,
-        headers: headers.iter().map(|(n, v)| (n.to_string(), v.to_string())).collect(),
+        headers: headers
+            .iter()
+            .map(|(n, v)| (n.to_string(), v.to_string()))
+            .collect(),
         body: body.to_vec(),
     }
 }
@@ -123,7 +130,12 @@ fn body_that_is_not_json_is_a_parse_error() {
     assert_eq!(reply.status, 400);
     let body = json_of(&reply);
     assert_eq!(body["error"]["code"], -32700);
-    assert!(body["error"]["message"].as_str().unwrap().starts_with("Parse error: "));
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .starts_with("Parse error: ")
+    );
     assert_eq!(body["id"], Value::Null);
 }
 
@@ -134,8 +146,14 @@ fn invalid_envelopes_are_invalid_requests() {
         (r#"{"id":1,"method":"ping"}"#, json!(1)),
         (r#"{"jsonrpc":"1.0","id":"a","method":"ping"}"#, json!("a")),
         (r#"{"jsonrpc":"2.0","id":1,"method":5}"#, json!(1)),
-        (r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#, Value::Null),
-        (r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#, Value::Null),
+        (
+            r#"{"jsonrpc":"2.0","id":{"x":1},"method":"ping"}"#,
+            Value::Null,
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#,
+            Value::Null,
+        ),
         (r#""ping""#, Value::Null),
     ] {
         let reply = post(body);
@@ -161,7 +179,12 @@ fn notifications_and_responses_are_accepted_without_a_body() {
 
 #[test]
 fn unsupported_protocol_version_header_is_rejected() {
-    let reply = post_with(Some("2024-11-05"), &request("ping", json!({})), &FakeContext::default(), &FakeS3::default());
+    let reply = post_with(
+        Some("2024-11-05"),
+        &request("ping", json!({})),
+        &FakeContext::default(),
+        &FakeS3::default(),
+    );
     assert_eq!(reply.status, 400);
     let body = json_of(&reply);
     assert_eq!(body["error"]["code"], -32600);
@@ -174,7 +197,12 @@ fn unsupported_protocol_version_header_is_rejected() {
 
 #[test]
 fn supported_protocol_version_header_is_served() {
-    let reply = post_with(Some("2025-06-18"), &request("ping", json!({})), &FakeContext::default(), &FakeS3::default());
+    let reply = post_with(
+        Some("2025-06-18"),
+        &request("ping", json!({})),
+        &FakeContext::default(),
+        &FakeS3::default(),
+    );
     assert_eq!(reply.status, 200);
     assert_eq!(json_of(&reply)["result"], json!({}));
 }
@@ -194,7 +222,10 @@ fn initialize_negotiates_the_version() {
         assert_eq!(reply.status, 200);
         let result = &json_of(&reply)["result"];
         assert_eq!(result["protocolVersion"], agreed);
-        assert_eq!(result["capabilities"], json!({"tools": {"listChanged": false}}));
+        assert_eq!(
+            result["capabilities"],
+            json!({"tools": {"listChanged": false}})
+        );
         assert_eq!(result["serverInfo"]["name"], "quilt-mcp");
         assert_eq!(result["serverInfo"]["title"], "Quilt MCP");
         assert!(result["serverInfo"]["version"].is_string());
@@ -210,14 +241,26 @@ fn unknown_methods_and_server_discover_are_not_found() {
         assert_eq!(reply.status, 200);
         let body = json_of(&reply);
         assert_eq!(body["error"]["code"], -32601);
-        assert_eq!(body["error"]["message"], format!("Method not found: {method}"));
+        assert_eq!(
+            body["error"]["message"],
+            format!("Method not found: {method}")
+        );
     }
 }
 
 #[test]
 fn tools_list_describes_every_tool_fully() {
     let reply = post(&request("tools/list", json!({})));
-    let tools = json_of(&reply)["result"]["tools"].as_array().unwrap().clone();
+    if std::env::var_os("PRINT_TOOLS").is_some() {
+        println!(
+            "{}",
+            serde_json::to_string_pretty(&json_of(&reply)).unwrap()
+        );
+    }
+    let tools = json_of(&reply)["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .clone();
     let names: Vec<&str> = tools.iter().map(|t| t["name"].as_str().unwrap()).collect();
     assert_eq!(
         names,
@@ -233,22 +276,39 @@ fn tools_list_describes_every_tool_fully() {
     );
     for tool in &tools {
         let name = &tool["name"];
-        assert!(tool["title"].is_string() && tool["description"].is_string(), "{name}");
+        assert!(
+            tool["title"].is_string() && tool["description"].is_string(),
+            "{name}"
+        );
         assert_eq!(tool["inputSchema"]["type"], "object", "{name}");
         assert_eq!(tool["outputSchema"]["type"], "object", "{name}");
         for (property, schema) in tool["inputSchema"]["properties"].as_object().unwrap() {
             assert!(schema["description"].is_string(), "{name}.{property}");
         }
-        for hint in ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"] {
+        for hint in [
+            "readOnlyHint",
+            "destructiveHint",
+            "idempotentHint",
+            "openWorldHint",
+        ] {
             assert!(tool["annotations"][hint].is_boolean(), "{name} {hint}");
         }
     }
-    let put = tools.iter().find(|t| t["name"] == "bucket_objects_put").unwrap();
+    let put = tools
+        .iter()
+        .find(|t| t["name"] == "bucket_objects_put")
+        .unwrap();
     assert_eq!(put["annotations"]["readOnlyHint"], false);
     assert_eq!(put["annotations"]["destructiveHint"], false);
-    let list = tools.iter().find(|t| t["name"] == "bucket_objects_list").unwrap();
+    let list = tools
+        .iter()
+        .find(|t| t["name"] == "bucket_objects_list")
+        .unwrap();
     assert_eq!(list["inputSchema"]["required"], json!(["bucket"]));
-    assert_eq!(list["inputSchema"]["properties"]["max_keys"]["default"], 100);
+    assert_eq!(
+        list["inputSchema"]["properties"]["max_keys"]["default"],
+        100
+    );
 }
 
 #[test]
@@ -258,7 +318,10 @@ fn tools_call_rejects_unknown_tools_and_missing_params() {
     assert_eq!(body["error"]["message"], "Unknown tool: nope");
     let no_params = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call"}).to_string();
     assert_eq!(json_of(&post(&no_params))["error"]["code"], -32602);
-    let bad_arguments = request("tools/call", json!({"name": "auth_status", "arguments": [1]}));
+    let bad_arguments = request(
+        "tools/call",
+        json!({"name": "auth_status", "arguments": [1]}),
+    );
     assert_eq!(json_of(&post(&bad_arguments))["error"]["code"], -32602);
 }
 
@@ -269,7 +332,10 @@ fn auth_status_reports_the_caller_and_masked_credentials() {
     assert!(result.get("resultType").is_none());
     let status = &result["structuredContent"];
     assert_eq!(status["authenticated"], true);
-    assert_eq!(status["caller"], json!({"subject": "alice", "issuer": "https://issuer.example"}));
+    assert_eq!(
+        status["caller"],
+        json!({"subject": "alice", "issuer": "https://issuer.example"})
+    );
     assert_eq!(
         status["credentials"],
         json!({"source": "static", "access_key_id": "****MPLE", "temporary": false, "expiration": null})
@@ -284,17 +350,25 @@ fn auth_status_reports_the_caller_and_masked_credentials() {
 #[test]
 fn credential_errors_are_tool_errors_with_the_hosts_message() {
     let context = FakeContext {
-        credentials: Err(CredentialError::Denied("STS refused alice; ask for access".into())),
+        credentials: Err(CredentialError::Denied(
+            "STS refused alice; ask for access".into(),
+        )),
     };
     let reply = post_with(
         None,
-        &request("tools/call", json!({"name": "bucket_object_info", "arguments": {"s3_uri": "s3://b/k"}})),
+        &request(
+            "tools/call",
+            json!({"name": "bucket_object_info", "arguments": {"s3_uri": "s3://b/k"}}),
+        ),
         &context,
         &FakeS3::default(),
     );
     let result = &json_of(&reply)["result"];
     assert_eq!(result["isError"], true);
-    assert_eq!(result["content"][0]["text"], "STS refused alice; ask for access");
+    assert_eq!(
+        result["content"][0]["text"],
+        "STS refused alice; ask for access"
+    );
 }
 
 #[test]
@@ -323,7 +397,11 @@ fn list_reports_objects_prefixes_and_links() {
 <Contents><Key>d/a+b.txt</Key><LastModified>2024-03-01T12:00:05.000Z</LastModified><ETag>&quot;abc&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>
 <CommonPrefixes><Prefix>d/sub/</Prefix></CommonPrefixes></ListBucketResult>"#;
     let s3 = FakeS3::answering(vec![response(200, &[], xml.as_bytes())]);
-    let result = call("bucket_objects_list", json!({"bucket": "s3://b", "prefix": "d/", "delimiter": "/", "max_keys": 2}), &s3);
+    let result = call(
+        "bucket_objects_list",
+        json!({"bucket": "s3://b", "prefix": "d/", "delimiter": "/", "max_keys": 2}),
+        &s3,
+    );
     assert_eq!(result["isError"], false, "{result}");
     let list = &result["structuredContent"];
     assert_eq!(list["bucket"], "b");
@@ -332,7 +410,12 @@ fn list_reports_objects_prefixes_and_links() {
     assert_eq!(list["objects"][0]["etag"], "abc");
     assert_eq!(list["objects"][0]["size"], 12);
     assert_eq!(list["objects"][0]["last_modified"], "2024-03-01T12:00:05Z");
-    assert!(list["objects"][0]["signed_url"].as_str().unwrap().contains("X-Amz-Signature="));
+    assert!(
+        list["objects"][0]["signed_url"]
+            .as_str()
+            .unwrap()
+            .contains("X-Amz-Signature=")
+    );
     assert_eq!(list["common_prefixes"], json!(["d/sub/"]));
     assert_eq!(list["key_count"], 2);
     assert_eq!(list["is_truncated"], true);
@@ -340,30 +423,49 @@ fn list_reports_objects_prefixes_and_links() {
     let sent = s3.sent.borrow();
     let url = sent[0].url.as_str();
     assert!(url.starts_with("http://127.0.0.1:8333/b/?"), "{url}");
-    assert!(url.contains("list-type=2") && url.contains("max-keys=2") && url.contains("delimiter=%2F"), "{url}");
+    assert!(
+        url.contains("list-type=2") && url.contains("max-keys=2") && url.contains("delimiter=%2F"),
+        "{url}"
+    );
 }
 
 #[test]
 fn text_reads_a_range_and_reports_truncation() {
     let s3 = FakeS3::answering(vec![response(
         206,
-        &[("content-range", "bytes 0-4/11"), ("content-type", "text/plain")],
+        &[
+            ("content-range", "bytes 0-4/11"),
+            ("content-type", "text/plain"),
+        ],
         "héllo".as_bytes(),
     )]);
-    let result = call("bucket_object_text", json!({"s3_uri": "s3://b/k.txt", "max_bytes": 5}), &s3);
+    let result = call(
+        "bucket_object_text",
+        json!({"s3_uri": "s3://b/k.txt", "max_bytes": 5}),
+        &s3,
+    );
     let text = &result["structuredContent"];
     assert_eq!(text["text"], "héll");
     assert_eq!(text["bytes_read"], 5);
     assert_eq!(text["size"], 11);
     assert_eq!(text["truncated"], true);
     assert_eq!(text["encoding"], "utf-8");
-    assert_eq!(s3.sent.borrow()[0].headers, vec![("range".to_owned(), "bytes=0-4".to_owned())]);
+    assert_eq!(
+        s3.sent.borrow()[0].headers,
+        vec![("range".to_owned(), "bytes=0-4".to_owned())]
+    );
 }
 
 #[test]
 fn text_of_an_empty_object_is_empty() {
-    let s3 = FakeS3::answering(vec![response(416, &[("content-range", "bytes */0")], b"<Error><Code>InvalidRange</Code></Error>")]);
-    let text = call("bucket_object_text", json!({"s3_uri": "s3://b/empty"}), &s3)["structuredContent"].clone();
+    let s3 = FakeS3::answering(vec![response(
+        416,
+        &[("content-range", "bytes */0")],
+        b"<Error><Code>InvalidRange</Code></Error>",
+    )]);
+    let text =
+        call("bucket_object_text", json!({"s3_uri": "s3://b/empty"}), &s3)["structuredContent"]
+            .clone();
     assert_eq!(text["text"], "");
     assert_eq!(text["size"], 0);
     assert_eq!(text["truncated"], false);
@@ -371,37 +473,72 @@ fn text_of_an_empty_object_is_empty() {
 
 #[test]
 fn text_rejects_unknown_encodings() {
-    let result = call("bucket_object_text", json!({"s3_uri": "s3://b/k", "encoding": "utf-16"}), &FakeS3::default());
+    let result = call(
+        "bucket_object_text",
+        json!({"s3_uri": "s3://b/k", "encoding": "utf-16"}),
+        &FakeS3::default(),
+    );
     assert_eq!(result["isError"], true);
-    assert!(result["content"][0]["text"].as_str().unwrap().contains("latin-1"));
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("latin-1")
+    );
 }
 
 #[test]
 fn fetch_returns_base64_or_text() {
     let s3 = FakeS3::answering(vec![
-        response(200, &[("content-length", "3"), ("content-type", "application/x")], b"abc"),
+        response(
+            200,
+            &[("content-length", "3"), ("content-type", "application/x")],
+            b"abc",
+        ),
         response(200, &[("content-length", "2")], b"\xff\xfe"),
     ]);
-    let fetched = call("bucket_object_fetch", json!({"s3_uri": "s3://b/k"}), &s3)["structuredContent"].clone();
+    let fetched =
+        call("bucket_object_fetch", json!({"s3_uri": "s3://b/k"}), &s3)["structuredContent"]
+            .clone();
     assert_eq!(fetched["data_base64"], "YWJj");
     assert_eq!(fetched["content_type"], "application/x");
     assert!(fetched.get("text").is_none());
-    let result = call("bucket_object_fetch", json!({"s3_uri": "s3://b/k", "base64_encode": false}), &s3);
+    let result = call(
+        "bucket_object_fetch",
+        json!({"s3_uri": "s3://b/k", "base64_encode": false}),
+        &s3,
+    );
     assert_eq!(result["isError"], true);
-    assert!(result["content"][0]["text"].as_str().unwrap().contains("base64_encode"));
+    assert!(
+        result["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("base64_encode")
+    );
 }
 
 #[test]
 fn s3_errors_name_the_object() {
     let s3 = FakeS3::answering(vec![
-        response(404, &[], b"<Error><Code>NoSuchKey</Code><Message>x</Message></Error>"),
+        response(
+            404,
+            &[],
+            b"<Error><Code>NoSuchKey</Code><Message>x</Message></Error>",
+        ),
         response(404, &[], b""),
         response(403, &[], b""),
     ]);
     let missing = call("bucket_object_text", json!({"s3_uri": "s3://b/k"}), &s3);
     assert_eq!(missing["content"][0]["text"], "No object at s3://b/k");
-    let head = call("bucket_object_info", json!({"s3_uri": "s3://b/k?versionId=v1"}), &s3);
-    assert_eq!(head["content"][0]["text"], "No object at s3://b/k?versionId=v1");
+    let head = call(
+        "bucket_object_info",
+        json!({"s3_uri": "s3://b/k?versionId=v1"}),
+        &s3,
+    );
+    assert_eq!(
+        head["content"][0]["text"],
+        "No object at s3://b/k?versionId=v1"
+    );
     let denied = call("bucket_object_info", json!({"s3_uri": "s3://b/k"}), &s3);
     assert_eq!(
         denied["content"][0]["text"],
@@ -423,7 +560,12 @@ fn info_reports_headers_and_metadata() {
         ],
         b"",
     )]);
-    let info = call("bucket_object_info", json!({"s3_uri": "s3://b/d/k.csv"}), &s3)["structuredContent"].clone();
+    let info = call(
+        "bucket_object_info",
+        json!({"s3_uri": "s3://b/d/k.csv"}),
+        &s3,
+    )["structuredContent"]
+        .clone();
     assert_eq!(
         info,
         json!({"s3_uri": "s3://b/d/k.csv", "bucket": "b", "key": "d/k.csv", "version_id": "v9", "size": 42,
@@ -434,13 +576,26 @@ fn info_reports_headers_and_metadata() {
 
 #[test]
 fn link_caps_the_expiration_at_seven_days() {
-    let result = call("bucket_object_link", json!({"s3_uri": "s3://b/k", "expiration": 9_999_999}), &FakeS3::default());
+    let result = call(
+        "bucket_object_link",
+        json!({"s3_uri": "s3://b/k", "expiration": 9_999_999}),
+        &FakeS3::default(),
+    );
     let link = &result["structuredContent"];
     assert_eq!(link["expires_in"], 604800);
     assert_eq!(link["capped"], true);
-    assert!(link["signed_url"].as_str().unwrap().contains("X-Amz-Expires=604800"));
+    assert!(
+        link["signed_url"]
+            .as_str()
+            .unwrap()
+            .contains("X-Amz-Expires=604800")
+    );
     assert!(link["expires_at"].as_str().unwrap().ends_with('Z'));
-    let zero = call("bucket_object_link", json!({"s3_uri": "s3://b/k", "expiration": 0}), &FakeS3::default());
+    let zero = call(
+        "bucket_object_link",
+        json!({"s3_uri": "s3://b/k", "expiration": 0}),
+        &FakeS3::default(),
+    );
     assert_eq!(zero["isError"], true);
 }
 
@@ -466,15 +621,37 @@ fn put_reports_each_item() {
     assert_eq!(report["results"][1]["ok"], false);
     let sent = s3.sent.borrow();
     assert_eq!(sent[0].body, b"hi");
-    assert!(sent[0].headers.contains(&("x-amz-meta-owner".to_owned(), "alice".to_owned())));
-    assert!(sent[0].url.as_str().contains("content-type%3Bhost%3Bx-amz-meta-owner"), "{}", sent[0].url);
+    assert!(
+        sent[0]
+            .headers
+            .contains(&("x-amz-meta-owner".to_owned(), "alice".to_owned()))
+    );
+    assert!(
+        sent[0]
+            .url
+            .as_str()
+            .contains("content-type%3Bhost%3Bx-amz-meta-owner"),
+        "{}",
+        sent[0].url
+    );
 }
 
 #[test]
 fn put_is_an_error_only_when_every_item_fails() {
-    let s3 = FakeS3::answering(vec![response(403, &[], b"<Error><Code>AccessDenied</Code></Error>")]);
-    let result = call("bucket_objects_put", json!({"bucket": "b", "items": [{"key": "a", "data": "!!"}, {"key": "c", "text": "x"}]}), &s3);
+    let s3 = FakeS3::answering(vec![response(
+        403,
+        &[],
+        b"<Error><Code>AccessDenied</Code></Error>",
+    )]);
+    let result = call(
+        "bucket_objects_put",
+        json!({"bucket": "b", "items": [{"key": "a", "data": "!!"}, {"key": "c", "text": "x"}]}),
+        &s3,
+    );
     assert_eq!(result["isError"], true);
     let text = result["content"][0]["text"].as_str().unwrap();
-    assert!(text.contains("base64") && text.contains("Access denied: s3:PutObject on s3://b/c"), "{text}");
+    assert!(
+        text.contains("base64") && text.contains("Access denied: s3:PutObject on s3://b/c"),
+        "{text}"
+    );
 }

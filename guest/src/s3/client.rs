@@ -110,7 +110,9 @@ impl<'a> S3<'a> {
             .filter(|url| matches!(url.scheme(), "http" | "https") && url.host_str().is_some())
             .ok_or_else(|| ConnectError::BadEndpoint(settings.s3_endpoint.clone()))?;
         let credentials = match aws.session_token {
-            Some(token) => Credentials::new_with_token(aws.access_key_id, aws.secret_access_key, token),
+            Some(token) => {
+                Credentials::new_with_token(aws.access_key_id, aws.secret_access_key, token)
+            }
             None => Credentials::new(aws.access_key_id, aws.secret_access_key),
         };
         let subject = context
@@ -146,7 +148,9 @@ impl<'a> S3<'a> {
         }
         action.with_max_keys(query.max_keys);
         let url = action.sign_with_time(SEND_EXPIRY, &now());
-        let response = self.send(Method::Get, url, Vec::new(), Vec::new(), MAX_LISTING_BODY).map_err(&fail)?;
+        let response = self
+            .send(Method::Get, url, Vec::new(), Vec::new(), MAX_LISTING_BODY)
+            .map_err(&fail)?;
         let text = String::from_utf8_lossy(&response.body);
         let parsed = ListObjectsV2::parse_response(&text)
             .map_err(|e| fail(ErrorKind::BadResponse(e.to_string())))?;
@@ -161,7 +165,11 @@ impl<'a> S3<'a> {
                     etag: object.etag.map(|e| unquote(&e)),
                 })
                 .collect(),
-            common_prefixes: parsed.common_prefixes.into_iter().map(|p| p.prefix).collect(),
+            common_prefixes: parsed
+                .common_prefixes
+                .into_iter()
+                .map(|p| p.prefix)
+                .collect(),
             next_continuation_token: parsed.next_continuation_token,
         })
     }
@@ -174,7 +182,9 @@ impl<'a> S3<'a> {
             action.query_mut().insert("versionId", version.as_str());
         }
         let url = action.sign_with_time(SEND_EXPIRY, &now());
-        let response = self.send(Method::Head, url, Vec::new(), Vec::new(), 0).map_err(&fail)?;
+        let response = self
+            .send(Method::Head, url, Vec::new(), Vec::new(), 0)
+            .map_err(&fail)?;
         let metadata = response
             .headers
             .iter()
@@ -184,7 +194,9 @@ impl<'a> S3<'a> {
             })
             .collect();
         Ok(Head {
-            size: response.header("content-length").and_then(|v| v.parse().ok()),
+            size: response
+                .header("content-length")
+                .and_then(|v| v.parse().ok()),
             content_type: response.header("content-type").map(str::to_owned),
             etag: response.header("etag").map(unquote),
             last_modified: response.header("last-modified").map(normalise_time),
@@ -219,8 +231,12 @@ impl<'a> S3<'a> {
             .map_err(|e| fail(ErrorKind::Transport(e)))?;
         let content_type = response.header("content-type").map(str::to_owned);
         let size = match response.status {
-            206 | 416 => response.header("content-range").and_then(total_from_content_range),
-            200 => response.header("content-length").and_then(|v| v.parse().ok()),
+            206 | 416 => response
+                .header("content-range")
+                .and_then(total_from_content_range),
+            200 => response
+                .header("content-length")
+                .and_then(|v| v.parse().ok()),
             status => return Err(fail(classify(status, &response.body))),
         };
         // 416: S3 refuses any range of an empty object.
@@ -239,7 +255,10 @@ impl<'a> S3<'a> {
         let fail = |kind| self.failure(kind, "s3:PutObject", bucket_name, upload.key, None);
         let bucket = self.bucket(bucket_name).map_err(&fail)?;
         let mut action = bucket.put_object(Some(&self.credentials), upload.key);
-        let mut headers = vec![("content-type".to_owned(), upload.content_type.trim().to_owned())];
+        let mut headers = vec![(
+            "content-type".to_owned(),
+            upload.content_type.trim().to_owned(),
+        )];
         headers.extend(
             upload
                 .metadata
@@ -251,7 +270,9 @@ impl<'a> S3<'a> {
             action.headers_mut().insert(name.clone(), value.clone());
         }
         let url = action.sign_with_time(SEND_EXPIRY, &now());
-        let response = self.send(Method::Put, url, headers, upload.body, 0).map_err(&fail)?;
+        let response = self
+            .send(Method::Put, url, headers, upload.body, 0)
+            .map_err(&fail)?;
         Ok(Stored {
             etag: response.header("etag").map(unquote),
             version_id: response
@@ -262,7 +283,12 @@ impl<'a> S3<'a> {
     }
 
     /// A GET link for people, valid `expires_in` from `signed_at`.
-    pub fn presign_get(&self, uri: &S3Uri, expires_in: Duration, signed_at: SystemTime) -> Result<Url, Failure> {
+    pub fn presign_get(
+        &self,
+        uri: &S3Uri,
+        expires_in: Duration,
+        signed_at: SystemTime,
+    ) -> Result<Url, Failure> {
         let bucket = self
             .bucket(&uri.bucket)
             .map_err(|kind| self.object_failure(kind, "s3:GetObject", uri))?;
@@ -274,12 +300,16 @@ impl<'a> S3<'a> {
     }
 
     fn bucket(&self, name: &str) -> Result<Bucket, ErrorKind> {
-        Bucket::new(self.endpoint.clone(), self.style, name.to_owned(), self.region.clone()).map_err(|e| {
-            ErrorKind::Other {
-                code: "InvalidBucketName".into(),
-                message: format!("'{name}' cannot be addressed at this endpoint ({e:?})"),
-                status: 400,
-            }
+        Bucket::new(
+            self.endpoint.clone(),
+            self.style,
+            name.to_owned(),
+            self.region.clone(),
+        )
+        .map_err(|e| ErrorKind::Other {
+            code: "InvalidBucketName".into(),
+            message: format!("'{name}' cannot be addressed at this endpoint ({e:?})"),
+            status: 400,
         })
     }
 
@@ -292,9 +322,17 @@ impl<'a> S3<'a> {
         body: Vec<u8>,
         max_body: usize,
     ) -> Result<Response, ErrorKind> {
-        let request = Request { method, url, headers, body };
+        let request = Request {
+            method,
+            url,
+            headers,
+            body,
+        };
         let cap = max_body.max(MAX_ERROR_BODY);
-        let response = self.http.send(&request, cap).map_err(ErrorKind::Transport)?;
+        let response = self
+            .http
+            .send(&request, cap)
+            .map_err(ErrorKind::Transport)?;
         if (200..300).contains(&response.status) {
             Ok(response)
         } else {
@@ -343,7 +381,11 @@ fn unquote(etag: &str) -> String {
 pub fn normalise_time(raw: &str) -> String {
     raw.parse::<Timestamp>()
         .ok()
-        .or_else(|| jiff::fmt::rfc2822::DateTimeParser::new().parse_timestamp(raw).ok())
+        .or_else(|| {
+            jiff::fmt::rfc2822::DateTimeParser::new()
+                .parse_timestamp(raw)
+                .ok()
+        })
         .map_or_else(|| raw.to_owned(), |t| t.to_string())
 }
 
@@ -358,8 +400,14 @@ mod tests {
 
     #[test]
     fn normalises_both_s3_time_formats() {
-        assert_eq!(normalise_time("2024-03-01T12:00:05.000Z"), "2024-03-01T12:00:05Z");
-        assert_eq!(normalise_time("Fri, 01 Mar 2024 12:00:05 GMT"), "2024-03-01T12:00:05Z");
+        assert_eq!(
+            normalise_time("2024-03-01T12:00:05.000Z"),
+            "2024-03-01T12:00:05Z"
+        );
+        assert_eq!(
+            normalise_time("Fri, 01 Mar 2024 12:00:05 GMT"),
+            "2024-03-01T12:00:05Z"
+        );
         assert_eq!(normalise_time("garbage"), "garbage");
     }
 

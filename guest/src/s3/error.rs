@@ -143,11 +143,17 @@ mod tests {
     fn parses_known_codes() {
         assert_eq!(classify(404, NO_SUCH_KEY.as_bytes()), ErrorKind::NoSuchKey);
         assert_eq!(
-            classify(404, b"<Error><Code>NoSuchBucket</Code><Message>m</Message></Error>"),
+            classify(
+                404,
+                b"<Error><Code>NoSuchBucket</Code><Message>m</Message></Error>"
+            ),
             ErrorKind::NoSuchBucket
         );
         assert_eq!(
-            classify(403, b"<Error><Code>AccessDenied</Code><Message>m</Message></Error>"),
+            classify(
+                403,
+                b"<Error><Code>AccessDenied</Code><Message>m</Message></Error>"
+            ),
             ErrorKind::AccessDenied
         );
     }
@@ -171,7 +177,10 @@ mod tests {
     fn maps_bodyless_head_responses_by_status() {
         assert_eq!(classify(404, b""), ErrorKind::NoSuchKey);
         assert_eq!(classify(403, b""), ErrorKind::AccessDenied);
-        assert!(matches!(classify(500, b"not xml"), ErrorKind::Other { status: 500, .. }));
+        assert!(matches!(
+            classify(500, b"not xml"),
+            ErrorKind::Other { status: 500, .. }
+        ));
     }
 
     fn failure(kind: ErrorKind) -> Failure {
@@ -188,8 +197,14 @@ mod tests {
 
     #[test]
     fn messages_name_the_object() {
-        assert_eq!(failure(ErrorKind::NoSuchKey).to_string(), "No object at s3://b/dir/k.txt");
-        assert_eq!(failure(ErrorKind::NoSuchBucket).to_string(), "Bucket 'b' does not exist");
+        assert_eq!(
+            failure(ErrorKind::NoSuchKey).to_string(),
+            "No object at s3://b/dir/k.txt"
+        );
+        assert_eq!(
+            failure(ErrorKind::NoSuchBucket).to_string(),
+            "Bucket 'b' does not exist"
+        );
         assert_eq!(
             failure(ErrorKind::AccessDenied).to_string(),
             "Access denied: s3:GetObject on s3://b/dir/k.txt is not allowed for alice with credentials from static"
@@ -200,6 +215,10 @@ mod tests {
             status: 503,
         })
         .to_string();
-        assert!(other.contains("SlowDown") && other.contains("Reduce your rate") && other.contains("503"));
+        assert!(
+            other.contains("SlowDown")
+                && other.contains("Reduce your rate")
+                && other.contains("503")
+        );
     }
 }

@@ -60,7 +60,9 @@ impl S3Uri {
         }
         let version_id = match query {
             None => None,
-            Some(query) => Some(parse_version(query).ok_or_else(|| UriError::UnsupportedQuery(input.to_owned()))?),
+            Some(query) => Some(
+                parse_version(query).ok_or_else(|| UriError::UnsupportedQuery(input.to_owned()))?,
+            ),
         };
         Ok(Self {
             bucket,
@@ -175,7 +177,10 @@ mod tests {
 
     #[test]
     fn parses_bucket_and_nested_key() {
-        assert_eq!(S3Uri::parse("s3://b/a/b/c.txt"), Ok(uri("b", "a/b/c.txt", None)));
+        assert_eq!(
+            S3Uri::parse("s3://b/a/b/c.txt"),
+            Ok(uri("b", "a/b/c.txt", None))
+        );
     }
 
     #[test]
@@ -188,30 +193,58 @@ mod tests {
 
     #[test]
     fn decodes_percent_escapes_but_keeps_plus() {
-        assert_eq!(S3Uri::parse("s3://b/a%20b+c%3F"), Ok(uri("b", "a b+c?", None)));
+        assert_eq!(
+            S3Uri::parse("s3://b/a%20b+c%3F"),
+            Ok(uri("b", "a b+c?", None))
+        );
     }
 
     #[test]
     fn keeps_literal_spaces_and_unicode() {
-        assert_eq!(S3Uri::parse("s3://b/dir/été 1.txt"), Ok(uri("b", "dir/été 1.txt", None)));
+        assert_eq!(
+            S3Uri::parse("s3://b/dir/été 1.txt"),
+            Ok(uri("b", "dir/été 1.txt", None))
+        );
     }
 
     #[test]
     fn round_trips_through_display() {
         for key in ["a/b", "50%/x?y#z", "plain key.txt", "a+b"] {
             let original = uri("bkt", key, Some("v&1"));
-            assert_eq!(S3Uri::parse(&original.to_string()), Ok(original.clone()), "{key}");
+            assert_eq!(
+                S3Uri::parse(&original.to_string()),
+                Ok(original.clone()),
+                "{key}"
+            );
         }
     }
 
     #[test]
     fn rejects_other_schemes_and_missing_parts() {
-        assert!(matches!(S3Uri::parse("https://b/k"), Err(UriError::NotS3(_))));
-        assert!(matches!(S3Uri::parse("s3:///k"), Err(UriError::MissingBucket(_))));
-        assert!(matches!(S3Uri::parse("s3://b"), Err(UriError::MissingKey(_))));
-        assert!(matches!(S3Uri::parse("s3://b/"), Err(UriError::MissingKey(_))));
-        assert!(matches!(S3Uri::parse("s3://b/k?foo=1"), Err(UriError::UnsupportedQuery(_))));
-        assert!(matches!(S3Uri::parse("s3://b/k?versionId="), Err(UriError::UnsupportedQuery(_))));
+        assert!(matches!(
+            S3Uri::parse("https://b/k"),
+            Err(UriError::NotS3(_))
+        ));
+        assert!(matches!(
+            S3Uri::parse("s3:///k"),
+            Err(UriError::MissingBucket(_))
+        ));
+        assert!(matches!(
+            S3Uri::parse("s3://b"),
+            Err(UriError::MissingKey(_))
+        ));
+        assert!(matches!(
+            S3Uri::parse("s3://b/"),
+            Err(UriError::MissingKey(_))
+        ));
+        assert!(matches!(
+            S3Uri::parse("s3://b/k?foo=1"),
+            Err(UriError::UnsupportedQuery(_))
+        ));
+        assert!(matches!(
+            S3Uri::parse("s3://b/k?versionId="),
+            Err(UriError::UnsupportedQuery(_))
+        ));
     }
 
     #[test]

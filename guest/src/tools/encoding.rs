@@ -37,13 +37,23 @@ impl Encoding {
     pub fn decode(self, bytes: &[u8], truncated: bool) -> String {
         match self {
             Self::Utf8 => {
-                let bytes = if truncated { complete_utf8_prefix(bytes) } else { bytes };
+                let bytes = if truncated {
+                    complete_utf8_prefix(bytes)
+                } else {
+                    bytes
+                };
                 String::from_utf8_lossy(bytes).into_owned()
             }
             Self::Latin1 => bytes.iter().map(|&b| char::from(b)).collect(),
             Self::Ascii => bytes
                 .iter()
-                .map(|&b| if b.is_ascii() { char::from(b) } else { char::REPLACEMENT_CHARACTER })
+                .map(|&b| {
+                    if b.is_ascii() {
+                        char::from(b)
+                    } else {
+                        char::REPLACEMENT_CHARACTER
+                    }
+                })
                 .collect(),
         }
     }
@@ -64,7 +74,11 @@ pub fn complete_utf8_prefix(bytes: &[u8]) -> &[u8] {
             0xF0..=0xF7 => 4,
             _ => return bytes,
         };
-        return if bytes.len() - start < needed { &bytes[..start] } else { bytes };
+        return if bytes.len() - start < needed {
+            &bytes[..start]
+        } else {
+            bytes
+        };
     }
     bytes
 }

@@ -6,6 +6,7 @@ mod encoding;
 mod objects;
 
 use std::fmt;
+use std::sync::Arc;
 
 use rmcp::handler::server::tool::schema_for_input;
 use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
@@ -38,11 +39,16 @@ pub enum ToolError {
     /// The arguments do not match the tool's input schema.
     Arguments(String),
     /// An argument is well-typed but out of range or malformed.
-    Argument { name: &'static str, problem: String },
+    Argument {
+        name: &'static str,
+        problem: String,
+    },
     Uri(UriError),
     Connect(ConnectError),
     S3(Failure),
-    NotUtf8 { s3_uri: String },
+    NotUtf8 {
+        s3_uri: String,
+    },
     AllItemsFailed(Vec<(String, String)>),
 }
 
@@ -110,12 +116,29 @@ where
     A: DeserializeOwned + JsonSchema + 'static,
     O: Serialize + JsonSchema + 'static,
 {
-    let input_schema = schema_for_input::<A>()
+    let mut input_schema = schema_for_input::<A>()
         .unwrap_or_else(|e| panic!("argument type of '{name}' is not an object: {e}"));
+    // Some clients reject an object schema without `properties`, as schemars writes
+    // for a struct with no fields.
+    Arc::make_mut(&mut input_schema)
+        .entry("properties")
+        .or_insert_with(|| Value::Object(Default::default()));
     let annotations = match effect {
-        Effect::Introspect => ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(false),
-        Effect::Read => ToolAnnotations::new().read_only(true).destructive(false).idempotent(true).open_world(true),
-        Effect::Write => ToolAnnotations::new().read_only(false).destructive(false).idempotent(true).open_world(true),
+        Effect::Introspect => ToolAnnotations::new()
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(false),
+        Effect::Read => ToolAnnotations::new()
+            .read_only(true)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(true),
+        Effect::Write => ToolAnnotations::new()
+            .read_only(false)
+            .destructive(false)
+            .idempotent(true)
+            .open_world(true),
     };
     let tool = Tool::new(name, description, input_schema)
         .with_title(title)
@@ -141,7 +164,9 @@ pub fn list() -> Vec<Tool> {
 
 /// `None` when no tool has that name.
 pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<CallToolResult> {
-    let entry = registry().into_iter().find(|entry| entry.tool.name == name)?;
+    let entry = registry()
+        .into_iter()
+        .find(|entry| entry.tool.name == name)?;
     let mut result = match (entry.handler)(env, arguments) {
         Ok(structured) => {
             let text = serde_json::to_string_pretty(&structured).expect("JSON values serialise");

@@ -171,7 +171,10 @@ fn list(env: &Env<'_>, args: ListArgs) -> Result<ObjectList, ToolError> {
                 version_id: None,
             };
             let signed_url = if args.include_signed_urls {
-                Some(s3.presign_get(&uri, Duration::from_secs(LIST_LINK_SECONDS), signed_at)?.to_string())
+                Some(
+                    s3.presign_get(&uri, Duration::from_secs(LIST_LINK_SECONDS), signed_at)?
+                        .to_string(),
+                )
             } else {
                 None
             };
@@ -336,7 +339,11 @@ fn fetch(env: &Env<'_>, args: FetchArgs) -> Result<ObjectBytes, ToolError> {
     let (data_base64, text) = if args.base64_encode {
         (Some(BASE64.encode(&download.bytes)), None)
     } else {
-        let bytes = if truncated { complete_utf8_prefix(&download.bytes) } else { &download.bytes };
+        let bytes = if truncated {
+            complete_utf8_prefix(&download.bytes)
+        } else {
+            &download.bytes
+        };
         let text = std::str::from_utf8(bytes).map_err(|_| ToolError::NotUtf8 {
             s3_uri: uri.to_string(),
         })?;
@@ -396,13 +403,22 @@ fn link(env: &Env<'_>, args: LinkArgs) -> Result<ObjectLink, ToolError> {
         .filter(|&seconds| seconds >= 1)
         .ok_or_else(|| ToolError::Argument {
             name: "expiration",
-            problem: format!("{} seconds is not allowed; use 1 to {MAX_LINK_SECONDS}", args.expiration),
+            problem: format!(
+                "{} seconds is not allowed; use 1 to {MAX_LINK_SECONDS}",
+                args.expiration
+            ),
         })?;
     let expires_in = requested.min(MAX_LINK_SECONDS);
     let signed_at = SystemTime::now();
-    let url = env.s3()?.presign_get(&uri, Duration::from_secs(expires_in), signed_at)?;
-    let expires_at = jiff::Timestamp::try_from(signed_at + Duration::from_secs(expires_in))
-        .map_or_else(|_| String::new(), |t| t.round(jiff::Unit::Second).map_or_else(|_| t.to_string(), |t| t.to_string()));
+    let url = env
+        .s3()?
+        .presign_get(&uri, Duration::from_secs(expires_in), signed_at)?;
+    // SigV4 dates have whole seconds, so the link dies at the signing second plus expires_in.
+    let expires_at = jiff::Timestamp::try_from(signed_at)
+        .ok()
+        .and_then(|t| jiff::Timestamp::from_second(t.as_second() + expires_in as i64).ok())
+        .map(|t| t.to_string())
+        .unwrap_or_default();
     Ok(ObjectLink {
         s3_uri: uri.to_string(),
         signed_url: url.to_string(),
@@ -491,7 +507,11 @@ fn put(env: &Env<'_>, args: PutArgs) -> Result<PutReport, ToolError> {
             let key = item.key.clone();
             match put_one(&s3, &bucket, item) {
                 Ok(stored) => stored,
-                Err(error) => PutResult::Failed { key, ok: false, error },
+                Err(error) => PutResult::Failed {
+                    key,
+                    ok: false,
+                    error,
+                },
             }
         })
         .collect();
@@ -520,9 +540,9 @@ fn put_one(s3: &S3<'_>, bucket: &str, item: PutItem) -> Result<PutResult, String
     let (body, default_type) = match (item.text, item.data) {
         (Some(text), None) => (text.into_bytes(), "text/plain; charset=utf-8"),
         (None, Some(data)) => (
-            BASE64
-                .decode(data.trim())
-                .map_err(|e| format!("data is not valid base64 ({e}); encode the bytes with standard base64"))?,
+            BASE64.decode(data.trim()).map_err(|e| {
+                format!("data is not valid base64 ({e}); encode the bytes with standard base64")
+            })?,
             "application/octet-stream",
         ),
         _ => return Err("give exactly one of text or data".into()),
@@ -555,7 +575,11 @@ fn put_one(s3: &S3<'_>, bucket: &str, item: PutItem) -> Result<PutResult, String
 /// Metadata travels as HTTP headers, so names and values must be header-safe.
 fn check_metadata(metadata: &BTreeMap<String, String>) -> Result<(), String> {
     for (name, value) in metadata {
-        if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_') {
+        if name.is_empty()
+            || !name
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
             return Err(format!(
                 "metadata name '{name}' is not allowed; use letters, digits, '-' and '_'"
             ));

@@ -1,7 +1,7 @@
 //! Where a request's AWS credentials come from.
 //!
 //! A [`CredentialSource`] turns a validated caller into credentials. The guest asks for them
-//! through `request-context.aws-credentials` only when a tool needs S3, so a source that does a
+//! through `request-context.get-aws-credentials` only when a tool needs S3, so a source that does a
 //! network exchange (STS, the Quilt registry) costs nothing for requests that never touch AWS.
 //! No source ever reads `~/.aws`, `~/.quilt` or the process's `AWS_*` variables.
 

@@ -8,7 +8,7 @@ wasmtime::component::bindgen!({
     world: "quilt:mcp/guest",
     imports: {
         // Deriving credentials may mean a network exchange (STS, the registry).
-        "quilt:mcp/request-context.aws-credentials": async,
+        "quilt:mcp/request-context.get-aws-credentials": async,
         default: tracing,
     },
     exports: { default: async },

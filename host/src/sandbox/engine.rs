@@ -38,7 +38,7 @@ pub fn new_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).context("creating the Wasmtime engine")
+    Engine::new(&config).map_err(anyhow::Error::from).context("creating the Wasmtime engine")
 }
 
 /// Loads the guest: a `.cwasm` made by `quilt-mcp compile` for this engine, or a component to compile now.
@@ -51,14 +51,14 @@ pub fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component>
     } else {
         Component::from_file(engine, path)
     };
-    component.with_context(|| format!("loading the guest component {}", path.display()))
+    component.map_err(anyhow::Error::from).with_context(|| format!("loading the guest component {}", path.display()))
 }
 
 /// Writes the precompiled form of `guest` for engines configured like ours.
 pub fn precompile(guest: &Path, output: &Path) -> anyhow::Result<()> {
     let engine = new_engine(&EngineLimits { max_instances: 1, guest_memory_bytes: 1 << 20 })?;
     let wasm = std::fs::read(guest).with_context(|| format!("reading {}", guest.display()))?;
-    let artifact = engine.precompile_component(&wasm).context("compiling the guest")?;
+    let artifact = engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the guest")?;
     std::fs::write(output, artifact).with_context(|| format!("writing {}", output.display()))
 }
 

@@ -79,7 +79,7 @@ impl Sandbox {
         store.epoch_deadline_trap();
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let request = request.map(|body| Full::new(body).map_err(|never: Infallible| match never {}));
+        let request = request.map(|body| Full::new(body).map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} }));
         let trap = |e: wasmtime::Error| GuestFailure::Trapped(format!("{e:#}"));
         let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request).map_err(trap)?;
         let outparam = store.data_mut().http().new_response_outparam(sender).map_err(trap)?;

@@ -32,7 +32,7 @@ impl RequestScope {
 }
 
 impl wit::Host for RequestScope {
-    fn caller(&mut self) -> Option<wit::Caller> {
+    fn get_caller(&mut self) -> Option<wit::Caller> {
         self.caller.as_ref().map(|caller| wit::Caller {
             subject: caller.subject.clone(),
             issuer: caller.issuer.clone(),
@@ -40,7 +40,7 @@ impl wit::Host for RequestScope {
         })
     }
 
-    async fn aws_credentials(&mut self) -> Result<wit::AwsCredentials, wit::CredentialError> {
+    async fn get_aws_credentials(&mut self) -> Result<wit::AwsCredentials, wit::CredentialError> {
         if let Some(derived) = &self.derived {
             return derived.clone();
         }
@@ -61,7 +61,7 @@ impl wit::Host for RequestScope {
         derived
     }
 
-    fn catalog(&mut self) -> wit::CatalogAccess {
+    fn get_catalog(&mut self) -> wit::CatalogAccess {
         wit::CatalogAccess {
             catalog_url: self.deployment.catalog_url.clone(),
             registry_url: self.deployment.registry_url.clone(),
@@ -71,7 +71,7 @@ impl wit::Host for RequestScope {
         }
     }
 
-    fn settings(&mut self) -> wit::Settings {
+    fn get_settings(&mut self) -> wit::Settings {
         wit::Settings {
             region: self.deployment.region.clone(),
             s3_endpoint: self.deployment.s3_endpoint.clone(),

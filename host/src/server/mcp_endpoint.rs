@@ -57,7 +57,7 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HttpResponse
         method = envelope.method.as_deref().unwrap_or("-"),
         tool = envelope.tool().unwrap_or("-"),
         status = response.status().as_u16(),
-        duration_ms = started.elapsed().as_secs_f64() * 1000.0,
+        duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
         subject = caller.as_ref().map(|c: &Caller| c.subject.as_str()).unwrap_or("-"),
     );
     response

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Value, json};
 
 wit_bindgen::generate!({
-    path: "../../wit",
+    path: "/tmp/quilt-wit-fixed",
     world: "quilt:mcp/guest",
     generate_all,
 });
@@ -36,7 +36,11 @@ impl Guest for HostileGuest {
         let headers = received_headers(&request);
         let message: Value = serde_json::from_slice(&read_body(request)).unwrap_or(Value::Null);
         let params = &message["params"];
-        let result = match message["method"].as_str().unwrap_or_default() {
+        let method = message["method"].as_str().unwrap_or_default();
+        // The host logs guest stderr: tests look for this line to tell whether a
+        // request reached the guest at all.
+        eprintln!("hostile-guest handling {method}");
+        let result = match method {
             "trap" => panic!("hostile guest: trap requested"),
             "loop" => spin_forever(),
             "alloc" => exhaust_memory(),
@@ -107,10 +111,10 @@ fn fetch(target: &str) -> Value {
 }
 
 fn whoami() -> Value {
-    let caller = request_context::caller().map(|caller| {
+    let caller = request_context::get_caller().map(|caller| {
         json!({"subject": caller.subject, "issuer": caller.issuer, "claims": caller.claims})
     });
-    let access_key_id = match request_context::aws_credentials() {
+    let access_key_id = match request_context::get_aws_credentials() {
         Ok(credentials) => json!(credentials.access_key_id),
         Err(error) => json!({"error": format!("{error:?}")}),
     };

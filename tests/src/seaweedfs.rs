@@ -1,0 +1,159 @@
+//! A real SeaweedFS (`weed mini`: master, volume, filer and S3 in one process) on
+//! loopback ports, with static identities so tests can sign S3 requests.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail};
+use serde_json::json;
+use tokio::process::{Child, Command};
+use url::Url;
+
+use crate::child::spawn_guarded;
+use crate::ports::{free_port, is_free, preferred_or_free};
+use crate::s3::{S3Client, S3Credentials};
+
+/// Full access to every bucket.
+pub const ADMIN: S3Credentials = S3Credentials { access_key_id: "QMCPADMINKEY00000001", secret_access_key: "quilt-mcp-admin-secret" };
+/// Read and list on [`READ_ONLY_BUCKET`] only: anything else is AccessDenied.
+pub const READER: S3Credentials = S3Credentials { access_key_id: "QMCPREADERKEY0000001", secret_access_key: "quilt-mcp-reader-secret" };
+/// The one bucket [`READER`] may read; created when the server starts.
+pub const READ_ONLY_BUCKET: &str = "reader-visible";
+
+/// What to start.
+pub struct SeaweedOptions {
+    /// Where the server keeps its data (created if missing).
+    pub data_dir: PathBuf,
+    /// Use this S3 port when it is free (the dev stack's well-known 8333); else any.
+    pub preferred_s3_port: Option<u16>,
+}
+
+/// A running `weed mini`; killed when dropped.
+pub struct SeaweedFs {
+    /// e.g. `http://127.0.0.1:8333`
+    pub s3_endpoint: Url,
+    log_path: PathBuf,
+    child: Child,
+}
+
+const START_ATTEMPTS: usize = 3;
+const READY_DEADLINE: Duration = Duration::from_secs(60);
+
+impl SeaweedFs {
+    /// Starts SeaweedFS and waits until its S3 API stores objects. A port taken between
+    /// choosing and binding it makes `weed` exit: then it retries with new ports.
+    pub async fn start(weed: &Path, options: &SeaweedOptions) -> Result<Self> {
+        std::fs::create_dir_all(&options.data_dir)
+            .with_context(|| format!("creating {}", options.data_dir.display()))?;
+        let mut last_error = None;
+        for _ in 0..START_ATTEMPTS {
+            match Self::start_once(weed, options).await {
+                Ok(server) => return Ok(server),
+                Err(error) => last_error = Some(error),
+            }
+        }
+        Err(last_error.expect("at least one attempt"))
+    }
+
+    async fn start_once(weed: &Path, options: &SeaweedOptions) -> Result<Self> {
+        let config_path = options.data_dir.join("s3-identities.json");
+        std::fs::write(&config_path, identities_config().to_string())?;
+        let log_path = options.data_dir.join("weed.log");
+        let log = std::fs::File::create(&log_path)?;
+        let s3_port = options.preferred_s3_port.map_or_else(free_port, preferred_or_free);
+        let mut command = Command::new(weed);
+        command
+            .arg("mini")
+            .arg(format!("-dir={}", options.data_dir.display()))
+            .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
+            .args(["-admin.ui=false", "-webdav=false", "-master.telemetry=false"])
+            .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            .arg(format!("-s3.config={}", config_path.display()))
+            .arg(format!("-s3.port={s3_port}"))
+            .args(component_port_flags())
+            .stdin(Stdio::null())
+            .stdout(log.try_clone()?)
+            .stderr(log);
+        let child = spawn_guarded(&mut command).with_context(|| format!("starting {}", weed.display()))?;
+        let mut server = Self { s3_endpoint: Url::parse(&format!("http://127.0.0.1:{s3_port}"))?, log_path, child };
+        server.wait_until_ready().await?;
+        Ok(server)
+    }
+
+    /// An S3 client with full access.
+    pub fn admin(&self) -> S3Client {
+        S3Client::new(self.s3_endpoint.clone(), ADMIN)
+    }
+
+    /// The last lines `weed` wrote, for error messages.
+    pub fn log_tail(&self) -> String {
+        let log = std::fs::read_to_string(&self.log_path).unwrap_or_default();
+        let lines: Vec<&str> = log.lines().collect();
+        lines[lines.len().saturating_sub(20)..].join("\n")
+    }
+
+    /// Ready means a real write goes through: the S3 port answers before the volume
+    /// server has registered, and early writes fail until it has.
+    async fn wait_until_ready(&mut self) -> Result<()> {
+        let admin = self.admin();
+        let started = Instant::now();
+        loop {
+            if let Some(status) = self.child.try_wait()? {
+                bail!("weed exited with {status} while starting:\n{}", self.log_tail());
+            }
+            let created = admin.create_bucket(READ_ONLY_BUCKET).await;
+            let written = match created {
+                Ok(()) => admin.put_object(READ_ONLY_BUCKET, "README.md", b"readable by the reader identity".to_vec()).send().await.map(|_| ()),
+                Err(error) => Err(error),
+            };
+            match written {
+                Ok(()) => return Ok(()),
+                Err(error) if started.elapsed() > READY_DEADLINE => {
+                    bail!("SeaweedFS did not accept a write within {READY_DEADLINE:?}: {error:#}\n{}", self.log_tail())
+                }
+                Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
+            }
+        }
+    }
+}
+
+/// Every port `weed mini` would otherwise take at its fixed defaults, so that runs
+/// (and a developer's own SeaweedFS) never collide. The admin server's gRPC port is
+/// always its HTTP port + 10000, so both must be free.
+fn component_port_flags() -> Vec<String> {
+    let admin_port = loop {
+        let port = free_port();
+        if port < 55_000 && is_free(port + 10_000) {
+            break port;
+        }
+    };
+    [
+        ("master.port", free_port()),
+        ("master.port.grpc", free_port()),
+        ("volume.port", free_port()),
+        ("volume.port.grpc", free_port()),
+        ("filer.port", free_port()),
+        ("filer.port.grpc", free_port()),
+        ("s3.port.grpc", free_port()),
+        ("admin.port", admin_port),
+    ]
+    .into_iter()
+    .map(|(flag, port)| format!("-{flag}={port}"))
+    .collect()
+}
+
+fn identities_config() -> serde_json::Value {
+    json!({"identities": [
+        {
+            "name": "admin",
+            "credentials": [{"accessKey": ADMIN.access_key_id, "secretKey": ADMIN.secret_access_key}],
+            "actions": ["Admin", "Read", "Write", "List", "Tagging"],
+        },
+        {
+            "name": "reader",
+            "credentials": [{"accessKey": READER.access_key_id, "secretKey": READER.secret_access_key}],
+            "actions": [format!("Read:{READ_ONLY_BUCKET}"), format!("List:{READ_ONLY_BUCKET}")],
+        },
+    ]})
+}

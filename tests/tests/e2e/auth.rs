@@ -1,0 +1,206 @@
+//! JWT validation at the host: every forged, stale or misdirected token is answered
+//! 401 by the host itself, and the guest never runs for it.
+
+use anyhow::{Result, ensure};
+use quilt_mcp_tests::host_process::HostProcess;
+use quilt_mcp_tests::identity::{Identity, hs256_token, jwks, now_secs, unsigned_token};
+use quilt_mcp_tests::jwks_server::JwksServer;
+use quilt_mcp_tests::mcp::{McpClient, Reply};
+use serde_json::{Value, json};
+
+use crate::support::{Guest, KID, SUBJECT, Scenario, args};
+
+/// The guest logs this line for every request it handles (see tests/hostile-guest).
+const GUEST_RAN: &str = "hostile-guest handling";
+
+pub async fn valid_token_is_served(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let result = scenario.client(&host).request("whoami", json!({})).await?;
+    ensure!(result["caller"]["subject"] == SUBJECT, "caller {}", result["caller"]);
+    ensure!(result["caller"]["issuer"] == scenario.stack.issuer().as_str(), "caller {}", result["caller"]);
+    Ok(())
+}
+
+pub async fn missing_token_is_challenged(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let anonymous = McpClient::new(&host.mcp_url(), None);
+    let metadata = format!("resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"", host.base_url());
+
+    let reply = anonymous.send("rejected-anonymous", json!({})).await?;
+    ensure!(reply.status == 401, "no token: HTTP {} {}", reply.status, reply.text());
+    let challenge = reply.header("www-authenticate").unwrap_or_default();
+    ensure!(challenge.starts_with("Bearer "), "challenge {challenge:?}");
+    ensure!(challenge.contains(&metadata), "challenge {challenge:?} lacks {metadata}");
+    ensure!(reply.json()?["error"].is_string(), "body {}", reply.text());
+
+    // Not a bearer at all, or an empty one: still a missing bearer token.
+    for authorization in ["Basic YWxpY2U6c2VjcmV0", "Bearer "] {
+        let message = json!({"jsonrpc": "2.0", "id": 1, "method": "rejected-non-bearer"}).to_string();
+        let reply = anonymous.post_raw(message, &[("authorization", authorization)]).await?;
+        ensure!(reply.status == 401, "{authorization:?}: HTTP {} {}", reply.status, reply.text());
+        let challenge = reply.header("www-authenticate").unwrap_or_default();
+        ensure!(challenge.contains(&metadata), "{authorization:?}: challenge {challenge:?}");
+    }
+    assert_guest_never_ran(&host, &scenario.client(&host)).await
+}
+
+/// A token that must be refused, and a word the refusal should give as the reason.
+struct Forgery {
+    case: &'static str,
+    token: String,
+    reason: Option<&'static str>,
+}
+
+pub async fn rejected_tokens_never_reach_the_guest(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let identity = &scenario.stack.identity;
+    let valid = scenario.claims(&host);
+    let with = |changes: Value| {
+        let mut claims = valid.clone();
+        for (name, value) in changes.as_object().expect("object") {
+            claims[name] = value.clone();
+        }
+        claims
+    };
+    let without = |claim: &str| {
+        let mut claims = valid.clone();
+        claims.as_object_mut().expect("object").remove(claim);
+        claims
+    };
+    let now = now_secs();
+    let impostor = Identity::generate(KID)?;
+    let forgeries = [
+        Forgery { case: "malformed", token: "not-a-jwt".into(), reason: None },
+        Forgery { case: "garbage-segments", token: "eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl".into(), reason: None },
+        Forgery { case: "bad-signature", token: impostor.sign(&valid), reason: Some("signature") },
+        Forgery { case: "alg-none", token: unsigned_token(KID, &valid), reason: None },
+        Forgery {
+            case: "hs256-keyed-with-rsa-public-key",
+            token: hs256_token(identity.public_key_pem().as_bytes(), KID, &valid),
+            reason: None,
+        },
+        Forgery {
+            case: "expired",
+            token: identity.sign(&with(json!({"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}))),
+            reason: Some("expired"),
+        },
+        Forgery { case: "not-yet-valid", token: identity.sign(&with(json!({"nbf": now + 3600}))), reason: None },
+        Forgery { case: "wrong-issuer", token: identity.sign(&with(json!({"iss": "https://issuer.example.test"}))), reason: None },
+        Forgery {
+            case: "wrong-audience",
+            token: identity.sign(&with(json!({"aud": "https://other-server.example.test/mcp"}))),
+            reason: Some("audience"),
+        },
+        Forgery { case: "no-audience", token: identity.sign(&without("aud")), reason: None },
+        Forgery { case: "no-expiry", token: identity.sign(&without("exp")), reason: None },
+        Forgery { case: "unknown-kid", token: identity.sign_with_kid(&valid, "no-such-key"), reason: None },
+    ];
+    let metadata = format!("resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"", host.base_url());
+    for forgery in &forgeries {
+        let client = McpClient::new(&host.mcp_url(), Some(forgery.token.clone()));
+        let reply = client.send(&format!("rejected-{}", forgery.case), json!({})).await?;
+        let case = forgery.case;
+        ensure!(reply.status == 401, "{case}: HTTP {} {}", reply.status, reply.text());
+        let challenge = reply.header("www-authenticate").unwrap_or_default().to_string();
+        ensure!(challenge.starts_with("Bearer "), "{case}: challenge {challenge:?}");
+        ensure!(challenge.contains("error=\"invalid_token\""), "{case}: challenge {challenge:?}");
+        ensure!(challenge.contains(&metadata), "{case}: challenge {challenge:?} lacks {metadata}");
+        let body = reply.json()?;
+        ensure!(body["error"] == "invalid_token", "{case}: body {body}");
+        let description = body["error_description"].as_str().unwrap_or_default().to_lowercase();
+        ensure!(!description.is_empty(), "{case}: no error_description in {body}");
+        if let Some(reason) = forgery.reason {
+            ensure!(description.contains(reason), "{case}: error_description {description:?} does not say {reason:?}");
+        }
+        assert_token_not_echoed(case, &forgery.token, &reply)?;
+    }
+    assert_guest_never_ran(&host, &scenario.client(&host)).await
+}
+
+pub async fn explicit_audience_and_public_url(scenario: &Scenario<'_>) -> Result<()> {
+    let public_url = "https://mcp.example.test";
+    let audience = "api://quilt-mcp-e2e";
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&["--public-url", public_url, "--jwt-audience", audience]);
+    let host = scenario.start(spec).await?;
+    let identity = &scenario.stack.identity;
+    let token_for = |aud: Value| {
+        let mut claims = scenario.claims(&host);
+        claims["aud"] = aud;
+        identity.sign(&claims)
+    };
+
+    let accepted = McpClient::new(&host.mcp_url(), Some(token_for(json!(audience))));
+    accepted.request("whoami", json!({})).await?;
+    let among_others = McpClient::new(&host.mcp_url(), Some(token_for(json!(["https://elsewhere.example.test", audience]))));
+    among_others.request("whoami", json!({})).await?;
+
+    // With an explicit audience, the resource URL is no longer an accepted audience.
+    let resource_audience = McpClient::new(&host.mcp_url(), Some(token_for(json!(format!("{public_url}/mcp")))));
+    let reply = resource_audience.send("rejected-resource-audience", json!({})).await?;
+    ensure!(reply.status == 401, "resource URL as audience: HTTP {} {}", reply.status, reply.text());
+    let challenge = reply.header("www-authenticate").unwrap_or_default();
+    let metadata = format!("resource_metadata=\"{public_url}/.well-known/oauth-protected-resource/mcp\"");
+    ensure!(challenge.contains(&metadata), "challenge {challenge:?} lacks {metadata}");
+
+    let document: Value = reqwest::get(format!("{}/.well-known/oauth-protected-resource/mcp", host.base_url())).await?.json().await?;
+    ensure!(document["resource"] == format!("{public_url}/mcp").as_str(), "metadata {document}");
+    assert_guest_never_ran(&host, &accepted).await
+}
+
+pub async fn rotated_key_is_fetched_on_unknown_kid(scenario: &Scenario<'_>) -> Result<()> {
+    let first = Identity::generate("rotation-1")?;
+    let second = Identity::generate("rotation-2")?;
+    let jwks_server = JwksServer::start(jwks(&[&first])).await?;
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.auth = args(&["--jwks-url", &jwks_server.jwks_url(), "--jwt-issuer", &jwks_server.origin()]);
+    let host = scenario.start(spec).await?;
+    let claims = {
+        let mut claims = scenario.claims(&host);
+        claims["iss"] = json!(jwks_server.origin());
+        claims
+    };
+
+    McpClient::new(&host.mcp_url(), Some(first.sign(&claims))).request("whoami", json!({})).await?;
+    jwks_server.publish(jwks(&[&first, &second]));
+    McpClient::new(&host.mcp_url(), Some(second.sign(&claims))).request("whoami", json!({})).await?;
+    ensure!(jwks_server.hits() >= 2, "the JWKS was fetched {} times", jwks_server.hits());
+    Ok(())
+}
+
+pub async fn tokens_never_appear_in_logs(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let valid = scenario.token(&host);
+    let mut expired_claims = scenario.claims(&host);
+    expired_claims["exp"] = json!(now_secs() - 3600);
+    let expired = scenario.stack.identity.sign(&expired_claims);
+    for token in [&valid, &expired] {
+        McpClient::new(&host.mcp_url(), Some(token.clone())).send("whoami", json!({})).await?;
+    }
+    // The request log line of the last request proves the log has caught up.
+    McpClient::new(&host.mcp_url(), Some(valid.clone())).request("log-marker", json!({})).await?;
+    host.wait_for_log("hostile-guest handling log-marker").await?;
+    let log = host.log().text();
+    for token in [&valid, &expired] {
+        let signature = token.rsplit('.').next().unwrap_or_default();
+        ensure!(!log.contains(signature), "a token signature appears in the host log");
+    }
+    Ok(())
+}
+
+fn assert_token_not_echoed(case: &str, token: &str, reply: &Reply) -> Result<()> {
+    let echoed = |text: &str| token.len() > 8 && text.contains(token);
+    ensure!(!echoed(&reply.text()), "{case}: the token is echoed in the body");
+    ensure!(!echoed(reply.header("www-authenticate").unwrap_or_default()), "{case}: the token is echoed in the challenge");
+    Ok(())
+}
+
+/// Proves no request so far reached the guest: a valid request afterwards shows up in
+/// the guest's log, and no earlier one (all named `rejected-*`) does.
+async fn assert_guest_never_ran(host: &HostProcess, accepted: &McpClient) -> Result<()> {
+    accepted.request("after-rejections", json!({})).await?;
+    host.wait_for_log(&format!("{GUEST_RAN} after-rejections")).await?;
+    let log = host.log().text();
+    ensure!(!log.contains(&format!("{GUEST_RAN} rejected-")), "a rejected request reached the guest:\n{log}");
+    Ok(())
+}

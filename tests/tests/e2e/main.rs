@@ -1,0 +1,77 @@
+//! End-to-end tests of quilt-mcp: the real host binary over HTTP, real guests, real
+//! SeaweedFS, real RS256 tokens checked against a real JWKS endpoint. Run by `make test`.
+
+mod auth;
+mod http_surface;
+mod mcp_protocol;
+mod sandbox;
+mod support;
+mod tool_errors;
+mod tools;
+
+use std::sync::Arc;
+
+use support::{SharedStack, trial};
+
+macro_rules! trials {
+    ($runtime:expr, $stack:expr; $($module:ident :: $test:ident),* $(,)?) => {
+        vec![$(trial(concat!(stringify!($module), "::", stringify!($test)), $module::$test, $runtime, $stack)),*]
+    };
+}
+
+fn main() -> std::process::ExitCode {
+    let arguments = libtest_mimic::Arguments::from_args();
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    let stack = Arc::new(SharedStack::default());
+    let trials = trials![runtime.handle(), &stack;
+        auth::valid_token_is_served,
+        auth::missing_token_is_challenged,
+        auth::rejected_tokens_never_reach_the_guest,
+        auth::explicit_audience_and_public_url,
+        auth::rotated_key_is_fetched_on_unknown_kid,
+        auth::tokens_never_appear_in_logs,
+        http_surface::health_check,
+        http_surface::protected_resource_metadata,
+        http_surface::get_and_delete_are_not_allowed,
+        http_surface::unknown_path_is_not_found,
+        http_surface::origin_allowlist,
+        http_surface::oversized_body_is_refused,
+        sandbox::trap_is_contained,
+        sandbox::endless_loop_times_out,
+        sandbox::memory_exhaustion_is_contained,
+        sandbox::no_state_survives_a_request,
+        sandbox::egress_is_limited_to_the_allowlist,
+        sandbox::credential_headers_are_stripped,
+        sandbox::request_context_carries_the_caller,
+        sandbox::no_credentials_configured,
+        mcp_protocol::initialize_negotiates_the_version,
+        mcp_protocol::notifications_are_accepted_without_a_body,
+        mcp_protocol::ping,
+        mcp_protocol::tools_list_describes_every_tool,
+        mcp_protocol::tools_call_needs_no_initialize,
+        mcp_protocol::unknown_methods,
+        mcp_protocol::malformed_messages,
+        mcp_protocol::unsupported_protocol_version_header,
+        mcp_protocol::never_a_session,
+        tools::auth_status,
+        tools::list_objects,
+        tools::list_objects_pages,
+        tools::object_info,
+        tools::object_text,
+        tools::object_text_encodings,
+        tools::object_fetch,
+        tools::object_link,
+        tools::put_then_read_back,
+        tools::put_reports_each_item,
+        tools::versioned_objects,
+        tool_errors::missing_object_and_bucket,
+        tool_errors::bad_arguments_name_the_argument,
+        tool_errors::read_only_identity_is_denied,
+    ];
+    let conclusion = libtest_mimic::run(&arguments, trials);
+    // The trials are consumed by now, so this is the last handle: dropping it kills
+    // SeaweedFS and the JWKS server and removes the data directory.
+    drop(stack);
+    drop(runtime);
+    conclusion.exit_code()
+}

@@ -1,0 +1,174 @@
+//! What every trial shares: one SeaweedFS, one token issuer with its JWKS server, the
+//! built artifacts — started lazily by the first trial and stopped after the last —
+//! and per trial a `Scenario` that starts hosts and reports their logs on failure.
+
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{Result, anyhow};
+use libtest_mimic::{Failed, Trial};
+use quilt_mcp_tests::artifacts::Artifacts;
+use quilt_mcp_tests::host_process::{HostLog, HostProcess};
+use quilt_mcp_tests::identity::{Identity, standard_claims};
+use quilt_mcp_tests::jwks_server::JwksServer;
+use quilt_mcp_tests::mcp::McpClient;
+use quilt_mcp_tests::s3::S3Client;
+use quilt_mcp_tests::seaweedfs::{ADMIN, SeaweedFs, SeaweedOptions};
+use serde_json::Value;
+use tokio::runtime::Handle;
+use tokio::sync::OnceCell;
+
+/// The `kid` of the shared issuer's key.
+pub const KID: &str = "e2e-key-1";
+/// The subject of the tokens tests mint unless they say otherwise.
+pub const SUBJECT: &str = "alice@example.com";
+
+pub struct Stack {
+    pub artifacts: Artifacts,
+    pub seaweed: SeaweedFs,
+    pub identity: Identity,
+    pub jwks: JwksServer,
+    bucket_counter: AtomicUsize,
+    // Declared last so it is removed after `seaweed` has been killed.
+    _data_dir: tempfile::TempDir,
+}
+
+impl Stack {
+    async fn start() -> Result<Self> {
+        let artifacts = Artifacts::from_env()?;
+        let data_dir = tempfile::Builder::new().prefix("quilt-mcp-e2e-").tempdir()?;
+        let options = SeaweedOptions { data_dir: data_dir.path().join("seaweedfs"), preferred_s3_port: None };
+        let seaweed = SeaweedFs::start(&artifacts.weed, &options).await?;
+        let identity = Identity::generate(KID)?;
+        let jwks = JwksServer::start(quilt_mcp_tests::identity::jwks(&[&identity])).await?;
+        Ok(Self { artifacts, seaweed, identity, jwks, bucket_counter: AtomicUsize::new(0), _data_dir: data_dir })
+    }
+
+    /// The `iss` of the shared issuer's tokens.
+    pub fn issuer(&self) -> String {
+        self.jwks.origin()
+    }
+}
+
+/// The shared stack, started on first use (so `--list` or a filter matching nothing
+/// starts nothing). A failed start fails every trial with the same message.
+#[derive(Default)]
+pub struct SharedStack(OnceCell<Result<Stack, String>>);
+
+impl SharedStack {
+    async fn get(&self) -> Result<&Stack> {
+        let started = self.0.get_or_init(|| async { Stack::start().await.map_err(|error| format!("{error:#}")) }).await;
+        started.as_ref().map_err(|error| anyhow!("the shared test stack did not start: {error}"))
+    }
+}
+
+/// Which component a host runs.
+#[derive(Clone, Copy)]
+pub enum Guest {
+    /// The real tools guest.
+    Tools,
+    /// `tests/hostile-guest`.
+    Hostile,
+}
+
+/// The flags of a host to start, grouped so a test can replace one group.
+pub struct HostSpec {
+    pub guest: Guest,
+    pub auth: Vec<String>,
+    pub credentials: Vec<String>,
+    pub extra: Vec<String>,
+}
+
+/// One trial's view of the stack.
+pub struct Scenario<'a> {
+    pub stack: &'a Stack,
+    host_logs: Mutex<Vec<HostLog>>,
+}
+
+impl Scenario<'_> {
+    /// Default host flags: JWKS auth against the shared issuer, S3 at SeaweedFS with
+    /// the admin identity as static credentials.
+    pub fn spec(&self, guest: Guest) -> HostSpec {
+        HostSpec {
+            guest,
+            auth: args(&["--jwks-url", &self.stack.jwks.jwks_url(), "--jwt-issuer", &self.stack.issuer()]),
+            credentials: args(&[
+                "--credentials",
+                "static",
+                "--static-access-key-id",
+                ADMIN.access_key_id,
+                "--static-secret-access-key",
+                ADMIN.secret_access_key,
+            ]),
+            extra: Vec::new(),
+        }
+    }
+
+    pub async fn start(&self, spec: HostSpec) -> Result<HostProcess> {
+        let guest: &PathBuf = match spec.guest {
+            Guest::Tools => &self.stack.artifacts.guest,
+            Guest::Hostile => &self.stack.artifacts.hostile_guest,
+        };
+        let mut flags = args(&["--s3-endpoint", self.stack.seaweed.s3_endpoint.as_str().trim_end_matches('/')]);
+        flags.extend(spec.auth);
+        flags.extend(spec.credentials);
+        flags.extend(spec.extra);
+        let host = HostProcess::start(&self.stack.artifacts.host_bin, guest, &flags).await?;
+        self.host_logs.lock().expect("not poisoned").push(host.log());
+        Ok(host)
+    }
+
+    /// A host with the default flags.
+    pub async fn host(&self, guest: Guest) -> Result<HostProcess> {
+        self.start(self.spec(guest)).await
+    }
+
+    /// Valid claims for [`SUBJECT`] on `host` (its MCP URL is the default audience).
+    pub fn claims(&self, host: &HostProcess) -> Value {
+        standard_claims(&self.stack.issuer(), &host.mcp_url(), SUBJECT)
+    }
+
+    pub fn token(&self, host: &HostProcess) -> String {
+        self.stack.identity.sign(&self.claims(host))
+    }
+
+    /// A client carrying a valid token for `host`.
+    pub fn client(&self, host: &HostProcess) -> McpClient {
+        McpClient::new(&host.mcp_url(), Some(self.token(host)))
+    }
+
+    pub fn admin(&self) -> S3Client {
+        self.stack.seaweed.admin()
+    }
+
+    /// Creates a bucket no other trial uses.
+    pub async fn bucket(&self, label: &str) -> Result<String> {
+        let number = self.stack.bucket_counter.fetch_add(1, Ordering::SeqCst);
+        let name = format!("e2e-{label}-{number}");
+        self.admin().create_bucket(&name).await?;
+        Ok(name)
+    }
+}
+
+pub fn args(values: &[&str]) -> Vec<String> {
+    values.iter().map(|value| value.to_string()).collect()
+}
+
+/// A libtest-mimic trial running `test` on the shared runtime; a failure carries the
+/// logs of the hosts the trial started.
+pub fn trial<T>(name: &str, test: T, runtime: &Handle, stack: &Arc<SharedStack>) -> Trial
+where
+    T: AsyncFn(&Scenario) -> Result<()> + Send + 'static,
+{
+    let (runtime, stack) = (runtime.clone(), stack.clone());
+    Trial::test(name, move || {
+        runtime.block_on(async {
+            let scenario = Scenario { stack: stack.get().await.map_err(|error| Failed::from(format!("{error:#}")))?, host_logs: Mutex::default() };
+            test(&scenario).await.map_err(|error| {
+                let logs: Vec<String> = scenario.host_logs.lock().expect("not poisoned").iter().map(HostLog::text).collect();
+                Failed::from(format!("{error:#}\n--- host logs ---\n{}", logs.join("\n---\n")))
+            })
+        })
+    })
+}
