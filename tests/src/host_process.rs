@@ -19,18 +19,36 @@ const LISTENING_PREFIX: &str = "listening on ";
 
 /// Everything the host printed, shared with the tasks that read its pipes.
 #[derive(Clone, Default)]
-pub struct HostLog(Arc<Mutex<String>>);
+pub struct HostLog {
+    text: Arc<Mutex<String>>,
+    /// Also copy each line to our stderr (the dev stack shows the host's log live).
+    echo: bool,
+}
 
 impl HostLog {
     pub fn text(&self) -> String {
-        self.0.lock().expect("not poisoned").clone()
+        self.text.lock().expect("not poisoned").clone()
     }
 
     fn push_line(&self, line: &str) {
-        let mut log = self.0.lock().expect("not poisoned");
-        log.push_str(line);
-        log.push('\n');
+        if self.echo {
+            eprintln!("{line}");
+        }
+        let mut text = self.text.lock().expect("not poisoned");
+        text.push_str(line);
+        text.push('\n');
     }
+}
+
+/// How to run `quilt-mcp serve`.
+pub struct HostLaunch<'a> {
+    pub host_bin: &'a Path,
+    pub guest: &'a Path,
+    /// `--listen`; port 0 lets the OS choose.
+    pub listen: &'a str,
+    /// Every other flag.
+    pub args: &'a [String],
+    pub echo_logs: bool,
 }
 
 /// A running host; killed when dropped.
@@ -41,17 +59,18 @@ pub struct HostProcess {
 }
 
 impl HostProcess {
-    /// Runs `quilt-mcp serve --listen 127.0.0.1:0 --guest GUEST ARGS...` and waits until
-    /// it has printed its address and answers `/healthz`.
+    /// Runs `quilt-mcp serve --listen LISTEN --guest GUEST ARGS...` and waits until it
+    /// has printed its address and answers `/healthz`.
     ///
     /// The child gets no `QUILT_MCP_*` or `AWS_*` variables from this environment: its
-    /// configuration is exactly `args`.
-    pub async fn start(host_bin: &Path, guest: &Path, args: &[String]) -> Result<Self> {
+    /// configuration is exactly the launch's flags.
+    pub async fn start(launch: HostLaunch<'_>) -> Result<Self> {
+        let host_bin = launch.host_bin;
         let mut command = Command::new(host_bin);
         command
-            .args(["serve", "--listen", "127.0.0.1:0", "--guest"])
-            .arg(guest)
-            .args(args)
+            .args(["serve", "--listen", launch.listen, "--guest"])
+            .arg(launch.guest)
+            .args(launch.args)
             .env("RUST_LOG", "info")
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -62,7 +81,7 @@ impl HostProcess {
             }
         }
         let mut child = spawn_guarded(&mut command).with_context(|| format!("starting {}", host_bin.display()))?;
-        let log = HostLog::default();
+        let log = HostLog { echo: launch.echo_logs, ..HostLog::default() };
         tokio::spawn(copy_lines(child.stderr.take().expect("piped"), log.clone(), None));
         let (address_sender, address_receiver) = tokio::sync::oneshot::channel();
         tokio::spawn(copy_lines(child.stdout.take().expect("piped"), log.clone(), Some(address_sender)));

@@ -1,6 +1,7 @@
 //! The MCP methods this server answers.
 
 use rmcp::model::{Implementation, InitializeResult, ServerCapabilities, ToolsCapability};
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use super::jsonrpc::RpcError;
@@ -12,14 +13,17 @@ Objects are addressed as s3://bucket/key (optionally ?versionId=...). Start with
 credentials are in use, then bucket_objects_list to browse, bucket_object_info/text/fetch to read, bucket_object_link \
 to share, and bucket_objects_put to write.";
 
-pub fn dispatch(method: &str, params: Option<Value>, env: &Env<'_>) -> Result<Value, RpcError> {
-    match method {
-        "initialize" => Ok(initialize(params.as_ref())),
-        "ping" => Ok(json!({})),
-        "tools/list" => Ok(json!({ "tools": tools::list() })),
-        "tools/call" => call_tool(params, env),
-        _ => Err(RpcError::method_not_found(method)),
-    }
+/// The result as JSON text: the tool listing is served verbatim from its snapshot, never
+/// parsed and re-serialised.
+pub fn dispatch(method: &str, params: Option<Value>, env: &Env<'_>) -> Result<Box<RawValue>, RpcError> {
+    let result = match method {
+        "initialize" => initialize(params.as_ref()),
+        "ping" => json!({}),
+        "tools/list" => return Ok(RawValue::from_string(tools::LISTING.to_owned()).expect("the tool listing snapshot is JSON")),
+        "tools/call" => call_tool(params, env)?,
+        _ => return Err(RpcError::method_not_found(method)),
+    };
+    Ok(serde_json::value::to_raw_value(&result).expect("JSON values serialise"))
 }
 
 fn initialize(params: Option<&Value>) -> Value {

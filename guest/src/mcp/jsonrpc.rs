@@ -2,6 +2,8 @@
 //! and shaping errors.
 
 use rmcp::model::{ErrorCode, ErrorData};
+use serde::Serialize;
+use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -49,8 +51,16 @@ impl RpcError {
     }
 }
 
-pub fn success(id: &Value, result: Value) -> Value {
-    json!({ "jsonrpc": "2.0", "id": id, "result": result })
+/// A success response; the result is spliced in as JSON text, not re-parsed.
+#[derive(Serialize)]
+pub struct Success<'a> {
+    jsonrpc: &'static str,
+    id: &'a Value,
+    result: &'a RawValue,
+}
+
+pub fn success<'a>(id: &'a Value, result: &'a RawValue) -> Success<'a> {
+    Success { jsonrpc: "2.0", id, result }
 }
 
 /// On error, also the id to echo (null when it could not be read).

@@ -19,7 +19,7 @@ pub struct Reply {
 }
 
 impl Reply {
-    fn json(status: u16, value: &Value) -> Self {
+    fn json(status: u16, value: &impl serde::Serialize) -> Self {
         Self {
             status,
             content_type: Some("application/json"),
@@ -61,11 +61,10 @@ pub fn handle(protocol_version: Option<&str>, body: &[u8], env: &Env<'_>) -> Rep
     match message {
         Message::Notification | Message::Response => Reply::accepted(),
         Message::Request { id, method, params } => {
-            let response = match dispatch::dispatch(&method, params, env) {
-                Ok(result) => jsonrpc::success(&id, result),
-                Err(error) => error.response(&id),
-            };
-            Reply::json(200, &response)
+            match dispatch::dispatch(&method, params, env) {
+                Ok(result) => Reply::json(200, &jsonrpc::success(&id, &result)),
+                Err(error) => Reply::json(200, &error.response(&id)),
+            }
         }
     }
 }

@@ -90,7 +90,11 @@ impl From<Failure> for ToolError {
 type Handler = Box<dyn Fn(&Env<'_>, Value) -> Result<Value, ToolError>>;
 
 pub struct Entry {
-    pub tool: Tool,
+    name: &'static str,
+    /// Builds the tool's MCP metadata. Schema generation is the costliest thing the guest
+    /// could do per request, so it runs only to make the snapshot behind `tools/list`.
+    #[cfg_attr(not(test), expect(dead_code, reason = "only the listing snapshot test describes tools"))]
+    describe: Box<dyn Fn() -> Tool>,
     handler: Handler,
 }
 
@@ -116,6 +120,21 @@ where
     A: DeserializeOwned + JsonSchema + 'static,
     O: Serialize + JsonSchema + 'static,
 {
+    let describe = Box::new(move || describe::<A, O>(name, title, description, effect));
+    let handler: Handler = Box::new(move |env, arguments| {
+        let arguments = parse_arguments::<A>(arguments)?;
+        let output = run(env, arguments)?;
+        Ok(serde_json::to_value(output).expect("tool outputs serialise to JSON"))
+    });
+    Entry { name, describe, handler }
+}
+
+fn describe<A: JsonSchema + 'static, O: JsonSchema + 'static>(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    effect: Effect,
+) -> Tool {
     let mut input_schema = schema_for_input::<A>()
         .unwrap_or_else(|e| panic!("argument type of '{name}' is not an object: {e}"));
     // Some clients reject an object schema without `properties`, as schemars writes
@@ -140,16 +159,10 @@ where
             .idempotent(true)
             .open_world(true),
     };
-    let tool = Tool::new(name, description, input_schema)
+    Tool::new(name, description, input_schema)
         .with_title(title)
         .with_annotations(annotations)
-        .with_output_schema::<O>();
-    let handler: Handler = Box::new(move |env, arguments| {
-        let arguments = parse_arguments::<A>(arguments)?;
-        let output = run(env, arguments)?;
-        Ok(serde_json::to_value(output).expect("tool outputs serialise to JSON"))
-    });
-    Entry { tool, handler }
+        .with_output_schema::<O>()
 }
 
 fn registry() -> Vec<Entry> {
@@ -158,15 +171,20 @@ fn registry() -> Vec<Entry> {
     entries
 }
 
-pub fn list() -> Vec<Tool> {
-    registry().into_iter().map(|entry| entry.tool).collect()
+/// The `tools/list` result, generated from the tools' types and checked in as
+/// `tools/list.json` (see the `listing_snapshot_is_current` test): a fresh instance
+/// per request would otherwise regenerate every schema on every listing.
+pub const LISTING: &str = include_str!("list.json");
+
+/// The tools' metadata, generated from their types.
+#[cfg(test)]
+fn describe_all() -> Vec<Tool> {
+    registry().iter().map(|entry| (entry.describe)()).collect()
 }
 
 /// `None` when no tool has that name.
 pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<CallToolResult> {
-    let entry = registry()
-        .into_iter()
-        .find(|entry| entry.tool.name == name)?;
+    let entry = registry().into_iter().find(|entry| entry.name == name)?;
     let mut result = match (entry.handler)(env, arguments) {
         Ok(structured) => {
             let text = serde_json::to_string_pretty(&structured).expect("JSON values serialise");
@@ -192,4 +210,18 @@ fn parse_arguments<A: DeserializeOwned>(arguments: Value) -> Result<A, ToolError
             ToolError::Arguments(format!("Invalid argument '{path}': {inner}"))
         }
     })
+}
+
+#[cfg(test)]
+mod snapshot {
+    /// Regenerate with `UPDATE_TOOL_LISTING=1 cargo test -p quilt-mcp-guest listing_snapshot`.
+    #[test]
+    fn listing_snapshot_is_current() {
+        let generated = serde_json::to_string_pretty(&serde_json::json!({ "tools": super::describe_all() })).unwrap() + "\n";
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tools/list.json");
+        if std::env::var_os("UPDATE_TOOL_LISTING").is_some() {
+            std::fs::write(path, &generated).unwrap();
+        }
+        assert_eq!(super::LISTING, generated, "tools/list.json is stale: rerun with UPDATE_TOOL_LISTING=1");
+    }
 }

@@ -15,6 +15,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(10);
 const CORE_INSTANCES_PER_COMPONENT: u32 = 32;
 const MEMORIES_PER_COMPONENT: u32 = 2;
 const TABLES_PER_COMPONENT: u32 = 8;
+const KEEP_RESIDENT_BYTES: usize = 2 << 20;
 
 pub struct EngineLimits {
     pub max_instances: u32,
@@ -31,7 +32,11 @@ pub fn new_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
         .max_core_instances_per_component(CORE_INSTANCES_PER_COMPONENT)
         .max_memories_per_component(MEMORIES_PER_COMPONENT)
         .max_tables_per_component(TABLES_PER_COMPONENT)
-        .max_memory_size(limits.guest_memory_bytes);
+        .max_memory_size(limits.guest_memory_bytes)
+        // Wiping a small guest's memory with memset is cheaper than returning the pages to
+        // the kernel and faulting them back in on the next request.
+        .linear_memory_keep_resident(KEEP_RESIDENT_BYTES)
+        .table_keep_resident(KEEP_RESIDENT_BYTES);
 
     let mut config = Config::new();
     config

@@ -11,7 +11,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use serde_json::{Value, json};
 
 wit_bindgen::generate!({
-    path: "/tmp/quilt-wit-fixed",
+    path: "../../wit",
     world: "quilt:mcp/guest",
     generate_all,
 });

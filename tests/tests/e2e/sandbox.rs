@@ -104,11 +104,46 @@ pub async fn credential_headers_are_stripped(scenario: &Scenario<'_>) -> Result<
 
 pub async fn request_context_carries_the_caller(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
-    let result = scenario.client(&host).request("whoami", json!({})).await?;
-    ensure!(result["caller"]["subject"] == SUBJECT, "{result}");
-    ensure!(result["caller"]["issuer"] == scenario.stack.issuer().as_str(), "{result}");
+    let mut claims = scenario.claims(&host);
+    claims["email"] = json!(SUBJECT);
+    claims["internal_note"] = json!("not for the guest");
+    let client = McpClient::new(&host.mcp_url(), Some(scenario.stack.identity.sign(&claims)));
+    let result = client.request("whoami", json!({})).await?;
+    let caller = &result["caller"];
+    ensure!(caller["subject"] == SUBJECT && caller["issuer"] == scenario.stack.issuer().as_str(), "{result}");
+    // Claims travel as (name, JSON-encoded value); only the forwarded ones (email by default).
+    let forwarded: Vec<(String, String)> = serde_json::from_value(caller["claims"].clone())?;
+    ensure!(forwarded.contains(&("email".into(), json!(SUBJECT).to_string())), "claims {forwarded:?}");
+    ensure!(!forwarded.iter().any(|(name, _)| name == "internal_note"), "an unlisted claim was forwarded: {forwarded:?}");
     ensure!(result["access_key_id"] == ADMIN.access_key_id, "{result}");
     Ok(())
+}
+
+/// Guest output reaches the host log tagged with the request id, next to the one
+/// request line (method, status, subject) of that request.
+pub async fn guest_output_is_logged_per_request(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    scenario.client(&host).request("log-probe", json!({})).await?;
+    host.wait_for_log("hostile-guest handling log-probe").await?;
+    host.wait_for_log("method=\"log-probe\"").await?;
+    let log = host.log().text();
+    let guest_line = log.lines().find(|line| line.contains("hostile-guest handling log-probe")).unwrap_or_default();
+    let request_id = field(guest_line, "request_id").unwrap_or_default();
+    ensure!(!request_id.is_empty(), "the guest's line carries no request_id: {guest_line}");
+    let request_lines: Vec<&str> = log.lines().filter(|line| line.contains("quilt_mcp::request") && line.contains(&request_id)).collect();
+    ensure!(request_lines.len() == 1, "request lines for {request_id}: {request_lines:?}");
+    let request_line = request_lines[0];
+    for expected in ["status=200", "duration_ms=", SUBJECT] {
+        ensure!(request_line.contains(expected), "request line lacks {expected}: {request_line}");
+    }
+    Ok(())
+}
+
+/// The value of `name=value` or `name="value"` in a text log line.
+fn field(line: &str, name: &str) -> Option<String> {
+    let start = line.find(&format!("{name}="))? + name.len() + 1;
+    let value = line[start..].split_whitespace().next()?;
+    Some(value.trim_matches('"').to_string())
 }
 
 pub async fn no_credentials_configured(scenario: &Scenario<'_>) -> Result<()> {

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 use anyhow::{Result, anyhow};
 use libtest_mimic::{Failed, Trial};
 use quilt_mcp_tests::artifacts::Artifacts;
-use quilt_mcp_tests::host_process::{HostLog, HostProcess};
+use quilt_mcp_tests::host_process::{HostLaunch, HostLog, HostProcess};
 use quilt_mcp_tests::identity::{Identity, standard_claims};
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::mcp::McpClient;
@@ -114,7 +114,14 @@ impl Scenario<'_> {
         flags.extend(spec.auth);
         flags.extend(spec.credentials);
         flags.extend(spec.extra);
-        let host = HostProcess::start(&self.stack.artifacts.host_bin, guest, &flags).await?;
+        let launch = HostLaunch {
+            host_bin: &self.stack.artifacts.host_bin,
+            guest,
+            listen: "127.0.0.1:0",
+            args: &flags,
+            echo_logs: false,
+        };
+        let host = HostProcess::start(launch).await?;
         self.host_logs.lock().expect("not poisoned").push(host.log());
         Ok(host)
     }

