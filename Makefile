@@ -48,11 +48,12 @@ $(SEAWEEDFS_STAMP):
 	"$(QUILT_MCP_WEED)" version
 	touch "$@"
 
-# Unit tests first (quick), then the end-to-end suite. The guest's unit tests run natively.
+# Unit tests first (quick), then the end-to-end suite, whose summary closes the run
+# (`--tests` leaves out the harness's empty doc-test pass). The guest's unit tests run natively.
 test: build tools
 	cargo test --release -p quilt-mcp
 	cargo test --release -p quilt-mcp-guest
-	cargo test --release -p quilt-mcp-tests
+	cargo test --release -p quilt-mcp-tests --tests
 
 run: build tools
 	cargo build --release -p quilt-mcp-tests --bin devstack
@@ -63,7 +64,7 @@ bench: build tools
 
 # Stops a dev stack left running (by the PID it recorded) and deletes its data.
 clean-stack:
-	if [[ -f .run/devstack.pid ]] && kill -0 "$$(cat .run/devstack.pid)" 2>/dev/null; then \
+	@if [[ -f .run/devstack.pid ]] && kill -0 "$$(cat .run/devstack.pid)" 2>/dev/null; then \
 		kill -INT "$$(cat .run/devstack.pid)"; \
 		for _ in $$(seq 50); do kill -0 "$$(cat .run/devstack.pid)" 2>/dev/null || break; sleep 0.1; done; \
 	fi

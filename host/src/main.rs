@@ -80,7 +80,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
 async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Result<()> {
     let limits = EngineLimits { max_instances: 16, guest_memory_bytes: 64 << 20 };
-    let sandbox = Sandbox::load(guest, &limits, EgressPolicy::default(), Duration::from_secs(10))?;
+    let sandbox = Sandbox::load(guest, &limits, EgressPolicy::deny_all(), Duration::from_secs(10))?;
     let deployment = Arc::new(Deployment {
         credentials: credentials::none(),
         region: "us-east-1".into(),

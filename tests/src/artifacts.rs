@@ -30,11 +30,16 @@ impl Artifacts {
 
 fn path_from_env(name: &str) -> Result<PathBuf> {
     let Some(value) = std::env::var_os(name) else {
-        bail!("{name} is not set: run the tests with `make test`, which builds the host and guests, installs SeaweedFS and sets it");
+        bail!(
+            "{name} is not set: run the tests with `make test`, which builds the host and guests, installs SeaweedFS and sets it"
+        );
     };
     let path = PathBuf::from(value);
     if !path.exists() {
-        bail!("{name}={} does not exist: run `make test` (or `make build tools`) to create it", path.display());
+        bail!(
+            "{name}={} does not exist: run `make test` (or `make build tools`) to create it",
+            path.display()
+        );
     }
     Ok(path)
 }

@@ -80,18 +80,40 @@ impl HostProcess {
                 command.env_remove(name);
             }
         }
-        let mut child = spawn_guarded(&mut command).with_context(|| format!("starting {}", host_bin.display()))?;
-        let log = HostLog { echo: launch.echo_logs, ..HostLog::default() };
-        tokio::spawn(copy_lines(child.stderr.take().expect("piped"), log.clone(), None));
+        let mut child = spawn_guarded(&mut command)
+            .with_context(|| format!("starting {}", host_bin.display()))?;
+        let log = HostLog {
+            echo: launch.echo_logs,
+            ..HostLog::default()
+        };
+        tokio::spawn(copy_lines(
+            child.stderr.take().expect("piped"),
+            log.clone(),
+            None,
+        ));
         let (address_sender, address_receiver) = tokio::sync::oneshot::channel();
-        tokio::spawn(copy_lines(child.stdout.take().expect("piped"), log.clone(), Some(address_sender)));
+        tokio::spawn(copy_lines(
+            child.stdout.take().expect("piped"),
+            log.clone(),
+            Some(address_sender),
+        ));
 
         let base_url = match tokio::time::timeout(STARTUP_DEADLINE, address_receiver).await {
             Ok(Ok(url)) => url,
-            Ok(Err(_)) => bail!("quilt-mcp exited without printing `{LISTENING_PREFIX}URL`:\n{}", log.text()),
-            Err(_) => bail!("quilt-mcp printed no `{LISTENING_PREFIX}URL` within {STARTUP_DEADLINE:?}:\n{}", log.text()),
+            Ok(Err(_)) => bail!(
+                "quilt-mcp exited without printing `{LISTENING_PREFIX}URL`:\n{}",
+                log.text()
+            ),
+            Err(_) => bail!(
+                "quilt-mcp printed no `{LISTENING_PREFIX}URL` within {STARTUP_DEADLINE:?}:\n{}",
+                log.text()
+            ),
         };
-        let host = Self { base_url, log, _child: child };
+        let host = Self {
+            base_url,
+            log,
+            _child: child,
+        };
         host.wait_until_healthy().await?;
         Ok(host)
     }
@@ -116,7 +138,10 @@ impl HostProcess {
         let started = Instant::now();
         while !self.log.text().contains(needle) {
             if started.elapsed() > LOG_DEADLINE {
-                bail!("the host never logged {needle:?}; its log:\n{}", self.log.text());
+                bail!(
+                    "the host never logged {needle:?}; its log:\n{}",
+                    self.log.text()
+                );
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
@@ -130,7 +155,10 @@ impl HostProcess {
             match reqwest::get(&url).await {
                 Ok(response) if response.status().is_success() => return Ok(()),
                 _ if started.elapsed() > STARTUP_DEADLINE => {
-                    bail!("{url} did not answer 200 within {STARTUP_DEADLINE:?}:\n{}", self.log.text())
+                    bail!(
+                        "{url} did not answer 200 within {STARTUP_DEADLINE:?}:\n{}",
+                        self.log.text()
+                    )
                 }
                 _ => tokio::time::sleep(Duration::from_millis(50)).await,
             }

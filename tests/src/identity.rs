@@ -26,7 +26,8 @@ pub struct Identity {
 
 impl Identity {
     pub fn generate(kid: &str) -> Result<Self> {
-        let private_key = RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).context("generating an RSA key")?;
+        let private_key =
+            RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).context("generating an RSA key")?;
         let private_pem = private_key.to_pkcs1_pem(LineEnding::LF)?;
         let public_key = RsaPublicKey::from(&private_key);
         Ok(Self {
@@ -68,7 +69,8 @@ impl Identity {
     pub fn sign_with_kid(&self, claims: &Value, kid: &str) -> String {
         let mut header = Header::new(Algorithm::RS256);
         header.kid = Some(kid.to_string());
-        jsonwebtoken::encode(&header, claims, &self.encoding_key).expect("RS256 signing cannot fail")
+        jsonwebtoken::encode(&header, claims, &self.encoding_key)
+            .expect("RS256 signing cannot fail")
     }
 }
 
@@ -91,7 +93,10 @@ pub fn standard_claims(issuer: &str, audience: &str, subject: &str) -> Value {
 }
 
 pub fn now_secs() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).expect("clock after 1970").as_secs()
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .expect("clock after 1970")
+        .as_secs()
 }
 
 /// `alg: none` with an empty signature: accepted only by a verifier that lets the
@@ -106,7 +111,8 @@ pub fn unsigned_token(kid: &str, claims: &Value) -> String {
 pub fn hs256_token(secret: &[u8], kid: &str, claims: &Value) -> String {
     let mut header = Header::new(Algorithm::HS256);
     header.kid = Some(kid.to_string());
-    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret)).expect("HS256 signing cannot fail")
+    jsonwebtoken::encode(&header, claims, &EncodingKey::from_secret(secret))
+        .expect("HS256 signing cannot fail")
 }
 
 fn encode_segment(value: &Value) -> String {

@@ -35,9 +35,16 @@ impl JwksServer {
     pub async fn start(document: Value) -> Result<Self> {
         let listener = TcpListener::bind("127.0.0.1:0").await?;
         let addr = listener.local_addr()?;
-        let published = Arc::new(Published { document: RwLock::new(document), hits: AtomicUsize::new(0) });
+        let published = Arc::new(Published {
+            document: RwLock::new(document),
+            hits: AtomicUsize::new(0),
+        });
         let accept_loop = tokio::spawn(accept_connections(listener, published.clone()));
-        Ok(Self { addr, published, accept_loop })
+        Ok(Self {
+            addr,
+            published,
+            accept_loop,
+        })
     }
 
     /// `http://127.0.0.1:PORT`
@@ -83,7 +90,9 @@ async fn accept_connections(listener: TcpListener, published: Arc<Published>) {
                 }
             });
             // A client hanging up mid-request is its business, not the test's.
-            let _ = http1::Builder::new().serve_connection(TokioIo::new(stream), service).await;
+            let _ = http1::Builder::new()
+                .serve_connection(TokioIo::new(stream), service)
+                .await;
         });
     }
 }

@@ -53,11 +53,20 @@ pub struct ToolOutcome {
 impl McpClient {
     /// A client for `mcp_url` sending `Authorization: Bearer <bearer>` when given.
     pub fn new(mcp_url: &str, bearer: Option<String>) -> Self {
-        Self { http: reqwest::Client::new(), url: mcp_url.to_string(), bearer, next_id: AtomicU64::new(1) }
+        Self {
+            http: reqwest::Client::new(),
+            url: mcp_url.to_string(),
+            bearer,
+            next_id: AtomicU64::new(1),
+        }
     }
 
     /// POSTs `body` as it is, with the usual MCP headers plus `extra_headers`.
-    pub async fn post_raw(&self, body: impl Into<Vec<u8>>, extra_headers: &[(&str, &str)]) -> Result<Reply> {
+    pub async fn post_raw(
+        &self,
+        body: impl Into<Vec<u8>>,
+        extra_headers: &[(&str, &str)],
+    ) -> Result<Reply> {
         let mut request = self
             .http
             .post(&self.url)
@@ -70,7 +79,10 @@ impl McpClient {
         for (name, value) in extra_headers {
             request = request.header(*name, *value);
         }
-        let response = request.send().await.with_context(|| format!("POST {}", self.url))?;
+        let response = request
+            .send()
+            .await
+            .with_context(|| format!("POST {}", self.url))?;
         Ok(Reply {
             status: response.status().as_u16(),
             headers: response.headers().clone(),
@@ -88,7 +100,12 @@ impl McpClient {
     /// Sends a request and returns its `result`, failing on anything but HTTP 200 with a result.
     pub async fn request(&self, method: &str, params: Value) -> Result<Value> {
         let reply = self.send(method, params).await?;
-        ensure!(reply.status == 200, "{method}: HTTP {}: {}", reply.status, reply.text());
+        ensure!(
+            reply.status == 200,
+            "{method}: HTTP {}: {}",
+            reply.status,
+            reply.text()
+        );
         let mut message = reply.json()?;
         match message.get_mut("result") {
             Some(result) => Ok(result.take()),
@@ -97,11 +114,19 @@ impl McpClient {
     }
 
     pub async fn call_tool(&self, name: &str, arguments: Value) -> Result<ToolOutcome> {
-        let result = self.request("tools/call", json!({"name": name, "arguments": arguments})).await?;
+        let result = self
+            .request("tools/call", json!({"name": name, "arguments": arguments}))
+            .await?;
         Ok(ToolOutcome {
             is_error: result["isError"].as_bool().unwrap_or(false),
-            text: result["content"][0]["text"].as_str().unwrap_or_default().to_string(),
-            structured: result.get("structuredContent").cloned().unwrap_or(Value::Null),
+            text: result["content"][0]["text"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string(),
+            structured: result
+                .get("structuredContent")
+                .cloned()
+                .unwrap_or(Value::Null),
         })
     }
 }
@@ -115,7 +140,11 @@ impl ToolOutcome {
 
     /// The message of a call that must have failed.
     pub fn failure(self) -> Result<String> {
-        ensure!(self.is_error, "the tool succeeded but should have failed: {}", self.structured);
+        ensure!(
+            self.is_error,
+            "the tool succeeded but should have failed: {}",
+            self.structured
+        );
         Ok(self.text)
     }
 }

@@ -13,7 +13,11 @@ pub fn free_port() -> u16 {
 
 /// `preferred` when it can be bound right now, else any free port.
 pub fn preferred_or_free(preferred: u16) -> u16 {
-    if is_free(preferred) { preferred } else { free_port() }
+    if is_free(preferred) {
+        preferred
+    } else {
+        free_port()
+    }
 }
 
 pub fn is_free(port: u16) -> bool {

@@ -43,8 +43,13 @@ impl S3Client {
     }
 
     fn bucket(&self, name: &str) -> Result<Bucket> {
-        Bucket::new(self.endpoint.clone(), UrlStyle::Path, name.to_string(), REGION)
-            .with_context(|| format!("bucket name {name:?}"))
+        Bucket::new(
+            self.endpoint.clone(),
+            UrlStyle::Path,
+            name.to_string(),
+            REGION,
+        )
+        .with_context(|| format!("bucket name {name:?}"))
     }
 
     /// Creates the bucket; one that already exists is fine (the dev stack keeps its data).
@@ -54,7 +59,10 @@ impl S3Client {
         let response = self.http.put(url).send().await?;
         let status = response.status();
         let body = response.text().await.unwrap_or_default();
-        if status.is_success() || body.contains("BucketAlreadyOwnedByYou") || body.contains("BucketAlreadyExists") {
+        if status.is_success()
+            || body.contains("BucketAlreadyOwnedByYou")
+            || body.contains("BucketAlreadyExists")
+        {
             return Ok(());
         }
         bail!("creating bucket {name}: HTTP {status}: {body}")
@@ -67,11 +75,23 @@ impl S3Client {
         let mut action = CreateBucket::new(&bucket, &self.credentials);
         action.query_mut().insert("versioning", "");
         let body = r#"<VersioningConfiguration xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Status>Enabled</Status></VersioningConfiguration>"#;
-        let response = self.http.put(action.sign(SIGNATURE_LIFETIME)).body(body).send().await?;
-        check(response, &format!("enabling versioning on {name}")).await.map(|_| ())
+        let response = self
+            .http
+            .put(action.sign(SIGNATURE_LIFETIME))
+            .body(body)
+            .send()
+            .await?;
+        check(response, &format!("enabling versioning on {name}"))
+            .await
+            .map(|_| ())
     }
 
-    pub fn put_object(&self, bucket: &str, key: &str, body: impl Into<Vec<u8>>) -> PutObjectRequest<'_> {
+    pub fn put_object(
+        &self,
+        bucket: &str,
+        key: &str,
+        body: impl Into<Vec<u8>>,
+    ) -> PutObjectRequest<'_> {
         PutObjectRequest {
             client: self,
             bucket: bucket.to_string(),
@@ -83,8 +103,13 @@ impl S3Client {
 
     pub async fn get_object(&self, bucket: &str, key: &str) -> Result<Vec<u8>> {
         let bucket_handle = self.bucket(bucket)?;
-        let url = GetObject::new(&bucket_handle, Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
-        let response = check(self.http.get(url).send().await?, &format!("GET s3://{bucket}/{key}")).await?;
+        let url =
+            GetObject::new(&bucket_handle, Some(&self.credentials), key).sign(SIGNATURE_LIFETIME);
+        let response = check(
+            self.http.get(url).send().await?,
+            &format!("GET s3://{bucket}/{key}"),
+        )
+        .await?;
         Ok(response.bytes().await?.to_vec())
     }
 }
@@ -100,13 +125,15 @@ pub struct PutObjectRequest<'a> {
 
 impl PutObjectRequest<'_> {
     pub fn content_type(mut self, content_type: &str) -> Self {
-        self.headers.push(("content-type".into(), content_type.into()));
+        self.headers
+            .push(("content-type".into(), content_type.into()));
         self
     }
 
     /// User metadata, sent as `x-amz-meta-<name>`.
     pub fn metadata(mut self, name: &str, value: &str) -> Self {
-        self.headers.push((format!("x-amz-meta-{name}"), value.into()));
+        self.headers
+            .push((format!("x-amz-meta-{name}"), value.into()));
         self
     }
 
@@ -116,13 +143,23 @@ impl PutObjectRequest<'_> {
         for (name, value) in &self.headers {
             action.headers_mut().insert(name.clone(), value.clone());
         }
-        let mut request = self.client.http.put(action.sign(SIGNATURE_LIFETIME)).body(self.body);
+        let mut request = self
+            .client
+            .http
+            .put(action.sign(SIGNATURE_LIFETIME))
+            .body(self.body);
         for (name, value) in &self.headers {
             request = request.header(name, value);
         }
         let what = format!("PUT s3://{}/{}", self.bucket, self.key);
         let response = check(request.send().await?, &what).await?;
-        let header = |name: &str| response.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string);
+        let header = |name: &str| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
         Ok(PutObjectOutput {
             etag: header("etag").unwrap_or_default(),
             version_id: header("x-amz-version-id").filter(|id| id != "null"),

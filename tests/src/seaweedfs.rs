@@ -15,9 +15,15 @@ use crate::ports::{free_port, is_free, preferred_or_free};
 use crate::s3::{S3Client, S3Credentials};
 
 /// Full access to every bucket.
-pub const ADMIN: S3Credentials = S3Credentials { access_key_id: "QMCPADMINKEY00000001", secret_access_key: "quilt-mcp-admin-secret" };
+pub const ADMIN: S3Credentials = S3Credentials {
+    access_key_id: "QMCPADMINKEY00000001",
+    secret_access_key: "quilt-mcp-admin-secret",
+};
 /// Read and list on [`READ_ONLY_BUCKET`] only: anything else is AccessDenied.
-pub const READER: S3Credentials = S3Credentials { access_key_id: "QMCPREADERKEY0000001", secret_access_key: "quilt-mcp-reader-secret" };
+pub const READER: S3Credentials = S3Credentials {
+    access_key_id: "QMCPREADERKEY0000001",
+    secret_access_key: "quilt-mcp-reader-secret",
+};
 /// The one bucket [`READER`] may read; created when the server starts.
 pub const READ_ONLY_BUCKET: &str = "reader-visible";
 
@@ -34,6 +40,8 @@ pub struct SeaweedFs {
     /// e.g. `http://127.0.0.1:8333`
     pub s3_endpoint: Url,
     log_path: PathBuf,
+    /// Every port it listens on, to find the Unix sockets it leaves behind.
+    ports: Vec<u16>,
     child: Child,
 }
 
@@ -61,22 +69,37 @@ impl SeaweedFs {
         std::fs::write(&config_path, identities_config().to_string())?;
         let log_path = options.data_dir.join("weed.log");
         let log = std::fs::File::create(&log_path)?;
-        let s3_port = options.preferred_s3_port.map_or_else(free_port, preferred_or_free);
+        let s3_port = options
+            .preferred_s3_port
+            .map_or_else(free_port, preferred_or_free);
+        let mut ports = component_ports();
+        ports.push(("s3.port", s3_port));
         let mut command = Command::new(weed);
         command
+            // Its own log files would otherwise go to /tmp; stderr goes to `log_path`.
+            .arg("-logtostderr")
             .arg("mini")
             .arg(format!("-dir={}", options.data_dir.display()))
             .args(["-ip=127.0.0.1", "-ip.bind=127.0.0.1"])
-            .args(["-admin.ui=false", "-webdav=false", "-master.telemetry=false"])
+            .args([
+                "-admin.ui=false",
+                "-webdav=false",
+                "-master.telemetry=false",
+            ])
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
             .arg(format!("-s3.config={}", config_path.display()))
-            .arg(format!("-s3.port={s3_port}"))
-            .args(component_port_flags())
+            .args(ports.iter().map(|(flag, port)| format!("-{flag}={port}")))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
             .stderr(log);
-        let child = spawn_guarded(&mut command).with_context(|| format!("starting {}", weed.display()))?;
-        let mut server = Self { s3_endpoint: Url::parse(&format!("http://127.0.0.1:{s3_port}"))?, log_path, child };
+        let child =
+            spawn_guarded(&mut command).with_context(|| format!("starting {}", weed.display()))?;
+        let mut server = Self {
+            s3_endpoint: Url::parse(&format!("http://127.0.0.1:{s3_port}"))?,
+            log_path,
+            ports: listening_ports(&ports),
+            child,
+        };
         server.wait_until_ready().await?;
         Ok(server)
     }
@@ -100,17 +123,31 @@ impl SeaweedFs {
         let started = Instant::now();
         loop {
             if let Some(status) = self.child.try_wait()? {
-                bail!("weed exited with {status} while starting:\n{}", self.log_tail());
+                bail!(
+                    "weed exited with {status} while starting:\n{}",
+                    self.log_tail()
+                );
             }
             let created = admin.create_bucket(READ_ONLY_BUCKET).await;
             let written = match created {
-                Ok(()) => admin.put_object(READ_ONLY_BUCKET, "README.md", b"readable by the reader identity".to_vec()).send().await.map(|_| ()),
+                Ok(()) => admin
+                    .put_object(
+                        READ_ONLY_BUCKET,
+                        "README.md",
+                        b"readable by the reader identity".to_vec(),
+                    )
+                    .send()
+                    .await
+                    .map(|_| ()),
                 Err(error) => Err(error),
             };
             match written {
                 Ok(()) => return Ok(()),
                 Err(error) if started.elapsed() > READY_DEADLINE => {
-                    bail!("SeaweedFS did not accept a write within {READY_DEADLINE:?}: {error:#}\n{}", self.log_tail())
+                    bail!(
+                        "SeaweedFS did not accept a write within {READY_DEADLINE:?}: {error:#}\n{}",
+                        self.log_tail()
+                    )
                 }
                 Err(_) => tokio::time::sleep(Duration::from_millis(200)).await,
             }
@@ -118,13 +155,52 @@ impl SeaweedFs {
     }
 }
 
+impl Drop for SeaweedFs {
+    fn drop(&mut self) {
+        // kill_on_drop would send the same signal; it is sent first here so the sockets
+        // below are no longer in use when they go.
+        let _ = self.child.start_kill();
+        remove_unix_sockets(&self.ports);
+    }
+}
+
+/// `weed` leaves a Unix socket per port in /tmp (`seaweedfs-<component>-<port>.sock`),
+/// and no flag moves them all; remove the ones of the ports this server used.
+fn remove_unix_sockets(ports: &[u16]) {
+    let Ok(entries) = std::fs::read_dir("/tmp") else {
+        return;
+    };
+    let suffixes: Vec<String> = ports.iter().map(|port| format!("-{port}.sock")).collect();
+    for entry in entries.flatten() {
+        let name = entry.file_name().to_string_lossy().into_owned();
+        if name.starts_with("seaweedfs-") && suffixes.iter().any(|suffix| name.ends_with(suffix)) {
+            let _ = std::fs::remove_file(entry.path());
+        }
+    }
+}
+
+/// The admin server's gRPC port is always its HTTP port + this; no flag changes it.
+const ADMIN_GRPC_OFFSET: u16 = 10_000;
+
+/// The ports of `flags` plus the admin gRPC port they imply.
+fn listening_ports(flags: &[(&str, u16)]) -> Vec<u16> {
+    let admin_grpc = flags
+        .iter()
+        .filter(|(flag, _)| *flag == "admin.port")
+        .map(|(_, port)| port + ADMIN_GRPC_OFFSET);
+    flags
+        .iter()
+        .map(|(_, port)| *port)
+        .chain(admin_grpc)
+        .collect()
+}
+
 /// Every port `weed mini` would otherwise take at its fixed defaults, so that runs
-/// (and a developer's own SeaweedFS) never collide. The admin server's gRPC port is
-/// always its HTTP port + 10000, so both must be free.
-fn component_port_flags() -> Vec<String> {
+/// (and a developer's own SeaweedFS) never collide.
+fn component_ports() -> Vec<(&'static str, u16)> {
     let admin_port = loop {
         let port = free_port();
-        if port < 55_000 && is_free(port + 10_000) {
+        if port < u16::MAX - ADMIN_GRPC_OFFSET && is_free(port + ADMIN_GRPC_OFFSET) {
             break port;
         }
     };
@@ -138,9 +214,7 @@ fn component_port_flags() -> Vec<String> {
         ("s3.port.grpc", free_port()),
         ("admin.port", admin_port),
     ]
-    .into_iter()
-    .map(|(flag, port)| format!("-{flag}={port}"))
-    .collect()
+    .into()
 }
 
 fn identities_config() -> serde_json::Value {

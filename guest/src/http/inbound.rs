@@ -4,7 +4,7 @@ use super::outbound::WasiClient;
 use crate::bindings::wasi::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
+use crate::bindings::wasi::io::streams::StreamError;
 use crate::context::HostContext;
 use crate::mcp::{self, Reply};
 use crate::tools::Env;
@@ -75,28 +75,12 @@ fn respond(reply: Reply, response_out: ResponseOutparam) {
     };
     ResponseOutparam::set(response_out, Ok(response));
     if let Ok(stream) = body.write() {
-        if write_all(&stream, &reply.body).is_err() {
+        if super::streams::write_all(&stream, &reply.body).is_err() {
             // The client went away; nothing is left to tell it.
             return;
         }
     }
     let _ = OutgoingBody::finish(body, None);
-}
-
-/// Writes as much as the host accepts at a time (`blocking-write-and-flush` is capped at
-/// 4 KiB a call, and every call is a round trip to the host's HTTP task).
-fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), StreamError> {
-    while !bytes.is_empty() {
-        let permitted = stream.check_write()?;
-        if permitted == 0 {
-            stream.subscribe().block();
-            continue;
-        }
-        let (now, later) = bytes.split_at(bytes.len().min(permitted as usize));
-        stream.write(now)?;
-        bytes = later;
-    }
-    stream.blocking_flush()
 }
 
 fn plain(status: u16, text: &str) -> Reply {

@@ -5,6 +5,8 @@
 pub mod inbound;
 #[cfg(target_arch = "wasm32")]
 pub mod outbound;
+#[cfg(target_arch = "wasm32")]
+mod streams;
 
 use std::fmt;
 

@@ -9,7 +9,6 @@ use crate::bindings::wasi::http::types::{
 use crate::bindings::wasi::io::streams::{InputStream, OutputStream, StreamError};
 
 /// wasi:io guarantees at most this many bytes per blocking write.
-const WRITE_CHUNK: usize = 4096;
 const READ_CHUNK: u64 = 64 * 1024;
 
 pub struct WasiClient;
@@ -101,12 +100,7 @@ fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
     let stream: OutputStream = body
         .write()
         .map_err(|()| "request body stream unavailable")?;
-    for chunk in bytes.chunks(WRITE_CHUNK) {
-        stream
-            .blocking_write_and_flush(chunk)
-            .map_err(|e| stream_error("writing the request body", e))?;
-    }
-    Ok(())
+    super::streams::write_all(&stream, bytes).map_err(|e| stream_error("writing the request body", e))
 }
 
 fn read_response(response: IncomingResponse, max_body: usize) -> Result<Response, String> {

@@ -55,7 +55,10 @@ impl Guest for HostileGuest {
             other => json!({"unknown_method": other}),
         };
         let reply = json!({"jsonrpc": "2.0", "id": message["id"], "result": result});
-        respond(response_out, &serde_json::to_vec(&reply).expect("JSON encodes"));
+        respond(
+            response_out,
+            &serde_json::to_vec(&reply).expect("JSON encodes"),
+        );
     }
 }
 
@@ -82,7 +85,11 @@ fn fetch(target: &str) -> Value {
         Err(error) => return json!({"error": format!("bad url {target:?}: {error}")}),
     };
     let request = OutgoingRequest::new(Fields::new());
-    let scheme = if url.scheme() == "https" { Scheme::Https } else { Scheme::Http };
+    let scheme = if url.scheme() == "https" {
+        Scheme::Https
+    } else {
+        Scheme::Http
+    };
     let authority = match url.port_or_known_default() {
         Some(port) => format!("{}:{port}", url.host_str().unwrap_or_default()),
         None => url.host_str().unwrap_or_default().to_string(),
@@ -132,8 +139,12 @@ fn received_headers(request: &IncomingRequest) -> Vec<(String, String)> {
 
 fn read_body(request: IncomingRequest) -> Vec<u8> {
     let mut body = Vec::new();
-    let Ok(incoming) = request.consume() else { return body };
-    let Ok(stream) = incoming.stream() else { return body };
+    let Ok(incoming) = request.consume() else {
+        return body;
+    };
+    let Ok(stream) = incoming.stream() else {
+        return body;
+    };
     loop {
         match stream.blocking_read(64 * 1024) {
             Ok(chunk) => body.extend_from_slice(&chunk),
@@ -152,7 +163,9 @@ fn respond(response_out: ResponseOutparam, body: &[u8]) {
     let stream = outgoing.write().expect("stream taken once");
     // wasi:io allows at most 4096 bytes per blocking_write_and_flush.
     for chunk in body.chunks(4096) {
-        stream.blocking_write_and_flush(chunk).expect("response written");
+        stream
+            .blocking_write_and_flush(chunk)
+            .expect("response written");
     }
     drop(stream);
     OutgoingBody::finish(outgoing, None).expect("response finished");

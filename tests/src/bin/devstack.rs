@@ -34,7 +34,11 @@ const DEMO_OBJECTS: [(&str, &str, &str); 3] = [
         "text/csv",
         "species,island,bill_length_mm,body_mass_g\nAdelie,Torgersen,39.1,3750\nGentoo,Biscoe,46.1,4500\nChinstrap,Dream,46.5,3500\n",
     ),
-    ("data/summary.json", "application/json", "{\n  \"rows\": 3,\n  \"species\": [\"Adelie\", \"Gentoo\", \"Chinstrap\"]\n}\n"),
+    (
+        "data/summary.json",
+        "application/json",
+        "{\n  \"rows\": 3,\n  \"species\": [\"Adelie\", \"Gentoo\", \"Chinstrap\"]\n}\n",
+    ),
 ];
 
 #[tokio::main]
@@ -44,7 +48,10 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&run_dir)?;
     std::fs::write(run_dir.join("devstack.pid"), std::process::id().to_string())?;
 
-    let options = SeaweedOptions { data_dir: run_dir.join("seaweedfs"), preferred_s3_port: Some(S3_PORT) };
+    let options = SeaweedOptions {
+        data_dir: run_dir.join("seaweedfs"),
+        preferred_s3_port: Some(S3_PORT),
+    };
     let seaweed = SeaweedFs::start(&artifacts.weed, &options).await?;
     add_demo_objects(&seaweed.admin()).await?;
 
@@ -52,27 +59,42 @@ async fn main() -> Result<()> {
     let jwks_server = JwksServer::start(jwks(&[&identity])).await?;
     let issuer = jwks_server.origin();
     let flags: Vec<String> = [
-        "--jwks-url", &jwks_server.jwks_url(),
-        "--jwt-issuer", &issuer,
-        "--s3-endpoint", seaweed.s3_endpoint.as_str().trim_end_matches('/'),
-        "--credentials", "static",
-        "--static-access-key-id", ADMIN.access_key_id,
-        "--static-secret-access-key", ADMIN.secret_access_key,
+        "--jwks-url",
+        &jwks_server.jwks_url(),
+        "--jwt-issuer",
+        &issuer,
+        "--s3-endpoint",
+        seaweed.s3_endpoint.as_str().trim_end_matches('/'),
+        "--credentials",
+        "static",
+        "--static-access-key-id",
+        ADMIN.access_key_id,
+        "--static-secret-access-key",
+        ADMIN.secret_access_key,
     ]
     .iter()
     .map(|flag| flag.to_string())
     .collect();
     let listen = format!("127.0.0.1:{}", preferred_or_free(MCP_PORT));
-    let launch = HostLaunch { host_bin: &artifacts.host_bin, guest: &artifacts.guest, listen: &listen, args: &flags, echo_logs: true };
+    let launch = HostLaunch {
+        host_bin: &artifacts.host_bin,
+        guest: &artifacts.guest,
+        listen: &listen,
+        args: &flags,
+        echo_logs: true,
+    };
     let host = HostProcess::start(launch).await?;
 
     let mut claims = standard_claims(&issuer, &host.mcp_url(), DEV_SUBJECT);
     claims["exp"] = json!(now_secs() + TOKEN_HOURS * 3600);
     let token = identity.sign(&claims);
-    write_connection_file(&run_dir, &host.mcp_url(), &token, seaweed.s3_endpoint.as_str())?;
-    print_instructions(&host.mcp_url(), &token, seaweed.s3_endpoint.as_str());
+    let s3_endpoint = seaweed.s3_endpoint.as_str().trim_end_matches('/');
+    write_connection_file(&run_dir, &host.mcp_url(), &token, s3_endpoint)?;
+    print_instructions(&host.mcp_url(), &token, s3_endpoint);
 
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+    tokio::signal::ctrl_c()
+        .await
+        .context("waiting for Ctrl-C")?;
     eprintln!("stopping the quilt-mcp dev stack");
     drop(host);
     drop(jwks_server);
@@ -84,12 +106,21 @@ async fn main() -> Result<()> {
 async fn add_demo_objects(admin: &S3Client) -> Result<()> {
     admin.create_bucket(DEMO_BUCKET).await?;
     for (key, content_type, body) in DEMO_OBJECTS {
-        admin.put_object(DEMO_BUCKET, key, body).content_type(content_type).send().await?;
+        admin
+            .put_object(DEMO_BUCKET, key, body)
+            .content_type(content_type)
+            .send()
+            .await?;
     }
     Ok(())
 }
 
-fn write_connection_file(run_dir: &Path, mcp_url: &str, token: &str, s3_endpoint: &str) -> Result<()> {
+fn write_connection_file(
+    run_dir: &Path,
+    mcp_url: &str,
+    token: &str,
+    s3_endpoint: &str,
+) -> Result<()> {
     let connection = json!({
         "mcp_url": mcp_url,
         "tokens": [{"subject": DEV_SUBJECT, "token": token, "buckets": [DEMO_BUCKET]}],
@@ -97,7 +128,8 @@ fn write_connection_file(run_dir: &Path, mcp_url: &str, token: &str, s3_endpoint
         "s3_endpoint": s3_endpoint,
     });
     let path = run_dir.join("connection.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&connection)?).with_context(|| format!("writing {}", path.display()))
+    std::fs::write(&path, serde_json::to_string_pretty(&connection)?)
+        .with_context(|| format!("writing {}", path.display()))
 }
 
 fn print_instructions(mcp_url: &str, token: &str, s3_endpoint: &str) {

@@ -21,30 +21,60 @@ const GUEST_RAN: &str = "hostile-guest handling";
 pub async fn valid_token_is_served(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let result = scenario.client(&host).request("whoami", json!({})).await?;
-    ensure!(result["caller"]["subject"] == SUBJECT, "caller {}", result["caller"]);
-    ensure!(result["caller"]["issuer"] == scenario.stack.issuer().as_str(), "caller {}", result["caller"]);
+    ensure!(
+        result["caller"]["subject"] == SUBJECT,
+        "caller {}",
+        result["caller"]
+    );
+    ensure!(
+        result["caller"]["issuer"] == scenario.stack.issuer().as_str(),
+        "caller {}",
+        result["caller"]
+    );
     Ok(())
 }
 
 pub async fn missing_token_is_challenged(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let anonymous = McpClient::new(&host.mcp_url(), None);
-    let metadata = format!("resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"", host.base_url());
+    let metadata = format!(
+        "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+        host.base_url()
+    );
 
     let reply = anonymous.send("rejected-anonymous", json!({})).await?;
-    ensure!(reply.status == 401, "no token: HTTP {} {}", reply.status, reply.text());
+    ensure!(
+        reply.status == 401,
+        "no token: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     let challenge = reply.header("www-authenticate").unwrap_or_default();
     ensure!(challenge.starts_with("Bearer "), "challenge {challenge:?}");
-    ensure!(challenge.contains(&metadata), "challenge {challenge:?} lacks {metadata}");
+    ensure!(
+        challenge.contains(&metadata),
+        "challenge {challenge:?} lacks {metadata}"
+    );
     ensure!(reply.json()?["error"].is_string(), "body {}", reply.text());
 
     // Not a bearer at all, or an empty one: still a missing bearer token.
     for authorization in ["Basic YWxpY2U6c2VjcmV0", "Bearer "] {
-        let message = json!({"jsonrpc": "2.0", "id": 1, "method": "rejected-non-bearer"}).to_string();
-        let reply = anonymous.post_raw(message, &[("authorization", authorization)]).await?;
-        ensure!(reply.status == 401, "{authorization:?}: HTTP {} {}", reply.status, reply.text());
+        let message =
+            json!({"jsonrpc": "2.0", "id": 1, "method": "rejected-non-bearer"}).to_string();
+        let reply = anonymous
+            .post_raw(message, &[("authorization", authorization)])
+            .await?;
+        ensure!(
+            reply.status == 401,
+            "{authorization:?}: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
         let challenge = reply.header("www-authenticate").unwrap_or_default();
-        ensure!(challenge.contains(&metadata), "{authorization:?}: challenge {challenge:?}");
+        ensure!(
+            challenge.contains(&metadata),
+            "{authorization:?}: challenge {challenge:?}"
+        );
     }
     assert_guest_never_ran(&host, &scenario.client(&host)).await
 }
@@ -75,10 +105,26 @@ pub async fn rejected_tokens_never_reach_the_guest(scenario: &Scenario<'_>) -> R
     let now = now_secs();
     let impostor = Identity::generate(KID)?;
     let forgeries = [
-        Forgery { case: "malformed", token: "not-a-jwt".into(), reason: None },
-        Forgery { case: "garbage-segments", token: "eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl".into(), reason: None },
-        Forgery { case: "bad-signature", token: impostor.sign(&valid), reason: Some("signature") },
-        Forgery { case: "alg-none", token: unsigned_token(KID, &valid), reason: None },
+        Forgery {
+            case: "malformed",
+            token: "not-a-jwt".into(),
+            reason: None,
+        },
+        Forgery {
+            case: "garbage-segments",
+            token: "eyJhbGciOi.eyJzdWIiOi.c2lnbmF0dXJl".into(),
+            reason: None,
+        },
+        Forgery {
+            case: "bad-signature",
+            token: impostor.sign(&valid),
+            reason: Some("signature"),
+        },
+        Forgery {
+            case: "alg-none",
+            token: unsigned_token(KID, &valid),
+            reason: None,
+        },
         Forgery {
             case: "hs256-keyed-with-rsa-public-key",
             token: hs256_token(identity.public_key_pem().as_bytes(), KID, &valid),
@@ -86,36 +132,91 @@ pub async fn rejected_tokens_never_reach_the_guest(scenario: &Scenario<'_>) -> R
         },
         Forgery {
             case: "expired",
-            token: identity.sign(&with(json!({"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}))),
+            token: identity.sign(&with(
+                json!({"iat": now - 7200, "nbf": now - 7200, "exp": now - 3600}),
+            )),
             reason: Some("expired"),
         },
-        Forgery { case: "not-yet-valid", token: identity.sign(&with(json!({"nbf": now + 3600}))), reason: None },
-        Forgery { case: "wrong-issuer", token: identity.sign(&with(json!({"iss": "https://issuer.example.test"}))), reason: None },
+        Forgery {
+            case: "not-yet-valid",
+            token: identity.sign(&with(json!({"nbf": now + 3600}))),
+            reason: None,
+        },
+        Forgery {
+            case: "wrong-issuer",
+            token: identity.sign(&with(json!({"iss": "https://issuer.example.test"}))),
+            reason: None,
+        },
         Forgery {
             case: "wrong-audience",
-            token: identity.sign(&with(json!({"aud": "https://other-server.example.test/mcp"}))),
+            token: identity.sign(&with(
+                json!({"aud": "https://other-server.example.test/mcp"}),
+            )),
             reason: Some("audience"),
         },
-        Forgery { case: "no-audience", token: identity.sign(&without("aud")), reason: None },
-        Forgery { case: "no-expiry", token: identity.sign(&without("exp")), reason: None },
-        Forgery { case: "unknown-kid", token: identity.sign_with_kid(&valid, "no-such-key"), reason: None },
+        Forgery {
+            case: "no-audience",
+            token: identity.sign(&without("aud")),
+            reason: None,
+        },
+        Forgery {
+            case: "no-expiry",
+            token: identity.sign(&without("exp")),
+            reason: None,
+        },
+        Forgery {
+            case: "unknown-kid",
+            token: identity.sign_with_kid(&valid, "no-such-key"),
+            reason: None,
+        },
     ];
-    let metadata = format!("resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"", host.base_url());
+    let metadata = format!(
+        "resource_metadata=\"{}/.well-known/oauth-protected-resource/mcp\"",
+        host.base_url()
+    );
     for forgery in &forgeries {
         let client = McpClient::new(&host.mcp_url(), Some(forgery.token.clone()));
-        let reply = client.send(&format!("rejected-{}", forgery.case), json!({})).await?;
+        let reply = client
+            .send(&format!("rejected-{}", forgery.case), json!({}))
+            .await?;
         let case = forgery.case;
-        ensure!(reply.status == 401, "{case}: HTTP {} {}", reply.status, reply.text());
-        let challenge = reply.header("www-authenticate").unwrap_or_default().to_string();
-        ensure!(challenge.starts_with("Bearer "), "{case}: challenge {challenge:?}");
-        ensure!(challenge.contains("error=\"invalid_token\""), "{case}: challenge {challenge:?}");
-        ensure!(challenge.contains(&metadata), "{case}: challenge {challenge:?} lacks {metadata}");
+        ensure!(
+            reply.status == 401,
+            "{case}: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
+        let challenge = reply
+            .header("www-authenticate")
+            .unwrap_or_default()
+            .to_string();
+        ensure!(
+            challenge.starts_with("Bearer "),
+            "{case}: challenge {challenge:?}"
+        );
+        ensure!(
+            challenge.contains("error=\"invalid_token\""),
+            "{case}: challenge {challenge:?}"
+        );
+        ensure!(
+            challenge.contains(&metadata),
+            "{case}: challenge {challenge:?} lacks {metadata}"
+        );
         let body = reply.json()?;
         ensure!(body["error"] == "invalid_token", "{case}: body {body}");
-        let description = body["error_description"].as_str().unwrap_or_default().to_lowercase();
-        ensure!(!description.is_empty(), "{case}: no error_description in {body}");
+        let description = body["error_description"]
+            .as_str()
+            .unwrap_or_default()
+            .to_lowercase();
+        ensure!(
+            !description.is_empty(),
+            "{case}: no error_description in {body}"
+        );
         if let Some(reason) = forgery.reason {
-            ensure!(description.contains(reason), "{case}: error_description {description:?} does not say {reason:?}");
+            ensure!(
+                description.contains(reason),
+                "{case}: error_description {description:?} does not say {reason:?}"
+            );
         }
         assert_token_not_echoed(case, &forgery.token, &reply)?;
     }
@@ -137,19 +238,48 @@ pub async fn explicit_audience_and_public_url(scenario: &Scenario<'_>) -> Result
 
     let accepted = McpClient::new(&host.mcp_url(), Some(token_for(json!(audience))));
     accepted.request("whoami", json!({})).await?;
-    let among_others = McpClient::new(&host.mcp_url(), Some(token_for(json!(["https://elsewhere.example.test", audience]))));
+    let among_others = McpClient::new(
+        &host.mcp_url(),
+        Some(token_for(json!([
+            "https://elsewhere.example.test",
+            audience
+        ]))),
+    );
     among_others.request("whoami", json!({})).await?;
 
     // With an explicit audience, the resource URL is no longer an accepted audience.
-    let resource_audience = McpClient::new(&host.mcp_url(), Some(token_for(json!(format!("{public_url}/mcp")))));
-    let reply = resource_audience.send("rejected-resource-audience", json!({})).await?;
-    ensure!(reply.status == 401, "resource URL as audience: HTTP {} {}", reply.status, reply.text());
+    let resource_audience = McpClient::new(
+        &host.mcp_url(),
+        Some(token_for(json!(format!("{public_url}/mcp")))),
+    );
+    let reply = resource_audience
+        .send("rejected-resource-audience", json!({}))
+        .await?;
+    ensure!(
+        reply.status == 401,
+        "resource URL as audience: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     let challenge = reply.header("www-authenticate").unwrap_or_default();
-    let metadata = format!("resource_metadata=\"{public_url}/.well-known/oauth-protected-resource/mcp\"");
-    ensure!(challenge.contains(&metadata), "challenge {challenge:?} lacks {metadata}");
+    let metadata =
+        format!("resource_metadata=\"{public_url}/.well-known/oauth-protected-resource/mcp\"");
+    ensure!(
+        challenge.contains(&metadata),
+        "challenge {challenge:?} lacks {metadata}"
+    );
 
-    let document: Value = reqwest::get(format!("{}/.well-known/oauth-protected-resource/mcp", host.base_url())).await?.json().await?;
-    ensure!(document["resource"] == format!("{public_url}/mcp").as_str(), "metadata {document}");
+    let document: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-protected-resource/mcp",
+        host.base_url()
+    ))
+    .await?
+    .json()
+    .await?;
+    ensure!(
+        document["resource"] == format!("{public_url}/mcp").as_str(),
+        "metadata {document}"
+    );
     assert_guest_never_ran(&host, &accepted).await
 }
 
@@ -161,17 +291,38 @@ pub async fn public_key_pem_source(scenario: &Scenario<'_>) -> Result<()> {
     std::fs::write(key_file.path(), identity.public_key_pem())?;
     let mut spec = scenario.spec(Guest::Hostile);
     let key_path = key_file.path().to_string_lossy().into_owned();
-    spec.auth = args(&["--jwt-public-key", &key_path, "--jwt-issuer", &scenario.stack.issuer()]);
+    spec.auth = args(&[
+        "--jwt-public-key",
+        &key_path,
+        "--jwt-issuer",
+        &scenario.stack.issuer(),
+    ]);
     let host = scenario.start(spec).await?;
     let claims = scenario.claims(&host);
 
-    McpClient::new(&host.mcp_url(), Some(identity.sign(&claims))).request("whoami", json!({})).await?;
+    McpClient::new(&host.mcp_url(), Some(identity.sign(&claims)))
+        .request("whoami", json!({}))
+        .await?;
     let confused = hs256_token(identity.public_key_pem().as_bytes(), KID, &claims);
-    let reply = McpClient::new(&host.mcp_url(), Some(confused)).send("rejected-confused", json!({})).await?;
-    ensure!(reply.status == 401, "HS256 keyed with the PEM: HTTP {} {}", reply.status, reply.text());
+    let reply = McpClient::new(&host.mcp_url(), Some(confused))
+        .send("rejected-confused", json!({}))
+        .await?;
+    ensure!(
+        reply.status == 401,
+        "HS256 keyed with the PEM: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     let impostor = Identity::generate(KID)?;
-    let reply = McpClient::new(&host.mcp_url(), Some(impostor.sign(&claims))).send("rejected-impostor", json!({})).await?;
-    ensure!(reply.status == 401, "another RSA key: HTTP {} {}", reply.status, reply.text());
+    let reply = McpClient::new(&host.mcp_url(), Some(impostor.sign(&claims)))
+        .send("rejected-impostor", json!({}))
+        .await?;
+    ensure!(
+        reply.status == 401,
+        "another RSA key: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     assert_guest_never_ran(&host, &scenario.client(&host)).await
 }
 
@@ -180,20 +331,41 @@ pub async fn public_key_pem_source(scenario: &Scenario<'_>) -> Result<()> {
 pub async fn hs256_secret_source(scenario: &Scenario<'_>) -> Result<()> {
     let secret = "an-hs256-secret-of-at-least-32-bytes!";
     let mut spec = scenario.spec(Guest::Hostile);
-    spec.auth = args(&["--jwt-hs256-secret", secret, "--jwt-issuer", &scenario.stack.issuer()]);
+    spec.auth = args(&[
+        "--jwt-hs256-secret",
+        secret,
+        "--jwt-issuer",
+        &scenario.stack.issuer(),
+    ]);
     let host = scenario.start(spec).await?;
     let claims = scenario.claims(&host);
-    let accepted = McpClient::new(&host.mcp_url(), Some(hs256_token(secret.as_bytes(), KID, &claims)));
+    let accepted = McpClient::new(
+        &host.mcp_url(),
+        Some(hs256_token(secret.as_bytes(), KID, &claims)),
+    );
     accepted.request("whoami", json!({})).await?;
 
     for (case, token) in [
-        ("other-secret", hs256_token(b"another-secret-of-at-least-32-bytes!!", KID, &claims)),
+        (
+            "other-secret",
+            hs256_token(b"another-secret-of-at-least-32-bytes!!", KID, &claims),
+        ),
         ("rs256", scenario.stack.identity.sign(&claims)),
     ] {
-        let reply = McpClient::new(&host.mcp_url(), Some(token)).send(&format!("rejected-{case}"), json!({})).await?;
-        ensure!(reply.status == 401, "{case}: HTTP {} {}", reply.status, reply.text());
+        let reply = McpClient::new(&host.mcp_url(), Some(token))
+            .send(&format!("rejected-{case}"), json!({}))
+            .await?;
+        ensure!(
+            reply.status == 401,
+            "{case}: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
     }
-    ensure!(!host.log().text().contains(secret), "the HS256 secret appears in the log");
+    ensure!(
+        !host.log().text().contains(secret),
+        "the HS256 secret appears in the log"
+    );
     assert_guest_never_ran(&host, &accepted).await
 }
 
@@ -203,9 +375,15 @@ pub async fn no_auth_mode_runs_anonymously(scenario: &Scenario<'_>) -> Result<()
     let mut spec = scenario.spec(Guest::Hostile);
     spec.auth = args(&["--no-auth"]);
     let host = scenario.start(spec).await?;
-    let result = McpClient::new(&host.mcp_url(), None).request("whoami", json!({})).await?;
+    let result = McpClient::new(&host.mcp_url(), None)
+        .request("whoami", json!({}))
+        .await?;
     ensure!(result["caller"].is_null(), "caller without auth: {result}");
-    let warned = host.log().text().lines().any(|line| line.contains("WARN") && line.contains("--no-auth"));
+    let warned = host
+        .log()
+        .text()
+        .lines()
+        .any(|line| line.contains("WARN") && line.contains("--no-auth"));
     ensure!(warned, "--no-auth is not logged as a warning");
     Ok(())
 }
@@ -217,27 +395,43 @@ pub async fn rotated_key_is_fetched_on_unknown_kid(scenario: &Scenario<'_>) -> R
     let second = Identity::generate("rotation-2")?;
     let jwks_server = JwksServer::start(jwks(&[&first])).await?;
     let mut spec = scenario.spec(Guest::Hostile);
-    spec.auth = args(&["--jwks-url", &jwks_server.jwks_url(), "--jwt-issuer", &jwks_server.origin()]);
+    spec.auth = args(&[
+        "--jwks-url",
+        &jwks_server.jwks_url(),
+        "--jwt-issuer",
+        &jwks_server.origin(),
+    ]);
     let host = scenario.start(spec).await?;
     let mut claims = scenario.claims(&host);
     claims["iss"] = json!(jwks_server.origin());
 
-    McpClient::new(&host.mcp_url(), Some(first.sign(&claims))).request("whoami", json!({})).await?;
+    McpClient::new(&host.mcp_url(), Some(first.sign(&claims)))
+        .request("whoami", json!({}))
+        .await?;
     let fetches_before_forgeries = jwks_server.hits();
     for attempt in 0..10 {
-        let forged = McpClient::new(&host.mcp_url(), Some(first.sign_with_kid(&claims, &format!("forged-{attempt}"))));
+        let forged = McpClient::new(
+            &host.mcp_url(),
+            Some(first.sign_with_kid(&claims, &format!("forged-{attempt}"))),
+        );
         let reply = forged.send("rejected-forged-kid", json!({})).await?;
         ensure!(reply.status == 401, "forged kid: HTTP {}", reply.status);
     }
     let refetches = jwks_server.hits() - fetches_before_forgeries;
-    ensure!(refetches <= 1, "10 forged kids caused {refetches} JWKS fetches");
+    ensure!(
+        refetches <= 1,
+        "10 forged kids caused {refetches} JWKS fetches"
+    );
 
     jwks_server.publish(jwks(&[&first, &second]));
     let rotated = McpClient::new(&host.mcp_url(), Some(second.sign(&claims)));
     let started = Instant::now();
     // Accepted once the rate limit lets the host refetch; the wait is bounded, not timed.
     while rotated.send("whoami", json!({})).await?.status != 200 {
-        ensure!(started.elapsed() < ROTATION_DEADLINE, "a key added to the JWKS was not accepted within {ROTATION_DEADLINE:?}");
+        ensure!(
+            started.elapsed() < ROTATION_DEADLINE,
+            "a key added to the JWKS was not accepted within {ROTATION_DEADLINE:?}"
+        );
         tokio::time::sleep(Duration::from_millis(500)).await;
     }
     Ok(())
@@ -250,23 +444,37 @@ pub async fn tokens_never_appear_in_logs(scenario: &Scenario<'_>) -> Result<()> 
     expired_claims["exp"] = json!(now_secs() - 3600);
     let expired = scenario.stack.identity.sign(&expired_claims);
     for token in [&valid, &expired] {
-        McpClient::new(&host.mcp_url(), Some(token.clone())).send("whoami", json!({})).await?;
+        McpClient::new(&host.mcp_url(), Some(token.clone()))
+            .send("whoami", json!({}))
+            .await?;
     }
     // The request log line of the last request proves the log has caught up.
-    McpClient::new(&host.mcp_url(), Some(valid.clone())).request("log-marker", json!({})).await?;
-    host.wait_for_log("hostile-guest handling log-marker").await?;
+    McpClient::new(&host.mcp_url(), Some(valid.clone()))
+        .request("log-marker", json!({}))
+        .await?;
+    host.wait_for_log("hostile-guest handling log-marker")
+        .await?;
     let log = host.log().text();
     for token in [&valid, &expired] {
         let signature = token.rsplit('.').next().unwrap_or_default();
-        ensure!(!log.contains(signature), "a token signature appears in the host log");
+        ensure!(
+            !log.contains(signature),
+            "a token signature appears in the host log"
+        );
     }
     Ok(())
 }
 
 fn assert_token_not_echoed(case: &str, token: &str, reply: &Reply) -> Result<()> {
     let echoed = |text: &str| token.len() > 8 && text.contains(token);
-    ensure!(!echoed(&reply.text()), "{case}: the token is echoed in the body");
-    ensure!(!echoed(reply.header("www-authenticate").unwrap_or_default()), "{case}: the token is echoed in the challenge");
+    ensure!(
+        !echoed(&reply.text()),
+        "{case}: the token is echoed in the body"
+    );
+    ensure!(
+        !echoed(reply.header("www-authenticate").unwrap_or_default()),
+        "{case}: the token is echoed in the challenge"
+    );
     Ok(())
 }
 
@@ -274,8 +482,12 @@ fn assert_token_not_echoed(case: &str, token: &str, reply: &Reply) -> Result<()>
 /// the guest's log, and no earlier one (all named `rejected-*`) does.
 async fn assert_guest_never_ran(host: &HostProcess, accepted: &McpClient) -> Result<()> {
     accepted.request("after-rejections", json!({})).await?;
-    host.wait_for_log(&format!("{GUEST_RAN} after-rejections")).await?;
+    host.wait_for_log(&format!("{GUEST_RAN} after-rejections"))
+        .await?;
     let log = host.log().text();
-    ensure!(!log.contains(&format!("{GUEST_RAN} rejected-")), "a rejected request reached the guest:\n{log}");
+    ensure!(
+        !log.contains(&format!("{GUEST_RAN} rejected-")),
+        "a rejected request reached the guest:\n{log}"
+    );
     Ok(())
 }

@@ -18,20 +18,45 @@ pub async fn health_check(scenario: &Scenario<'_>) -> Result<()> {
 
 pub async fn protected_resource_metadata(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
-    for path in ["/.well-known/oauth-protected-resource", "/.well-known/oauth-protected-resource/mcp"] {
+    for path in [
+        "/.well-known/oauth-protected-resource",
+        "/.well-known/oauth-protected-resource/mcp",
+    ] {
         let response = reqwest::get(format!("{}{path}", host.base_url())).await?;
-        ensure!(response.status() == 200, "{path}: HTTP {}", response.status());
+        ensure!(
+            response.status() == 200,
+            "{path}: HTTP {}",
+            response.status()
+        );
         let document: Value = response.json().await?;
-        ensure!(document["resource"] == host.mcp_url().as_str(), "{path}: {document}");
-        ensure!(document["authorization_servers"] == json!([scenario.stack.issuer()]), "{path}: {document}");
-        ensure!(document["bearer_methods_supported"] == json!(["header"]), "{path}: {document}");
+        ensure!(
+            document["resource"] == host.mcp_url().as_str(),
+            "{path}: {document}"
+        );
+        ensure!(
+            document["authorization_servers"] == json!([scenario.stack.issuer()]),
+            "{path}: {document}"
+        );
+        ensure!(
+            document["bearer_methods_supported"] == json!(["header"]),
+            "{path}: {document}"
+        );
     }
 
     let mut spec = scenario.spec(Guest::Hostile);
     spec.extra = args(&["--authorization-server", "https://login.example.test"]);
     let host = scenario.start(spec).await?;
-    let document: Value = reqwest::get(format!("{}/.well-known/oauth-protected-resource", host.base_url())).await?.json().await?;
-    ensure!(document["authorization_servers"] == json!(["https://login.example.test"]), "{document}");
+    let document: Value = reqwest::get(format!(
+        "{}/.well-known/oauth-protected-resource",
+        host.base_url()
+    ))
+    .await?
+    .json()
+    .await?;
+    ensure!(
+        document["authorization_servers"] == json!(["https://login.example.test"]),
+        "{document}"
+    );
     Ok(())
 }
 
@@ -45,8 +70,16 @@ pub async fn get_and_delete_are_not_allowed(scenario: &Scenario<'_>) -> Result<(
             .header("accept", "text/event-stream")
             .send()
             .await?;
-        ensure!(response.status() == 405, "{method}: HTTP {}", response.status());
-        let allow = response.headers().get("allow").and_then(|value| value.to_str().ok()).unwrap_or_default();
+        ensure!(
+            response.status() == 405,
+            "{method}: HTTP {}",
+            response.status()
+        );
+        let allow = response
+            .headers()
+            .get("allow")
+            .and_then(|value| value.to_str().ok())
+            .unwrap_or_default();
         ensure!(allow.contains("POST"), "{method}: Allow {allow:?}");
     }
     Ok(())
@@ -56,8 +89,17 @@ pub async fn unknown_path_is_not_found(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let http = reqwest::Client::new();
     for path in ["/", "/mcp/extra", "/sse"] {
-        let response = http.post(format!("{}{path}", host.base_url())).bearer_auth(scenario.token(&host)).body("{}").send().await?;
-        ensure!(response.status() == 404, "POST {path}: HTTP {}", response.status());
+        let response = http
+            .post(format!("{}{path}", host.base_url()))
+            .bearer_auth(scenario.token(&host))
+            .body("{}")
+            .send()
+            .await?;
+        ensure!(
+            response.status() == 404,
+            "POST {path}: HTTP {}",
+            response.status()
+        );
     }
     Ok(())
 }
@@ -65,10 +107,21 @@ pub async fn unknown_path_is_not_found(scenario: &Scenario<'_>) -> Result<()> {
 pub async fn origin_allowlist(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let own_origin = host.base_url().to_string();
-    for origin in ["http://evil.example.test", "https://localhost.example.test", "null"] {
-        ensure!(status_with_origin(scenario, &host, origin).await? == 403, "Origin {origin} was not refused");
+    for origin in [
+        "http://evil.example.test",
+        "https://localhost.example.test",
+        "null",
+    ] {
+        ensure!(
+            status_with_origin(scenario, &host, origin).await? == 403,
+            "Origin {origin} was not refused"
+        );
     }
-    for origin in [own_origin.as_str(), "http://localhost:6274", "http://127.0.0.1:3000"] {
+    for origin in [
+        own_origin.as_str(),
+        "http://localhost:6274",
+        "http://127.0.0.1:3000",
+    ] {
         let status = status_with_origin(scenario, &host, origin).await?;
         ensure!(status == 200, "Origin {origin}: HTTP {status}");
     }
@@ -83,9 +136,17 @@ pub async fn origin_allowlist(scenario: &Scenario<'_>) -> Result<()> {
     Ok(())
 }
 
-async fn status_with_origin(scenario: &Scenario<'_>, host: &HostProcess, origin: &str) -> Result<u16> {
+async fn status_with_origin(
+    scenario: &Scenario<'_>,
+    host: &HostProcess,
+    origin: &str,
+) -> Result<u16> {
     let message = json!({"jsonrpc": "2.0", "id": 1, "method": "whoami"}).to_string();
-    Ok(scenario.client(host).post_raw(message, &[("origin", origin)]).await?.status)
+    Ok(scenario
+        .client(host)
+        .post_raw(message, &[("origin", origin)])
+        .await?
+        .status)
 }
 
 pub async fn oversized_body_is_refused(scenario: &Scenario<'_>) -> Result<()> {
@@ -93,13 +154,25 @@ pub async fn oversized_body_is_refused(scenario: &Scenario<'_>) -> Result<()> {
     spec.extra = args(&["--max-body-bytes", "2048"]);
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
-    let message_of = |padding: usize| json!({"jsonrpc": "2.0", "id": 1, "method": "whoami", "params": {"padding": "x".repeat(padding)}}).to_string();
+    let message_of = |padding: usize| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": "whoami", "params": {"padding": "x".repeat(padding)}}).to_string()
+    };
 
     let oversized = message_of(4096);
     let reply = client.post_raw(oversized, &[]).await?;
-    ensure!(reply.status == 413, "4 KiB body: HTTP {} {}", reply.status, reply.text());
+    ensure!(
+        reply.status == 413,
+        "4 KiB body: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     let fitting = message_of(1024);
     let reply = client.post_raw(fitting, &[]).await?;
-    ensure!(reply.status == 200, "1 KiB body: HTTP {} {}", reply.status, reply.text());
+    ensure!(
+        reply.status == 200,
+        "1 KiB body: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     Ok(())
 }

@@ -21,7 +21,11 @@ macro_rules! trials {
 
 fn main() -> std::process::ExitCode {
     let arguments = libtest_mimic::Arguments::from_args();
-    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio runtime");
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let stack = Arc::new(SharedStack::default());
     let trials = trials![runtime.handle(), &stack;
         auth::valid_token_is_served,

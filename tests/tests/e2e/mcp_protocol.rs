@@ -35,8 +35,13 @@ pub async fn initialize_negotiates_the_version(scenario: &Scenario<'_>) -> Resul
         ("2024-11-05", PROTOCOL_VERSION),
         ("2099-01-01", PROTOCOL_VERSION),
     ] {
-        let result = client.request("initialize", initialize_params(asked)).await?;
-        ensure!(result["protocolVersion"] == answered, "asked {asked}: {result}");
+        let result = client
+            .request("initialize", initialize_params(asked))
+            .await?;
+        ensure!(
+            result["protocolVersion"] == answered,
+            "asked {asked}: {result}"
+        );
         ensure!(result["serverInfo"]["name"] == "quilt-mcp", "{result}");
         ensure!(result["capabilities"]["tools"].is_object(), "{result}");
     }
@@ -53,7 +58,12 @@ pub async fn notifications_are_accepted_without_a_body(scenario: &Scenario<'_>) 
         json!({"jsonrpc": "2.0", "id": 5, "result": {}}),
     ] {
         let reply = client.post_raw(message.to_string(), &[]).await?;
-        ensure!(reply.status == 202, "{message}: HTTP {} {}", reply.status, reply.text());
+        ensure!(
+            reply.status == 202,
+            "{message}: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
         ensure!(reply.body.is_empty(), "{message}: body {}", reply.text());
     }
     Ok(())
@@ -68,39 +78,82 @@ pub async fn ping(scenario: &Scenario<'_>) -> Result<()> {
 
 pub async fn tools_list_describes_every_tool(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Tools).await?;
-    let result = scenario.client(&host).request("tools/list", json!({})).await?;
+    let result = scenario
+        .client(&host)
+        .request("tools/list", json!({}))
+        .await?;
     let tools = result["tools"].as_array().cloned().unwrap_or_default();
-    let names: Vec<&str> = tools.iter().filter_map(|tool| tool["name"].as_str()).collect();
+    let names: Vec<&str> = tools
+        .iter()
+        .filter_map(|tool| tool["name"].as_str())
+        .collect();
     for expected in TOOLS {
-        ensure!(names.contains(&expected), "tools/list lacks {expected}: {names:?}");
+        ensure!(
+            names.contains(&expected),
+            "tools/list lacks {expected}: {names:?}"
+        );
     }
     for tool in &tools {
         let name = tool["name"].as_str().unwrap_or_default();
-        ensure!(tool["description"].as_str().is_some_and(|text| !text.is_empty()), "{name}: no description");
+        ensure!(
+            tool["description"]
+                .as_str()
+                .is_some_and(|text| !text.is_empty()),
+            "{name}: no description"
+        );
         ensure!(tool["title"].is_string(), "{name}: no title");
         let schema = &tool["inputSchema"];
         ensure!(schema["type"] == "object", "{name}: inputSchema {schema}");
         for (property, definition) in schema["properties"].as_object().into_iter().flatten() {
-            ensure!(definition["description"].is_string(), "{name}.{property} has no description: {definition}");
+            ensure!(
+                definition["description"].is_string(),
+                "{name}.{property} has no description: {definition}"
+            );
         }
         let annotations = &tool["annotations"];
-        for hint in ["readOnlyHint", "destructiveHint", "idempotentHint", "openWorldHint"] {
-            ensure!(annotations[hint].is_boolean(), "{name}: annotation {hint} missing: {annotations}");
+        for hint in [
+            "readOnlyHint",
+            "destructiveHint",
+            "idempotentHint",
+            "openWorldHint",
+        ] {
+            ensure!(
+                annotations[hint].is_boolean(),
+                "{name}: annotation {hint} missing: {annotations}"
+            );
         }
         let writes = name == "bucket_objects_put";
-        ensure!(annotations["readOnlyHint"] == !writes, "{name}: readOnlyHint {annotations}");
-        ensure!(annotations["destructiveHint"] == false, "{name}: destructiveHint {annotations}");
+        ensure!(
+            annotations["readOnlyHint"] == !writes,
+            "{name}: readOnlyHint {annotations}"
+        );
+        ensure!(
+            annotations["destructiveHint"] == false,
+            "{name}: destructiveHint {annotations}"
+        );
     }
     let required_of = |name: &str| {
-        tools.iter().find(|tool| tool["name"] == name).map(|tool| tool["inputSchema"]["required"].clone()).unwrap_or_default()
+        tools
+            .iter()
+            .find(|tool| tool["name"] == name)
+            .map(|tool| tool["inputSchema"]["required"].clone())
+            .unwrap_or_default()
     };
-    ensure!(required_of("bucket_object_text") == json!(["s3_uri"]), "{}", required_of("bucket_object_text"));
+    ensure!(
+        required_of("bucket_object_text") == json!(["s3_uri"]),
+        "{}",
+        required_of("bucket_object_text")
+    );
     Ok(())
 }
 
 pub async fn tools_call_needs_no_initialize(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Tools).await?;
-    let status = scenario.client(&host).call_tool("auth_status", json!({})).await?.success()?;
+    let status = scenario
+        .client(&host)
+        .call_tool("auth_status", json!({}))
+        .await?
+        .success()?;
     ensure!(status["authenticated"] == true, "{status}");
     Ok(())
 }
@@ -110,15 +163,33 @@ pub async fn unknown_methods(scenario: &Scenario<'_>) -> Result<()> {
     let client = scenario.client(&host);
     for method in ["no/such/method", "server/discover"] {
         let reply = client.send(method, json!({})).await?;
-        ensure!(reply.status == 200, "{method}: HTTP {} {}", reply.status, reply.text());
+        ensure!(
+            reply.status == 200,
+            "{method}: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
         let (code, message) = rpc_error(&reply)?;
         ensure!(code == -32601, "{method}: code {code}");
         ensure!(message.contains(method), "{method}: message {message:?}");
     }
-    let reply = client.send("tools/call", json!({"name": "no_such_tool", "arguments": {}})).await?;
+    let reply = client
+        .send(
+            "tools/call",
+            json!({"name": "no_such_tool", "arguments": {}}),
+        )
+        .await?;
     let (code, message) = rpc_error(&reply)?;
-    ensure!(code == -32602 && message.contains("no_such_tool"), "unknown tool: {code} {message}");
-    let reply = client.post_raw(json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call"}).to_string(), &[]).await?;
+    ensure!(
+        code == -32602 && message.contains("no_such_tool"),
+        "unknown tool: {code} {message}"
+    );
+    let reply = client
+        .post_raw(
+            json!({"jsonrpc": "2.0", "id": 9, "method": "tools/call"}).to_string(),
+            &[],
+        )
+        .await?;
     let (code, _) = rpc_error(&reply)?;
     ensure!(code == -32602, "tools/call without params: {code}");
     Ok(())
@@ -128,20 +199,52 @@ pub async fn malformed_messages(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Tools).await?;
     let client = scenario.client(&host);
 
-    let reply = client.post_raw("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ", &[]).await?;
-    ensure!(reply.status == 400, "truncated JSON: HTTP {} {}", reply.status, reply.text());
+    let reply = client
+        .post_raw("{\"jsonrpc\": \"2.0\", \"id\": 1, \"method\": ", &[])
+        .await?;
+    ensure!(
+        reply.status == 400,
+        "truncated JSON: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     let (code, _) = rpc_error(&reply)?;
     ensure!(code == -32700, "truncated JSON: code {code}");
-    ensure!(reply.json()?["id"].is_null(), "parse error id: {}", reply.text());
+    ensure!(
+        reply.json()?["id"].is_null(),
+        "parse error id: {}",
+        reply.text()
+    );
 
     for (case, message, id) in [
-        ("no jsonrpc member", json!({"id": 4, "method": "ping"}), json!(4)),
-        ("method not a string", json!({"jsonrpc": "2.0", "id": 5, "method": 17}), json!(5)),
-        ("id of the wrong type", json!({"jsonrpc": "2.0", "id": {"nested": true}, "method": "ping"}), Value::Null),
-        ("batch", json!([{"jsonrpc": "2.0", "id": 6, "method": "ping"}]), Value::Null),
+        (
+            "no jsonrpc member",
+            json!({"id": 4, "method": "ping"}),
+            json!(4),
+        ),
+        (
+            "method not a string",
+            json!({"jsonrpc": "2.0", "id": 5, "method": 17}),
+            json!(5),
+        ),
+        (
+            "id of the wrong type",
+            json!({"jsonrpc": "2.0", "id": {"nested": true}, "method": "ping"}),
+            Value::Null,
+        ),
+        (
+            "batch",
+            json!([{"jsonrpc": "2.0", "id": 6, "method": "ping"}]),
+            Value::Null,
+        ),
     ] {
         let reply = client.post_raw(message.to_string(), &[]).await?;
-        ensure!(reply.status == 400, "{case}: HTTP {} {}", reply.status, reply.text());
+        ensure!(
+            reply.status == 400,
+            "{case}: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
         let (code, _) = rpc_error(&reply)?;
         ensure!(code == -32600, "{case}: code {code}");
         ensure!(reply.json()?["id"] == id, "{case}: id in {}", reply.text());
@@ -154,14 +257,31 @@ pub async fn unsupported_protocol_version_header(scenario: &Scenario<'_>) -> Res
     let client = scenario.client(&host);
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
 
-    let reply = client.post_raw(ping.clone(), &[("mcp-protocol-version", "1999-01-01")]).await?;
-    ensure!(reply.status == 400, "unsupported version: HTTP {} {}", reply.status, reply.text());
+    let reply = client
+        .post_raw(ping.clone(), &[("mcp-protocol-version", "1999-01-01")])
+        .await?;
+    ensure!(
+        reply.status == 400,
+        "unsupported version: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     let (code, message) = rpc_error(&reply)?;
-    ensure!(code == -32600 && message.contains("2025-11-25"), "unsupported version: {code} {message:?}");
+    ensure!(
+        code == -32600 && message.contains("2025-11-25"),
+        "unsupported version: {code} {message:?}"
+    );
 
     for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
-        let reply = client.post_raw(ping.clone(), &[("mcp-protocol-version", version)]).await?;
-        ensure!(reply.status == 200, "{version}: HTTP {} {}", reply.status, reply.text());
+        let reply = client
+            .post_raw(ping.clone(), &[("mcp-protocol-version", version)])
+            .await?;
+        ensure!(
+            reply.status == 200,
+            "{version}: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
     }
     Ok(())
 }
@@ -170,21 +290,45 @@ pub async fn never_a_session(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Tools).await?;
     let client = scenario.client(&host);
     let replies = [
-        client.send("initialize", initialize_params(PROTOCOL_VERSION)).await?,
-        client.post_raw(json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(), &[]).await?,
+        client
+            .send("initialize", initialize_params(PROTOCOL_VERSION))
+            .await?,
+        client
+            .post_raw(
+                json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string(),
+                &[],
+            )
+            .await?,
         client.send("tools/list", json!({})).await?,
         client.send("no/such/method", json!({})).await?,
     ];
     for reply in &replies {
-        ensure!(reply.header("mcp-session-id").is_none(), "an Mcp-Session-Id was issued: {:?}", reply.headers);
+        ensure!(
+            reply.header("mcp-session-id").is_none(),
+            "an Mcp-Session-Id was issued: {:?}",
+            reply.headers
+        );
     }
     for reply in replies.iter().filter(|reply| reply.status == 200) {
         let content_type = reply.header("content-type").unwrap_or_default();
-        ensure!(content_type.starts_with("application/json"), "content-type {content_type:?}");
+        ensure!(
+            content_type.starts_with("application/json"),
+            "content-type {content_type:?}"
+        );
     }
     // A session id the client makes up is ignored, not an error.
-    let reply = client.post_raw(json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}).to_string(), &[("mcp-session-id", "made-up")]).await?;
-    ensure!(reply.status == 200, "with a made-up Mcp-Session-Id: HTTP {} {}", reply.status, reply.text());
+    let reply = client
+        .post_raw(
+            json!({"jsonrpc": "2.0", "id": 2, "method": "ping"}).to_string(),
+            &[("mcp-session-id", "made-up")],
+        )
+        .await?;
+    ensure!(
+        reply.status == 200,
+        "with a made-up Mcp-Session-Id: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     Ok(())
 }
 
@@ -193,5 +337,11 @@ fn rpc_error(reply: &Reply) -> Result<(i64, String)> {
     let body = reply.json()?;
     let code = body["error"]["code"].as_i64();
     ensure!(code.is_some(), "not a JSON-RPC error: {body}");
-    Ok((code.unwrap_or_default(), body["error"]["message"].as_str().unwrap_or_default().to_string()))
+    Ok((
+        code.unwrap_or_default(),
+        body["error"]["message"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string(),
+    ))
 }

@@ -14,7 +14,12 @@ pub async fn trap_is_contained(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
     let reply = client.post_raw(request_with_id(41, "trap"), &[]).await?;
-    ensure!(reply.status == 500, "trap: HTTP {} {}", reply.status, reply.text());
+    ensure!(
+        reply.status == 500,
+        "trap: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     expect_internal_error(&reply, 41)?;
     still_serving(&client).await
 }
@@ -25,7 +30,12 @@ pub async fn endless_loop_times_out(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
     let reply = client.post_raw(request_with_id(42, "loop"), &[]).await?;
-    ensure!(reply.status == 504, "loop: HTTP {} {}", reply.status, reply.text());
+    ensure!(
+        reply.status == 504,
+        "loop: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     expect_internal_error(&reply, 42)?;
     still_serving(&client).await
 }
@@ -36,7 +46,12 @@ pub async fn memory_exhaustion_is_contained(scenario: &Scenario<'_>) -> Result<(
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
     let reply = client.post_raw(request_with_id(43, "alloc"), &[]).await?;
-    ensure!(reply.status == 500, "alloc: HTTP {} {}", reply.status, reply.text());
+    ensure!(
+        reply.status == 500,
+        "alloc: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     expect_internal_error(&reply, 43)?;
     still_serving(&client).await
 }
@@ -45,10 +60,18 @@ pub async fn no_state_survives_a_request(scenario: &Scenario<'_>) -> Result<()> 
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
     for value in [42, 7] {
-        let written = client.request("global_write", json!({"value": value})).await?;
-        ensure!(written["counter"] == value, "global_write {value}: {written}");
+        let written = client
+            .request("global_write", json!({"value": value}))
+            .await?;
+        ensure!(
+            written["counter"] == value,
+            "global_write {value}: {written}"
+        );
         let read = client.request("global_read", json!({})).await?;
-        ensure!(read["counter"] == 0, "the next request saw the previous one's state: {read}");
+        ensure!(
+            read["counter"] == 0,
+            "the next request saw the previous one's state: {read}"
+        );
     }
     Ok(())
 }
@@ -70,13 +93,27 @@ pub async fn egress_is_limited_to_the_allowlist(scenario: &Scenario<'_>) -> Resu
     ] {
         let result = fetch(url.clone()).await?;
         let error = result["error"].as_str().unwrap_or_default();
-        ensure!(error.contains("HttpRequestDenied"), "GET {url} was not denied: {result}");
+        ensure!(
+            error.contains("HttpRequestDenied"),
+            "GET {url} was not denied: {result}"
+        );
     }
-    ensure!(forbidden.hits() == 0, "a denied request still reached the server ({} hits)", forbidden.hits());
+    ensure!(
+        forbidden.hits() == 0,
+        "a denied request still reached the server ({} hits)",
+        forbidden.hits()
+    );
 
     let result = fetch(format!("{}/anything", allowed.origin())).await?;
-    ensure!(result["status"] == 200, "GET to an --egress-allow origin: {result}");
-    ensure!(allowed.hits() == 1, "the allowed server saw {} requests", allowed.hits());
+    ensure!(
+        result["status"] == 200,
+        "GET to an --egress-allow origin: {result}"
+    );
+    ensure!(
+        allowed.hits() == 1,
+        "the allowed server saw {} requests",
+        allowed.hits()
+    );
 
     // The S3 endpoint is always allowed; unsigned, SeaweedFS answers with some status.
     let s3_url = scenario.stack.seaweed.s3_endpoint.to_string();
@@ -87,17 +124,40 @@ pub async fn egress_is_limited_to_the_allowlist(scenario: &Scenario<'_>) -> Resu
 
 pub async fn credential_headers_are_stripped(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
-    let extra = [("cookie", "session=top-secret"), ("x-probe", "reaches-the-guest")];
-    let reply = scenario.client(&host).post_raw(request_with_id(1, "headers"), &extra).await?;
-    ensure!(reply.status == 200, "HTTP {} {}", reply.status, reply.text());
+    let extra = [
+        ("cookie", "session=top-secret"),
+        ("x-probe", "reaches-the-guest"),
+    ];
+    let reply = scenario
+        .client(&host)
+        .post_raw(request_with_id(1, "headers"), &extra)
+        .await?;
+    ensure!(
+        reply.status == 200,
+        "HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
     let headers = reply.json()?["result"]["headers"].clone();
     let names: Vec<String> = headers
         .as_array()
-        .map(|pairs| pairs.iter().filter_map(|pair| pair[0].as_str()).map(str::to_lowercase).collect())
+        .map(|pairs| {
+            pairs
+                .iter()
+                .filter_map(|pair| pair[0].as_str())
+                .map(str::to_lowercase)
+                .collect()
+        })
         .unwrap_or_default();
-    ensure!(names.iter().any(|name| name == "x-probe"), "ordinary headers do not reach the guest: {headers}");
+    ensure!(
+        names.iter().any(|name| name == "x-probe"),
+        "ordinary headers do not reach the guest: {headers}"
+    );
     for stripped in ["authorization", "cookie"] {
-        ensure!(!names.iter().any(|name| name == stripped), "{stripped} reached the guest: {headers}");
+        ensure!(
+            !names.iter().any(|name| name == stripped),
+            "{stripped} reached the guest: {headers}"
+        );
     }
     Ok(())
 }
@@ -110,11 +170,20 @@ pub async fn request_context_carries_the_caller(scenario: &Scenario<'_>) -> Resu
     let client = McpClient::new(&host.mcp_url(), Some(scenario.stack.identity.sign(&claims)));
     let result = client.request("whoami", json!({})).await?;
     let caller = &result["caller"];
-    ensure!(caller["subject"] == SUBJECT && caller["issuer"] == scenario.stack.issuer().as_str(), "{result}");
+    ensure!(
+        caller["subject"] == SUBJECT && caller["issuer"] == scenario.stack.issuer().as_str(),
+        "{result}"
+    );
     // Claims travel as (name, JSON-encoded value); only the forwarded ones (email by default).
     let forwarded: Vec<(String, String)> = serde_json::from_value(caller["claims"].clone())?;
-    ensure!(forwarded.contains(&("email".into(), json!(SUBJECT).to_string())), "claims {forwarded:?}");
-    ensure!(!forwarded.iter().any(|(name, _)| name == "internal_note"), "an unlisted claim was forwarded: {forwarded:?}");
+    ensure!(
+        forwarded.contains(&("email".into(), json!(SUBJECT).to_string())),
+        "claims {forwarded:?}"
+    );
+    ensure!(
+        !forwarded.iter().any(|(name, _)| name == "internal_note"),
+        "an unlisted claim was forwarded: {forwarded:?}"
+    );
     ensure!(result["access_key_id"] == ADMIN.access_key_id, "{result}");
     Ok(())
 }
@@ -123,18 +192,37 @@ pub async fn request_context_carries_the_caller(scenario: &Scenario<'_>) -> Resu
 /// request line (method, status, subject) of that request.
 pub async fn guest_output_is_logged_per_request(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
-    scenario.client(&host).request("log-probe", json!({})).await?;
-    host.wait_for_log("hostile-guest handling log-probe").await?;
+    scenario
+        .client(&host)
+        .request("log-probe", json!({}))
+        .await?;
+    host.wait_for_log("hostile-guest handling log-probe")
+        .await?;
     host.wait_for_log("method=\"log-probe\"").await?;
     let log = host.log().text();
-    let guest_line = log.lines().find(|line| line.contains("hostile-guest handling log-probe")).unwrap_or_default();
+    let guest_line = log
+        .lines()
+        .find(|line| line.contains("hostile-guest handling log-probe"))
+        .unwrap_or_default();
     let request_id = field(guest_line, "request_id").unwrap_or_default();
-    ensure!(!request_id.is_empty(), "the guest's line carries no request_id: {guest_line}");
-    let request_lines: Vec<&str> = log.lines().filter(|line| line.contains("quilt_mcp::request") && line.contains(&request_id)).collect();
-    ensure!(request_lines.len() == 1, "request lines for {request_id}: {request_lines:?}");
+    ensure!(
+        !request_id.is_empty(),
+        "the guest's line carries no request_id: {guest_line}"
+    );
+    let request_lines: Vec<&str> = log
+        .lines()
+        .filter(|line| line.contains("quilt_mcp::request") && line.contains(&request_id))
+        .collect();
+    ensure!(
+        request_lines.len() == 1,
+        "request lines for {request_id}: {request_lines:?}"
+    );
     let request_line = request_lines[0];
     for expected in ["status=200", "duration_ms=", SUBJECT] {
-        ensure!(request_line.contains(expected), "request line lacks {expected}: {request_line}");
+        ensure!(
+            request_line.contains(expected),
+            "request line lacks {expected}: {request_line}"
+        );
     }
     Ok(())
 }
@@ -151,8 +239,13 @@ pub async fn no_credentials_configured(scenario: &Scenario<'_>) -> Result<()> {
     spec.credentials = args(&["--credentials", "none"]);
     let host = scenario.start(spec).await?;
     let result = scenario.client(&host).request("whoami", json!({})).await?;
-    let error = result["access_key_id"]["error"].as_str().unwrap_or_default();
-    ensure!(error.contains("NotConfigured"), "credentials with --credentials none: {result}");
+    let error = result["access_key_id"]["error"]
+        .as_str()
+        .unwrap_or_default();
+    ensure!(
+        error.contains("NotConfigured"),
+        "credentials with --credentials none: {result}"
+    );
     Ok(())
 }
 

@@ -37,12 +37,24 @@ pub struct Stack {
 impl Stack {
     async fn start() -> Result<Self> {
         let artifacts = Artifacts::from_env()?;
-        let data_dir = tempfile::Builder::new().prefix("quilt-mcp-e2e-").tempdir()?;
-        let options = SeaweedOptions { data_dir: data_dir.path().join("seaweedfs"), preferred_s3_port: None };
+        let data_dir = tempfile::Builder::new()
+            .prefix("quilt-mcp-e2e-")
+            .tempdir()?;
+        let options = SeaweedOptions {
+            data_dir: data_dir.path().join("seaweedfs"),
+            preferred_s3_port: None,
+        };
         let seaweed = SeaweedFs::start(&artifacts.weed, &options).await?;
         let identity = Identity::generate(KID)?;
         let jwks = JwksServer::start(quilt_mcp_tests::identity::jwks(&[&identity])).await?;
-        Ok(Self { artifacts, seaweed, identity, jwks, bucket_counter: AtomicUsize::new(0), _data_dir: data_dir })
+        Ok(Self {
+            artifacts,
+            seaweed,
+            identity,
+            jwks,
+            bucket_counter: AtomicUsize::new(0),
+            _data_dir: data_dir,
+        })
     }
 
     /// The `iss` of the shared issuer's tokens.
@@ -58,8 +70,13 @@ pub struct SharedStack(OnceCell<Result<Stack, String>>);
 
 impl SharedStack {
     async fn get(&self) -> Result<&Stack> {
-        let started = self.0.get_or_init(|| async { Stack::start().await.map_err(|error| format!("{error:#}")) }).await;
-        started.as_ref().map_err(|error| anyhow!("the shared test stack did not start: {error}"))
+        let started = self
+            .0
+            .get_or_init(|| async { Stack::start().await.map_err(|error| format!("{error:#}")) })
+            .await;
+        started
+            .as_ref()
+            .map_err(|error| anyhow!("the shared test stack did not start: {error}"))
     }
 }
 
@@ -92,7 +109,12 @@ impl Scenario<'_> {
     pub fn spec(&self, guest: Guest) -> HostSpec {
         HostSpec {
             guest,
-            auth: args(&["--jwks-url", &self.stack.jwks.jwks_url(), "--jwt-issuer", &self.stack.issuer()]),
+            auth: args(&[
+                "--jwks-url",
+                &self.stack.jwks.jwks_url(),
+                "--jwt-issuer",
+                &self.stack.issuer(),
+            ]),
             credentials: args(&[
                 "--credentials",
                 "static",
@@ -110,7 +132,14 @@ impl Scenario<'_> {
             Guest::Tools => &self.stack.artifacts.guest,
             Guest::Hostile => &self.stack.artifacts.hostile_guest,
         };
-        let mut flags = args(&["--s3-endpoint", self.stack.seaweed.s3_endpoint.as_str().trim_end_matches('/')]);
+        let mut flags = args(&[
+            "--s3-endpoint",
+            self.stack
+                .seaweed
+                .s3_endpoint
+                .as_str()
+                .trim_end_matches('/'),
+        ]);
         flags.extend(spec.auth);
         flags.extend(spec.credentials);
         flags.extend(spec.extra);
@@ -122,7 +151,10 @@ impl Scenario<'_> {
             echo_logs: false,
         };
         let host = HostProcess::start(launch).await?;
-        self.host_logs.lock().expect("not poisoned").push(host.log());
+        self.host_logs
+            .lock()
+            .expect("not poisoned")
+            .push(host.log());
         Ok(host)
     }
 
@@ -171,10 +203,25 @@ where
     let (runtime, stack) = (runtime.clone(), stack.clone());
     Trial::test(name, move || {
         runtime.block_on(async {
-            let scenario = Scenario { stack: stack.get().await.map_err(|error| Failed::from(format!("{error:#}")))?, host_logs: Mutex::default() };
+            let scenario = Scenario {
+                stack: stack
+                    .get()
+                    .await
+                    .map_err(|error| Failed::from(format!("{error:#}")))?,
+                host_logs: Mutex::default(),
+            };
             test(&scenario).await.map_err(|error| {
-                let logs: Vec<String> = scenario.host_logs.lock().expect("not poisoned").iter().map(HostLog::text).collect();
-                Failed::from(format!("{error:#}\n--- host logs ---\n{}", logs.join("\n---\n")))
+                let logs: Vec<String> = scenario
+                    .host_logs
+                    .lock()
+                    .expect("not poisoned")
+                    .iter()
+                    .map(HostLog::text)
+                    .collect();
+                Failed::from(format!(
+                    "{error:#}\n--- host logs ---\n{}",
+                    logs.join("\n---\n")
+                ))
             })
         })
     })
