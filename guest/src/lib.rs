@@ -9,6 +9,7 @@
 mod context;
 mod http;
 mod mcp;
+mod package;
 mod s3;
 mod tools;
 

@@ -107,6 +107,11 @@ pub struct AuthConfig {
     #[arg(long, env = "QUILT_MCP_JWKS_URL")]
     pub jwks_url: Option<Url>,
 
+    /// Least time between two JWKS fetches caused by unknown `kid`s, so forged `kid`s cannot
+    /// make this server hammer the identity provider.
+    #[arg(long, env = "QUILT_MCP_JWKS_MIN_REFETCH_SECS", default_value_t = 10)]
+    pub jwks_min_refetch_secs: u64,
+
     /// Accepted signature algorithms (comma list). The token's header never chooses: a token
     /// signed with anything else is rejected. Default: HS256 with a secret, RS256 otherwise.
     #[arg(long, env = "QUILT_MCP_JWT_ALGORITHMS", value_delimiter = ',')]

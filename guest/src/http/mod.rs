@@ -15,6 +15,7 @@ pub enum Method {
     Get,
     Head,
     Put,
+    Delete,
 }
 
 #[derive(Debug, Clone)]

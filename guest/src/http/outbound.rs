@@ -83,6 +83,7 @@ fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
         Method::Get => WasiMethod::Get,
         Method::Head => WasiMethod::Head,
         Method::Put => WasiMethod::Put,
+        Method::Delete => WasiMethod::Delete,
     };
     // These setters only fail on syntactically invalid values, which `Url` rules out.
     let _ = outgoing.set_method(&method);

@@ -18,13 +18,13 @@ use crate::context::{Context, credential_error_message};
 use crate::http::{Client, Method, Request, Response};
 
 /// Signatures of requests sent right away only need to outlive clock skew.
-const SEND_EXPIRY: Duration = Duration::from_secs(300);
+pub(super) const SEND_EXPIRY: Duration = Duration::from_secs(300);
 const MAX_ERROR_BODY: usize = 64 * 1024;
 const MAX_LISTING_BODY: usize = 16 * 1024 * 1024;
 
 pub struct S3<'a> {
-    http: &'a dyn Client,
-    credentials: Credentials,
+    pub(super) http: &'a dyn Client,
+    pub(super) credentials: Credentials,
     endpoint: Url,
     style: UrlStyle,
     region: String,
@@ -299,7 +299,7 @@ impl<'a> S3<'a> {
         Ok(action.sign_with_time(expires_in, &timestamp(signed_at)))
     }
 
-    fn bucket(&self, name: &str) -> Result<Bucket, ErrorKind> {
+    pub(super) fn bucket(&self, name: &str) -> Result<Bucket, ErrorKind> {
         Bucket::new(
             self.endpoint.clone(),
             self.style,
@@ -314,7 +314,7 @@ impl<'a> S3<'a> {
     }
 
     /// Sends and turns any non-2xx answer into a typed error.
-    fn send(
+    pub(super) fn send(
         &self,
         method: Method,
         url: Url,
@@ -340,11 +340,11 @@ impl<'a> S3<'a> {
         }
     }
 
-    fn object_failure(&self, kind: ErrorKind, action: &'static str, uri: &S3Uri) -> Failure {
+    pub(super) fn object_failure(&self, kind: ErrorKind, action: &'static str, uri: &S3Uri) -> Failure {
         self.failure(kind, action, &uri.bucket, &uri.key, uri.version_id.clone())
     }
 
-    fn failure(
+    pub(super) fn failure(
         &self,
         kind: ErrorKind,
         action: &'static str,
@@ -364,7 +364,7 @@ impl<'a> S3<'a> {
     }
 }
 
-fn now() -> Timestamp {
+pub(super) fn now() -> Timestamp {
     timestamp(SystemTime::now())
 }
 

@@ -13,6 +13,8 @@ pub enum ErrorKind {
     NoSuchKey,
     NoSuchBucket,
     AccessDenied,
+    /// A conditional request found a different ETag: the object changed since it was listed.
+    Changed,
     Other {
         code: String,
         message: String,
@@ -59,6 +61,7 @@ pub fn classify(status: u16, body: &[u8]) -> ErrorKind {
         Some("NoSuchKey") | Some("NoSuchVersion") => ErrorKind::NoSuchKey,
         Some("NoSuchBucket") => ErrorKind::NoSuchBucket,
         Some("AccessDenied") => ErrorKind::AccessDenied,
+        Some("PreconditionFailed") => ErrorKind::Changed,
         Some(code) => ErrorKind::Other {
             code: code.to_owned(),
             message: message.unwrap_or_default(),
@@ -67,6 +70,7 @@ pub fn classify(status: u16, body: &[u8]) -> ErrorKind {
         None => match status {
             404 => ErrorKind::NoSuchKey,
             403 => ErrorKind::AccessDenied,
+            412 => ErrorKind::Changed,
             _ => ErrorKind::Other {
                 code: status_code_name(status).to_owned(),
                 message: message.unwrap_or_default(),
@@ -110,6 +114,10 @@ impl fmt::Display for Failure {
                 f,
                 "Access denied: {} on {target} is not allowed for {} with credentials from {}",
                 self.action, self.subject, self.source
+            ),
+            ErrorKind::Changed => write!(
+                f,
+                "{target} changed while it was being read (its ETag no longer matches what was listed); run the tool again"
             ),
             ErrorKind::Other {
                 code,
@@ -177,6 +185,7 @@ mod tests {
     fn maps_bodyless_head_responses_by_status() {
         assert_eq!(classify(404, b""), ErrorKind::NoSuchKey);
         assert_eq!(classify(403, b""), ErrorKind::AccessDenied);
+        assert_eq!(classify(412, b""), ErrorKind::Changed);
         assert!(matches!(
             classify(500, b"not xml"),
             ErrorKind::Other { status: 500, .. }

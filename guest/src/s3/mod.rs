@@ -2,6 +2,7 @@
 
 pub mod client;
 pub mod error;
+pub mod transfer;
 pub mod uri;
 
 pub use client::S3;

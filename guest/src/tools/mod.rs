@@ -187,7 +187,9 @@ pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<CallToolResul
     let entry = registry().into_iter().find(|entry| entry.name == name)?;
     let mut result = match (entry.handler)(env, arguments) {
         Ok(structured) => {
-            let text = serde_json::to_string_pretty(&structured).expect("JSON values serialise");
+            // The text block repeats the structured result for clients that only read text;
+            // compact, since it doubles the response and the model reads JSON either way.
+            let text = serde_json::to_string(&structured).expect("JSON values serialise");
             let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
             result.structured_content = Some(structured);
             result

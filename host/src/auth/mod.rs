@@ -86,7 +86,10 @@ impl Authenticator {
                 let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
                 (Keys::Fixed(decoding_key_from_pem(&pem)?), Algorithm::RS256)
             }
-            (None, None, Some(url)) => (Keys::Jwks(JwksCache::new(url.clone(), Duration::from_secs(10))?), Algorithm::RS256),
+            (None, None, Some(url)) => {
+                let min_refetch = Duration::from_secs(config.jwks_min_refetch_secs);
+                (Keys::Jwks(JwksCache::new(url.clone(), min_refetch)?), Algorithm::RS256)
+            }
             _ => bail!(
                 "choose how tokens are verified: exactly one of --jwt-hs256-secret, --jwt-public-key, --jwks-url \
                  (or --no-auth for development)"

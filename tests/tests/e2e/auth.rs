@@ -400,6 +400,9 @@ pub async fn rotated_key_is_fetched_on_unknown_kid(scenario: &Scenario<'_>) -> R
         &jwks_server.jwks_url(),
         "--jwt-issuer",
         &jwks_server.origin(),
+        // Long enough for the ten forgeries below to fall inside one interval.
+        "--jwks-min-refetch-secs",
+        "3",
     ]);
     let host = scenario.start(spec).await?;
     let mut claims = scenario.claims(&host);
