@@ -49,9 +49,10 @@ pub fn new_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
 /// Loads the guest: a `.cwasm` made by `quilt-mcp compile` for this engine, or a component to compile now.
 pub fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component> {
     let component = if path.extension().is_some_and(|ext| ext == "cwasm") {
-        // SAFETY: a .cwasm is native code. We only load artifacts our own `compile`
-        // subcommand produced; Wasmtime also checks that it was built for this engine's
-        // settings and version and refuses it otherwise.
+        // SAFETY: a .cwasm is native code, mapped from the file. We only load artifacts our
+        // own `compile` subcommand produced (Wasmtime also refuses one built for other engine
+        // settings or another version), and `compile` replaces the file by renaming a new one
+        // over it, never by rewriting it, so the mapped bytes never change under us.
         unsafe { Component::deserialize_file(engine, path) }
     } else {
         Component::from_file(engine, path)
@@ -64,7 +65,11 @@ pub fn precompile(guest: &Path, output: &Path) -> anyhow::Result<()> {
     let engine = new_engine(&EngineLimits { max_instances: 1, guest_memory_bytes: 1 << 20 })?;
     let wasm = std::fs::read(guest).with_context(|| format!("reading {}", guest.display()))?;
     let artifact = engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the guest")?;
-    std::fs::write(output, artifact).with_context(|| format!("writing {}", output.display()))
+    // Running hosts map the artifact into memory: rewriting it in place would change their
+    // code under them. A new file renamed over the old one leaves their mapping intact.
+    let staging = output.with_extension(format!("cwasm.{}.tmp", std::process::id()));
+    std::fs::write(&staging, artifact).with_context(|| format!("writing {}", staging.display()))?;
+    std::fs::rename(&staging, output).with_context(|| format!("replacing {}", output.display()))
 }
 
 /// Advances the engine's epoch forever, from a thread of its own so a busy async runtime
