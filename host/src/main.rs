@@ -5,7 +5,7 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use quilt_mcp_host::auth::Authenticator;
-use quilt_mcp_host::config::{Cli, Command, LogFormat, ServeConfig};
+use quilt_mcp_host::config::{Cli, Command, CredentialSourceKind, LogFormat, ServeConfig};
 use quilt_mcp_host::credentials;
 use quilt_mcp_host::sandbox::{self, Deployment, EgressPolicy, EngineLimits, Sandbox};
 use quilt_mcp_host::server::{self, App, OriginPolicy};
@@ -46,8 +46,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let sandbox = Sandbox::load(&config.guest, &limits, egress, deadline)?;
     tracing::info!(egress = ?sandbox.egress().origins().collect::<Vec<_>>(), "guest loaded");
 
+    if auth.is_none() && config.credentials.source == CredentialSourceKind::WebIdentity {
+        anyhow::bail!("--credentials web-identity exchanges each caller's token, so it cannot run with --no-auth");
+    }
     let deployment = Arc::new(Deployment {
-        credentials: credentials::from_config(&config.credentials),
+        credentials: credentials::from_config(&config.credentials, &config.s3.region)?,
         region: config.s3.region.clone(),
         s3_endpoint: s3_endpoint.as_str().trim_end_matches('/').to_owned(),
         path_style: config.s3.path_style,

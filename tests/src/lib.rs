@@ -14,3 +14,4 @@ pub mod mcp;
 pub mod ports;
 pub mod s3;
 pub mod seaweedfs;
+pub mod sts;

@@ -1,5 +1,6 @@
 //! A real SeaweedFS (`weed mini`: master, volume, filer and S3 in one process) on
-//! loopback ports, with static identities so tests can sign S3 requests.
+//! loopback ports, with static identities so tests can sign S3 requests, and optionally STS
+//! for web identities.
 
 use std::path::{Path, PathBuf};
 use std::process::Stdio;
@@ -13,6 +14,7 @@ use url::Url;
 use crate::child::spawn_guarded;
 use crate::ports::{free_port, is_free, preferred_or_free};
 use crate::s3::{S3Client, S3Credentials};
+use crate::sts::WebIdentityTrust;
 
 /// Full access to every bucket.
 pub const ADMIN: S3Credentials = S3Credentials {
@@ -52,11 +54,29 @@ impl SeaweedFs {
     /// Starts SeaweedFS and waits until its S3 API stores objects. A port taken between
     /// choosing and binding it makes `weed` exit: then it retries with new ports.
     pub async fn start(weed: &Path, options: &SeaweedOptions) -> Result<Self> {
+        Self::start_configured(weed, options, None).await
+    }
+
+    /// Like [`Self::start`], plus STS answering `AssumeRoleWithWebIdentity` on the S3 port
+    /// for the tokens and roles of `trust`. The static identities work as before.
+    pub async fn start_with_sts(
+        weed: &Path,
+        options: &SeaweedOptions,
+        trust: &WebIdentityTrust,
+    ) -> Result<Self> {
+        Self::start_configured(weed, options, Some(trust)).await
+    }
+
+    async fn start_configured(
+        weed: &Path,
+        options: &SeaweedOptions,
+        trust: Option<&WebIdentityTrust>,
+    ) -> Result<Self> {
         std::fs::create_dir_all(&options.data_dir)
             .with_context(|| format!("creating {}", options.data_dir.display()))?;
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(weed, options).await {
+            match Self::start_once(weed, options, trust).await {
                 Ok(server) => return Ok(server),
                 Err(error) => last_error = Some(error),
             }
@@ -64,7 +84,11 @@ impl SeaweedFs {
         Err(last_error.expect("at least one attempt"))
     }
 
-    async fn start_once(weed: &Path, options: &SeaweedOptions) -> Result<Self> {
+    async fn start_once(
+        weed: &Path,
+        options: &SeaweedOptions,
+        trust: Option<&WebIdentityTrust>,
+    ) -> Result<Self> {
         let config_path = options.data_dir.join("s3-identities.json");
         std::fs::write(&config_path, identities_config().to_string())?;
         let log_path = options.data_dir.join("weed.log");
@@ -74,6 +98,14 @@ impl SeaweedFs {
             .map_or_else(free_port, preferred_or_free);
         let mut ports = component_ports();
         ports.push(("s3.port", s3_port));
+        let iam_flag = match trust {
+            Some(trust) => {
+                let iam_path = options.data_dir.join("s3-iam.json");
+                std::fs::write(&iam_path, trust.iam_config().to_string())?;
+                Some(format!("-s3.iam.config={}", iam_path.display()))
+            }
+            None => None,
+        };
         let mut command = Command::new(weed);
         command
             // Its own log files would otherwise go to /tmp; stderr goes to `log_path`.
@@ -88,6 +120,7 @@ impl SeaweedFs {
             ])
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
             .arg(format!("-s3.config={}", config_path.display()))
+            .args(iam_flag)
             .args(ports.iter().map(|(flag, port)| format!("-{flag}={port}")))
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)

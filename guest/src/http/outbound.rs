@@ -67,7 +67,8 @@ fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
         .iter()
         .map(|(n, v)| (n.clone(), v.as_bytes().to_vec()))
         .collect();
-    if request.method == Method::Put {
+    // Bodies are sent with a stated length (never chunked), empty ones included.
+    if request.method != Method::Get && request.method != Method::Head {
         entries.push((
             "content-length".into(),
             request.body.len().to_string().into_bytes(),

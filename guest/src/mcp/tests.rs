@@ -271,7 +271,15 @@ fn tools_list_describes_every_tool_fully() {
             "bucket_object_text",
             "bucket_object_fetch",
             "bucket_object_link",
-            "bucket_objects_put"
+            "bucket_objects_put",
+            "packages_list",
+            "package_browse",
+            "package_diff",
+            "package_create",
+            "package_update",
+            "package_delete",
+            "catalog_uri",
+            "catalog_url"
         ]
     );
     for tool in &tools {

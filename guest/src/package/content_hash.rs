@@ -60,7 +60,11 @@ impl Hasher {
     pub fn finish(self) -> String {
         match self {
             Self::Chunked(hasher) => hasher.finish(),
-            Self::Sha256(hasher) => hasher.finalize().iter().map(|b| format!("{b:02x}")).collect(),
+            Self::Sha256(hasher) => hasher
+                .finalize()
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect(),
         }
     }
 }
@@ -146,14 +150,22 @@ mod tests {
 
     #[test]
     fn known_small_values() {
-        assert_eq!(chunked(b"hello\n", 3), "7LZbuY+dkFtwRYmGw5/LrXcV5fL8w7Hwd2fXyD4kOMw=");
-        assert_eq!(chunked(b"", 1), "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU=");
+        assert_eq!(
+            chunked(b"hello\n", 3),
+            "7LZbuY+dkFtwRYmGw5/LrXcV5fL8w7Hwd2fXyD4kOMw="
+        );
+        assert_eq!(
+            chunked(b"", 1),
+            "47DEQpj8HBSa+/TImW+5JCeuQeRkm5NMpJWZG3hSuFU="
+        );
     }
 
     #[test]
     fn two_chunk_fixture_in_uneven_pieces() {
         // The generator of fixtures/two-chunks/big.bin.
-        let big: Vec<u8> = (0..9 * 1024 * 1024 + 5u64).map(|i| ((i * 7 + 3) % 251) as u8).collect();
+        let big: Vec<u8> = (0..9 * 1024 * 1024 + 5u64)
+            .map(|i| ((i * 7 + 3) % 251) as u8)
+            .collect();
         let expected = "fNoJksXMk/NeQdU5mvB73DC6lpMc8ECYYelVuPggpw8=";
         assert_eq!(chunked(&big, 1_000_003), expected);
         assert_eq!(chunked(&big, 8 * 1024 * 1024), expected);

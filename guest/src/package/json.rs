@@ -156,7 +156,11 @@ fn python_float_repr(value: f64) -> String {
         positional(&digits, point)
     } else {
         let (first, rest) = digits.split_at(1);
-        let fraction = if rest.is_empty() { String::new() } else { format!(".{rest}") };
+        let fraction = if rest.is_empty() {
+            String::new()
+        } else {
+            format!(".{rest}")
+        };
         let exponent_sign = if exponent < 0 { '-' } else { '+' };
         format!("{first}{fraction}e{exponent_sign}{:02}", exponent.abs())
     };
@@ -247,7 +251,9 @@ impl From<serde_json::Value> for Json {
             },
             Value::String(s) => Self::String(s),
             Value::Array(items) => Self::Array(items.into_iter().map(Self::from).collect()),
-            Value::Object(map) => Self::Object(map.into_iter().map(|(k, v)| (k, v.into())).collect()),
+            Value::Object(map) => {
+                Self::Object(map.into_iter().map(|(k, v)| (k, v.into())).collect())
+            }
         }
     }
 }
@@ -265,7 +271,9 @@ impl From<Json> for serde_json::Value {
             Json::Float(f) => Value::from(f),
             Json::String(s) => Value::String(s),
             Json::Array(items) => Value::Array(items.into_iter().map(Value::from).collect()),
-            Json::Object(members) => Value::Object(members.into_iter().map(|(k, v)| (k, v.into())).collect()),
+            Json::Object(members) => {
+                Value::Object(members.into_iter().map(|(k, v)| (k, v.into())).collect())
+            }
         }
     }
 }
@@ -316,7 +324,10 @@ mod tests {
 
     #[test]
     fn integers_and_floats_stay_distinct() {
-        assert_eq!(canonical("[1, 1.0, -3, 18446744073709551615]"), "[1,1.0,-3,18446744073709551615]");
+        assert_eq!(
+            canonical("[1, 1.0, -3, 18446744073709551615]"),
+            "[1,1.0,-3,18446744073709551615]"
+        );
     }
 
     #[test]
@@ -329,8 +340,14 @@ mod tests {
 
     #[test]
     fn canonical_escapes_non_ascii_with_surrogate_pairs() {
-        assert_eq!(canonical(r#""été ☃ 😀""#), r#""\u00e9t\u00e9 \u2603 \ud83d\ude00""#);
-        assert_eq!(canonical("\"\\u007f\\u0001\\n\\\"\\\\/\""), r#""\u007f\u0001\n\"\\/""#);
+        assert_eq!(
+            canonical(r#""été ☃ 😀""#),
+            r#""\u00e9t\u00e9 \u2603 \ud83d\ude00""#
+        );
+        assert_eq!(
+            canonical("\"\\u007f\\u0001\\n\\\"\\\\/\""),
+            r#""\u007f\u0001\n\"\\/""#
+        );
     }
 
     #[test]

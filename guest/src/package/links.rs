@@ -21,7 +21,12 @@ pub enum Revision<'a> {
 }
 
 /// `quilt+s3://<bucket>#package=<ns>/<name>[@<hash>|:<tag>]&path=<path>`.
-pub fn quilt_uri(bucket: &str, package: Option<&PackageName>, revision: Revision<'_>, path: &str) -> String {
+pub fn quilt_uri(
+    bucket: &str,
+    package: Option<&PackageName>,
+    revision: Revision<'_>,
+    path: &str,
+) -> String {
     let mut out = format!("quilt+s3://{bucket}");
     let mut fragment = Vec::new();
     if let Some(package) = package {
@@ -30,7 +35,10 @@ pub fn quilt_uri(bucket: &str, package: Option<&PackageName>, revision: Revision
             Revision::Hash(hash) => format!("@{hash}"),
             Revision::Tag(tag) => format!(":{}", quote(tag, "")),
         };
-        fragment.push(format!("package={}{pinned}", quote(&package.to_string(), "/")));
+        fragment.push(format!(
+            "package={}{pinned}",
+            quote(&package.to_string(), "/")
+        ));
     }
     if !path.is_empty() {
         fragment.push(format!("path={}", quote(path, "/")));
@@ -44,7 +52,13 @@ pub fn quilt_uri(bucket: &str, package: Option<&PackageName>, revision: Revision
 
 /// `<catalog>/b/<bucket>[/packages/<ns>/<name>/tree/<revision>/<path>]`, or for no
 /// package the bucket browser at `<catalog>/b/<bucket>/tree/<path>`.
-pub fn catalog_url(catalog: &str, bucket: &str, package: Option<&PackageName>, revision: Revision<'_>, path: &str) -> String {
+pub fn catalog_url(
+    catalog: &str,
+    bucket: &str,
+    package: Option<&PackageName>,
+    revision: Revision<'_>,
+    path: &str,
+) -> String {
     let base = format!("{}/b/{}", catalog.trim_end_matches('/'), quote(bucket, ""));
     let path = quote(path, "/");
     match package {
@@ -54,7 +68,10 @@ pub fn catalog_url(catalog: &str, bucket: &str, package: Option<&PackageName>, r
                 Revision::Hash(hash) => hash.to_owned(),
                 Revision::Tag(tag) => quote(tag, ""),
             };
-            format!("{base}/packages/{}/tree/{revision}/{path}", quote(&package.to_string(), "/"))
+            format!(
+                "{base}/packages/{}/tree/{revision}/{path}",
+                quote(&package.to_string(), "/")
+            )
         }
         None => format!("{base}/tree/{path}"),
     }
@@ -65,7 +82,10 @@ fn quote(text: &str, safe: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for byte in text.bytes() {
         let c = byte as char;
-        if byte.is_ascii_alphanumeric() || "_.-~".contains(c) || (byte.is_ascii() && safe.contains(c)) {
+        if byte.is_ascii_alphanumeric()
+            || "_.-~".contains(c)
+            || (byte.is_ascii() && safe.contains(c))
+        {
             out.push(c);
         } else {
             out.push_str(&format!("%{byte:02X}"));
@@ -84,27 +104,53 @@ mod tests {
 
     #[test]
     fn physical_keys_quote_like_python() {
-        assert_eq!(physical_key("b", "data/sub/b c.csv", None), "s3://b/data/sub/b%20c.csv");
-        assert_eq!(physical_key("b", "été+1.txt", Some("v/1")), "s3://b/%C3%A9t%C3%A9%2B1.txt?versionId=v%2F1");
+        assert_eq!(
+            physical_key("b", "data/sub/b c.csv", None),
+            "s3://b/data/sub/b%20c.csv"
+        );
+        assert_eq!(
+            physical_key("b", "été+1.txt", Some("v/1")),
+            "s3://b/%C3%A9t%C3%A9%2B1.txt?versionId=v%2F1"
+        );
     }
 
     #[test]
     fn quilt_uris() {
-        assert_eq!(quilt_uri("b", Some(&package()), Revision::Latest, ""), "quilt+s3://b#package=team/data");
         assert_eq!(
-            quilt_uri("b", Some(&package()), Revision::Hash("abc1234"), "dir/a b.csv"),
+            quilt_uri("b", Some(&package()), Revision::Latest, ""),
+            "quilt+s3://b#package=team/data"
+        );
+        assert_eq!(
+            quilt_uri(
+                "b",
+                Some(&package()),
+                Revision::Hash("abc1234"),
+                "dir/a b.csv"
+            ),
             "quilt+s3://b#package=team/data@abc1234&path=dir/a%20b.csv"
         );
-        assert_eq!(quilt_uri("b", Some(&package()), Revision::Tag("latest"), ""), "quilt+s3://b#package=team/data:latest");
+        assert_eq!(
+            quilt_uri("b", Some(&package()), Revision::Tag("latest"), ""),
+            "quilt+s3://b#package=team/data:latest"
+        );
         assert_eq!(quilt_uri("b", None, Revision::Latest, ""), "quilt+s3://b");
     }
 
     #[test]
     fn catalog_urls() {
         assert_eq!(
-            catalog_url("https://cat.example.com/", "b", Some(&package()), Revision::Latest, "dir/"),
+            catalog_url(
+                "https://cat.example.com/",
+                "b",
+                Some(&package()),
+                Revision::Latest,
+                "dir/"
+            ),
             "https://cat.example.com/b/b/packages/team/data/tree/latest/dir/"
         );
-        assert_eq!(catalog_url("https://c", "b", None, Revision::Latest, "x y"), "https://c/b/b/tree/x%20y");
+        assert_eq!(
+            catalog_url("https://c", "b", None, Revision::Latest, "x y"),
+            "https://c/b/b/tree/x%20y"
+        );
     }
 }

@@ -48,7 +48,10 @@ impl fmt::Display for ManifestError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NotUtf8 => f.write_str("the manifest is not UTF-8 text"),
-            Self::BadLine { line, problem } => write!(f, "line {line} of the manifest is not a valid entry: {problem}"),
+            Self::BadLine { line, problem } => write!(
+                f,
+                "line {line} of the manifest is not a valid entry: {problem}"
+            ),
             Self::NoHeader => f.write_str("the manifest is empty (no header line)"),
             Self::DuplicateKey(key) => write!(f, "the manifest lists '{key}' twice"),
         }
@@ -70,17 +73,31 @@ impl Manifest {
     }
 
     /// Entries are put in walk order; the same logical key twice is refused.
-    pub fn new(header: Json, folders: Vec<(String, Json)>, mut entries: Vec<Entry>) -> Result<Self, ManifestError> {
+    pub fn new(
+        header: Json,
+        folders: Vec<(String, Json)>,
+        mut entries: Vec<Entry>,
+    ) -> Result<Self, ManifestError> {
         entries.sort_by(|a, b| walk_order(&a.logical_key, &b.logical_key));
-        if let Some(pair) = entries.windows(2).find(|pair| pair[0].logical_key == pair[1].logical_key) {
+        if let Some(pair) = entries
+            .windows(2)
+            .find(|pair| pair[0].logical_key == pair[1].logical_key)
+        {
             return Err(ManifestError::DuplicateKey(pair[0].logical_key.clone()));
         }
-        Ok(Self { header, folders, entries })
+        Ok(Self {
+            header,
+            folders,
+            entries,
+        })
     }
 
     pub fn parse(bytes: &[u8]) -> Result<Self, ManifestError> {
         let text = std::str::from_utf8(bytes).map_err(|_| ManifestError::NotUtf8)?;
-        let mut lines = text.lines().enumerate().filter(|(_, line)| !line.trim().is_empty());
+        let mut lines = text
+            .lines()
+            .enumerate()
+            .filter(|(_, line)| !line.trim().is_empty());
         let (_, first) = lines.next().ok_or(ManifestError::NoHeader)?;
         let header: Json = serde_json::from_str(first).map_err(|e| bad_line(0, e.to_string()))?;
         if !matches!(header, Json::Object(_)) {
@@ -89,13 +106,17 @@ impl Manifest {
         let mut folders = Vec::new();
         let mut entries = Vec::new();
         for (index, line) in lines {
-            let value: Json = serde_json::from_str(line).map_err(|e| bad_line(index, e.to_string()))?;
+            let value: Json =
+                serde_json::from_str(line).map_err(|e| bad_line(index, e.to_string()))?;
             let logical_key = value
                 .get("logical_key")
                 .and_then(Json::as_str)
                 .ok_or_else(|| bad_line(index, "no logical_key".into()))?
                 .to_owned();
-            let meta = value.get("meta").cloned().unwrap_or(Json::Object(Vec::new()));
+            let meta = value
+                .get("meta")
+                .cloned()
+                .unwrap_or(Json::Object(Vec::new()));
             match value.get("physical_keys") {
                 None => folders.push((logical_key, meta)),
                 Some(keys) => entries.push(parse_entry(index, logical_key, keys, &value, meta)?),
@@ -119,8 +140,14 @@ impl Manifest {
         }
         for entry in &self.entries {
             Json::Object(vec![
-                ("logical_key".into(), Json::String(entry.logical_key.clone())),
-                ("physical_keys".into(), Json::Array(vec![Json::String(entry.physical_key.clone())])),
+                (
+                    "logical_key".into(),
+                    Json::String(entry.logical_key.clone()),
+                ),
+                (
+                    "physical_keys".into(),
+                    Json::Array(vec![Json::String(entry.physical_key.clone())]),
+                ),
                 ("size".into(), Json::Int(entry.size.into())),
                 ("hash".into(), entry.hash.to_json()),
                 ("meta".into(), entry.meta.clone()),
@@ -142,14 +169,21 @@ impl Manifest {
             buffer.clear();
             Json::Object(vec![
                 ("hash".into(), entry.hash.to_json()),
-                ("logical_key".into(), Json::String(entry.logical_key.clone())),
+                (
+                    "logical_key".into(),
+                    Json::String(entry.logical_key.clone()),
+                ),
                 ("meta".into(), entry.meta.clone()),
                 ("size".into(), Json::Int(entry.size.into())),
             ])
             .write_canonical(&mut buffer);
             hasher.update(buffer.as_bytes());
         }
-        hasher.finalize().iter().map(|b| format!("{b:02x}")).collect()
+        hasher
+            .finalize()
+            .iter()
+            .map(|b| format!("{b:02x}"))
+            .collect()
     }
 
     pub fn message(&self) -> Option<&str> {
@@ -170,7 +204,13 @@ impl ContentHash {
     }
 }
 
-fn parse_entry(index: usize, logical_key: String, keys: &Json, value: &Json, meta: Json) -> Result<Entry, ManifestError> {
+fn parse_entry(
+    index: usize,
+    logical_key: String,
+    keys: &Json,
+    value: &Json,
+    meta: Json,
+) -> Result<Entry, ManifestError> {
     let physical_key = match keys {
         Json::Array(items) => items.first().and_then(Json::as_str),
         _ => None,
@@ -182,7 +222,9 @@ fn parse_entry(index: usize, logical_key: String, keys: &Json, value: &Json, met
         _ => None,
     }
     .ok_or_else(|| bad_line(index, "size is not a non-negative integer".into()))?;
-    let hash = value.get("hash").ok_or_else(|| bad_line(index, "no hash".into()))?;
+    let hash = value
+        .get("hash")
+        .ok_or_else(|| bad_line(index, "no hash".into()))?;
     let kind = hash.get("type").and_then(Json::as_str);
     let hash_value = hash.get("value").and_then(Json::as_str);
     let (Some(kind), Some(hash_value)) = (kind, hash_value) else {
@@ -201,7 +243,10 @@ fn parse_entry(index: usize, logical_key: String, keys: &Json, value: &Json, met
 }
 
 fn bad_line(index: usize, problem: String) -> ManifestError {
-    ManifestError::BadLine { line: index + 1, problem }
+    ManifestError::BadLine {
+        line: index + 1,
+        problem,
+    }
 }
 
 /// quilt3 walks a package folder by folder, sorting names within each: `data/a.txt`
@@ -225,7 +270,10 @@ mod tests {
     ];
 
     fn fixture(name: &str, file: &str) -> Vec<u8> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("src/package/testdata").join(name).join(file);
+        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("src/package/testdata")
+            .join(name)
+            .join(file);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 
@@ -236,7 +284,11 @@ mod tests {
             let manifest = Manifest::parse(&bytes).unwrap();
             let expected = String::from_utf8(fixture(name, "top_hash")).unwrap();
             assert_eq!(manifest.top_hash(), expected.trim(), "{name}");
-            assert_eq!(manifest.to_jsonl().as_bytes(), bytes.as_slice(), "{name}: not byte-exact");
+            assert_eq!(
+                manifest.to_jsonl().as_bytes(),
+                bytes.as_slice(),
+                "{name}: not byte-exact"
+            );
         }
     }
 
@@ -244,7 +296,8 @@ mod tests {
     fn every_fixture_entry_matches_expected_json() {
         for name in FIXTURES {
             let manifest = Manifest::parse(&fixture(name, "manifest.jsonl")).unwrap();
-            let expected: serde_json::Value = serde_json::from_slice(&fixture(name, "expected.json")).unwrap();
+            let expected: serde_json::Value =
+                serde_json::from_slice(&fixture(name, "expected.json")).unwrap();
             let entries = expected["entries"].as_object().unwrap();
             assert_eq!(entries.len(), manifest.entries.len(), "{name}");
             for entry in &manifest.entries {
@@ -261,7 +314,8 @@ mod tests {
         use super::super::content_hash::Hasher;
         for name in FIXTURES {
             let manifest = Manifest::parse(&fixture(name, "manifest.jsonl")).unwrap();
-            let expected: serde_json::Value = serde_json::from_slice(&fixture(name, "expected.json")).unwrap();
+            let expected: serde_json::Value =
+                serde_json::from_slice(&fixture(name, "expected.json")).unwrap();
             for entry in &manifest.entries {
                 let content = expected["files"][&entry.logical_key].as_str().unwrap();
                 if content.starts_with("GENERATED") {
@@ -269,7 +323,12 @@ mod tests {
                 }
                 let mut hasher = Hasher::new(&entry.hash.kind, content.len() as u64).unwrap();
                 hasher.update(content.as_bytes());
-                assert_eq!(hasher.finish(), entry.hash.value, "{name} {}", entry.logical_key);
+                assert_eq!(
+                    hasher.finish(),
+                    entry.hash.value,
+                    "{name} {}",
+                    entry.logical_key
+                );
             }
         }
     }
@@ -292,29 +351,67 @@ mod tests {
 
     #[test]
     fn header_user_meta_absent_null_and_empty_differ() {
-        let hashes: Vec<String> = ["header-no-user-meta", "header-user-meta-null", "header-user-meta-empty"]
-            .iter()
-            .map(|name| Manifest::parse(&fixture(name, "manifest.jsonl")).unwrap().top_hash())
-            .collect();
+        let hashes: Vec<String> = [
+            "header-no-user-meta",
+            "header-user-meta-null",
+            "header-user-meta-empty",
+        ]
+        .iter()
+        .map(|name| {
+            Manifest::parse(&fixture(name, "manifest.jsonl"))
+                .unwrap()
+                .top_hash()
+        })
+        .collect();
         assert!(hashes[0] != hashes[1] && hashes[1] != hashes[2] && hashes[0] != hashes[2]);
     }
 
     #[test]
     fn header_only_vectors() {
         for (header, expected) in [
-            (r#"{"version": "v0", "user_meta": {}, "message": ""}"#, "0929824c58e90a6d2cc3ad2c7bdc66e34f43e8ed7063a6b48595a3834dd3ec99"),
-            (r#"{"message": "", "version": "v0"}"#, "770459d4230273fd44b272c552d1204458175e7d7cb26fcd601c662cf5f72d05"),
-            (r#"{"version": "v0", "message": "", "user_meta": null}"#, "39ee9fb46019db2d8373c991d7881ba90bbb6a6c65417e108c295363794dec3c"),
+            (
+                r#"{"version": "v0", "user_meta": {}, "message": ""}"#,
+                "0929824c58e90a6d2cc3ad2c7bdc66e34f43e8ed7063a6b48595a3834dd3ec99",
+            ),
+            (
+                r#"{"message": "", "version": "v0"}"#,
+                "770459d4230273fd44b272c552d1204458175e7d7cb26fcd601c662cf5f72d05",
+            ),
+            (
+                r#"{"version": "v0", "message": "", "user_meta": null}"#,
+                "39ee9fb46019db2d8373c991d7881ba90bbb6a6c65417e108c295363794dec3c",
+            ),
         ] {
-            assert_eq!(Manifest::parse(header.as_bytes()).unwrap().top_hash(), expected, "{header}");
+            assert_eq!(
+                Manifest::parse(header.as_bytes()).unwrap().top_hash(),
+                expected,
+                "{header}"
+            );
         }
     }
 
     #[test]
     fn walk_order_is_per_folder() {
-        let mut keys = vec!["data-z.txt", "data/sub/b c.csv", "a", "data/a.txt", "data.txt", "data/empty.bin"];
+        let mut keys = vec![
+            "data-z.txt",
+            "data/sub/b c.csv",
+            "a",
+            "data/a.txt",
+            "data.txt",
+            "data/empty.bin",
+        ];
         keys.sort_by(|a, b| walk_order(a, b));
-        assert_eq!(keys, ["a", "data/a.txt", "data/empty.bin", "data/sub/b c.csv", "data-z.txt", "data.txt"]);
+        assert_eq!(
+            keys,
+            [
+                "a",
+                "data/a.txt",
+                "data/empty.bin",
+                "data/sub/b c.csv",
+                "data-z.txt",
+                "data.txt"
+            ]
+        );
     }
 
     #[test]
@@ -322,7 +419,8 @@ mod tests {
         let manifest = Manifest::parse(&fixture("nested", "manifest.jsonl")).unwrap();
         let mut shuffled = manifest.entries.clone();
         shuffled.reverse();
-        let rebuilt = Manifest::new(manifest.header.clone(), manifest.folders.clone(), shuffled).unwrap();
+        let rebuilt =
+            Manifest::new(manifest.header.clone(), manifest.folders.clone(), shuffled).unwrap();
         assert_eq!(rebuilt.top_hash(), manifest.top_hash());
         let mut doubled = manifest.entries.clone();
         doubled.push(manifest.entries[0].clone());
@@ -343,7 +441,10 @@ mod tests {
     #[test]
     fn bad_lines_are_named() {
         let error = Manifest::parse(b"{\"version\": \"v0\"}\n{\"logical_key\": \"a\", \"physical_keys\": [\"s3://b/a\"], \"size\": -1, \"hash\": {}}\n").unwrap_err();
-        assert!(matches!(error, ManifestError::BadLine { line: 2, .. }), "{error}");
+        assert!(
+            matches!(error, ManifestError::BadLine { line: 2, .. }),
+            "{error}"
+        );
         assert_eq!(Manifest::parse(b""), Err(ManifestError::NoHeader));
     }
 }

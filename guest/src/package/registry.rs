@@ -104,7 +104,10 @@ pub enum Resolution {
 }
 
 /// The one manifest hash among `candidates` (top hashes) that starts with `prefix`.
-pub fn resolve_prefix<'a>(prefix: &str, candidates: impl IntoIterator<Item = &'a str>) -> Resolution {
+pub fn resolve_prefix<'a>(
+    prefix: &str,
+    candidates: impl IntoIterator<Item = &'a str>,
+) -> Resolution {
     let mut matches: Vec<String> = candidates
         .into_iter()
         .filter(|hash| hash.starts_with(prefix))
@@ -143,7 +146,10 @@ mod tests {
     #[test]
     fn package_names_have_two_parts() {
         let name = PackageName::parse("team/data").unwrap();
-        assert_eq!(name.pointer_key(LATEST), ".quilt/named_packages/team/data/latest");
+        assert_eq!(
+            name.pointer_key(LATEST),
+            ".quilt/named_packages/team/data/latest"
+        );
         assert_eq!(name.data_key("a/b.csv"), "team/data/a/b.csv");
         for bad in ["team", "team/", "/data", "a/b/c", "a b/c", "../x"] {
             assert!(PackageName::parse(bad).is_err(), "{bad}");
@@ -158,10 +164,15 @@ mod tests {
         let a = "a".repeat(64);
         let ab = format!("ab{}", "0".repeat(62));
         let candidates = [a.as_str(), ab.as_str()];
-        assert_eq!(resolve_prefix("aaaaaaa", candidates), Resolution::Unique(a.clone()));
+        assert_eq!(
+            resolve_prefix("aaaaaaa", candidates),
+            Resolution::Unique(a.clone())
+        );
         assert_eq!(resolve_prefix("bbbbbbb", candidates), Resolution::None);
         let close = format!("aaaaaaab{}", "0".repeat(56));
-        assert!(matches!(resolve_prefix("aaaaaaa", [a.as_str(), close.as_str()]), Resolution::Ambiguous(v) if v.len() == 2));
+        assert!(
+            matches!(resolve_prefix("aaaaaaa", [a.as_str(), close.as_str()]), Resolution::Ambiguous(v) if v.len() == 2)
+        );
     }
 
     #[test]

@@ -15,11 +15,12 @@ use url::Url;
 use super::error::{ErrorKind, Failure, classify};
 use super::uri::S3Uri;
 use crate::context::{Context, credential_error_message};
-use crate::http::{Client, Method, Request, Response};
+use crate::http::{Client, HttpError, Method, Request, Response};
 
 /// Signatures of requests sent right away only need to outlive clock skew.
 pub(super) const SEND_EXPIRY: Duration = Duration::from_secs(300);
 const MAX_ERROR_BODY: usize = 64 * 1024;
+const TRANSPORT_RETRIES: usize = 3;
 const MAX_LISTING_BODY: usize = 16 * 1024 * 1024;
 
 pub struct S3<'a> {
@@ -329,10 +330,17 @@ impl<'a> S3<'a> {
             body,
         };
         let cap = max_body.max(MAX_ERROR_BODY);
-        let response = self
-            .http
-            .send(&request, cap)
-            .map_err(ErrorKind::Transport)?;
+        // A pooled connection the server closed after its last response fails the request
+        // that reuses it (seen with SeaweedFS after large ranged GETs); every request here is
+        // idempotent, so it is retried, each failure discarding one dead connection.
+        let mut response = self.http.send(&request, cap);
+        for _ in 0..TRANSPORT_RETRIES {
+            match &response {
+                Err(error) if is_dead_connection(error) => response = self.http.send(&request, cap),
+                _ => break,
+            }
+        }
+        let response = response.map_err(ErrorKind::Transport)?;
         if (200..300).contains(&response.status) {
             Ok(response)
         } else {
@@ -340,7 +348,7 @@ impl<'a> S3<'a> {
         }
     }
 
-    pub(super) fn object_failure(&self, kind: ErrorKind, action: &'static str, uri: &S3Uri) -> Failure {
+    pub(crate) fn object_failure(&self, kind: ErrorKind, action: &'static str, uri: &S3Uri) -> Failure {
         self.failure(kind, action, &uri.bucket, &uri.key, uri.version_id.clone())
     }
 
@@ -370,6 +378,18 @@ pub(super) fn now() -> Timestamp {
 
 fn timestamp(time: SystemTime) -> Timestamp {
     Timestamp::try_from(time).unwrap_or(Timestamp::UNIX_EPOCH)
+}
+
+/// How a request on a connection the server had already closed fails: hyper's send
+/// error, or the request body stream closing under the guest. Refused or unreachable
+/// origins fail otherwise and are not retried.
+fn is_dead_connection(error: &HttpError) -> bool {
+    match error {
+        HttpError::Transport { detail, .. } => {
+            detail.contains("SendRequest") || detail.contains("writing the request body: stream closed")
+        }
+        HttpError::BadUrl(_) => false,
+    }
 }
 
 /// S3 quotes ETags; the quotes are HTTP syntax, not part of the value people compare.
@@ -416,6 +436,15 @@ mod tests {
         assert_eq!(total_from_content_range("bytes 0-99/1234"), Some(1234));
         assert_eq!(total_from_content_range("bytes */0"), Some(0));
         assert_eq!(total_from_content_range("bytes 0-99/*"), None);
+    }
+
+    #[test]
+    fn retries_only_dead_connections() {
+        let transport = |detail: &str| HttpError::Transport { origin: "http://s3".into(), detail: detail.into() };
+        assert!(is_dead_connection(&transport("ErrorCode::InternalError(Some(\"client error (SendRequest)\"))")));
+        assert!(is_dead_connection(&transport("writing the request body: stream closed")));
+        assert!(!is_dead_connection(&transport("ErrorCode::ConnectionRefused")));
+        assert!(!is_dead_connection(&transport("ErrorCode::HttpRequestDenied")));
     }
 
     #[test]

@@ -19,7 +19,13 @@ pub struct Copied {
 impl S3<'_> {
     /// Bytes `start..start+length` of an object, refused with [`ErrorKind::Changed`] when its
     /// ETag is no longer `etag`, so all ranges of one hash come from the same object.
-    pub fn get_range(&self, uri: &S3Uri, start: u64, length: u64, etag: &str) -> Result<Vec<u8>, Failure> {
+    pub fn get_range(
+        &self,
+        uri: &S3Uri,
+        start: u64,
+        length: u64,
+        etag: &str,
+    ) -> Result<Vec<u8>, Failure> {
         let fail = |kind| self.object_failure(kind, "s3:GetObject", uri);
         let bucket = self.bucket(&uri.bucket).map_err(&fail)?;
         let mut action = bucket.get_object(Some(&self.credentials), &uri.key);
@@ -28,10 +34,17 @@ impl S3<'_> {
         }
         let url = action.sign_with_time(SEND_EXPIRY, &now());
         let headers = vec![
-            ("range".to_owned(), format!("bytes={start}-{}", start + length - 1)),
+            (
+                "range".to_owned(),
+                format!("bytes={start}-{}", start + length - 1),
+            ),
             ("if-match".to_owned(), format!("\"{etag}\"")),
         ];
-        let response = self.send(Method::Get, url, headers, Vec::new(), length as usize).map_err(&fail)?;
+        // One byte more than asked lets the read see the body's end, so the connection
+        // is left clean for the next request instead of abandoned mid-body.
+        let response = self
+            .send(Method::Get, url, headers, Vec::new(), length as usize + 1)
+            .map_err(&fail)?;
         if response.body.len() as u64 != length {
             return Err(fail(ErrorKind::Changed));
         }
@@ -39,7 +52,13 @@ impl S3<'_> {
     }
 
     /// Copies `source` (exactly the version with `etag`) to `bucket`/`key`.
-    pub fn copy(&self, source: &S3Uri, etag: &str, bucket_name: &str, key: &str) -> Result<Copied, Failure> {
+    pub fn copy(
+        &self,
+        source: &S3Uri,
+        etag: &str,
+        bucket_name: &str,
+        key: &str,
+    ) -> Result<Copied, Failure> {
         let fail = |kind| self.failure(kind, "s3:PutObject", bucket_name, key, None);
         let bucket = self.bucket(bucket_name).map_err(&fail)?;
         let mut action = bucket.put_object(Some(&self.credentials), key);
@@ -50,18 +69,25 @@ impl S3<'_> {
         }
         let headers = vec![
             ("x-amz-copy-source".to_owned(), copy_source),
-            ("x-amz-copy-source-if-match".to_owned(), format!("\"{etag}\"")),
+            (
+                "x-amz-copy-source-if-match".to_owned(),
+                format!("\"{etag}\""),
+            ),
         ];
         // S3 rejects x-amz-* headers that a presigned request did not sign.
         for (name, value) in &headers {
             action.headers_mut().insert(name.clone(), value.clone());
         }
         let url = action.sign_with_time(SEND_EXPIRY, &now());
-        let response = self.send(Method::Put, url, headers, Vec::new(), 0).map_err(|kind| match kind {
-            // The copy reads the source: its refusals are about the source object.
-            ErrorKind::Changed | ErrorKind::NoSuchKey => self.object_failure(kind, "s3:GetObject", source),
-            kind => fail(kind),
-        })?;
+        let response = self
+            .send(Method::Put, url, headers, Vec::new(), 0)
+            .map_err(|kind| match kind {
+                // The copy reads the source: its refusals are about the source object.
+                ErrorKind::Changed | ErrorKind::NoSuchKey => {
+                    self.object_failure(kind, "s3:GetObject", source)
+                }
+                kind => fail(kind),
+            })?;
         // A copy can fail after S3 has sent 200, with the error in the body.
         let body = String::from_utf8_lossy(&response.body);
         if body.contains("<Error>") {
@@ -78,18 +104,34 @@ impl S3<'_> {
     pub fn delete(&self, bucket_name: &str, key: &str) -> Result<(), Failure> {
         let fail = |kind| self.failure(kind, "s3:DeleteObject", bucket_name, key, None);
         let bucket = self.bucket(bucket_name).map_err(&fail)?;
-        let url = bucket.delete_object(Some(&self.credentials), key).sign_with_time(SEND_EXPIRY, &now());
-        self.send(Method::Delete, url, Vec::new(), Vec::new(), 0).map_err(&fail)?;
+        let url = bucket
+            .delete_object(Some(&self.credentials), key)
+            .sign_with_time(SEND_EXPIRY, &now());
+        self.send(Method::Delete, url, Vec::new(), Vec::new(), 0)
+            .map_err(&fail)?;
         Ok(())
     }
 
     /// Every object under `prefix`, page after page, refused past `limit` objects.
-    pub fn list_all(&self, bucket: &str, prefix: &str, limit: usize) -> Result<Vec<ListedObject>, ListAllError> {
+    pub fn list_all(
+        &self,
+        bucket: &str,
+        prefix: &str,
+        limit: usize,
+    ) -> Result<Vec<ListedObject>, ListAllError> {
         let mut objects = Vec::new();
         let mut token = String::new();
         loop {
             let page = self
-                .list(bucket, &ListQuery { prefix, delimiter: "", max_keys: 1000, continuation_token: &token })
+                .list(
+                    bucket,
+                    &ListQuery {
+                        prefix,
+                        delimiter: "",
+                        max_keys: 1000,
+                        continuation_token: &token,
+                    },
+                )
                 .map_err(ListAllError::S3)?;
             objects.extend(page.objects);
             if objects.len() > limit {
@@ -121,4 +163,3 @@ fn encode_key(key: &str) -> String {
     }
     out
 }
-

@@ -4,6 +4,7 @@
 mod auth_status;
 mod encoding;
 mod objects;
+mod packages;
 
 use std::fmt;
 use std::sync::Arc;
@@ -50,6 +51,7 @@ pub enum ToolError {
         s3_uri: String,
     },
     AllItemsFailed(Vec<(String, String)>),
+    Package(packages::PackageError),
 }
 
 impl fmt::Display for ToolError {
@@ -64,6 +66,7 @@ impl fmt::Display for ToolError {
                 f,
                 "The object at {s3_uri} is not valid UTF-8 text; call again with base64_encode true"
             ),
+            Self::Package(error) => error.fmt(f),
             Self::AllItemsFailed(failures) => {
                 write!(f, "No object was written:")?;
                 for (key, error) in failures {
@@ -107,6 +110,8 @@ enum Effect {
     Read,
     /// Writes S3 without deleting or overwriting anything but the named objects.
     Write,
+    /// Deletes S3 objects.
+    Delete,
 }
 
 fn entry<A, O>(
@@ -158,6 +163,11 @@ fn describe<A: JsonSchema + 'static, O: JsonSchema + 'static>(
             .destructive(false)
             .idempotent(true)
             .open_world(true),
+        Effect::Delete => ToolAnnotations::new()
+            .read_only(false)
+            .destructive(true)
+            .idempotent(true)
+            .open_world(true),
     };
     Tool::new(name, description, input_schema)
         .with_title(title)
@@ -168,13 +178,14 @@ fn describe<A: JsonSchema + 'static, O: JsonSchema + 'static>(
 fn registry() -> Vec<Entry> {
     let mut entries = vec![auth_status::entry()];
     entries.extend(objects::entries());
+    entries.extend(packages::entries());
     entries
 }
 
 /// The `tools/list` result, generated from the tools' types and checked in as
 /// `tools/list.json` (see the `listing_snapshot_is_current` test): a fresh instance
 /// per request would otherwise regenerate every schema on every listing.
-pub const LISTING: &str = include_str!("list.json");
+pub const LISTING: &str = include_str!(concat!(env!("OUT_DIR"), "/tools-list.json"));
 
 /// The tools' metadata, generated from their types.
 #[cfg(test)]
@@ -224,6 +235,6 @@ mod snapshot {
         if std::env::var_os("UPDATE_TOOL_LISTING").is_some() {
             std::fs::write(path, &generated).unwrap();
         }
-        assert_eq!(super::LISTING, generated, "tools/list.json is stale: rerun with UPDATE_TOOL_LISTING=1");
+        assert_eq!(include_str!("list.json"), generated, "tools/list.json is stale: rerun with UPDATE_TOOL_LISTING=1");
     }
 }

@@ -4,6 +4,7 @@
 //! header never chooses how it is checked (that is how `alg: none` and HS/RS confusion fail).
 
 mod jwks;
+mod verified_token;
 
 use std::collections::HashSet;
 use std::time::Duration;
@@ -15,6 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::config::AuthConfig;
 use jwks::JwksCache;
+pub use verified_token::VerifiedToken;
 
 /// The validated caller of one request.
 #[derive(Debug, Clone)]
@@ -23,6 +25,8 @@ pub struct Caller {
     pub issuer: String,
     /// Claims chosen by `--forward-claims`, values JSON-encoded.
     pub claims: Vec<(String, String)>,
+    /// For credential sources that exchange the token; never logged, never given to the guest.
+    pub token: VerifiedToken,
 }
 
 /// Why a bearer token was refused. The message goes to the client in the 401 body, so it
@@ -131,10 +135,10 @@ impl Authenticator {
             Keys::Jwks(cache) => cache.key_for(header.kid.as_deref()).await?,
         };
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation).map_err(classify)?;
-        Ok(self.caller_from(data.claims))
+        Ok(self.caller_from(token, data.claims))
     }
 
-    fn caller_from(&self, claims: Map<String, Value>) -> Caller {
+    fn caller_from(&self, token: &str, claims: Map<String, Value>) -> Caller {
         let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
         let forwarded = self
             .forward_claims
@@ -143,7 +147,8 @@ impl Authenticator {
             .into_iter()
             .filter_map(|name| claims.get(name).map(|value| (name.clone(), value.to_string())))
             .collect();
-        Caller { subject: text("sub"), issuer: text("iss"), claims: forwarded }
+        let (subject, issuer) = (text("sub"), text("iss"));
+        Caller { subject, issuer, claims: forwarded, token: VerifiedToken::new(token, claims) }
     }
 }
 

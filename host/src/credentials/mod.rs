@@ -5,11 +5,18 @@
 //! network exchange (STS, the Quilt registry) costs nothing for requests that never touch AWS.
 //! No source ever reads `~/.aws`, `~/.quilt` or the process's `AWS_*` variables.
 
+mod cache;
+mod roles;
 mod static_keys;
+mod web_identity;
 
 use std::sync::Arc;
+use std::time::Duration;
 
+use anyhow::Context;
+pub use cache::CachedCredentials;
 pub use static_keys::StaticKeys;
+pub use web_identity::WebIdentity;
 
 use crate::auth::Caller;
 use crate::config::{CredentialSourceKind, CredentialsConfig};
@@ -62,8 +69,9 @@ impl CredentialSource for NoCredentials {
     }
 }
 
-pub fn from_config(config: &CredentialsConfig) -> Arc<dyn CredentialSource> {
-    match config.source {
+/// The configured source; `region` names the default STS endpoint.
+pub fn from_config(config: &CredentialsConfig, region: &str) -> anyhow::Result<Arc<dyn CredentialSource>> {
+    Ok(match config.source {
         CredentialSourceKind::None => none(),
         CredentialSourceKind::Static => Arc::new(StaticKeys::new(AwsCredentials {
             access_key_id: config.static_access_key_id.clone().unwrap_or_default(),
@@ -71,7 +79,15 @@ pub fn from_config(config: &CredentialsConfig) -> Arc<dyn CredentialSource> {
             session_token: config.static_session_token.clone(),
             expiration: None,
         })),
-    }
+        CredentialSourceKind::WebIdentity => {
+            let roles = roles::RoleChoice::new(config.role_arn_claim.clone(), config.role_map.clone())
+                .context("--credentials web-identity needs --role-arn-claim or --role-map: which role does a caller assume?")?;
+            let endpoint = config.sts_endpoint(region);
+            let exchange = WebIdentity::new(&endpoint, region, roles, config.sts_duration_secs);
+            let margin = Duration::from_secs(config.credentials_refresh_margin_secs);
+            Arc::new(CachedCredentials::new(Arc::new(exchange), margin, config.credentials_cache_entries))
+        }
+    })
 }
 
 /// The source that never has credentials.

@@ -11,7 +11,7 @@ use quilt_mcp_tests::artifacts::Artifacts;
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::identity::{Identity, jwks, standard_claims};
 use quilt_mcp_tests::jwks_server::JwksServer;
-use quilt_mcp_tests::s3::REGION;
+use quilt_mcp_tests::s3::{REGION, S3Client};
 use quilt_mcp_tests::seaweedfs::{ADMIN, SeaweedFs, SeaweedOptions};
 use rusty_s3::actions::ListObjectsV2;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
@@ -22,6 +22,9 @@ const OBJECTS: usize = 100;
 const WARMUP: Duration = Duration::from_secs(1);
 const MEASURE: Duration = Duration::from_secs(5);
 const CONCURRENCIES: [usize; 2] = [1, 16];
+const BROWSE_SIZES: [usize; 3] = [10, 1_000, 10_000];
+const HASHED_MIB: usize = 64;
+const HASH_RUNS: usize = 3;
 
 #[tokio::main]
 async fn main() -> Result<()> {
@@ -168,6 +171,22 @@ async fn main() -> Result<()> {
             mcp.as_secs_f64() / native.as_secs_f64()
         );
     }
+    println!();
+    println!("| package workload | concurrency | req/s | p50 | p99 | errors |");
+    println!("|---|---|---|---|---|---|");
+    for entries in BROWSE_SIZES {
+        let name = store_package(&admin, entries).await?;
+        let browse = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+            "name": "package_browse",
+            "arguments": {"package_name": name, "registry": format!("s3://{BUCKET}")}}});
+        report(
+            &format!("package_browse ({entries} entries, signed URLs)"),
+            1,
+            load(1, || mcp(browse.clone())).await,
+        );
+    }
+    println!();
+    println!("{}", hashing(&admin, &http, &bucket, &credentials, &mcp).await?);
     if let Ok(path) = std::env::var("QUILT_MCP_BENCH_HOST_LOG") {
         std::fs::write(path, host.log().text())?;
     }
@@ -175,6 +194,79 @@ async fn main() -> Result<()> {
     drop(seaweed);
     let _ = std::fs::remove_dir_all(data_dir);
     Ok(())
+}
+
+/// A package of `entries` entries written straight to the registry (manifest and
+/// `latest`), so browsing is measured without creating thousands of objects.
+async fn store_package(admin: &S3Client, entries: usize) -> Result<String> {
+    let name = format!("bench/entries-{entries}");
+    let top_hash = format!("{entries:064x}");
+    let mut manifest = String::from("{\"version\": \"v0\", \"message\": \"bench\"}\n");
+    for i in 0..entries {
+        manifest.push_str(&format!(
+            "{{\"logical_key\": \"data/{}/file-{i:05}.csv\", \"physical_keys\": [\"s3://{BUCKET}/data/object-000.txt\"], \"size\": 8, \"hash\": {{\"type\": \"sha2-256-chunked\", \"value\": \"7LZbuY+dkFtwRYmGw5/LrXcV5fL8w7Hwd2fXyD4kOMw=\"}}, \"meta\": {{}}}}\n",
+            i % 10
+        ));
+    }
+    admin.put_object(BUCKET, &format!(".quilt/packages/{top_hash}"), manifest).send().await?;
+    admin.put_object(BUCKET, &format!(".quilt/named_packages/{name}/latest"), top_hash).send().await?;
+    Ok(name)
+}
+
+/// Hashing inside the guest (package_create of one large object, which also reads it
+/// from S3) against native `sha256sum` over the same bytes from the page cache, and the
+/// native S3 read alone, as medians of a few runs.
+async fn hashing<F, Fut>(
+    admin: &S3Client,
+    http: &reqwest::Client,
+    bucket: &Bucket,
+    credentials: &Credentials,
+    mcp: &F,
+) -> Result<String>
+where
+    F: Fn(serde_json::Value) -> Fut,
+    Fut: Future<Output = Result<()>>,
+{
+    let size = HASHED_MIB * 1024 * 1024;
+    let bytes: Vec<u8> = (0..size).map(|i| ((i * 7 + 3) % 251) as u8).collect();
+    admin.put_object(BUCKET, "big/hashed.bin", bytes.clone()).send().await?;
+    let file = std::env::temp_dir().join(format!("quilt-mcp-bench-hash-{}", std::process::id()));
+    std::fs::write(&file, &bytes)?;
+    let create = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
+        "name": "package_create",
+        "arguments": {"package_name": "bench/hashed", "registry": format!("s3://{BUCKET}"),
+                      "s3_uris": [format!("s3://{BUCKET}/big/hashed.bin")]}}});
+    let (mut guest, mut native, mut read) = (Vec::new(), Vec::new(), Vec::new());
+    for _ in 0..HASH_RUNS {
+        let started = Instant::now();
+        mcp(create.clone()).await?;
+        guest.push(started.elapsed());
+        let started = Instant::now();
+        let status = Command::new("sha256sum").arg(&file).output()?.status;
+        native.push(started.elapsed());
+        if !status.success() {
+            bail!("sha256sum failed");
+        }
+        let url = rusty_s3::actions::GetObject::new(bucket, Some(credentials), "big/hashed.bin")
+            .sign(Duration::from_secs(60));
+        let started = Instant::now();
+        let body = expect_ok(http.get(url).send().await?).await?;
+        read.push(started.elapsed());
+        if body.len() != size {
+            bail!("read {} bytes, expected {size}", body.len());
+        }
+    }
+    let _ = std::fs::remove_file(&file);
+    let rate = |mut runs: Vec<Duration>| {
+        runs.sort();
+        HASHED_MIB as f64 / runs[runs.len() / 2].as_secs_f64()
+    };
+    let (guest, native, read) = (rate(guest), rate(native), rate(read));
+    Ok(format!(
+        "hashing {HASHED_MIB} MiB (sha2-256-chunked): package_create in the guest {guest:.0} MiB/s (S3 read + hash), \
+         native sha256sum {native:.0} MiB/s (x{:.2} of native), native S3 read alone {read:.0} MiB/s",
+        guest / native
+    ))
 }
 
 async fn expect_ok(response: reqwest::Response) -> Result<bytes::Bytes> {
@@ -186,11 +278,19 @@ async fn expect_ok(response: reqwest::Response) -> Result<bytes::Bytes> {
     Ok(body)
 }
 
-/// A JSON-RPC success whose result is not a failed tool call.
+/// A JSON-RPC success whose result is not a failed tool call. Checked on the raw bytes:
+/// parsing every response would make the load generator, not the server, the bottleneck.
+/// The top-level `result`/`error` member comes first (right after `id`); a tool listing
+/// names `error` again later, inside output schemas.
 fn expect_mcp_success(body: &[u8]) -> Result<()> {
-    let reply: serde_json::Value = serde_json::from_slice(body)?;
-    if reply.get("error").is_some() || reply["result"]["isError"] == true {
-        bail!("MCP error: {reply}");
+    let find = |needle: &[u8]| body.windows(needle.len()).position(|w| w == needle);
+    let result_first = match (find(br#""result":"#), find(br#""error":"#)) {
+        (Some(result), Some(error)) => result < error,
+        (Some(_), None) => true,
+        (None, _) => false,
+    };
+    if !result_first || find(br#""isError":true"#).is_some() {
+        bail!("MCP error: {}", String::from_utf8_lossy(body));
     }
     Ok(())
 }

@@ -4,10 +4,12 @@
 mod auth;
 mod http_surface;
 mod mcp_protocol;
+mod packages;
 mod sandbox;
 mod support;
 mod tool_errors;
 mod tools;
+mod web_identity;
 
 use std::sync::Arc;
 
@@ -75,6 +77,18 @@ fn main() -> std::process::ExitCode {
         tool_errors::missing_object_and_bucket,
         tool_errors::bad_arguments_name_the_argument,
         tool_errors::read_only_identity_is_denied,
+        web_identity::each_caller_reaches_only_their_bucket,
+        web_identity::refused_tokens_never_reach_sts,
+        web_identity::sts_down_is_a_precise_tool_error,
+        packages::create_browse_and_list,
+        packages::big_object_hashed_in_chunks,
+        packages::copy_mode_puts_data_in_the_registry,
+        packages::versioned_bucket_pins_versions,
+        packages::update_then_diff,
+        packages::delete_revision_then_whole_package,
+        packages::package_errors,
+        packages::denied_create_leaves_no_pointer,
+        packages::quilt3_reads_ours_and_we_read_its,
     ];
     let conclusion = libtest_mimic::run(&arguments, trials);
     // The trials are consumed by now, so this is the last handle: dropping it kills

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario};
 
-const TOOLS: [&str; 7] = [
+const TOOLS: [&str; 15] = [
     "auth_status",
     "bucket_objects_list",
     "bucket_object_info",
@@ -15,6 +15,14 @@ const TOOLS: [&str; 7] = [
     "bucket_object_fetch",
     "bucket_object_link",
     "bucket_objects_put",
+    "packages_list",
+    "package_browse",
+    "package_diff",
+    "package_create",
+    "package_update",
+    "package_delete",
+    "catalog_uri",
+    "catalog_url",
 ];
 
 fn initialize_params(version: &str) -> Value {
@@ -122,13 +130,14 @@ pub async fn tools_list_describes_every_tool(scenario: &Scenario<'_>) -> Result<
                 "{name}: annotation {hint} missing: {annotations}"
             );
         }
-        let writes = name == "bucket_objects_put";
+        let deletes = name == "package_delete";
+        let writes = deletes || ["bucket_objects_put", "package_create", "package_update"].contains(&name);
         ensure!(
             annotations["readOnlyHint"] == !writes,
             "{name}: readOnlyHint {annotations}"
         );
         ensure!(
-            annotations["destructiveHint"] == false,
+            annotations["destructiveHint"] == deletes,
             "{name}: destructiveHint {annotations}"
         );
     }

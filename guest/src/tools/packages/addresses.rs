@@ -1,0 +1,97 @@
+//! `catalog_uri` and `catalog_url`: addresses built without touching the network.
+
+use super::*;
+
+#[derive(Deserialize, JsonSchema)]
+pub struct UriArgs {
+    /// The registry bucket, as s3://bucket.
+    registry: String,
+    /// The package, as namespace/name.
+    package_name: Option<String>,
+    /// A path inside the package.
+    #[serde(default)]
+    path: String,
+    /// Pin the URI to this revision.
+    top_hash: Option<String>,
+    /// Pin the URI to this tag (used when top_hash is not given).
+    tag: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct QuiltUri {
+    /// The quilt+s3:// URI.
+    uri: String,
+}
+
+pub(super) fn catalog_uri(_env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, ToolError> {
+    let bucket = parse_bucket(&args.registry)?;
+    let package = args
+        .package_name
+        .as_deref()
+        .map(|n| parse_name("package_name", n))
+        .transpose()?;
+    let hash = args
+        .top_hash
+        .as_deref()
+        .filter(|h| !h.trim().is_empty())
+        .map(|h| {
+            registry::parse_hash_prefix(h).map_err(|e| ToolError::Argument {
+                name: "top_hash",
+                problem: e.to_string(),
+            })
+        })
+        .transpose()?;
+    let revision = match (&hash, args.tag.as_deref().filter(|t| !t.is_empty())) {
+        (Some(hash), _) => Revision::Hash(hash),
+        (None, Some(tag)) => Revision::Tag(tag),
+        (None, None) => Revision::Latest,
+    };
+    Ok(QuiltUri {
+        uri: links::quilt_uri(
+            &bucket,
+            package.as_ref(),
+            revision,
+            args.path.trim_start_matches('/'),
+        ),
+    })
+}
+
+#[derive(Deserialize, JsonSchema)]
+pub struct UrlArgs {
+    /// The registry bucket, as s3://bucket.
+    registry: String,
+    /// The package, as namespace/name; without it, the bucket browser.
+    package_name: Option<String>,
+    /// A path inside the package or bucket.
+    #[serde(default)]
+    path: String,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct CatalogLink {
+    /// The web catalog URL.
+    url: String,
+}
+
+pub(super) fn catalog_url(env: &Env<'_>, args: UrlArgs) -> Result<CatalogLink, ToolError> {
+    let bucket = parse_bucket(&args.registry)?;
+    let package = args
+        .package_name
+        .as_deref()
+        .map(|n| parse_name("package_name", n))
+        .transpose()?;
+    let catalog = env
+        .context
+        .catalog()
+        .catalog_url
+        .ok_or(PackageError::NoCatalog)?;
+    Ok(CatalogLink {
+        url: links::catalog_url(
+            &catalog,
+            &bucket,
+            package.as_ref(),
+            Revision::Latest,
+            args.path.trim_start_matches('/'),
+        ),
+    })
+}

@@ -1,0 +1,113 @@
+//! `package_diff`.
+
+use super::revisions::{load_manifest, resolve};
+use super::*;
+
+#[derive(Deserialize, JsonSchema)]
+pub struct DiffArgs {
+    /// The first (older) package, as namespace/name.
+    package1_name: String,
+    /// The second (newer) package, as namespace/name; may be the same as the first.
+    package2_name: String,
+    /// The registry bucket, as s3://bucket.
+    registry: String,
+    /// Top hash (or prefix) of the first package's revision; default its latest.
+    package1_hash: Option<String>,
+    /// Top hash (or prefix) of the second package's revision; default its latest.
+    package2_hash: Option<String>,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Diff {
+    /// The first revision's top hash.
+    package1_hash: String,
+    /// The second revision's top hash.
+    package2_hash: String,
+    /// Entries only in the second.
+    added: Vec<SizedEntry>,
+    /// Entries only in the first.
+    removed: Vec<SizedEntry>,
+    /// Entries in both whose content hash differs.
+    changed: Vec<Changed>,
+    /// Entries in both with the same hash.
+    unchanged: usize,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct SizedEntry {
+    /// The entry's path inside the package.
+    logical_key: String,
+    /// Size in bytes.
+    size: u64,
+}
+
+#[derive(Serialize, JsonSchema)]
+pub struct Changed {
+    /// The entry's path inside the package.
+    logical_key: String,
+    /// Size in the first revision.
+    size1: u64,
+    /// Size in the second revision.
+    size2: u64,
+    /// Hash value in the first revision.
+    hash1: String,
+    /// Hash value in the second revision.
+    hash2: String,
+}
+
+pub(super) fn diff(env: &Env<'_>, args: DiffArgs) -> Result<Diff, ToolError> {
+    let bucket = parse_bucket(&args.registry)?;
+    let first = Target {
+        bucket: bucket.clone(),
+        name: parse_name("package1_name", &args.package1_name)?,
+    };
+    let second = Target {
+        bucket,
+        name: parse_name("package2_name", &args.package2_name)?,
+    };
+    let s3 = env.s3()?;
+    let hash1 = resolve(&s3, &first, args.package1_hash.as_deref(), None)?;
+    let hash2 = resolve(&s3, &second, args.package2_hash.as_deref(), None)?;
+    let old = load_manifest(&s3, &first, &hash1)?;
+    let new = load_manifest(&s3, &second, &hash2)?;
+    let old_by_key: HashMap<&str, &manifest::Entry> = old
+        .entries
+        .iter()
+        .map(|e| (e.logical_key.as_str(), e))
+        .collect();
+    let new_keys: BTreeSet<&str> = new.entries.iter().map(|e| e.logical_key.as_str()).collect();
+    let (mut added, mut changed, mut unchanged) = (Vec::new(), Vec::new(), 0);
+    for entry in &new.entries {
+        match old_by_key.get(entry.logical_key.as_str()) {
+            None => added.push(SizedEntry {
+                logical_key: entry.logical_key.clone(),
+                size: entry.size,
+            }),
+            Some(before) if before.hash == entry.hash => unchanged += 1,
+            Some(before) => changed.push(Changed {
+                logical_key: entry.logical_key.clone(),
+                size1: before.size,
+                size2: entry.size,
+                hash1: before.hash.value.clone(),
+                hash2: entry.hash.value.clone(),
+            }),
+        }
+    }
+    let removed = old
+        .entries
+        .iter()
+        .filter(|e| !new_keys.contains(e.logical_key.as_str()))
+        .map(|e| SizedEntry {
+            logical_key: e.logical_key.clone(),
+            size: e.size,
+        })
+        .collect();
+    Ok(Diff {
+        package1_hash: hash1,
+        package2_hash: hash2,
+        added,
+        removed,
+        changed,
+        unchanged,
+    })
+}

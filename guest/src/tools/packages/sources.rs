@@ -1,0 +1,170 @@
+//! Objects going into a revision: expanded from URIs, pinned by HEAD, hashed in ranged
+//! pieces, and referenced in place or copied into the registry.
+
+use super::*;
+
+/// An object to package, pinned to what HEAD saw.
+pub(super) struct Source {
+    uri: S3Uri,
+    logical_key: String,
+    size: u64,
+    etag: String,
+}
+
+/// Expands `s3_uris` (a trailing `/` takes everything under it) into pinned sources.
+pub(super) fn collect_sources(
+    s3: &S3<'_>,
+    s3_uris: &[String],
+    flatten: bool,
+) -> Result<Vec<Source>, ToolError> {
+    if s3_uris.is_empty() {
+        return Err(ToolError::Argument {
+            name: "s3_uris",
+            problem: "it is empty; give at least one s3://bucket/key or s3://bucket/prefix/".into(),
+        });
+    }
+    let mut sources = Vec::new();
+    for input in s3_uris {
+        let (bucket, prefix) = match S3Uri::parse(input) {
+            Ok(uri) if !uri.key.ends_with('/') => {
+                let logical_key = if flatten {
+                    uri.key.rsplit('/').next().unwrap_or(&uri.key).to_owned()
+                } else {
+                    uri.key.clone()
+                };
+                sources.push(pin(s3, uri, logical_key, None)?);
+                continue;
+            }
+            Ok(uri) => (uri.bucket, uri.key),
+            Err(UriError::MissingKey(_)) => (parse_bucket(input)?, String::new()),
+            Err(error) => return Err(error.into()),
+        };
+        let listed = list_under(s3, &bucket, &prefix, MAX_ENTRIES)?;
+        let before = sources.len();
+        for object in listed.into_iter().filter(|o| !o.key.ends_with('/')) {
+            let logical_key = if flatten {
+                object.key[prefix.len()..].to_owned()
+            } else {
+                object.key.clone()
+            };
+            let uri = S3Uri {
+                bucket: bucket.clone(),
+                key: object.key,
+                version_id: None,
+            };
+            sources.push(pin(s3, uri, logical_key, object.etag)?);
+        }
+        if sources.len() == before {
+            return Err(PackageError::NothingToPackage(input.clone()).into());
+        }
+        if sources.len() > MAX_ENTRIES {
+            return Err(PackageError::TooManyEntries {
+                count: sources.len(),
+            }
+            .into());
+        }
+    }
+    Ok(sources)
+}
+
+/// HEADs the object for its size, ETag and version; a listed ETag that no longer
+/// matches means the object changed since it was listed.
+pub(super) fn pin(
+    s3: &S3<'_>,
+    mut uri: S3Uri,
+    logical_key: String,
+    listed_etag: Option<String>,
+) -> Result<Source, ToolError> {
+    let head = s3.head(&uri)?;
+    let etag = head.etag.unwrap_or_default();
+    if listed_etag.is_some_and(|listed| listed != etag) {
+        return Err(ToolError::S3(s3.object_failure(
+            ErrorKind::Changed,
+            "s3:GetObject",
+            &uri,
+        )));
+    }
+    if uri.version_id.is_none() {
+        uri.version_id = head.version_id;
+    }
+    Ok(Source {
+        uri,
+        logical_key,
+        size: head.size.unwrap_or(0),
+        etag,
+    })
+}
+
+/// The `sha2-256-chunked` hash of a pinned object, read in ranged pieces.
+pub(super) fn hash_object(s3: &S3<'_>, source: &Source) -> Result<String, ToolError> {
+    let mut hasher =
+        Hasher::new(&HashType::Chunked, source.size).expect("sha2-256-chunked is computed here");
+    let mut start = 0;
+    while start < source.size {
+        let length = HASH_PIECE_BYTES.min(source.size - start);
+        let bytes = s3.get_range(&source.uri, start, length, &source.etag)?;
+        hasher.update(&bytes);
+        start += length;
+    }
+    Ok(hasher.finish())
+}
+
+pub(super) fn check_duplicates(sources: &[Source]) -> Result<(), ToolError> {
+    let mut seen = BTreeMap::<&str, usize>::new();
+    for source in sources {
+        *seen.entry(&source.logical_key).or_default() += 1;
+    }
+    let duplicates: Vec<String> = seen
+        .into_iter()
+        .filter(|(_, n)| *n > 1)
+        .map(|(k, _)| k.to_owned())
+        .collect();
+    if duplicates.is_empty() {
+        Ok(())
+    } else {
+        Err(PackageError::DuplicateLogicalKeys(duplicates).into())
+    }
+}
+
+/// Hashes each source and, with `copy`, copies it into the registry.
+pub(super) fn package_entries(
+    s3: &S3<'_>,
+    target: &Target,
+    sources: Vec<Source>,
+    copy: bool,
+) -> Result<Vec<manifest::Entry>, ToolError> {
+    sources
+        .into_iter()
+        .map(|source| {
+            if copy && source.size > MAX_COPY_BYTES {
+                return Err(PackageError::TooLargeToCopy {
+                    uri: source.uri.to_string(),
+                    size: source.size,
+                }
+                .into());
+            }
+            let hash = hash_object(s3, &source)?;
+            let physical_key = if copy {
+                let key = target.name.data_key(&source.logical_key);
+                let copied = s3.copy(&source.uri, &source.etag, &target.bucket, &key)?;
+                links::physical_key(&target.bucket, &key, copied.version_id.as_deref())
+            } else {
+                links::physical_key(
+                    &source.uri.bucket,
+                    &source.uri.key,
+                    source.uri.version_id.as_deref(),
+                )
+            };
+            Ok(manifest::Entry {
+                logical_key: source.logical_key,
+                physical_key,
+                size: source.size,
+                hash: ContentHash {
+                    kind: HashType::Chunked,
+                    value: hash,
+                },
+                meta: Json::Object(Vec::new()),
+            })
+        })
+        .collect()
+}

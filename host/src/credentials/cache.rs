@@ -1,0 +1,225 @@
+//! Exchanged credentials, reused per caller token until shortly before they expire.
+//!
+//! Keyed by the token's SHA-256, never the token itself. Concurrent requests with the same token
+//! share one exchange (a per-key `OnceCell` that all of them await). Failures are handed to the
+//! requests that waited for them and then forgotten, so the next request tries again. The number
+//! of tokens kept is bounded; past it the oldest entry goes.
+
+use std::collections::HashMap;
+use std::num::NonZeroUsize;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+use tokio::sync::OnceCell;
+
+use super::{AwsCredentials, CredentialError, CredentialSource};
+use crate::auth::Caller;
+
+type TokenHash = [u8; 32];
+type Exchange = Arc<OnceCell<Result<AwsCredentials, CredentialError>>>;
+
+pub struct CachedCredentials {
+    source: Arc<dyn CredentialSource>,
+    refresh_margin: Duration,
+    capacity: NonZeroUsize,
+    entries: Mutex<Entries>,
+}
+
+#[derive(Default)]
+struct Entries {
+    by_token: HashMap<TokenHash, Entry>,
+    /// Increases with every insertion: the smallest is the oldest entry.
+    next_age: u64,
+}
+
+struct Entry {
+    exchange: Exchange,
+    age: u64,
+}
+
+impl CachedCredentials {
+    pub fn new(source: Arc<dyn CredentialSource>, refresh_margin: Duration, capacity: NonZeroUsize) -> Self {
+        Self { source, refresh_margin, capacity, entries: Mutex::default() }
+    }
+
+    /// The exchange to await for this token: the cached or in-flight one, else a new one.
+    fn exchange_for(&self, key: TokenHash) -> Exchange {
+        let mut entries = self.entries.lock().expect("not poisoned");
+        if let Some(entry) = entries.by_token.get(&key) {
+            let reusable = match entry.exchange.get() {
+                None => true, // in flight: share it
+                Some(Ok(keys)) => self.fresh(keys),
+                Some(Err(_)) => false,
+            };
+            if reusable {
+                return entry.exchange.clone();
+            }
+        }
+        if !entries.by_token.contains_key(&key) && entries.by_token.len() >= self.capacity.get() {
+            let oldest = entries.by_token.iter().min_by_key(|(_, entry)| entry.age).map(|(key, _)| *key);
+            entries.by_token.remove(&oldest.expect("a full cache has entries"));
+        }
+        let exchange = Exchange::default();
+        let age = entries.next_age;
+        entries.next_age += 1;
+        entries.by_token.insert(key, Entry { exchange: exchange.clone(), age });
+        exchange
+    }
+
+    /// Drops `exchange` unless a newer one has replaced it already.
+    fn forget(&self, key: TokenHash, exchange: &Exchange) {
+        let mut entries = self.entries.lock().expect("not poisoned");
+        if entries.by_token.get(&key).is_some_and(|entry| Arc::ptr_eq(&entry.exchange, exchange)) {
+            entries.by_token.remove(&key);
+        }
+    }
+
+    fn fresh(&self, keys: &AwsCredentials) -> bool {
+        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
+        keys.expiration.is_none_or(|expiration| now + self.refresh_margin < Duration::from_secs(expiration))
+    }
+}
+
+#[async_trait::async_trait]
+impl CredentialSource for CachedCredentials {
+    fn name(&self) -> &'static str {
+        self.source.name()
+    }
+
+    async fn credentials(&self, caller: Option<&Caller>) -> Result<AwsCredentials, CredentialError> {
+        let Some(caller) = caller else {
+            return self.source.credentials(None).await;
+        };
+        let key: TokenHash = Sha256::digest(caller.token.raw()).into();
+        let exchange = self.exchange_for(key);
+        let outcome = exchange.get_or_init(|| self.source.credentials(Some(caller))).await.clone();
+        if !outcome.as_ref().is_ok_and(|keys| self.fresh(keys)) {
+            self.forget(key, &exchange);
+        }
+        outcome
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    use serde_json::Map;
+
+    use super::*;
+    use crate::auth::VerifiedToken;
+
+    const MARGIN: Duration = Duration::from_secs(300);
+
+    /// Counts exchanges; each takes a little while, so concurrent callers overlap.
+    struct CountingSource {
+        exchanges: AtomicUsize,
+        lifetime_secs: u64,
+        failures_first: usize,
+    }
+
+    impl CountingSource {
+        fn lasting(lifetime_secs: u64) -> Arc<Self> {
+            Arc::new(Self { exchanges: AtomicUsize::new(0), lifetime_secs, failures_first: 0 })
+        }
+
+        fn exchanges(&self) -> usize {
+            self.exchanges.load(Ordering::SeqCst)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl CredentialSource for CountingSource {
+        fn name(&self) -> &'static str {
+            "counting"
+        }
+
+        async fn credentials(&self, _: Option<&Caller>) -> Result<AwsCredentials, CredentialError> {
+            let number = self.exchanges.fetch_add(1, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            if number < self.failures_first {
+                return Err(CredentialError::Unavailable("STS is down".into()));
+            }
+            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+            Ok(AwsCredentials {
+                access_key_id: format!("AKID{number}"),
+                secret_access_key: "secret".into(),
+                session_token: Some("session".into()),
+                expiration: Some(now + self.lifetime_secs),
+            })
+        }
+    }
+
+    fn caller(token: &str) -> Caller {
+        Caller {
+            subject: "alice".into(),
+            issuer: "https://issuer.example".into(),
+            claims: Vec::new(),
+            token: VerifiedToken::new(token, Map::new()),
+        }
+    }
+
+    fn cache(source: &Arc<CountingSource>, capacity: usize) -> CachedCredentials {
+        CachedCredentials::new(source.clone(), MARGIN, NonZeroUsize::new(capacity).unwrap())
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+    async fn fifty_concurrent_requests_share_one_exchange() {
+        let source = CountingSource::lasting(3600);
+        let cache = Arc::new(cache(&source, 10));
+        let mut requests = tokio::task::JoinSet::new();
+        for _ in 0..50 {
+            let cache = cache.clone();
+            requests.spawn(async move { cache.credentials(Some(&caller("token-a"))).await.unwrap().access_key_id });
+        }
+        let keys = requests.join_all().await;
+        assert_eq!(source.exchanges(), 1);
+        assert!(keys.iter().all(|key| key == "AKID0"), "{keys:?}");
+    }
+
+    #[tokio::test]
+    async fn credentials_far_from_expiry_are_reused() {
+        let source = CountingSource::lasting(MARGIN.as_secs() + 60);
+        let cache = cache(&source, 10);
+        cache.credentials(Some(&caller("token-a"))).await.unwrap();
+        cache.credentials(Some(&caller("token-a"))).await.unwrap();
+        assert_eq!(source.exchanges(), 1);
+        cache.credentials(Some(&caller("token-b"))).await.unwrap();
+        assert_eq!(source.exchanges(), 2, "another token is another exchange");
+    }
+
+    #[tokio::test]
+    async fn credentials_within_the_margin_of_expiry_are_exchanged_again() {
+        let source = CountingSource::lasting(MARGIN.as_secs() - 1);
+        let cache = cache(&source, 10);
+        let first = cache.credentials(Some(&caller("token-a"))).await.unwrap();
+        let second = cache.credentials(Some(&caller("token-a"))).await.unwrap();
+        assert_eq!(source.exchanges(), 2);
+        assert_ne!(first.access_key_id, second.access_key_id);
+    }
+
+    #[tokio::test]
+    async fn failures_are_not_kept() {
+        let source = Arc::new(CountingSource { exchanges: AtomicUsize::new(0), lifetime_secs: 3600, failures_first: 1 });
+        let cache = cache(&source, 10);
+        assert!(cache.credentials(Some(&caller("token-a"))).await.is_err());
+        assert!(cache.credentials(Some(&caller("token-a"))).await.is_ok());
+        assert_eq!(source.exchanges(), 2);
+    }
+
+    #[tokio::test]
+    async fn the_oldest_token_is_dropped_at_capacity() {
+        let source = CountingSource::lasting(3600);
+        let cache = cache(&source, 2);
+        for token in ["a", "b", "c"] {
+            cache.credentials(Some(&caller(token))).await.unwrap();
+        }
+        assert_eq!(cache.entries.lock().unwrap().by_token.len(), 2);
+        cache.credentials(Some(&caller("c"))).await.unwrap();
+        cache.credentials(Some(&caller("b"))).await.unwrap();
+        assert_eq!(source.exchanges(), 3, "b and c are still cached");
+        cache.credentials(Some(&caller("a"))).await.unwrap();
+        assert_eq!(source.exchanges(), 4, "a was dropped as the oldest");
+    }
+}

@@ -1,0 +1,102 @@
+//! STS for web identities in SeaweedFS (`-s3.iam.config`): an OIDC provider trusting the test
+//! issuer's JWKS, and per reader a role that may list and read one bucket, assumable only by
+//! tokens with that reader's `sub`.
+
+use base64::Engine;
+use base64::engine::general_purpose::STANDARD;
+use rand::RngCore;
+use serde_json::{Value, json};
+
+/// The provider's name, which trust policies name as their federated principal.
+const PROVIDER: &str = "quilt-mcp-test-oidc";
+
+/// A role `subject` may assume, granting list and read on `bucket` only.
+pub struct BucketReader {
+    pub role_name: String,
+    pub subject: String,
+    pub bucket: String,
+}
+
+impl BucketReader {
+    pub fn role_arn(&self) -> String {
+        role_arn(&self.role_name)
+    }
+}
+
+/// The ARN SeaweedFS gives a role of this name.
+pub fn role_arn(role_name: &str) -> String {
+    format!("arn:aws:iam::role/{role_name}")
+}
+
+/// Whose tokens STS accepts (SeaweedFS requires `iss` and `aud` to match exactly) and for which roles.
+pub struct WebIdentityTrust {
+    pub issuer: String,
+    pub audience: String,
+    pub jwks_url: String,
+    pub readers: Vec<BucketReader>,
+}
+
+impl WebIdentityTrust {
+    /// The `-s3.iam.config` document.
+    pub fn iam_config(&self) -> Value {
+        let mut signing_key = [0u8; 32];
+        rand::thread_rng().fill_bytes(&mut signing_key);
+        json!({
+            "sts": {
+                "tokenDuration": "1h",
+                "maxSessionLength": "12h",
+                "issuer": "quilt-mcp-test-sts",
+                "signingKey": STANDARD.encode(signing_key),
+            },
+            "providers": [{
+                "name": PROVIDER,
+                "type": "oidc",
+                "enabled": true,
+                "config": {"issuer": self.issuer, "clientId": self.audience, "jwksUri": self.jwks_url},
+            }],
+            "policy": {"defaultEffect": "Deny", "storeType": "memory"},
+            "roles": self.readers.iter().map(role).collect::<Vec<_>>(),
+            "policies": self.readers.iter().map(read_policy).collect::<Vec<_>>(),
+        })
+    }
+}
+
+fn role(reader: &BucketReader) -> Value {
+    json!({
+        "roleName": reader.role_name,
+        "roleArn": reader.role_arn(),
+        "trustPolicy": {
+            "Version": "2012-10-17",
+            "Statement": [{
+                "Effect": "Allow",
+                "Principal": {"Federated": PROVIDER},
+                "Action": ["sts:AssumeRoleWithWebIdentity"],
+                "Condition": {"StringEquals": {"oidc:sub": reader.subject}},
+            }],
+        },
+        "attachedPolicies": [policy_name(reader)],
+    })
+}
+
+/// List and read on the reader's bucket; `sts:ValidateSession` lets the issued session keys work at all.
+fn read_policy(reader: &BucketReader) -> Value {
+    let bucket = &reader.bucket;
+    json!({
+        "name": policy_name(reader),
+        "document": {
+            "Version": "2012-10-17",
+            "Statement": [
+                {
+                    "Effect": "Allow",
+                    "Action": ["s3:GetObject", "s3:GetObjectVersion", "s3:ListBucket", "s3:ListBucketVersions"],
+                    "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/*")],
+                },
+                {"Effect": "Allow", "Action": ["sts:ValidateSession"], "Resource": ["*"]},
+            ],
+        },
+    })
+}
+
+fn policy_name(reader: &BucketReader) -> String {
+    format!("{}-read", reader.role_name)
+}
