@@ -2,13 +2,20 @@
 
 use std::net::TcpListener;
 
-/// A port that was free a moment ago (the OS picks it; a race with another process
-/// is possible but rare, and callers retry when a server fails to bind).
+/// Ports handed to servers that bind them later: below Linux's ephemeral range
+/// (32768–60999), so the source port of some client connection opened meanwhile — the
+/// suite opens thousands — can never be the port a server is about to bind.
+const SERVER_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// A port that was free a moment ago (a race with another process is possible but rare,
+/// and callers retry when a server fails to bind).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .and_then(|listener| listener.local_addr())
-        .map(|addr| addr.port())
-        .expect("the OS hands out a free loopback port")
+    let span = u32::from(SERVER_PORTS.end - SERVER_PORTS.start);
+    let start = rand::random::<u32>() % span;
+    (0..span)
+        .map(|offset| SERVER_PORTS.start + ((start + offset) % span) as u16)
+        .find(|port| is_free(*port))
+        .expect("a free loopback port below the ephemeral range")
 }
 
 /// `preferred` when it can be bound right now, else any free port.

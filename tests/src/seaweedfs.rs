@@ -233,7 +233,8 @@ fn listening_ports(flags: &[(&str, u16)]) -> Vec<u16> {
 fn component_ports() -> Vec<(&'static str, u16)> {
     let admin_port = loop {
         let port = free_port();
-        if port < u16::MAX - ADMIN_GRPC_OFFSET && is_free(port + ADMIN_GRPC_OFFSET) {
+        // Its implied gRPC port must stay below the ephemeral range too (see `ports`).
+        if port + ADMIN_GRPC_OFFSET < 32_768 && is_free(port + ADMIN_GRPC_OFFSET) {
             break port;
         }
     };

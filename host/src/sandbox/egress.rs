@@ -20,7 +20,9 @@ use hyper_util::rt::TokioExecutor;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
-const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(30);
+/// Short: a server may close an idle connection at any moment after its own idle timeout,
+/// and a request sent on it just then fails. Under load connections are reused long before.
+const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// scheme, lowercased host, port
 type Origin = (String, String, u16);

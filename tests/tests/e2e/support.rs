@@ -195,7 +195,7 @@ pub fn args(values: &[&str]) -> Vec<String> {
 }
 
 /// A libtest-mimic trial running `test` on the shared runtime; a failure carries the
-/// logs of the hosts the trial started.
+/// logs of the hosts the trial started and the end of the shared SeaweedFS's log.
 pub fn trial<T>(name: &str, test: T, runtime: &Handle, stack: &Arc<SharedStack>) -> Trial
 where
     T: AsyncFn(&Scenario) -> Result<()> + Send + 'static,
@@ -219,8 +219,9 @@ where
                     .map(HostLog::text)
                     .collect();
                 Failed::from(format!(
-                    "{error:#}\n--- host logs ---\n{}",
-                    logs.join("\n---\n")
+                    "{error:#}\n--- host logs ---\n{}\n--- SeaweedFS log (last lines) ---\n{}",
+                    logs.join("\n---\n"),
+                    scenario.stack.seaweed.log_tail()
                 ))
             })
         })
