@@ -11,7 +11,6 @@ use url::Url;
 /// SeaweedFS ignores the region, but SigV4 needs one; it matches the host's default.
 pub const REGION: &str = "us-east-1";
 const SIGNATURE_LIFETIME: Duration = Duration::from_secs(300);
-const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// An access key pair of a SeaweedFS identity.
 #[derive(Debug, Clone, Copy)]
@@ -39,9 +38,7 @@ impl S3Client {
         Self {
             endpoint,
             credentials: Credentials::new(credentials.access_key_id, credentials.secret_access_key),
-            // Shorter than SeaweedFS's idle timeout, so a pooled connection is never
-            // reused just as the server closes it.
-            http: reqwest::Client::builder().pool_idle_timeout(IDLE_CONNECTION_TIMEOUT).build().expect("a default reqwest client builds"),
+            http: reqwest::Client::new(),
         }
     }
 

@@ -90,6 +90,11 @@ fn main() -> std::process::ExitCode {
         packages::denied_create_leaves_no_pointer,
         packages::quilt3_reads_ours_and_we_read_its,
     ];
+    // Start the shared stack from this thread, which outlives every trial: its processes
+    // die with the thread that spawned them (PR_SET_PDEATHSIG), and a trial's thread may
+    // end while other trials still need SeaweedFS. A failure to start is reported by each
+    // trial that asks for the stack.
+    let _ = runtime.block_on(stack.get());
     let conclusion = libtest_mimic::run(&arguments, trials);
     // The trials are consumed by now, so this is the last handle: dropping it kills
     // SeaweedFS and the JWKS server and removes the data directory.

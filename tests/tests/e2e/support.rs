@@ -69,7 +69,7 @@ impl Stack {
 pub struct SharedStack(OnceCell<Result<Stack, String>>);
 
 impl SharedStack {
-    async fn get(&self) -> Result<&Stack> {
+    pub async fn get(&self) -> Result<&Stack> {
         let started = self
             .0
             .get_or_init(|| async { Stack::start().await.map_err(|error| format!("{error:#}")) })
