@@ -72,7 +72,9 @@ run: build tools
 	cargo build --release -p quilt-mcp-tests --bin devstack
 	"$(RELEASE_DIR)/devstack"
 
+# wrk (Debian) drives the throughput rows with less CPU than the in-process client.
 bench: build tools
+	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || echo "wrk unavailable: its rows are skipped"
 	cargo run --release -p quilt-mcp-tests --bin bench
 
 # Stops a dev stack left running (by the PID it recorded) and deletes its data.

@@ -143,6 +143,9 @@ async fn main() -> Result<()> {
             concurrency,
             load(concurrency, || mcp(tools_list.clone())).await,
         );
+        if let Some(row) = wrk_row(&host.mcp_url(), &token, &tools_list.to_string(), concurrency)? {
+            println!("{row}");
+        }
         let through_mcp = load(concurrency, || mcp(list_objects.clone())).await;
         let native = load(concurrency, direct).await;
         medians.push((
@@ -293,6 +296,43 @@ fn expect_mcp_success(body: &[u8]) -> Result<()> {
         bail!("MCP error: {}", String::from_utf8_lossy(body));
     }
     Ok(())
+}
+
+/// The same `tools/list` load from wrk, a C load generator that needs far less CPU per
+/// request than the in-process client, when wrk is installed (`make bench` installs it).
+fn wrk_row(url: &str, token: &str, body: &str, concurrency: usize) -> Result<Option<String>> {
+    if Command::new("wrk").arg("--version").output().is_err() {
+        return Ok(None);
+    }
+    let script = std::env::temp_dir().join(format!("quilt-mcp-bench-{}.lua", std::process::id()));
+    std::fs::write(
+        &script,
+        format!(
+            "wrk.method = \"POST\"\nwrk.body = {body:?}\nwrk.headers[\"Content-Type\"] = \"application/json\"\n\
+             wrk.headers[\"Authorization\"] = \"Bearer {token}\"\n"
+        ),
+    )?;
+    let output = Command::new("wrk")
+        .args(["-t1", &format!("-c{concurrency}"), &format!("-d{}s", MEASURE.as_secs()), "--latency", "-s"])
+        .arg(&script)
+        .arg(url)
+        .output()
+        .context("running wrk")?;
+    let _ = std::fs::remove_file(&script);
+    let text = String::from_utf8_lossy(&output.stdout);
+    let field = |prefix: &str| {
+        text.lines()
+            .find_map(|line| line.trim().strip_prefix(prefix).map(|rest| rest.trim().to_owned()))
+            .unwrap_or_else(|| "?".into())
+    };
+    let errors = field("Non-2xx or 3xx responses:");
+    Ok(Some(format!(
+        "| tools/list (wrk -t1) | {concurrency} | {} | {} | {} | {} |",
+        field("Requests/sec:"),
+        field("50%"),
+        field("99%"),
+        if errors == "?" { "0".into() } else { errors }
+    )))
 }
 
 struct Samples {
