@@ -4,6 +4,7 @@
 //! header never chooses how it is checked (that is how `alg: none` and HS/RS confusion fail).
 
 mod jwks;
+mod verified_cache;
 mod verified_token;
 
 use std::collections::HashSet;
@@ -16,6 +17,7 @@ use serde_json::{Map, Value};
 
 use crate::config::AuthConfig;
 use jwks::JwksCache;
+use verified_cache::VerifiedCache;
 pub use verified_token::VerifiedToken;
 
 /// The validated caller of one request.
@@ -76,7 +78,12 @@ pub struct Authenticator {
     keys: Keys,
     validation: Validation,
     forward_claims: Vec<String>,
+    verified: VerifiedCache,
 }
+
+/// How long a verified token is recognised without checking its signature again.
+const VERIFIED_TTL: Duration = Duration::from_secs(60);
+const VERIFIED_CAPACITY: usize = 10_000;
 
 impl Authenticator {
     /// `None` when the server runs with `--no-auth`.
@@ -118,7 +125,12 @@ impl Authenticator {
         }
         validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
 
-        Ok(Some(Self { keys, validation, forward_claims: config.forward_claims.clone() }))
+        Ok(Some(Self {
+            keys,
+            validation,
+            forward_claims: config.forward_claims.clone(),
+            verified: VerifiedCache::new(VERIFIED_TTL, VERIFIED_CAPACITY),
+        }))
     }
 
     pub fn accepted_algorithms(&self) -> &[Algorithm] {
@@ -126,6 +138,9 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
+        if let Some(caller) = self.verified.get(token) {
+            return Ok(caller);
+        }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !self.validation.algorithms.contains(&header.alg) {
             return Err(AuthError::AlgorithmNotAccepted(format!("{:?}", header.alg)));
@@ -135,7 +150,11 @@ impl Authenticator {
             Keys::Jwks(cache) => cache.key_for(header.kid.as_deref()).await?,
         };
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation).map_err(classify)?;
-        Ok(self.caller_from(token, data.claims))
+        // `exp` is a required claim, so validation has already refused a token without one.
+        let exp = data.claims.get("exp").and_then(Value::as_u64).unwrap_or_default();
+        let caller = self.caller_from(token, data.claims);
+        self.verified.insert(token, &caller, exp);
+        Ok(caller)
     }
 
     fn caller_from(&self, token: &str, claims: Map<String, Value>) -> Caller {

@@ -1,0 +1,103 @@
+//! Tokens this server has already verified. Clients send the same bearer with every request,
+//! and an RS256 signature check costs more than a small request's whole guest run; so each
+//! token is checked once and then recognised by its SHA-256 (the token itself is not kept
+//! as a key). An entry lives until the token's own `exp` or a short TTL, whichever comes
+//! first, so a key withdrawn from the identity provider stops being honoured within the TTL.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use sha2::{Digest, Sha256};
+
+use super::Caller;
+
+pub struct VerifiedCache {
+    entries: Mutex<HashMap<[u8; 32], Entry>>,
+    ttl: Duration,
+    capacity: usize,
+}
+
+struct Entry {
+    caller: Caller,
+    valid_until: SystemTime,
+}
+
+impl VerifiedCache {
+    pub fn new(ttl: Duration, capacity: usize) -> Self {
+        Self { entries: Mutex::default(), ttl, capacity }
+    }
+
+    pub fn get(&self, token: &str) -> Option<Caller> {
+        let entries = self.entries.lock().expect("not poisoned");
+        let entry = entries.get(&digest(token))?;
+        (SystemTime::now() < entry.valid_until).then(|| entry.caller.clone())
+    }
+
+    /// Remembers a verified token until `exp` (seconds since the epoch) or the TTL.
+    pub fn insert(&self, token: &str, caller: &Caller, exp: u64) {
+        let now = SystemTime::now();
+        let valid_until = (now + self.ttl).min(UNIX_EPOCH + Duration::from_secs(exp));
+        let mut entries = self.entries.lock().expect("not poisoned");
+        if entries.len() >= self.capacity {
+            entries.retain(|_, entry| entry.valid_until > now);
+        }
+        if entries.len() >= self.capacity {
+            // Still full of live entries: start over rather than track recency; the cost is
+            // one signature check per token.
+            entries.clear();
+        }
+        entries.insert(digest(token), Entry { caller: caller.clone(), valid_until });
+    }
+}
+
+fn digest(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::VerifiedToken;
+
+    fn caller(subject: &str) -> Caller {
+        Caller {
+            subject: subject.into(),
+            issuer: "https://issuer".into(),
+            claims: Vec::new(),
+            token: VerifiedToken::new("raw", serde_json::Map::new()),
+        }
+    }
+
+    fn in_secs(secs: u64) -> u64 {
+        (SystemTime::now() + Duration::from_secs(secs)).duration_since(UNIX_EPOCH).unwrap().as_secs()
+    }
+
+    #[test]
+    fn recognises_a_verified_token_and_no_other() {
+        let cache = VerifiedCache::new(Duration::from_secs(60), 10);
+        cache.insert("token-a", &caller("alice"), in_secs(600));
+        assert_eq!(cache.get("token-a").unwrap().subject, "alice");
+        assert!(cache.get("token-b").is_none());
+    }
+
+    #[test]
+    fn never_outlives_the_token_or_the_ttl() {
+        let cache = VerifiedCache::new(Duration::from_secs(60), 10);
+        cache.insert("expired", &caller("alice"), in_secs(0) - 1);
+        assert!(cache.get("expired").is_none(), "past exp");
+        let short = VerifiedCache::new(Duration::ZERO, 10);
+        short.insert("token", &caller("alice"), in_secs(600));
+        assert!(short.get("token").is_none(), "past the TTL");
+    }
+
+    #[test]
+    fn stays_within_its_capacity() {
+        let cache = VerifiedCache::new(Duration::from_secs(60), 3);
+        for i in 0..10 {
+            cache.insert(&format!("token-{i}"), &caller("alice"), in_secs(600));
+        }
+        assert!(cache.entries.lock().unwrap().len() <= 3);
+        assert!(cache.get("token-9").is_some(), "the newest entry is kept");
+    }
+}
