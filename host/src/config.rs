@@ -11,7 +11,11 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
 #[derive(Debug, Parser)]
-#[command(name = "quilt-mcp", version, about = "Stateless multi-user MCP server for Quilt data")]
+#[command(
+    name = "quilt-mcp",
+    version,
+    about = "Stateless multi-user MCP server for Quilt data"
+)]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Command,
@@ -61,7 +65,11 @@ pub struct ServeConfig {
 
     /// Origins allowed to call /mcp from a browser (repeatable). Default: the public URL's origin and
     /// http://localhost / http://127.0.0.1 on any port. Requests without an Origin header are allowed.
-    #[arg(long = "allowed-origin", env = "QUILT_MCP_ALLOWED_ORIGINS", value_delimiter = ',')]
+    #[arg(
+        long = "allowed-origin",
+        env = "QUILT_MCP_ALLOWED_ORIGINS",
+        value_delimiter = ','
+    )]
     pub allowed_origins: Vec<String>,
 
     #[command(flatten)]
@@ -72,7 +80,11 @@ pub struct ServeConfig {
 
     /// Extra origins (scheme://host:port) the guest may call over HTTP (repeatable). The S3
     /// endpoint is always allowed; everything else is refused before a connection is made.
-    #[arg(long = "egress-allow", env = "QUILT_MCP_EGRESS_ALLOW", value_delimiter = ',')]
+    #[arg(
+        long = "egress-allow",
+        env = "QUILT_MCP_EGRESS_ALLOW",
+        value_delimiter = ','
+    )]
     pub egress_allow: Vec<Url>,
 
     #[command(flatten)]
@@ -136,7 +148,12 @@ pub struct AuthConfig {
     pub jwt_leeway_secs: u64,
 
     /// Claims passed on to the tools (besides `sub` and `iss`), e.g. email,groups.
-    #[arg(long, env = "QUILT_MCP_FORWARD_CLAIMS", value_delimiter = ',', default_value = "email,name,groups")]
+    #[arg(
+        long,
+        env = "QUILT_MCP_FORWARD_CLAIMS",
+        value_delimiter = ',',
+        default_value = "email,name,groups"
+    )]
     pub forward_claims: Vec<String>,
 
     /// DEVELOPMENT ONLY: accept requests without any token. Every request runs as nobody.
@@ -167,7 +184,11 @@ pub struct LimitsConfig {
 #[derive(Debug, Clone, Args)]
 pub struct S3Config {
     /// AWS region for signing.
-    #[arg(long = "aws-region", env = "QUILT_MCP_AWS_REGION", default_value = "us-east-1")]
+    #[arg(
+        long = "aws-region",
+        env = "QUILT_MCP_AWS_REGION",
+        default_value = "us-east-1"
+    )]
     pub region: String,
 
     /// S3 endpoint (default: https://s3.<region>.amazonaws.com).
@@ -208,12 +229,20 @@ pub struct CredentialsConfig {
     pub source: CredentialSourceKind,
 
     /// Access key id for `--credentials static`.
-    #[arg(long, env = "QUILT_MCP_STATIC_ACCESS_KEY_ID", required_if_eq("source", "static"))]
+    #[arg(
+        long,
+        env = "QUILT_MCP_STATIC_ACCESS_KEY_ID",
+        required_if_eq("source", "static")
+    )]
     pub static_access_key_id: Option<String>,
 
     /// Secret access key for `--credentials static`.
-    #[arg(long, env = "QUILT_MCP_STATIC_SECRET_ACCESS_KEY", hide_env_values = true,
-          required_if_eq("source", "static"))]
+    #[arg(
+        long,
+        env = "QUILT_MCP_STATIC_SECRET_ACCESS_KEY",
+        hide_env_values = true,
+        required_if_eq("source", "static")
+    )]
     pub static_secret_access_key: Option<String>,
 
     /// Session token for `--credentials static` (temporary keys).
@@ -242,11 +271,19 @@ pub struct CredentialsConfig {
 
     /// Exchanged credentials are reused for the same token until this many seconds before they
     /// expire, so no tool starts with keys about to lapse.
-    #[arg(long, env = "QUILT_MCP_CREDENTIALS_REFRESH_MARGIN_SECS", default_value_t = 300)]
+    #[arg(
+        long,
+        env = "QUILT_MCP_CREDENTIALS_REFRESH_MARGIN_SECS",
+        default_value_t = 300
+    )]
     pub credentials_refresh_margin_secs: u64,
 
     /// Tokens whose exchanged credentials are kept at once; past it the oldest are dropped.
-    #[arg(long, env = "QUILT_MCP_CREDENTIALS_CACHE_ENTRIES", default_value = "10000")]
+    #[arg(
+        long,
+        env = "QUILT_MCP_CREDENTIALS_CACHE_ENTRIES",
+        default_value = "10000"
+    )]
     pub credentials_cache_entries: NonZeroUsize,
 }
 
@@ -265,10 +302,18 @@ impl FromStr for RoleMapping {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let mut parts = text.splitn(3, '=');
         match (parts.next(), parts.next(), parts.next()) {
-            (Some(claim), Some(value), Some(role_arn)) if !claim.is_empty() && role_arn.starts_with("arn:") => {
-                Ok(Self { claim: claim.into(), value: value.into(), role_arn: role_arn.into() })
+            (Some(claim), Some(value), Some(role_arn))
+                if !claim.is_empty() && role_arn.starts_with("arn:") =>
+            {
+                Ok(Self {
+                    claim: claim.into(),
+                    value: value.into(),
+                    role_arn: role_arn.into(),
+                })
             }
-            _ => Err(format!("{text:?} is not CLAIM=VALUE=ARN (e.g. groups=analysts=arn:aws:iam::123456789012:role/Analyst)")),
+            _ => Err(format!(
+                "{text:?} is not CLAIM=VALUE=ARN (e.g. groups=analysts=arn:aws:iam::123456789012:role/Analyst)"
+            )),
         }
     }
 }
@@ -276,7 +321,8 @@ impl FromStr for RoleMapping {
 impl CredentialsConfig {
     pub fn sts_endpoint(&self, region: &str) -> Url {
         self.sts_endpoint.clone().unwrap_or_else(|| {
-            Url::parse(&format!("https://sts.{region}.amazonaws.com")).expect("a region name forms a valid URL")
+            Url::parse(&format!("https://sts.{region}.amazonaws.com"))
+                .expect("a region name forms a valid URL")
         })
     }
 }
@@ -308,7 +354,11 @@ mod tests {
     #[test]
     fn role_mapping_needs_a_claim_and_an_arn() {
         assert!("groups=analysts".parse::<RoleMapping>().is_err());
-        assert!("=analysts=arn:aws:iam::1:role/a".parse::<RoleMapping>().is_err());
+        assert!(
+            "=analysts=arn:aws:iam::1:role/a"
+                .parse::<RoleMapping>()
+                .is_err()
+        );
         assert!("groups=analysts=Analyst".parse::<RoleMapping>().is_err());
     }
 }

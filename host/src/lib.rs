@@ -9,5 +9,5 @@
 pub mod auth;
 pub mod config;
 pub mod credentials;
-pub mod server;
 pub mod sandbox;
+pub mod server;

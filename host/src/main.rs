@@ -23,7 +23,9 @@ async fn main() -> anyhow::Result<()> {
 
 async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     init_logging(config.log_format);
-    let listener = TcpListener::bind(config.listen).await.with_context(|| format!("binding {}", config.listen))?;
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
     let bound = listener.local_addr()?;
     let public_url = match &config.public_url {
         Some(url) => url.clone(),
@@ -33,7 +35,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     let auth = Authenticator::from_config(&config.auth, &resource_url)?;
     if auth.is_none() {
-        tracing::warn!("AUTHENTICATION IS OFF (--no-auth): anyone who can reach this port acts with this server's credentials. Development only.");
+        tracing::warn!(
+            "AUTHENTICATION IS OFF (--no-auth): anyone who can reach this port acts with this server's credentials. Development only."
+        );
     }
 
     let s3_endpoint = config.s3.endpoint();
@@ -47,7 +51,9 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(egress = ?sandbox.egress().origins().collect::<Vec<_>>(), "guest loaded");
 
     if auth.is_none() && config.credentials.source == CredentialSourceKind::WebIdentity {
-        anyhow::bail!("--credentials web-identity exchanges each caller's token, so it cannot run with --no-auth");
+        anyhow::bail!(
+            "--credentials web-identity exchanges each caller's token, so it cannot run with --no-auth"
+        );
     }
     let deployment = Arc::new(Deployment {
         credentials: credentials::from_config(&config.credentials, &config.s3.region)?,
@@ -82,8 +88,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 }
 
 async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Result<()> {
-    let limits = EngineLimits { max_instances: 16, guest_memory_bytes: 64 << 20 };
-    let sandbox = Sandbox::load(guest, &limits, EgressPolicy::deny_all(), Duration::from_secs(10))?;
+    let limits = EngineLimits {
+        max_instances: 16,
+        guest_memory_bytes: 64 << 20,
+    };
+    let sandbox = Sandbox::load(
+        guest,
+        &limits,
+        EgressPolicy::deny_all(),
+        Duration::from_secs(10),
+    )?;
     let deployment = Arc::new(Deployment {
         credentials: credentials::none(),
         region: "us-east-1".into(),
@@ -105,7 +119,8 @@ async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Resul
 }
 
 fn init_logging(format: LogFormat) {
-    let filter = tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
+    let filter =
+        tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into());
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
@@ -118,8 +133,8 @@ fn init_logging(format: LogFormat) {
 
 async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
-    let mut terminate =
-        tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("installing the SIGTERM handler");
+    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
+        .expect("installing the SIGTERM handler");
     tokio::select! {
         _ = interrupt => {}
         _ = terminate.recv() => {}

@@ -19,6 +19,22 @@ pub struct S3Credentials {
     pub secret_access_key: &'static str,
 }
 
+impl S3Credentials {
+    /// The `quilt-mcp serve` flags that hand these keys to every caller.
+    pub fn static_source_flags(&self) -> Vec<String> {
+        [
+            "--credentials",
+            "static",
+            "--static-access-key-id",
+            self.access_key_id,
+            "--static-secret-access-key",
+            self.secret_access_key,
+        ]
+        .map(String::from)
+        .to_vec()
+    }
+}
+
 pub struct S3Client {
     endpoint: Url,
     credentials: Credentials,

@@ -102,7 +102,8 @@ fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
     let stream: OutputStream = body
         .write()
         .map_err(|()| "request body stream unavailable")?;
-    super::streams::write_all(&stream, bytes).map_err(|e| stream_error("writing the request body", e))
+    super::streams::write_all(&stream, bytes)
+        .map_err(|e| stream_error("writing the request body", e))
 }
 
 fn read_response(response: IncomingResponse, max_body: usize) -> Result<Response, String> {

@@ -15,11 +15,18 @@ to share, and bucket_objects_put to write.";
 
 /// The result as JSON text: the tool listing is served verbatim from its snapshot, never
 /// parsed and re-serialised.
-pub fn dispatch(method: &str, params: Option<Value>, env: &Env<'_>) -> Result<Box<RawValue>, RpcError> {
+pub fn dispatch(
+    method: &str,
+    params: Option<Value>,
+    env: &Env<'_>,
+) -> Result<Box<RawValue>, RpcError> {
     let result = match method {
         "initialize" => initialize(params.as_ref()),
         "ping" => json!({}),
-        "tools/list" => return Ok(RawValue::from_string(tools::LISTING.to_owned()).expect("the tool listing snapshot is JSON")),
+        "tools/list" => {
+            return Ok(RawValue::from_string(tools::LISTING.to_owned())
+                .expect("the tool listing snapshot is JSON"));
+        }
         "tools/call" => call_tool(params, env)?,
         _ => return Err(RpcError::method_not_found(method)),
     };

@@ -60,7 +60,11 @@ pub struct Success<'a> {
 }
 
 pub fn success<'a>(id: &'a Value, result: &'a RawValue) -> Success<'a> {
-    Success { jsonrpc: "2.0", id, result }
+    Success {
+        jsonrpc: "2.0",
+        id,
+        result,
+    }
 }
 
 /// On error, also the id to echo (null when it could not be read).

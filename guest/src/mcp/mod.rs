@@ -60,12 +60,10 @@ pub fn handle(protocol_version: Option<&str>, body: &[u8], env: &Env<'_>) -> Rep
     }
     match message {
         Message::Notification | Message::Response => Reply::accepted(),
-        Message::Request { id, method, params } => {
-            match dispatch::dispatch(&method, params, env) {
-                Ok(result) => Reply::json(200, &jsonrpc::success(&id, &result)),
-                Err(error) => Reply::json(200, &error.response(&id)),
-            }
-        }
+        Message::Request { id, method, params } => match dispatch::dispatch(&method, params, env) {
+            Ok(result) => Reply::json(200, &jsonrpc::success(&id, &result)),
+            Err(error) => Reply::json(200, &error.response(&id)),
+        },
     }
 }
 

@@ -348,7 +348,12 @@ impl<'a> S3<'a> {
         }
     }
 
-    pub(crate) fn object_failure(&self, kind: ErrorKind, action: &'static str, uri: &S3Uri) -> Failure {
+    pub(crate) fn object_failure(
+        &self,
+        kind: ErrorKind,
+        action: &'static str,
+        uri: &S3Uri,
+    ) -> Failure {
         self.failure(kind, action, &uri.bucket, &uri.key, uri.version_id.clone())
     }
 
@@ -386,7 +391,8 @@ fn timestamp(time: SystemTime) -> Timestamp {
 fn is_dead_connection(error: &HttpError) -> bool {
     match error {
         HttpError::Transport { detail, .. } => {
-            detail.contains("SendRequest") || detail.contains("writing the request body: stream closed")
+            detail.contains("SendRequest")
+                || detail.contains("writing the request body: stream closed")
         }
         HttpError::BadUrl(_) => false,
     }
@@ -440,11 +446,22 @@ mod tests {
 
     #[test]
     fn retries_only_dead_connections() {
-        let transport = |detail: &str| HttpError::Transport { origin: "http://s3".into(), detail: detail.into() };
-        assert!(is_dead_connection(&transport("ErrorCode::InternalError(Some(\"client error (SendRequest)\"))")));
-        assert!(is_dead_connection(&transport("writing the request body: stream closed")));
-        assert!(!is_dead_connection(&transport("ErrorCode::ConnectionRefused")));
-        assert!(!is_dead_connection(&transport("ErrorCode::HttpRequestDenied")));
+        let transport = |detail: &str| HttpError::Transport {
+            origin: "http://s3".into(),
+            detail: detail.into(),
+        };
+        assert!(is_dead_connection(&transport(
+            "ErrorCode::InternalError(Some(\"client error (SendRequest)\"))"
+        )));
+        assert!(is_dead_connection(&transport(
+            "writing the request body: stream closed"
+        )));
+        assert!(!is_dead_connection(&transport(
+            "ErrorCode::ConnectionRefused"
+        )));
+        assert!(!is_dead_connection(&transport(
+            "ErrorCode::HttpRequestDenied"
+        )));
     }
 
     #[test]

@@ -96,7 +96,10 @@ pub struct Entry {
     name: &'static str,
     /// Builds the tool's MCP metadata. Schema generation is the costliest thing the guest
     /// could do per request, so it runs only to make the snapshot behind `tools/list`.
-    #[cfg_attr(not(test), expect(dead_code, reason = "only the listing snapshot test describes tools"))]
+    #[cfg_attr(
+        not(test),
+        expect(dead_code, reason = "only the listing snapshot test describes tools")
+    )]
     describe: Box<dyn Fn() -> Tool>,
     handler: Handler,
 }
@@ -131,7 +134,11 @@ where
         let output = run(env, arguments)?;
         Ok(serde_json::to_value(output).expect("tool outputs serialise to JSON"))
     });
-    Entry { name, describe, handler }
+    Entry {
+        name,
+        describe,
+        handler,
+    }
 }
 
 fn describe<A: JsonSchema + 'static, O: JsonSchema + 'static>(
@@ -230,11 +237,18 @@ mod snapshot {
     /// Regenerate with `UPDATE_TOOL_LISTING=1 cargo test -p quilt-mcp-guest listing_snapshot`.
     #[test]
     fn listing_snapshot_is_current() {
-        let generated = serde_json::to_string_pretty(&serde_json::json!({ "tools": super::describe_all() })).unwrap() + "\n";
+        let generated =
+            serde_json::to_string_pretty(&serde_json::json!({ "tools": super::describe_all() }))
+                .unwrap()
+                + "\n";
         let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tools/list.json");
         if std::env::var_os("UPDATE_TOOL_LISTING").is_some() {
             std::fs::write(path, &generated).unwrap();
         }
-        assert_eq!(include_str!("list.json"), generated, "tools/list.json is stale: rerun with UPDATE_TOOL_LISTING=1");
+        assert_eq!(
+            include_str!("list.json"),
+            generated,
+            "tools/list.json is stale: rerun with UPDATE_TOOL_LISTING=1"
+        );
     }
 }

@@ -28,8 +28,15 @@ struct State {
 
 impl JwksCache {
     pub fn new(url: Url, min_refetch_interval: Duration) -> anyhow::Result<Self> {
-        let client = reqwest::Client::builder().timeout(Duration::from_secs(5)).build()?;
-        Ok(Self { url, client, min_refetch_interval, state: Mutex::default() })
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()?;
+        Ok(Self {
+            url,
+            client,
+            min_refetch_interval,
+            state: Mutex::default(),
+        })
     }
 
     /// The key for `kid`; with no `kid`, the only key of a one-key set.
@@ -38,7 +45,9 @@ impl JwksCache {
         if let Some(key) = state.keys.as_ref().and_then(|set| find(set, kid)) {
             return key;
         }
-        let may_refetch = state.fetched_at.is_none_or(|at| at.elapsed() >= self.min_refetch_interval);
+        let may_refetch = state
+            .fetched_at
+            .is_none_or(|at| at.elapsed() >= self.min_refetch_interval);
         if !may_refetch {
             return Err(AuthError::UnknownKey(kid.map(str::to_owned)));
         }
@@ -52,8 +61,14 @@ impl JwksCache {
     }
 
     async fn fetch(&self) -> Result<JwkSet, AuthError> {
-        let unavailable = |e: reqwest::Error| AuthError::KeysUnavailable(e.without_url().to_string());
-        let response = self.client.get(self.url.clone()).send().await.map_err(unavailable)?;
+        let unavailable =
+            |e: reqwest::Error| AuthError::KeysUnavailable(e.without_url().to_string());
+        let response = self
+            .client
+            .get(self.url.clone())
+            .send()
+            .await
+            .map_err(unavailable)?;
         let response = response.error_for_status().map_err(unavailable)?;
         response.json::<JwkSet>().await.map_err(unavailable)
     }

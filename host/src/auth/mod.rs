@@ -87,19 +87,33 @@ const VERIFIED_CAPACITY: usize = 10_000;
 
 impl Authenticator {
     /// `None` when the server runs with `--no-auth`.
-    pub fn from_config(config: &AuthConfig, default_audience: &str) -> anyhow::Result<Option<Self>> {
+    pub fn from_config(
+        config: &AuthConfig,
+        default_audience: &str,
+    ) -> anyhow::Result<Option<Self>> {
         if config.no_auth {
             return Ok(None);
         }
-        let (keys, default_algorithm) = match (&config.jwt_hs256_secret, &config.jwt_public_key, &config.jwks_url) {
-            (Some(secret), None, None) => (Keys::Fixed(DecodingKey::from_secret(secret.as_bytes())), Algorithm::HS256),
+        let (keys, default_algorithm) = match (
+            &config.jwt_hs256_secret,
+            &config.jwt_public_key,
+            &config.jwks_url,
+        ) {
+            (Some(secret), None, None) => (
+                Keys::Fixed(DecodingKey::from_secret(secret.as_bytes())),
+                Algorithm::HS256,
+            ),
             (None, Some(path), None) => {
-                let pem = std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
+                let pem =
+                    std::fs::read(path).with_context(|| format!("reading {}", path.display()))?;
                 (Keys::Fixed(decoding_key_from_pem(&pem)?), Algorithm::RS256)
             }
             (None, None, Some(url)) => {
                 let min_refetch = Duration::from_secs(config.jwks_min_refetch_secs);
-                (Keys::Jwks(JwksCache::new(url.clone(), min_refetch)?), Algorithm::RS256)
+                (
+                    Keys::Jwks(JwksCache::new(url.clone(), min_refetch)?),
+                    Algorithm::RS256,
+                )
             }
             _ => bail!(
                 "choose how tokens are verified: exactly one of --jwt-hs256-secret, --jwt-public-key, --jwks-url \
@@ -149,25 +163,45 @@ impl Authenticator {
             Keys::Fixed(key) => key.clone(),
             Keys::Jwks(cache) => cache.key_for(header.kid.as_deref()).await?,
         };
-        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation).map_err(classify)?;
+        let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation)
+            .map_err(classify)?;
         // `exp` is a required claim, so validation has already refused a token without one.
-        let exp = data.claims.get("exp").and_then(Value::as_u64).unwrap_or_default();
+        let exp = data
+            .claims
+            .get("exp")
+            .and_then(Value::as_u64)
+            .unwrap_or_default();
         let caller = self.caller_from(token, data.claims);
         self.verified.insert(token, &caller, exp);
         Ok(caller)
     }
 
     fn caller_from(&self, token: &str, claims: Map<String, Value>) -> Caller {
-        let text = |name: &str| claims.get(name).and_then(Value::as_str).unwrap_or_default().to_owned();
+        let text = |name: &str| {
+            claims
+                .get(name)
+                .and_then(Value::as_str)
+                .unwrap_or_default()
+                .to_owned()
+        };
         let forwarded = self
             .forward_claims
             .iter()
             .collect::<HashSet<_>>()
             .into_iter()
-            .filter_map(|name| claims.get(name).map(|value| (name.clone(), value.to_string())))
+            .filter_map(|name| {
+                claims
+                    .get(name)
+                    .map(|value| (name.clone(), value.to_string()))
+            })
             .collect();
         let (subject, issuer) = (text("sub"), text("iss"));
-        Caller { subject, issuer, claims: forwarded, token: VerifiedToken::new(token, claims) }
+        Caller {
+            subject,
+            issuer,
+            claims: forwarded,
+            token: VerifiedToken::new(token, claims),
+        }
     }
 }
 
@@ -179,7 +213,9 @@ fn classify(error: jsonwebtoken::errors::Error) -> AuthError {
         ErrorKind::InvalidIssuer => AuthError::WrongIssuer,
         ErrorKind::InvalidAudience => AuthError::WrongAudience,
         ErrorKind::MissingRequiredClaim(claim) => AuthError::MissingClaim(claim.clone()),
-        ErrorKind::InvalidAlgorithm => AuthError::AlgorithmNotAccepted("an algorithm that does not match the key".into()),
+        ErrorKind::InvalidAlgorithm => {
+            AuthError::AlgorithmNotAccepted("an algorithm that does not match the key".into())
+        }
         _ => AuthError::Malformed,
     }
 }
@@ -193,7 +229,10 @@ fn decoding_key_from_pem(pem: &[u8]) -> anyhow::Result<DecodingKey> {
 
 /// The token from an `Authorization: Bearer …` header value.
 pub fn bearer_token(header: Option<&http::HeaderValue>) -> Result<&str, AuthError> {
-    let value = header.ok_or(AuthError::Missing)?.to_str().map_err(|_| AuthError::Malformed)?;
+    let value = header
+        .ok_or(AuthError::Missing)?
+        .to_str()
+        .map_err(|_| AuthError::Malformed)?;
     let (scheme, token) = value.split_once(' ').ok_or(AuthError::Malformed)?;
     if !scheme.eq_ignore_ascii_case("bearer") || token.trim().is_empty() {
         return Err(AuthError::Malformed);
@@ -208,9 +247,18 @@ mod tests {
 
     #[test]
     fn bearer_scheme_is_case_insensitive_and_required() {
-        assert_eq!(bearer_token(Some(&HeaderValue::from_static("bearer abc"))).unwrap(), "abc");
+        assert_eq!(
+            bearer_token(Some(&HeaderValue::from_static("bearer abc"))).unwrap(),
+            "abc"
+        );
         assert!(matches!(bearer_token(None), Err(AuthError::Missing)));
-        assert!(matches!(bearer_token(Some(&HeaderValue::from_static("Basic abc"))), Err(AuthError::Malformed)));
-        assert!(matches!(bearer_token(Some(&HeaderValue::from_static("Bearer "))), Err(AuthError::Malformed)));
+        assert!(matches!(
+            bearer_token(Some(&HeaderValue::from_static("Basic abc"))),
+            Err(AuthError::Malformed)
+        ));
+        assert!(matches!(
+            bearer_token(Some(&HeaderValue::from_static("Bearer "))),
+            Err(AuthError::Malformed)
+        ));
     }
 }

@@ -25,7 +25,11 @@ struct Entry {
 
 impl VerifiedCache {
     pub fn new(ttl: Duration, capacity: usize) -> Self {
-        Self { entries: Mutex::default(), ttl, capacity }
+        Self {
+            entries: Mutex::default(),
+            ttl,
+            capacity,
+        }
     }
 
     pub fn get(&self, token: &str) -> Option<Caller> {
@@ -47,7 +51,13 @@ impl VerifiedCache {
             // one signature check per token.
             entries.clear();
         }
-        entries.insert(digest(token), Entry { caller: caller.clone(), valid_until });
+        entries.insert(
+            digest(token),
+            Entry {
+                caller: caller.clone(),
+                valid_until,
+            },
+        );
     }
 }
 
@@ -70,7 +80,10 @@ mod tests {
     }
 
     fn in_secs(secs: u64) -> u64 {
-        (SystemTime::now() + Duration::from_secs(secs)).duration_since(UNIX_EPOCH).unwrap().as_secs()
+        (SystemTime::now() + Duration::from_secs(secs))
+            .duration_since(UNIX_EPOCH)
+            .unwrap()
+            .as_secs()
     }
 
     #[test]

@@ -15,7 +15,10 @@ pub struct VerifiedToken {
 
 impl VerifiedToken {
     pub fn new(raw: &str, claims: Map<String, Value>) -> Self {
-        Self { raw: raw.into(), claims: Arc::new(claims) }
+        Self {
+            raw: raw.into(),
+            claims: Arc::new(claims),
+        }
     }
 
     /// The token exactly as the caller sent it.

@@ -39,8 +39,17 @@ struct Entry {
 }
 
 impl CachedCredentials {
-    pub fn new(source: Arc<dyn CredentialSource>, refresh_margin: Duration, capacity: NonZeroUsize) -> Self {
-        Self { source, refresh_margin, capacity, entries: Mutex::default() }
+    pub fn new(
+        source: Arc<dyn CredentialSource>,
+        refresh_margin: Duration,
+        capacity: NonZeroUsize,
+    ) -> Self {
+        Self {
+            source,
+            refresh_margin,
+            capacity,
+            entries: Mutex::default(),
+        }
     }
 
     /// The exchange to await for this token: the cached or in-flight one, else a new one.
@@ -57,27 +66,46 @@ impl CachedCredentials {
             }
         }
         if !entries.by_token.contains_key(&key) && entries.by_token.len() >= self.capacity.get() {
-            let oldest = entries.by_token.iter().min_by_key(|(_, entry)| entry.age).map(|(key, _)| *key);
-            entries.by_token.remove(&oldest.expect("a full cache has entries"));
+            let oldest = entries
+                .by_token
+                .iter()
+                .min_by_key(|(_, entry)| entry.age)
+                .map(|(key, _)| *key);
+            entries
+                .by_token
+                .remove(&oldest.expect("a full cache has entries"));
         }
         let exchange = Exchange::default();
         let age = entries.next_age;
         entries.next_age += 1;
-        entries.by_token.insert(key, Entry { exchange: exchange.clone(), age });
+        entries.by_token.insert(
+            key,
+            Entry {
+                exchange: exchange.clone(),
+                age,
+            },
+        );
         exchange
     }
 
     /// Drops `exchange` unless a newer one has replaced it already.
     fn forget(&self, key: TokenHash, exchange: &Exchange) {
         let mut entries = self.entries.lock().expect("not poisoned");
-        if entries.by_token.get(&key).is_some_and(|entry| Arc::ptr_eq(&entry.exchange, exchange)) {
+        if entries
+            .by_token
+            .get(&key)
+            .is_some_and(|entry| Arc::ptr_eq(&entry.exchange, exchange))
+        {
             entries.by_token.remove(&key);
         }
     }
 
     fn fresh(&self, keys: &AwsCredentials) -> bool {
-        let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap_or_default();
-        keys.expiration.is_none_or(|expiration| now + self.refresh_margin < Duration::from_secs(expiration))
+        let now = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .unwrap_or_default();
+        keys.expiration
+            .is_none_or(|expiration| now + self.refresh_margin < Duration::from_secs(expiration))
     }
 }
 
@@ -87,13 +115,19 @@ impl CredentialSource for CachedCredentials {
         self.source.name()
     }
 
-    async fn credentials(&self, caller: Option<&Caller>) -> Result<AwsCredentials, CredentialError> {
+    async fn credentials(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<AwsCredentials, CredentialError> {
         let Some(caller) = caller else {
             return self.source.credentials(None).await;
         };
         let key: TokenHash = Sha256::digest(caller.token.raw()).into();
         let exchange = self.exchange_for(key);
-        let outcome = exchange.get_or_init(|| self.source.credentials(Some(caller))).await.clone();
+        let outcome = exchange
+            .get_or_init(|| self.source.credentials(Some(caller)))
+            .await
+            .clone();
         if !outcome.as_ref().is_ok_and(|keys| self.fresh(keys)) {
             self.forget(key, &exchange);
         }
@@ -121,7 +155,11 @@ mod tests {
 
     impl CountingSource {
         fn lasting(lifetime_secs: u64) -> Arc<Self> {
-            Arc::new(Self { exchanges: AtomicUsize::new(0), lifetime_secs, failures_first: 0 })
+            Arc::new(Self {
+                exchanges: AtomicUsize::new(0),
+                lifetime_secs,
+                failures_first: 0,
+            })
         }
 
         fn exchanges(&self) -> usize {
@@ -141,7 +179,10 @@ mod tests {
             if number < self.failures_first {
                 return Err(CredentialError::Unavailable("STS is down".into()));
             }
-            let now = SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_secs();
+            let now = SystemTime::now()
+                .duration_since(UNIX_EPOCH)
+                .unwrap()
+                .as_secs();
             Ok(AwsCredentials {
                 access_key_id: format!("AKID{number}"),
                 secret_access_key: "secret".into(),
@@ -171,7 +212,13 @@ mod tests {
         let mut requests = tokio::task::JoinSet::new();
         for _ in 0..50 {
             let cache = cache.clone();
-            requests.spawn(async move { cache.credentials(Some(&caller("token-a"))).await.unwrap().access_key_id });
+            requests.spawn(async move {
+                cache
+                    .credentials(Some(&caller("token-a")))
+                    .await
+                    .unwrap()
+                    .access_key_id
+            });
         }
         let keys = requests.join_all().await;
         assert_eq!(source.exchanges(), 1);
@@ -201,7 +248,11 @@ mod tests {
 
     #[tokio::test]
     async fn failures_are_not_kept() {
-        let source = Arc::new(CountingSource { exchanges: AtomicUsize::new(0), lifetime_secs: 3600, failures_first: 1 });
+        let source = Arc::new(CountingSource {
+            exchanges: AtomicUsize::new(0),
+            lifetime_secs: 3600,
+            failures_first: 1,
+        });
         let cache = cache(&source, 10);
         assert!(cache.credentials(Some(&caller("token-a"))).await.is_err());
         assert!(cache.credentials(Some(&caller("token-a"))).await.is_ok());

@@ -48,7 +48,8 @@ pub trait CredentialSource: Send + Sync {
     fn name(&self) -> &'static str;
 
     /// Credentials for this caller (`None` only under `--no-auth`).
-    async fn credentials(&self, caller: Option<&Caller>) -> Result<AwsCredentials, CredentialError>;
+    async fn credentials(&self, caller: Option<&Caller>)
+    -> Result<AwsCredentials, CredentialError>;
 }
 
 /// The source for deployments that configure none: every S3 tool explains how to get one.
@@ -70,7 +71,10 @@ impl CredentialSource for NoCredentials {
 }
 
 /// The configured source; `region` names the default STS endpoint.
-pub fn from_config(config: &CredentialsConfig, region: &str) -> anyhow::Result<Arc<dyn CredentialSource>> {
+pub fn from_config(
+    config: &CredentialsConfig,
+    region: &str,
+) -> anyhow::Result<Arc<dyn CredentialSource>> {
     Ok(match config.source {
         CredentialSourceKind::None => none(),
         CredentialSourceKind::Static => Arc::new(StaticKeys::new(AwsCredentials {
@@ -85,7 +89,11 @@ pub fn from_config(config: &CredentialsConfig, region: &str) -> anyhow::Result<A
             let endpoint = config.sts_endpoint(region);
             let exchange = WebIdentity::new(&endpoint, region, roles, config.sts_duration_secs);
             let margin = Duration::from_secs(config.credentials_refresh_margin_secs);
-            Arc::new(CachedCredentials::new(Arc::new(exchange), margin, config.credentials_cache_entries))
+            Arc::new(CachedCredentials::new(
+                Arc::new(exchange),
+                margin,
+                config.credentials_cache_entries,
+            ))
         }
     })
 }

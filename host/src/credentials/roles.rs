@@ -14,7 +14,10 @@ pub struct RoleChoice {
 impl RoleChoice {
     /// `None` when neither a claim nor a mapping is configured: no caller could get a role.
     pub fn new(arn_claim: Option<String>, mappings: Vec<RoleMapping>) -> Option<Self> {
-        (arn_claim.is_some() || !mappings.is_empty()).then_some(Self { arn_claim, mappings })
+        (arn_claim.is_some() || !mappings.is_empty()).then_some(Self {
+            arn_claim,
+            mappings,
+        })
     }
 
     /// The role ARN for this token, or why there is none (naming the claims looked at).
@@ -24,7 +27,11 @@ impl RoleChoice {
         {
             return Ok(arn.clone());
         }
-        if let Some(mapping) = self.mappings.iter().find(|m| claim_has_value(token.claim(&m.claim), &m.value)) {
+        if let Some(mapping) = self
+            .mappings
+            .iter()
+            .find(|m| claim_has_value(token.claim(&m.claim), &m.value))
+        {
             return Ok(mapping.role_arn.clone());
         }
         let mut looked_at = Vec::new();
@@ -38,8 +45,14 @@ impl RoleChoice {
             }
         }
         if !mapped_claims.is_empty() {
-            let claims = mapped_claims.iter().map(|c| format!("`{c}`")).collect::<Vec<_>>().join(", ");
-            looked_at.push(format!("no value of its {claims} claim is mapped to a role by --role-map"));
+            let claims = mapped_claims
+                .iter()
+                .map(|c| format!("`{c}`"))
+                .collect::<Vec<_>>()
+                .join(", ");
+            looked_at.push(format!(
+                "no value of its {claims} claim is mapped to a role by --role-map"
+            ));
         }
         Err(looked_at.join(", and "))
     }
@@ -60,7 +73,9 @@ mod tests {
     use serde_json::json;
 
     fn token(claims: Value) -> VerifiedToken {
-        let Value::Object(claims) = claims else { unreachable!("claims are an object") };
+        let Value::Object(claims) = claims else {
+            unreachable!("claims are an object")
+        };
         VerifiedToken::new("header.payload.signature", claims)
     }
 
@@ -70,7 +85,11 @@ mod tests {
 
     #[test]
     fn the_arn_claim_wins_over_mappings() {
-        let choice = RoleChoice::new(Some("role_arn".into()), vec![mapping("groups=a=arn:aws:iam::1:role/A")]).unwrap();
+        let choice = RoleChoice::new(
+            Some("role_arn".into()),
+            vec![mapping("groups=a=arn:aws:iam::1:role/A")],
+        )
+        .unwrap();
         let token = token(json!({"role_arn": "arn:aws:iam::1:role/Own", "groups": ["a"]}));
         assert_eq!(choice.role_for(&token).unwrap(), "arn:aws:iam::1:role/Own");
     }
@@ -79,19 +98,36 @@ mod tests {
     fn first_matching_mapping_is_used_for_string_and_list_claims() {
         let choice = RoleChoice::new(
             None,
-            vec![mapping("tenant=acme=arn:aws:iam::1:role/Acme"), mapping("groups=b=arn:aws:iam::1:role/B")],
+            vec![
+                mapping("tenant=acme=arn:aws:iam::1:role/Acme"),
+                mapping("groups=b=arn:aws:iam::1:role/B"),
+            ],
         )
         .unwrap();
-        assert_eq!(choice.role_for(&token(json!({"groups": ["x", "b"]}))).unwrap(), "arn:aws:iam::1:role/B");
+        assert_eq!(
+            choice
+                .role_for(&token(json!({"groups": ["x", "b"]})))
+                .unwrap(),
+            "arn:aws:iam::1:role/B"
+        );
         let both = token(json!({"tenant": "acme", "groups": ["b"]}));
         assert_eq!(choice.role_for(&both).unwrap(), "arn:aws:iam::1:role/Acme");
     }
 
     #[test]
     fn no_role_names_the_claims_looked_at() {
-        let choice = RoleChoice::new(Some("role_arn".into()), vec![mapping("groups=a=arn:aws:iam::1:role/A")]).unwrap();
-        let why = choice.role_for(&token(json!({"groups": ["z"]}))).unwrap_err();
-        assert!(why.contains("`role_arn`") && why.contains("`groups`"), "{why}");
+        let choice = RoleChoice::new(
+            Some("role_arn".into()),
+            vec![mapping("groups=a=arn:aws:iam::1:role/A")],
+        )
+        .unwrap();
+        let why = choice
+            .role_for(&token(json!({"groups": ["z"]})))
+            .unwrap_err();
+        assert!(
+            why.contains("`role_arn`") && why.contains("`groups`"),
+            "{why}"
+        );
     }
 
     #[test]

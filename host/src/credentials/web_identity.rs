@@ -56,12 +56,23 @@ impl WebIdentity {
                     .build(),
             )
             .build();
-        Self { client: aws_sdk_sts::Client::from_conf(config), endpoint, roles, duration_secs }
+        Self {
+            client: aws_sdk_sts::Client::from_conf(config),
+            endpoint,
+            roles,
+            duration_secs,
+        }
     }
 
-    fn keys_from(&self, output: AssumeRoleWithWebIdentityOutput) -> Result<AwsCredentials, CredentialError> {
+    fn keys_from(
+        &self,
+        output: AssumeRoleWithWebIdentityOutput,
+    ) -> Result<AwsCredentials, CredentialError> {
         let keys = output.credentials.ok_or_else(|| {
-            CredentialError::Unavailable(format!("STS at {} answered without credentials", self.endpoint))
+            CredentialError::Unavailable(format!(
+                "STS at {} answered without credentials",
+                self.endpoint
+            ))
         })?;
         Ok(AwsCredentials {
             access_key_id: keys.access_key_id,
@@ -71,14 +82,22 @@ impl WebIdentity {
         })
     }
 
-    fn refusal(&self, role: &str, subject: &str, error: SdkError<AssumeRoleWithWebIdentityError>) -> CredentialError {
+    fn refusal(
+        &self,
+        role: &str,
+        subject: &str,
+        error: SdkError<AssumeRoleWithWebIdentityError>,
+    ) -> CredentialError {
         let endpoint = &self.endpoint;
         match error {
             SdkError::ServiceError(failure) => {
                 let status = failure.raw().status().as_u16();
                 let error = failure.err();
                 let code = error.code().unwrap_or("an unnamed error");
-                let detail = error.message().map(|m| format!(" ({m})")).unwrap_or_default();
+                let detail = error
+                    .message()
+                    .map(|m| format!(" ({m})"))
+                    .unwrap_or_default();
                 if (400..500).contains(&status) {
                     CredentialError::Denied(format!(
                         "STS at {endpoint} refused role {role} for {subject}: {code}{detail}"
@@ -89,10 +108,12 @@ impl WebIdentity {
                     ))
                 }
             }
-            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => CredentialError::Unavailable(format!(
-                "STS at {endpoint} is unreachable, so no AWS credentials can be issued; try again later \
+            SdkError::DispatchFailure(_) | SdkError::TimeoutError(_) => {
+                CredentialError::Unavailable(format!(
+                    "STS at {endpoint} is unreachable, so no AWS credentials can be issued; try again later \
                  or ask the operator to check the STS endpoint"
-            )),
+                ))
+            }
             other => CredentialError::Unavailable(format!(
                 "STS at {endpoint} gave an answer that is not an STS response: {}",
                 aws_sdk_sts::error::DisplayErrorContext(&other)
@@ -107,7 +128,10 @@ impl CredentialSource for WebIdentity {
         "web-identity"
     }
 
-    async fn credentials(&self, caller: Option<&Caller>) -> Result<AwsCredentials, CredentialError> {
+    async fn credentials(
+        &self,
+        caller: Option<&Caller>,
+    ) -> Result<AwsCredentials, CredentialError> {
         let caller = caller.ok_or_else(|| {
             CredentialError::NotConfigured(
                 "web-identity credentials need the caller's token, and this server accepts requests without one".into(),
@@ -144,7 +168,11 @@ impl CredentialSource for WebIdentity {
 /// `sub` as STS accepts it: `[\w+=,.@-]{2,64}`; other characters become `-`.
 fn session_name(subject: &str) -> String {
     let allowed = |c: char| c.is_ascii_alphanumeric() || "_+=,.@-".contains(c);
-    let mut name: String = subject.chars().map(|c| if allowed(c) { c } else { '-' }).take(SESSION_NAME_MAX).collect();
+    let mut name: String = subject
+        .chars()
+        .map(|c| if allowed(c) { c } else { '-' })
+        .take(SESSION_NAME_MAX)
+        .collect();
     while name.len() < 2 {
         name.push('-');
     }
@@ -165,7 +193,10 @@ mod tests {
     #[test]
     fn session_names_fit_sts_length_limits() {
         assert_eq!(session_name(&"x".repeat(100)).len(), SESSION_NAME_MAX);
-        assert_eq!(session_name("é".repeat(100).as_str()).len(), SESSION_NAME_MAX);
+        assert_eq!(
+            session_name("é".repeat(100).as_str()).len(),
+            SESSION_NAME_MAX
+        );
         assert_eq!(session_name(""), "--");
         assert_eq!(session_name("a"), "a-");
     }

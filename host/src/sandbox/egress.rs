@@ -34,7 +34,10 @@ pub struct EgressPolicy {
 
 impl EgressPolicy {
     pub fn new<'a>(origins: impl IntoIterator<Item = &'a url::Url>) -> Self {
-        let allowed = origins.into_iter().filter_map(|url| origin(url.scheme(), url.host_str()?, url.port_or_known_default()?)).collect();
+        let allowed = origins
+            .into_iter()
+            .filter_map(|url| origin(url.scheme(), url.host_str()?, url.port_or_known_default()?))
+            .collect();
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.set_nodelay(true);
@@ -45,7 +48,9 @@ impl EgressPolicy {
             .https_or_http()
             .enable_http1()
             .wrap_connector(http);
-        let client = Client::builder(TokioExecutor::new()).pool_idle_timeout(IDLE_CONNECTION_TIMEOUT).build(connector);
+        let client = Client::builder(TokioExecutor::new())
+            .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
+            .build(connector);
         Self { allowed, client }
     }
 
@@ -55,23 +60,31 @@ impl EgressPolicy {
     }
 
     pub fn allows(&self, uri: &http::Uri) -> bool {
-        let Some(scheme) = uri.scheme_str() else { return false };
+        let Some(scheme) = uri.scheme_str() else {
+            return false;
+        };
         let Some(host) = uri.host() else { return false };
         let port = uri.port_u16().or(match scheme {
             "http" => Some(80),
             "https" => Some(443),
             _ => None,
         });
-        port.and_then(|port| origin(scheme, host, port)).is_some_and(|o| self.allowed.contains(&o))
+        port.and_then(|port| origin(scheme, host, port))
+            .is_some_and(|o| self.allowed.contains(&o))
     }
 
     pub fn origins(&self) -> impl Iterator<Item = String> + '_ {
-        self.allowed.iter().map(|(scheme, host, port)| format!("{scheme}://{host}:{port}"))
+        self.allowed
+            .iter()
+            .map(|(scheme, host, port)| format!("{scheme}://{host}:{port}"))
     }
 }
 
 fn origin(scheme: &str, host: &str, port: u16) -> Option<Origin> {
-    let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    let host = host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
     Some((scheme.to_ascii_lowercase(), host, port))
 }
 
@@ -84,7 +97,10 @@ pub struct EgressHooks {
 type SendFuture = Box<
     dyn Future<
             Output = Result<
-                (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
+                (
+                    http::Response<WasiBody>,
+                    Box<dyn Future<Output = Result<(), HttpError>> + Send>,
+                ),
                 HttpError,
             >,
         > + Send,
@@ -106,10 +122,15 @@ impl WasiHttpHooks for EgressHooks {
         let sent = self.policy.client.request(request);
         Box::new(async move {
             let response = sent.await.map_err(|error| {
-                if error.is_connect() { HttpError::ConnectionRefused } else { HttpError::InternalError(Some(error.to_string())) }
+                if error.is_connect() {
+                    HttpError::ConnectionRefused
+                } else {
+                    HttpError::InternalError(Some(error.to_string()))
+                }
             })?;
             let response = response.map(|body| body.map_err(HttpError::from).boxed_unsync());
-            let connection_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send> = Box::new(async { Ok(()) });
+            let connection_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
+                Box::new(async { Ok(()) });
             Ok((response, connection_errors))
         })
     }
@@ -120,7 +141,10 @@ mod tests {
     use super::*;
 
     fn policy() -> EgressPolicy {
-        EgressPolicy::new(&[url::Url::parse("http://127.0.0.1:8333").unwrap(), url::Url::parse("https://S3.example.com").unwrap()])
+        EgressPolicy::new(&[
+            url::Url::parse("http://127.0.0.1:8333").unwrap(),
+            url::Url::parse("https://S3.example.com").unwrap(),
+        ])
     }
 
     #[test]
@@ -129,9 +153,18 @@ mod tests {
         assert!(policy.allows(&"http://127.0.0.1:8333/bucket/key".parse().unwrap()));
         assert!(policy.allows(&"https://s3.example.com/b".parse().unwrap()));
         assert!(policy.allows(&"https://s3.example.com:443/b".parse().unwrap()));
-        assert!(!policy.allows(&"http://127.0.0.1:8334/".parse().unwrap()), "other port");
-        assert!(!policy.allows(&"https://127.0.0.1:8333/".parse().unwrap()), "other scheme");
-        assert!(!policy.allows(&"http://s3.example.com/b".parse().unwrap()), "http where https is configured");
+        assert!(
+            !policy.allows(&"http://127.0.0.1:8334/".parse().unwrap()),
+            "other port"
+        );
+        assert!(
+            !policy.allows(&"https://127.0.0.1:8333/".parse().unwrap()),
+            "other scheme"
+        );
+        assert!(
+            !policy.allows(&"http://s3.example.com/b".parse().unwrap()),
+            "http where https is configured"
+        );
         assert!(!policy.allows(&"http://169.254.169.254/latest/meta-data".parse().unwrap()));
         assert!(!policy.allows(&"/relative".parse().unwrap()));
     }

@@ -43,7 +43,9 @@ pub fn new_engine(limits: &EngineLimits) -> anyhow::Result<Engine> {
         .wasm_component_model(true)
         .epoch_interruption(true)
         .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    Engine::new(&config).map_err(anyhow::Error::from).context("creating the Wasmtime engine")
+    Engine::new(&config)
+        .map_err(anyhow::Error::from)
+        .context("creating the Wasmtime engine")
 }
 
 /// Loads the guest: a `.cwasm` made by `quilt-mcp compile` for this engine, or a component to compile now.
@@ -57,14 +59,22 @@ pub fn load_component(engine: &Engine, path: &Path) -> anyhow::Result<Component>
     } else {
         Component::from_file(engine, path)
     };
-    component.map_err(anyhow::Error::from).with_context(|| format!("loading the guest component {}", path.display()))
+    component
+        .map_err(anyhow::Error::from)
+        .with_context(|| format!("loading the guest component {}", path.display()))
 }
 
 /// Writes the precompiled form of `guest` for engines configured like ours.
 pub fn precompile(guest: &Path, output: &Path) -> anyhow::Result<()> {
-    let engine = new_engine(&EngineLimits { max_instances: 1, guest_memory_bytes: 1 << 20 })?;
+    let engine = new_engine(&EngineLimits {
+        max_instances: 1,
+        guest_memory_bytes: 1 << 20,
+    })?;
     let wasm = std::fs::read(guest).with_context(|| format!("reading {}", guest.display()))?;
-    let artifact = engine.precompile_component(&wasm).map_err(anyhow::Error::from).context("compiling the guest")?;
+    let artifact = engine
+        .precompile_component(&wasm)
+        .map_err(anyhow::Error::from)
+        .context("compiling the guest")?;
     // Running hosts map the artifact into memory: rewriting it in place would change their
     // code under them. A new file renamed over the old one leaves their mapping intact.
     let staging = output.with_extension(format!("cwasm.{}.tmp", std::process::id()));

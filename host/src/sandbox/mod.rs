@@ -33,7 +33,9 @@ use store::RequestState;
 /// Why the guest produced no response.
 #[derive(Debug, thiserror::Error)]
 pub enum GuestFailure {
-    #[error("the tools guest failed while handling the request ({0}); the server is unaffected, retry or report it")]
+    #[error(
+        "the tools guest failed while handling the request ({0}); the server is unaffected, retry or report it"
+    )]
     Trapped(String),
     #[error("the request took longer than the server's limit of {0:?} and was stopped")]
     TimedOut(Duration),
@@ -48,18 +50,28 @@ pub struct Sandbox {
 }
 
 impl Sandbox {
-    pub fn load(guest: &Path, limits: &EngineLimits, egress: EgressPolicy, deadline: Duration) -> anyhow::Result<Self> {
+    pub fn load(
+        guest: &Path,
+        limits: &EngineLimits,
+        egress: EgressPolicy,
+        deadline: Duration,
+    ) -> anyhow::Result<Self> {
         let engine = engine::new_engine(limits)?;
         let component = engine::load_component(&engine, guest)?;
         let mut linker = Linker::<RequestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;
-        request_context::add_to_linker::<_, wasmtime::component::HasSelf<RequestScope>>(&mut linker, |state| {
-            &mut state.scope
-        })?;
+        request_context::add_to_linker::<_, wasmtime::component::HasSelf<RequestScope>>(
+            &mut linker,
+            |state| &mut state.scope,
+        )?;
         let pre = GuestPre::new(linker.instantiate_pre(&component)?)?;
         engine::start_epoch_ticker(&engine);
-        Ok(Self { pre, egress: Arc::new(egress), deadline })
+        Ok(Self {
+            pre,
+            egress: Arc::new(egress),
+            deadline,
+        })
     }
 
     pub fn egress(&self) -> &EgressPolicy {
@@ -79,10 +91,21 @@ impl Sandbox {
         store.epoch_deadline_trap();
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
-        let request = request.map(|body| Full::new(body).map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} }));
+        let request = request.map(|body| {
+            Full::new(body)
+                .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} })
+        });
         let trap = |e: wasmtime::Error| GuestFailure::Trapped(format!("{e:#}"));
-        let incoming = store.data_mut().http().new_incoming_request(Scheme::Http, request).map_err(trap)?;
-        let outparam = store.data_mut().http().new_response_outparam(sender).map_err(trap)?;
+        let incoming = store
+            .data_mut()
+            .http()
+            .new_incoming_request(Scheme::Http, request)
+            .map_err(trap)?;
+        let outparam = store
+            .data_mut()
+            .http()
+            .new_response_outparam(sender)
+            .map_err(trap)?;
 
         let pre = self.pre.clone();
         let request_id = request_id.to_owned();
@@ -91,10 +114,19 @@ impl Sandbox {
         // handed over the response head; the deadline bounds the whole of it.
         let task = tokio::spawn(async move {
             let run = async {
-                let guest = pre.instantiate_async(&mut store).await.map_err(classify_instantiation)?;
-                guest.wasi_http_incoming_handler().call_handle(&mut store, incoming, outparam).await.map_err(|e| classify_trap(e, deadline))
+                let guest = pre
+                    .instantiate_async(&mut store)
+                    .await
+                    .map_err(classify_instantiation)?;
+                guest
+                    .wasi_http_incoming_handler()
+                    .call_handle(&mut store, incoming, outparam)
+                    .await
+                    .map_err(|e| classify_trap(e, deadline))
             };
-            let outcome = tokio::time::timeout(deadline, run).await.unwrap_or(Err(GuestFailure::TimedOut(deadline)));
+            let outcome = tokio::time::timeout(deadline, run)
+                .await
+                .unwrap_or(Err(GuestFailure::TimedOut(deadline)));
             output.log(&request_id);
             outcome
         });
@@ -102,14 +134,20 @@ impl Sandbox {
         let started = Instant::now();
         match tokio::time::timeout(deadline, receiver).await {
             Ok(Ok(Ok(response))) => Ok(response),
-            Ok(Ok(Err(code))) => Err(GuestFailure::Trapped(format!("the guest answered with error {code:?}"))),
+            Ok(Ok(Err(code))) => Err(GuestFailure::Trapped(format!(
+                "the guest answered with error {code:?}"
+            ))),
             // The guest dropped the response out-param: its task says why.
-            Ok(Err(_)) => match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), task).await {
-                Ok(Ok(Err(failure))) => Err(failure),
-                Ok(Ok(Ok(()))) => Err(GuestFailure::Trapped("the guest returned without a response".into())),
-                Ok(Err(join)) => Err(GuestFailure::Trapped(join.to_string())),
-                Err(_) => Err(GuestFailure::TimedOut(deadline)),
-            },
+            Ok(Err(_)) => {
+                match tokio::time::timeout(deadline.saturating_sub(started.elapsed()), task).await {
+                    Ok(Ok(Err(failure))) => Err(failure),
+                    Ok(Ok(Ok(()))) => Err(GuestFailure::Trapped(
+                        "the guest returned without a response".into(),
+                    )),
+                    Ok(Err(join)) => Err(GuestFailure::Trapped(join.to_string())),
+                    Err(_) => Err(GuestFailure::TimedOut(deadline)),
+                }
+            }
             Err(_) => {
                 task.abort();
                 Err(GuestFailure::TimedOut(deadline))
@@ -118,7 +156,11 @@ impl Sandbox {
     }
 
     /// Creates and drops `count` instances, returning each creation's duration.
-    pub async fn measure_instantiation(&self, deployment: Arc<Deployment>, count: usize) -> anyhow::Result<Vec<Duration>> {
+    pub async fn measure_instantiation(
+        &self,
+        deployment: Arc<Deployment>,
+        count: usize,
+    ) -> anyhow::Result<Vec<Duration>> {
         let mut timings = Vec::with_capacity(count);
         for _ in 0..count {
             let scope = RequestScope::new(deployment.clone(), None);
@@ -138,7 +180,10 @@ fn deadline_ticks(deadline: Duration) -> u64 {
 }
 
 fn classify_instantiation(error: wasmtime::Error) -> GuestFailure {
-    if error.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+    if error
+        .downcast_ref::<wasmtime::PoolConcurrencyLimitError>()
+        .is_some()
+    {
         GuestFailure::Overloaded
     } else {
         GuestFailure::Trapped(format!("{error:#}"))

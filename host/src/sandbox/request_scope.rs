@@ -27,7 +27,11 @@ pub struct RequestScope {
 
 impl RequestScope {
     pub fn new(deployment: Arc<Deployment>, caller: Option<Caller>) -> Self {
-        Self { deployment, caller, derived: None }
+        Self {
+            deployment,
+            caller,
+            derived: None,
+        }
     }
 }
 
@@ -53,7 +57,9 @@ impl wit::Host for RequestScope {
                 expiration: keys.expiration,
                 source: source.name().to_owned(),
             }),
-            Err(CredentialError::NotConfigured(why)) => Err(wit::CredentialError::NotConfigured(why)),
+            Err(CredentialError::NotConfigured(why)) => {
+                Err(wit::CredentialError::NotConfigured(why))
+            }
             Err(CredentialError::Denied(why)) => Err(wit::CredentialError::Denied(why)),
             Err(CredentialError::Unavailable(why)) => Err(wit::CredentialError::Unavailable(why)),
         };

@@ -29,7 +29,11 @@ pub struct GuestOutput {
 }
 
 impl RequestState {
-    pub fn new(scope: RequestScope, egress: Arc<EgressPolicy>, request_id: String) -> (Self, GuestOutput) {
+    pub fn new(
+        scope: RequestScope,
+        egress: Arc<EgressPolicy>,
+        request_id: String,
+    ) -> (Self, GuestOutput) {
         let output = GuestOutput {
             stdout: MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY),
             stderr: MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY),
@@ -48,7 +52,10 @@ impl RequestState {
             wasi,
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
-            egress: EgressHooks { policy: egress, request_id },
+            egress: EgressHooks {
+                policy: egress,
+                request_id,
+            },
             scope,
         };
         (state, output)
@@ -57,13 +64,20 @@ impl RequestState {
 
 impl WasiView for RequestState {
     fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
     }
 }
 
 impl WasiHttpView for RequestState {
     fn http(&mut self) -> WasiHttpCtxView<'_> {
-        WasiHttpCtxView { ctx: &mut self.http, table: &mut self.table, hooks: &mut self.egress }
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.egress,
+        }
     }
 }
 
@@ -71,7 +85,10 @@ impl GuestOutput {
     pub fn log(&self, request_id: &str) {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
-            for line in String::from_utf8_lossy(&bytes).lines().filter(|l| !l.trim().is_empty()) {
+            for line in String::from_utf8_lossy(&bytes)
+                .lines()
+                .filter(|l| !l.trim().is_empty())
+            {
                 tracing::info!(target: "quilt_mcp::guest", request_id, stream, "{line}");
             }
         }

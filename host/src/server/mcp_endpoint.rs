@@ -15,7 +15,11 @@ use crate::auth::{self, Caller};
 use crate::sandbox::{GuestFailure, RequestScope};
 
 /// Headers that carry the caller's secrets; the guest gets what was derived from them instead.
-const SECRET_HEADERS: [header::HeaderName; 3] = [header::AUTHORIZATION, header::COOKIE, header::PROXY_AUTHORIZATION];
+const SECRET_HEADERS: [header::HeaderName; 3] = [
+    header::AUTHORIZATION,
+    header::COOKIE,
+    header::PROXY_AUTHORIZATION,
+];
 
 /// The parts of a JSON-RPC message the host reads for its log and its own error answers.
 /// The guest parses the message properly; this never rejects anything.
@@ -71,7 +75,9 @@ async fn checked_then_run(
     caller_out: &mut Option<Caller>,
 ) -> HttpResponse {
     if let Some(origin) = request.headers().get(header::ORIGIN)
-        && !origin.to_str().is_ok_and(|origin| app.origins.allows(origin))
+        && !origin
+            .to_str()
+            .is_ok_and(|origin| app.origins.allows(origin))
     {
         return responses::json(
             StatusCode::FORBIDDEN,
@@ -108,11 +114,17 @@ async fn checked_then_run(
         parts.headers.remove(name);
     }
     if !parts.headers.contains_key(header::HOST) {
-        parts.headers.insert(header::HOST, HeaderValue::from_static("localhost"));
+        parts
+            .headers
+            .insert(header::HOST, HeaderValue::from_static("localhost"));
     }
 
     let scope = RequestScope::new(app.deployment.clone(), caller);
-    match app.sandbox.handle(http::Request::from_parts(parts, body), scope, request_id).await {
+    match app
+        .sandbox
+        .handle(http::Request::from_parts(parts, body), scope, request_id)
+        .await
+    {
         Ok(response) => response,
         Err(failure) => {
             tracing::warn!(target: "quilt_mcp::guest", request_id, %failure, "guest produced no response");
@@ -126,14 +138,20 @@ async fn checked_then_run(
     }
 }
 
-async fn read_body(body: Incoming, limit: usize, headers: &http::HeaderMap) -> Result<Bytes, HttpResponse> {
+async fn read_body(
+    body: Incoming,
+    limit: usize,
+    headers: &http::HeaderMap,
+) -> Result<Bytes, HttpResponse> {
     let too_large = || {
         responses::json(
             StatusCode::PAYLOAD_TOO_LARGE,
             &serde_json::json!({"error": "payload_too_large", "error_description": format!("request bodies are limited to {limit} bytes")}),
         )
     };
-    let declared = headers.get(header::CONTENT_LENGTH).and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
+    let declared = headers
+        .get(header::CONTENT_LENGTH)
+        .and_then(|v| v.to_str().ok()?.parse::<u64>().ok());
     if declared.is_some_and(|length| length > limit as u64) {
         return Err(too_large());
     }

@@ -35,8 +35,13 @@ pub struct App {
 impl App {
     /// Where clients find our RFC 9728 metadata (path-suffixed form, as MCP clients look it up).
     pub fn metadata_url(&self) -> String {
-        let resource = Url::parse(&self.resource_url).expect("the resource URL was built from a valid URL");
-        format!("{}/.well-known/oauth-protected-resource{}", resource.origin().ascii_serialization(), resource.path())
+        let resource =
+            Url::parse(&self.resource_url).expect("the resource URL was built from a valid URL");
+        format!(
+            "{}/.well-known/oauth-protected-resource{}",
+            resource.origin().ascii_serialization(),
+            resource.path()
+        )
     }
 
     async fn route(self: Arc<Self>, request: http::Request<Incoming>) -> HttpResponse {
@@ -45,10 +50,15 @@ impl App {
             (&Method::POST, "/mcp") => mcp_endpoint::handle(&self, request).await,
             (_, "/mcp") => responses::method_not_allowed(),
             (&Method::GET, "/healthz") => responses::text(http::StatusCode::OK, "ok"),
-            (&Method::GET, "/.well-known/oauth-protected-resource" | "/.well-known/oauth-protected-resource/mcp") => {
-                responses::json(http::StatusCode::OK, &self.protected_resource_metadata())
-            }
-            _ => responses::json(http::StatusCode::NOT_FOUND, &json!({"error": "not_found", "error_description": "the MCP endpoint is POST /mcp"})),
+            (
+                &Method::GET,
+                "/.well-known/oauth-protected-resource"
+                | "/.well-known/oauth-protected-resource/mcp",
+            ) => responses::json(http::StatusCode::OK, &self.protected_resource_metadata()),
+            _ => responses::json(
+                http::StatusCode::NOT_FOUND,
+                &json!({"error": "not_found", "error_description": "the MCP endpoint is POST /mcp"}),
+            ),
         }
     }
 
@@ -66,7 +76,11 @@ impl App {
 }
 
 /// Serves until `shutdown` resolves; connections in flight are finished first.
-pub async fn serve(app: Arc<App>, listener: TcpListener, shutdown: impl Future<Output = ()>) -> anyhow::Result<()> {
+pub async fn serve(
+    app: Arc<App>,
+    listener: TcpListener,
+    shutdown: impl Future<Output = ()>,
+) -> anyhow::Result<()> {
     let connections = tokio_util::task::TaskTracker::new();
     tokio::pin!(shutdown);
     loop {

@@ -15,17 +15,29 @@ impl OriginPolicy {
     /// `configured` empty means: the public URL's origin plus loopback on any port.
     pub fn new(configured: &[String], public_url: &Url) -> Self {
         if configured.is_empty() {
-            return Self { allowed: vec![public_url.origin().ascii_serialization()], allow_loopback: true };
+            return Self {
+                allowed: vec![public_url.origin().ascii_serialization()],
+                allow_loopback: true,
+            };
         }
         let allowed = configured
             .iter()
-            .map(|origin| Url::parse(origin).map(|url| url.origin().ascii_serialization()).unwrap_or_else(|_| origin.clone()))
+            .map(|origin| {
+                Url::parse(origin)
+                    .map(|url| url.origin().ascii_serialization())
+                    .unwrap_or_else(|_| origin.clone())
+            })
             .collect();
-        Self { allowed, allow_loopback: false }
+        Self {
+            allowed,
+            allow_loopback: false,
+        }
     }
 
     pub fn allows(&self, origin: &str) -> bool {
-        let Ok(url) = Url::parse(origin) else { return false };
+        let Ok(url) = Url::parse(origin) else {
+            return false;
+        };
         let serialized = url.origin().ascii_serialization();
         if self.allowed.contains(&serialized) {
             return true;
@@ -53,7 +65,10 @@ mod tests {
 
     #[test]
     fn configured_policy_is_exact() {
-        let policy = OriginPolicy::new(&["https://claude.ai".into()], &Url::parse("http://127.0.0.1:8080").unwrap());
+        let policy = OriginPolicy::new(
+            &["https://claude.ai".into()],
+            &Url::parse("http://127.0.0.1:8080").unwrap(),
+        );
         assert!(policy.allows("https://claude.ai"));
         assert!(!policy.allows("http://localhost:8080"));
     }

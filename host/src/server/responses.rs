@@ -11,26 +11,37 @@ use crate::auth::AuthError;
 pub type HttpResponse = Response<HyperOutgoingBody>;
 
 pub fn body(bytes: impl Into<Bytes>) -> HyperOutgoingBody {
-    Full::new(bytes.into()).map_err(|never| match never {}).boxed_unsync()
+    Full::new(bytes.into())
+        .map_err(|never| match never {})
+        .boxed_unsync()
 }
 
 pub fn json(status: StatusCode, value: &Value) -> HttpResponse {
     let mut response = Response::new(body(value.to_string()));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
     response
 }
 
 pub fn text(status: StatusCode, text: &'static str) -> HttpResponse {
     let mut response = Response::new(body(text));
     *response.status_mut() = status;
-    response.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/plain; charset=utf-8"));
+    response.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; charset=utf-8"),
+    );
     response
 }
 
 /// A JSON-RPC error for a request the guest could not answer (trap, timeout, overload).
 pub fn jsonrpc_error(status: StatusCode, id: &Value, message: &str) -> HttpResponse {
-    json(status, &json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": message}}))
+    json(
+        status,
+        &json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32603, "message": message}}),
+    )
 }
 
 /// 401 with the RFC 6750 / RFC 9728 challenge pointing clients at our metadata.
@@ -44,10 +55,14 @@ pub fn unauthorized(error: &AuthError, metadata_url: &str) -> HttpResponse {
             description.replace(['"', '\\'], "'"),
         ),
     };
-    let mut response =
-        json(StatusCode::UNAUTHORIZED, &json!({"error": error.oauth_code(), "error_description": description}));
+    let mut response = json(
+        StatusCode::UNAUTHORIZED,
+        &json!({"error": error.oauth_code(), "error_description": description}),
+    );
     if let Ok(value) = HeaderValue::from_str(&challenge) {
-        response.headers_mut().insert(header::WWW_AUTHENTICATE, value);
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
     }
     response
 }
@@ -57,6 +72,8 @@ pub fn method_not_allowed() -> HttpResponse {
         StatusCode::METHOD_NOT_ALLOWED,
         &json!({"error": "method_not_allowed", "error_description": "this server is stateless: POST JSON-RPC messages to /mcp; it offers no event stream and no session to delete"}),
     );
-    response.headers_mut().insert(header::ALLOW, HeaderValue::from_static("POST"));
+    response
+        .headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
     response
 }

@@ -58,22 +58,17 @@ async fn main() -> Result<()> {
         .as_str()
         .trim_end_matches('/')
         .to_owned();
-    let flags: Vec<String> = [
+    let mut flags: Vec<String> = [
         "--jwks-url",
         &jwks_server.jwks_url(),
         "--jwt-issuer",
         &jwks_server.origin(),
         "--s3-endpoint",
         &endpoint,
-        "--credentials",
-        "static",
-        "--static-access-key-id",
-        ADMIN.access_key_id,
-        "--static-secret-access-key",
-        ADMIN.secret_access_key,
     ]
     .map(String::from)
     .to_vec();
+    flags.extend(ADMIN.static_source_flags());
     let host = HostProcess::start(HostLaunch {
         host_bin: &artifacts.host_bin,
         guest: &artifacts.guest,
@@ -143,7 +138,12 @@ async fn main() -> Result<()> {
             concurrency,
             load(concurrency, || mcp(tools_list.clone())).await,
         );
-        if let Some(row) = wrk_row(&host.mcp_url(), &token, &tools_list.to_string(), concurrency)? {
+        if let Some(row) = wrk_row(
+            &host.mcp_url(),
+            &token,
+            &tools_list.to_string(),
+            concurrency,
+        )? {
             println!("{row}");
         }
         let through_mcp = load(concurrency, || mcp(list_objects.clone())).await;
@@ -189,7 +189,10 @@ async fn main() -> Result<()> {
         );
     }
     println!();
-    println!("{}", hashing(&admin, &http, &bucket, &credentials, &mcp).await?);
+    println!(
+        "{}",
+        hashing(&admin, &http, &bucket, &credentials, &mcp).await?
+    );
     if let Ok(path) = std::env::var("QUILT_MCP_BENCH_HOST_LOG") {
         std::fs::write(path, host.log().text())?;
     }
@@ -211,8 +214,18 @@ async fn store_package(admin: &S3Client, entries: usize) -> Result<String> {
             i % 10
         ));
     }
-    admin.put_object(BUCKET, &format!(".quilt/packages/{top_hash}"), manifest).send().await?;
-    admin.put_object(BUCKET, &format!(".quilt/named_packages/{name}/latest"), top_hash).send().await?;
+    admin
+        .put_object(BUCKET, &format!(".quilt/packages/{top_hash}"), manifest)
+        .send()
+        .await?;
+    admin
+        .put_object(
+            BUCKET,
+            &format!(".quilt/named_packages/{name}/latest"),
+            top_hash,
+        )
+        .send()
+        .await?;
     Ok(name)
 }
 
@@ -232,7 +245,10 @@ where
 {
     let size = HASHED_MIB * 1024 * 1024;
     let bytes: Vec<u8> = (0..size).map(|i| ((i * 7 + 3) % 251) as u8).collect();
-    admin.put_object(BUCKET, "big/hashed.bin", bytes.clone()).send().await?;
+    admin
+        .put_object(BUCKET, "big/hashed.bin", bytes.clone())
+        .send()
+        .await?;
     let file = std::env::temp_dir().join(format!("quilt-mcp-bench-hash-{}", std::process::id()));
     std::fs::write(&file, &bytes)?;
     let create = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
@@ -313,7 +329,13 @@ fn wrk_row(url: &str, token: &str, body: &str, concurrency: usize) -> Result<Opt
         ),
     )?;
     let output = Command::new("wrk")
-        .args(["-t1", &format!("-c{concurrency}"), &format!("-d{}s", MEASURE.as_secs()), "--latency", "-s"])
+        .args([
+            "-t1",
+            &format!("-c{concurrency}"),
+            &format!("-d{}s", MEASURE.as_secs()),
+            "--latency",
+            "-s",
+        ])
         .arg(&script)
         .arg(url)
         .output()
@@ -322,7 +344,11 @@ fn wrk_row(url: &str, token: &str, body: &str, concurrency: usize) -> Result<Opt
     let text = String::from_utf8_lossy(&output.stdout);
     let field = |prefix: &str| {
         text.lines()
-            .find_map(|line| line.trim().strip_prefix(prefix).map(|rest| rest.trim().to_owned()))
+            .find_map(|line| {
+                line.trim()
+                    .strip_prefix(prefix)
+                    .map(|rest| rest.trim().to_owned())
+            })
             .unwrap_or_else(|| "?".into())
     };
     let errors = field("Non-2xx or 3xx responses:");

@@ -58,23 +58,18 @@ async fn main() -> Result<()> {
     let identity = Identity::generate("quilt-mcp-dev")?;
     let jwks_server = JwksServer::start(jwks(&[&identity])).await?;
     let issuer = jwks_server.origin();
-    let flags: Vec<String> = [
+    let endpoint = seaweed.s3_endpoint.as_str().trim_end_matches('/');
+    let mut flags: Vec<String> = [
         "--jwks-url",
         &jwks_server.jwks_url(),
         "--jwt-issuer",
         &issuer,
         "--s3-endpoint",
-        seaweed.s3_endpoint.as_str().trim_end_matches('/'),
-        "--credentials",
-        "static",
-        "--static-access-key-id",
-        ADMIN.access_key_id,
-        "--static-secret-access-key",
-        ADMIN.secret_access_key,
+        endpoint,
     ]
-    .iter()
-    .map(|flag| flag.to_string())
-    .collect();
+    .map(String::from)
+    .to_vec();
+    flags.extend(ADMIN.static_source_flags());
     let listen = format!("127.0.0.1:{}", preferred_or_free(MCP_PORT));
     let launch = HostLaunch {
         host_bin: &artifacts.host_bin,

@@ -131,7 +131,8 @@ pub async fn tools_list_describes_every_tool(scenario: &Scenario<'_>) -> Result<
             );
         }
         let deletes = name == "package_delete";
-        let writes = deletes || ["bucket_objects_put", "package_create", "package_update"].contains(&name);
+        let writes =
+            deletes || ["bucket_objects_put", "package_create", "package_update"].contains(&name);
         ensure!(
             annotations["readOnlyHint"] == !writes,
             "{name}: readOnlyHint {annotations}"

@@ -7,7 +7,7 @@ use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::seaweedfs::{READ_ONLY_BUCKET, READER};
 use serde_json::{Value, json};
 
-use crate::support::{Guest, Scenario, args};
+use crate::support::{Guest, Scenario};
 
 /// sha2-256-chunked values, computed with Python's hashlib.
 const HELLO_HASH: &str = "7LZbuY+dkFtwRYmGw5/LrXcV5fL8w7Hwd2fXyD4kOMw=";
@@ -25,7 +25,12 @@ async fn put(
     key: &str,
     body: impl Into<Vec<u8>>,
 ) -> Result<()> {
-    scenario.admin().put_object(bucket, key, body).send().await.map(|_| ())
+    scenario
+        .admin()
+        .put_object(bucket, key, body)
+        .send()
+        .await
+        .map(|_| ())
 }
 
 async fn call(client: &McpClient, tool: &str, arguments: Value) -> Result<Value> {
@@ -566,14 +571,7 @@ pub async fn package_errors(scenario: &Scenario<'_>) -> Result<()> {
 
 pub async fn denied_create_leaves_no_pointer(scenario: &Scenario<'_>) -> Result<()> {
     let mut spec = scenario.spec(Guest::Tools);
-    spec.credentials = args(&[
-        "--credentials",
-        "static",
-        "--static-access-key-id",
-        READER.access_key_id,
-        "--static-secret-access-key",
-        READER.secret_access_key,
-    ]);
+    spec.credentials = READER.static_source_flags();
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
     let registry = format!("s3://{READ_ONLY_BUCKET}");

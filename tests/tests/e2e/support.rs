@@ -115,14 +115,7 @@ impl Scenario<'_> {
                 "--jwt-issuer",
                 &self.stack.issuer(),
             ]),
-            credentials: args(&[
-                "--credentials",
-                "static",
-                "--static-access-key-id",
-                ADMIN.access_key_id,
-                "--static-secret-access-key",
-                ADMIN.secret_access_key,
-            ]),
+            credentials: ADMIN.static_source_flags(),
             extra: Vec::new(),
         }
     }

@@ -5,7 +5,7 @@ use anyhow::{Result, ensure};
 use quilt_mcp_tests::seaweedfs::{READ_ONLY_BUCKET, READER};
 use serde_json::json;
 
-use crate::support::{Guest, SUBJECT, Scenario, args};
+use crate::support::{Guest, SUBJECT, Scenario};
 
 pub async fn missing_object_and_bucket(scenario: &Scenario<'_>) -> Result<()> {
     let bucket = scenario.bucket("missing").await?;
@@ -101,14 +101,7 @@ pub async fn read_only_identity_is_denied(scenario: &Scenario<'_>) -> Result<()>
         .send()
         .await?;
     let mut spec = scenario.spec(Guest::Tools);
-    spec.credentials = args(&[
-        "--credentials",
-        "static",
-        "--static-access-key-id",
-        READER.access_key_id,
-        "--static-secret-access-key",
-        READER.secret_access_key,
-    ]);
+    spec.credentials = READER.static_source_flags();
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
 
