@@ -176,6 +176,15 @@ pub struct LimitsConfig {
     #[arg(long, env = "QUILT_MCP_GUEST_MEMORY_MIB", default_value_t = 64)]
     pub guest_memory_mib: usize,
 
+    /// Largest package manifest the tools read or write, in bytes; larger ones are refused
+    /// with a clear error. Keep it well under --guest-memory-mib.
+    #[arg(long, env = "QUILT_MCP_MAX_MANIFEST_BYTES", default_value_t = 16 << 20)]
+    pub max_manifest_bytes: u64,
+
+    /// Most entries a package manifest may have for the tools to read or write it.
+    #[arg(long, env = "QUILT_MCP_MAX_MANIFEST_ENTRIES", default_value_t = 50_000)]
+    pub max_manifest_entries: u32,
+
     /// Guest instances alive at once (the pooling allocator's slots); more concurrent requests get 503.
     #[arg(long, env = "QUILT_MCP_MAX_INSTANCES", default_value_t = 64)]
     pub max_instances: u32,

@@ -60,6 +60,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         region: config.s3.region.clone(),
         s3_endpoint: s3_endpoint.as_str().trim_end_matches('/').to_owned(),
         path_style: config.s3.path_style,
+        max_manifest_bytes: config.limits.max_manifest_bytes,
+        max_manifest_entries: config.limits.max_manifest_entries,
         catalog_url: config.catalog.catalog_url.as_ref().map(Url::to_string),
         registry_url: config.catalog.registry_url.as_ref().map(Url::to_string),
     });
@@ -103,6 +105,8 @@ async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Resul
         region: "us-east-1".into(),
         s3_endpoint: "http://127.0.0.1:9".into(),
         path_style: true,
+        max_manifest_bytes: 0,
+        max_manifest_entries: 0,
         catalog_url: None,
         registry_url: None,
     });

@@ -22,15 +22,25 @@ impl Client for WasiClient {
         };
 
         let outgoing = build(request)?;
-        let body = outgoing
-            .body()
-            .map_err(|()| transport("request body unavailable".into()))?;
+        // A request whose body is never taken goes out without one. Taking it for a GET
+        // would send a chunked upload of nothing, and servers may drop such connections.
+        let body = if request.body.is_empty() {
+            None
+        } else {
+            Some(
+                outgoing
+                    .body()
+                    .map_err(|()| transport("request body unavailable".into()))?,
+            )
+        };
         // Handing the request over first lets the host stream the body as it is
         // written, instead of buffering all of it.
         let pending =
             outgoing_handler::handle(outgoing, None).map_err(|e| transport(format!("{e:?}")))?;
-        write_body(&body, &request.body).map_err(transport)?;
-        OutgoingBody::finish(body, None).map_err(|e| transport(format!("{e:?}")))?;
+        if let Some(body) = body {
+            write_body(&body, &request.body).map_err(transport)?;
+            OutgoingBody::finish(body, None).map_err(|e| transport(format!("{e:?}")))?;
+        }
 
         let response = loop {
             match pending.get() {

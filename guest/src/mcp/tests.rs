@@ -50,6 +50,8 @@ impl Context for FakeContext {
             region: "us-east-1".into(),
             s3_endpoint: "http://127.0.0.1:8333".into(),
             path_style: true,
+            max_manifest_bytes: 1 << 20,
+            max_manifest_entries: 1_000,
         }
     }
 }

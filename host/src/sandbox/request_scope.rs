@@ -15,6 +15,8 @@ pub struct Deployment {
     pub region: String,
     pub s3_endpoint: String,
     pub path_style: bool,
+    pub max_manifest_bytes: u64,
+    pub max_manifest_entries: u32,
     pub catalog_url: Option<String>,
     pub registry_url: Option<String>,
 }
@@ -82,6 +84,8 @@ impl wit::Host for RequestScope {
             region: self.deployment.region.clone(),
             s3_endpoint: self.deployment.s3_endpoint.clone(),
             path_style: self.deployment.path_style,
+            max_manifest_bytes: self.deployment.max_manifest_bytes,
+            max_manifest_entries: self.deployment.max_manifest_entries,
         }
     }
 }

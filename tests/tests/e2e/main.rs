@@ -89,6 +89,7 @@ fn main() -> std::process::ExitCode {
         packages::package_errors,
         packages::denied_create_leaves_no_pointer,
         packages::quilt3_reads_ours_and_we_read_its,
+        packages::manifest_limits_come_from_configuration,
     ];
     // Start the shared stack from this thread, which outlives every trial: its processes
     // die with the thread that spawned them (PR_SET_PDEATHSIG), and a trial's thread may

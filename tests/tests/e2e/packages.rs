@@ -734,3 +734,34 @@ pub async fn quilt3_reads_ours_and_we_read_its(scenario: &Scenario<'_>) -> Resul
     );
     Ok(())
 }
+
+/// The manifest limits are the deployment's: a host started with lower ones refuses a
+/// package past them, naming the limit, and writes nothing.
+pub async fn manifest_limits_come_from_configuration(scenario: &Scenario<'_>) -> Result<()> {
+    let bucket = scenario.bucket("pkg-limits").await?;
+    for key in ["in/a.txt", "in/b.txt", "in/c.txt"] {
+        put(scenario, &bucket, key, "x").await?;
+    }
+    let mut spec = scenario.spec(Guest::Tools);
+    spec.extra = ["--max-manifest-entries", "2"].map(String::from).to_vec();
+    let host = scenario.start(spec).await?;
+    let client = scenario.client(&host);
+    let registry = format!("s3://{bucket}");
+    let refused = fail(
+        &client,
+        "package_create",
+        json!({"package_name": "team/big", "registry": registry,
+               "s3_uris": (["a", "b", "c"].map(|k| format!("s3://{bucket}/in/{k}.txt")))}),
+    )
+    .await?;
+    ensure!(
+        refused.contains("3 entries") && refused.contains("over the 2"),
+        "{refused}"
+    );
+    let listed = call(&client, "packages_list", json!({"registry": registry})).await?;
+    ensure!(
+        listed["packages"].as_array().is_some_and(Vec::is_empty),
+        "{listed}"
+    );
+    Ok(())
+}

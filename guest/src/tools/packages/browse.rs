@@ -97,7 +97,7 @@ pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolErro
     let target = Target::parse(&args.registry, &args.package_name)?;
     let s3 = env.s3()?;
     let top_hash = resolve(&s3, &target, args.top_hash.as_deref(), args.tag.as_deref())?;
-    let manifest = load_manifest(&s3, &target, &top_hash)?;
+    let manifest = load_manifest(&s3, &target, &top_hash, ManifestLimits::of(env))?;
     let path = args.path.trim_start_matches('/');
     let folder = if path.is_empty() || path.ends_with('/') {
         path.to_owned()

@@ -68,8 +68,9 @@ pub(super) fn diff(env: &Env<'_>, args: DiffArgs) -> Result<Diff, ToolError> {
     let s3 = env.s3()?;
     let hash1 = resolve(&s3, &first, args.package1_hash.as_deref(), None)?;
     let hash2 = resolve(&s3, &second, args.package2_hash.as_deref(), None)?;
-    let old = load_manifest(&s3, &first, &hash1)?;
-    let new = load_manifest(&s3, &second, &hash2)?;
+    let limits = ManifestLimits::of(env);
+    let old = load_manifest(&s3, &first, &hash1, limits)?;
+    let new = load_manifest(&s3, &second, &hash2, limits)?;
     let old_by_key: HashMap<&str, &manifest::Entry> = old
         .entries
         .iter()

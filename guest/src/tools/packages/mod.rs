@@ -30,9 +30,23 @@ use crate::s3::transfer::{ListAllError, MAX_COPY_BYTES};
 use crate::s3::uri::{UriError, parse_bucket};
 use crate::s3::{S3, S3Uri};
 
-/// Manifests past these are refused rather than exhausting the guest's memory.
-const MAX_MANIFEST_BYTES: usize = 16 * 1024 * 1024;
-const MAX_ENTRIES: usize = 50_000;
+/// Manifests past the deployment's limits (`--max-manifest-bytes`, `--max-manifest-entries`)
+/// are refused rather than exhausting the guest's memory.
+#[derive(Clone, Copy)]
+pub(super) struct ManifestLimits {
+    bytes: usize,
+    entries: usize,
+}
+
+impl ManifestLimits {
+    fn of(env: &Env<'_>) -> Self {
+        let settings = env.context.settings();
+        Self {
+            bytes: usize::try_from(settings.max_manifest_bytes).unwrap_or(usize::MAX),
+            entries: settings.max_manifest_entries as usize,
+        }
+    }
+}
 /// Pointers read when listing a registry's packages.
 const MAX_POINTERS: usize = 100_000;
 /// Bytes fetched per ranged GET while hashing: bounds memory whatever the object size.
@@ -123,9 +137,11 @@ pub enum PackageError {
     ManifestTooLarge {
         hash: String,
         size: u64,
+        limit: usize,
     },
     TooManyEntries {
         count: usize,
+        limit: usize,
     },
     TooManyObjects {
         uri: String,
@@ -171,13 +187,13 @@ impl fmt::Display for PackageError {
                 candidates.len(),
                 candidates.join(", ")
             ),
-            Self::ManifestTooLarge { hash, size } => write!(
+            Self::ManifestTooLarge { hash, size, limit } => write!(
                 f,
-                "The manifest of revision {hash} is {size} bytes, over the {MAX_MANIFEST_BYTES} bytes this server reads; browse it with quilt3 instead"
+                "The manifest of revision {hash} is {size} bytes, over the {limit} bytes this server reads; browse it with quilt3 instead"
             ),
-            Self::TooManyEntries { count } => write!(
+            Self::TooManyEntries { count, limit } => write!(
                 f,
-                "The package would have {count} entries, over the {MAX_ENTRIES} this server handles; split it into several packages"
+                "The package would have {count} entries, over the {limit} this server handles; split it into several packages"
             ),
             Self::TooManyObjects { uri, limit } => write!(
                 f,

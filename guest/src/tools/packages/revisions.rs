@@ -79,10 +79,11 @@ pub(super) fn load_manifest(
     s3: &S3<'_>,
     target: &Target,
     hash: &str,
+    limits: ManifestLimits,
 ) -> Result<Manifest, ToolError> {
     let uri = target.object(registry::manifest_key(hash));
     let download = s3
-        .get_prefix(&uri, MAX_MANIFEST_BYTES + 1)
+        .get_prefix(&uri, limits.bytes.saturating_add(1))
         .map_err(|failure| {
             if failure.kind == ErrorKind::NoSuchKey {
                 PackageError::NoSuchRevision {
@@ -94,10 +95,11 @@ pub(super) fn load_manifest(
                 ToolError::from(failure)
             }
         })?;
-    if download.size > MAX_MANIFEST_BYTES as u64 {
+    if download.size > limits.bytes as u64 {
         return Err(PackageError::ManifestTooLarge {
             hash: hash.to_owned(),
             size: download.size,
+            limit: limits.bytes,
         }
         .into());
     }
@@ -105,9 +107,10 @@ pub(super) fn load_manifest(
         hash: hash.to_owned(),
         problem: e.to_string(),
     })?;
-    if manifest.entries.len() > MAX_ENTRIES {
+    if manifest.entries.len() > limits.entries {
         return Err(PackageError::TooManyEntries {
             count: manifest.entries.len(),
+            limit: limits.entries,
         }
         .into());
     }
@@ -135,19 +138,26 @@ pub(super) fn pointers(s3: &S3<'_>, target: &Target) -> Result<Vec<(String, Stri
 
 /// Writes the manifest, then the timestamp pointer, then `latest` (quilt3's order), so a
 /// failure never leaves a pointer naming a manifest that was not written.
-pub(super) fn push(s3: &S3<'_>, target: &Target, manifest: &Manifest) -> Result<Pushed, ToolError> {
-    if manifest.entries.len() > MAX_ENTRIES {
+pub(super) fn push(
+    s3: &S3<'_>,
+    target: &Target,
+    manifest: &Manifest,
+    limits: ManifestLimits,
+) -> Result<Pushed, ToolError> {
+    if manifest.entries.len() > limits.entries {
         return Err(PackageError::TooManyEntries {
             count: manifest.entries.len(),
+            limit: limits.entries,
         }
         .into());
     }
     let top_hash = manifest.top_hash();
     let body = manifest.to_jsonl().into_bytes();
-    if body.len() > MAX_MANIFEST_BYTES {
+    if body.len() > limits.bytes {
         return Err(PackageError::ManifestTooLarge {
             hash: top_hash,
             size: body.len() as u64,
+            limit: limits.bytes,
         }
         .into());
     }

@@ -16,6 +16,7 @@ pub(super) fn collect_sources(
     s3: &S3<'_>,
     s3_uris: &[String],
     flatten: bool,
+    limits: ManifestLimits,
 ) -> Result<Vec<Source>, ToolError> {
     if s3_uris.is_empty() {
         return Err(ToolError::Argument {
@@ -39,7 +40,7 @@ pub(super) fn collect_sources(
             Err(UriError::MissingKey(_)) => (parse_bucket(input)?, String::new()),
             Err(error) => return Err(error.into()),
         };
-        let listed = list_under(s3, &bucket, &prefix, MAX_ENTRIES)?;
+        let listed = list_under(s3, &bucket, &prefix, limits.entries)?;
         let before = sources.len();
         for object in listed.into_iter().filter(|o| !o.key.ends_with('/')) {
             let logical_key = if flatten {
@@ -57,9 +58,10 @@ pub(super) fn collect_sources(
         if sources.len() == before {
             return Err(PackageError::NothingToPackage(input.clone()).into());
         }
-        if sources.len() > MAX_ENTRIES {
+        if sources.len() > limits.entries {
             return Err(PackageError::TooManyEntries {
                 count: sources.len(),
+                limit: limits.entries,
             }
             .into());
         }

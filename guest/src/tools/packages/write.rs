@@ -27,7 +27,8 @@ pub struct CreateArgs {
 pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
     let target = Target::parse(&args.registry, &args.package_name)?;
     let s3 = env.s3()?;
-    let sources = collect_sources(&s3, &args.s3_uris, args.flatten)?;
+    let limits = ManifestLimits::of(env);
+    let sources = collect_sources(&s3, &args.s3_uris, args.flatten, limits)?;
     check_duplicates(&sources)?;
     let entries = package_entries(&s3, &target, sources, args.copy)?;
     let header = Manifest::new_header(user_meta(args.metadata), args.message);
@@ -36,15 +37,16 @@ pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolErro
             hash: "(new)".into(),
             problem: e.to_string(),
         })?;
-    push(&s3, &target, &manifest)
+    push(&s3, &target, &manifest, limits)
 }
 
 pub(super) fn update(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
     let target = Target::parse(&args.registry, &args.package_name)?;
     let s3 = env.s3()?;
+    let limits = ManifestLimits::of(env);
     let previous_hash = read_pointer(&s3, &target, LATEST)?;
-    let previous = load_manifest(&s3, &target, &previous_hash)?;
-    let sources = collect_sources(&s3, &args.s3_uris, args.flatten)?;
+    let previous = load_manifest(&s3, &target, &previous_hash, limits)?;
+    let sources = collect_sources(&s3, &args.s3_uris, args.flatten, limits)?;
     check_duplicates(&sources)?;
     let added = package_entries(&s3, &target, sources, args.copy)?;
     let replaced: BTreeSet<&str> = added.iter().map(|e| e.logical_key.as_str()).collect();
@@ -64,7 +66,7 @@ pub(super) fn update(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolErro
             problem: e.to_string(),
         }
     })?;
-    push(&s3, &target, &manifest)
+    push(&s3, &target, &manifest, limits)
 }
 
 pub(super) fn user_meta(metadata: Option<Map<String, Value>>) -> Option<Json> {
