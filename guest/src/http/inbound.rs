@@ -74,11 +74,11 @@ fn respond(reply: Reply, response_out: ResponseOutparam) {
         return;
     };
     ResponseOutparam::set(response_out, Ok(response));
-    if let Ok(stream) = body.write() {
-        if super::streams::write_all(&stream, &reply.body).is_err() {
-            // The client went away; nothing is left to tell it.
-            return;
-        }
+    if let Ok(stream) = body.write()
+        && super::streams::write_all(&stream, &reply.body).is_err()
+    {
+        // The client went away; nothing is left to tell it.
+        return;
     }
     let _ = OutgoingBody::finish(body, None);
 }

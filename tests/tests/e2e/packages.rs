@@ -38,7 +38,7 @@ async fn call(client: &McpClient, tool: &str, arguments: Value) -> Result<Value>
         .call_tool(tool, arguments)
         .await?
         .success()
-        .with_context(|| format!("{tool}"))
+        .with_context(|| tool.to_string())
 }
 
 async fn fail(client: &McpClient, tool: &str, arguments: Value) -> Result<String> {
