@@ -7,6 +7,7 @@
 mod bindings;
 mod egress;
 mod engine;
+mod imports;
 mod request_scope;
 mod store;
 
@@ -58,6 +59,7 @@ impl Sandbox {
     ) -> anyhow::Result<Self> {
         let engine = engine::new_engine(limits)?;
         let component = engine::load_component(&engine, guest)?;
+        imports::check(&engine, &component)?;
         let mut linker = Linker::<RequestState>::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker)?;

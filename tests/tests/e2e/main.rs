@@ -54,6 +54,7 @@ fn main() -> std::process::ExitCode {
         sandbox::request_context_carries_the_caller,
         sandbox::guest_output_is_logged_per_request,
         sandbox::no_credentials_configured,
+        sandbox::guest_with_forbidden_import_is_refused_at_start,
         mcp_protocol::initialize_negotiates_the_version,
         mcp_protocol::notifications_are_accepted_without_a_body,
         mcp_protocol::ping,

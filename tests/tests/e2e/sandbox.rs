@@ -268,3 +268,42 @@ async fn still_serving(client: &McpClient) -> Result<()> {
     ensure!(read["counter"] == 0, "{read}");
     Ok(())
 }
+
+/// The smallest component that imports `wasi:sockets/tcp@0.2.12` (as an empty instance):
+/// the component-model preamble, a type section with one empty instance type, and an
+/// import section naming the interface.
+fn component_importing_sockets() -> Vec<u8> {
+    let name = b"wasi:sockets/tcp@0.2.12";
+    let mut bytes = vec![0x00, 0x61, 0x73, 0x6d, 0x0d, 0x00, 0x01, 0x00];
+    bytes.extend([0x07, 0x03, 0x01, 0x42, 0x00]);
+    let mut import = vec![0x01, 0x00, name.len() as u8];
+    import.extend(name);
+    import.extend([0x05, 0x00]);
+    bytes.extend([0x0a, import.len() as u8]);
+    bytes.extend(import);
+    bytes
+}
+
+pub async fn guest_with_forbidden_import_is_refused_at_start(
+    scenario: &Scenario<'_>,
+) -> Result<()> {
+    let dir = tempfile::tempdir()?;
+    let guest = dir.path().join("sockets.wasm");
+    std::fs::write(&guest, component_importing_sockets())?;
+    let output = tokio::process::Command::new(&scenario.stack.artifacts.host_bin)
+        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--guest"])
+        .arg(&guest)
+        .kill_on_drop(true)
+        .output()
+        .await?;
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    ensure!(
+        !output.status.success(),
+        "the host started with a sockets-importing guest: {stderr}"
+    );
+    ensure!(
+        stderr.contains("imports wasi:sockets/tcp@0.2.12"),
+        "the refusal does not name the import: {stderr}"
+    );
+    Ok(())
+}
