@@ -52,6 +52,14 @@ impl Guest for HostileGuest {
             "fetch" => fetch(params["url"].as_str().unwrap_or_default()),
             "whoami" => whoami(),
             "headers" => json!({"headers": headers}),
+            "read_file" => read_file(params["path"].as_str().unwrap_or_default()),
+            "list_dir" => list_dir(params["path"].as_str().unwrap_or_default()),
+            "write_file" => write_file(params["path"].as_str().unwrap_or_default()),
+            "environment" => json!({
+                "vars": std::env::vars().map(|(k, v)| format!("{k}={v}")).collect::<Vec<_>>(),
+                "args": std::env::args().collect::<Vec<_>>(),
+                "current_dir": std::env::current_dir().ok().map(|d| d.display().to_string()),
+            }),
             other => json!({"unknown_method": other}),
         };
         let reply = json!({"jsonrpc": "2.0", "id": message["id"], "result": result});
@@ -172,3 +180,27 @@ fn respond(response_out: ResponseOutparam, body: &[u8]) {
 }
 
 export!(HostileGuest);
+
+/// Each filesystem attempt reports what it got, so the tests can tell "refused" from "empty".
+fn read_file(path: &str) -> Value {
+    match std::fs::read(path) {
+        Ok(bytes) => json!({"read": bytes.len()}),
+        Err(error) => json!({"error": error.to_string()}),
+    }
+}
+
+fn list_dir(path: &str) -> Value {
+    match std::fs::read_dir(path) {
+        Ok(entries) => {
+            json!({"entries": entries.filter_map(Result::ok).map(|e| e.path().display().to_string()).collect::<Vec<_>>()})
+        }
+        Err(error) => json!({"error": error.to_string()}),
+    }
+}
+
+fn write_file(path: &str) -> Value {
+    match std::fs::write(path, b"written by a hostile guest") {
+        Ok(()) => json!({"written": true}),
+        Err(error) => json!({"error": error.to_string()}),
+    }
+}

@@ -307,3 +307,50 @@ pub async fn guest_with_forbidden_import_is_refused_at_start(
     );
     Ok(())
 }
+
+/// The guest has no preopened directory, no environment and no arguments: every file the
+/// old design quietly read is out of reach, and nothing can be written.
+pub async fn no_files_environment_or_arguments(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let client = scenario.client(&host);
+    let home = std::env::var("HOME").unwrap_or_else(|_| "/root".into());
+    let secrets = [
+        "/etc/passwd".to_owned(),
+        format!("{home}/.quilt/auth.json"),
+        format!("{home}/.aws/credentials"),
+    ];
+    for path in &secrets {
+        let read = client.request("read_file", json!({"path": path})).await?;
+        ensure!(
+            read["error"].is_string() && read.get("read").is_none(),
+            "{path} was readable: {read}"
+        );
+    }
+    for path in ["/", "."] {
+        let listed = client.request("list_dir", json!({"path": path})).await?;
+        ensure!(listed["error"].is_string(), "{path} was listable: {listed}");
+    }
+    let target = std::env::temp_dir().join(format!("quilt-mcp-hostile-{}", std::process::id()));
+    let written = client
+        .request("write_file", json!({"path": target.display().to_string()}))
+        .await?;
+    ensure!(
+        written["error"].is_string(),
+        "a file was written: {written}"
+    );
+    ensure!(
+        !target.exists(),
+        "{} appeared on the host",
+        target.display()
+    );
+    let environment = client.request("environment", json!({})).await?;
+    ensure!(
+        environment["vars"] == json!([]),
+        "environment visible: {environment}"
+    );
+    ensure!(
+        environment["args"] == json!([]),
+        "arguments visible: {environment}"
+    );
+    still_serving(&client).await
+}
