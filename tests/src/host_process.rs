@@ -48,6 +48,8 @@ pub struct HostLaunch<'a> {
     pub listen: &'a str,
     /// Every other flag.
     pub args: &'a [String],
+    /// Variables set for the host on top of the inherited environment (e.g. a planted HOME).
+    pub env: &'a [(String, String)],
     pub echo_logs: bool,
 }
 
@@ -63,7 +65,7 @@ impl HostProcess {
     /// has printed its address and answers `/healthz`.
     ///
     /// The child gets no `QUILT_MCP_*` or `AWS_*` variables from this environment: its
-    /// configuration is exactly the launch's flags.
+    /// configuration is exactly the launch's flags (and `env`, where a test plants some).
     pub async fn start(launch: HostLaunch<'_>) -> Result<Self> {
         let host_bin = launch.host_bin;
         let mut command = Command::new(host_bin);
@@ -80,6 +82,7 @@ impl HostProcess {
                 command.env_remove(name);
             }
         }
+        command.envs(launch.env.iter().map(|(name, value)| (name, value)));
         let mut child = spawn_guarded(&mut command)
             .with_context(|| format!("starting {}", host_bin.display()))?;
         let log = HostLog {

@@ -70,6 +70,7 @@ async fn main() -> Result<()> {
     .to_vec();
     flags.extend(ADMIN.static_source_flags());
     let host = HostProcess::start(HostLaunch {
+        env: &[],
         host_bin: &artifacts.host_bin,
         guest: &artifacts.guest,
         listen: "127.0.0.1:0",

@@ -72,6 +72,7 @@ async fn main() -> Result<()> {
     flags.extend(ADMIN.static_source_flags());
     let listen = format!("127.0.0.1:{}", preferred_or_free(MCP_PORT));
     let launch = HostLaunch {
+        env: &[],
         host_bin: &artifacts.host_bin,
         guest: &artifacts.guest,
         listen: &listen,

@@ -56,6 +56,7 @@ fn main() -> std::process::ExitCode {
         sandbox::no_credentials_configured,
         sandbox::guest_with_forbidden_import_is_refused_at_start,
         sandbox::no_files_environment_or_arguments,
+        sandbox::planted_credentials_are_never_used,
         mcp_protocol::initialize_negotiates_the_version,
         mcp_protocol::notifications_are_accepted_without_a_body,
         mcp_protocol::ping,

@@ -5,7 +5,7 @@
 use anyhow::{Result, ensure};
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::mcp::{McpClient, Reply};
-use quilt_mcp_tests::seaweedfs::ADMIN;
+use quilt_mcp_tests::seaweedfs::{ADMIN, READER};
 use serde_json::{Value, json};
 
 use crate::support::{Guest, SUBJECT, Scenario, args};
@@ -353,4 +353,74 @@ pub async fn no_files_environment_or_arguments(scenario: &Scenario<'_>) -> Resul
         "arguments visible: {environment}"
     );
     still_serving(&client).await
+}
+
+/// Credentials lying around the host — `~/.quilt/auth.json`, `~/.aws/credentials`, `AWS_*`
+/// variables — all granting the admin identity, are never used: without a token the request is
+/// refused, and with one the caller gets exactly what the configured source grants.
+pub async fn planted_credentials_are_never_used(scenario: &Scenario<'_>) -> Result<()> {
+    let bucket = scenario.bucket("planted").await?;
+    scenario
+        .admin()
+        .put_object(&bucket, "secret.txt", "admin only")
+        .send()
+        .await?;
+    let home = tempfile::tempdir()?;
+    std::fs::create_dir_all(home.path().join(".quilt"))?;
+    std::fs::create_dir_all(home.path().join(".aws"))?;
+    std::fs::write(
+        home.path().join(".quilt/auth.json"),
+        json!({"registry": {"refresh_token": "planted", "access_token": "planted", "expires_at": 4_102_444_800u64}}).to_string(),
+    )?;
+    std::fs::write(
+        home.path().join(".aws/credentials"),
+        format!(
+            "[default]\naws_access_key_id = {}\naws_secret_access_key = {}\n",
+            ADMIN.access_key_id, ADMIN.secret_access_key
+        ),
+    )?;
+    let planted = vec![
+        ("HOME".to_owned(), home.path().display().to_string()),
+        (
+            "AWS_ACCESS_KEY_ID".to_owned(),
+            ADMIN.access_key_id.to_owned(),
+        ),
+        (
+            "AWS_SECRET_ACCESS_KEY".to_owned(),
+            ADMIN.secret_access_key.to_owned(),
+        ),
+        ("AWS_DEFAULT_REGION".to_owned(), "us-east-1".to_owned()),
+    ];
+    let secret = json!({"s3_uri": format!("s3://{bucket}/secret.txt")});
+
+    // A caller whose configured credentials cannot read the bucket is denied it.
+    let mut reader = scenario.spec(Guest::Tools);
+    reader.credentials = READER.static_source_flags();
+    reader.env = planted.clone();
+    let host = scenario.start(reader).await?;
+    let anonymous = McpClient::new(&host.mcp_url(), None);
+    let refused = anonymous.send("tools/list", json!({})).await?;
+    ensure!(refused.status == 401, "no token: HTTP {}", refused.status);
+    let denied = scenario
+        .client(&host)
+        .call_tool("bucket_object_text", secret.clone())
+        .await?
+        .failure()?;
+    ensure!(denied.contains("Access denied"), "{denied}");
+
+    // With no credential source configured at all, the planted ones are not a fallback.
+    let mut unconfigured = scenario.spec(Guest::Tools);
+    unconfigured.credentials = Vec::new();
+    unconfigured.env = planted;
+    let host = scenario.start(unconfigured).await?;
+    let refused = scenario
+        .client(&host)
+        .call_tool("bucket_object_text", secret)
+        .await?
+        .failure()?;
+    ensure!(
+        refused.contains("no AWS credential source configured"),
+        "{refused}"
+    );
+    Ok(())
 }

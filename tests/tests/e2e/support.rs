@@ -95,6 +95,8 @@ pub struct HostSpec {
     pub auth: Vec<String>,
     pub credentials: Vec<String>,
     pub extra: Vec<String>,
+    /// Environment variables for the host process.
+    pub env: Vec<(String, String)>,
 }
 
 /// One trial's view of the stack.
@@ -117,6 +119,7 @@ impl Scenario<'_> {
             ]),
             credentials: ADMIN.static_source_flags(),
             extra: Vec::new(),
+            env: Vec::new(),
         }
     }
 
@@ -141,6 +144,7 @@ impl Scenario<'_> {
             guest,
             listen: "127.0.0.1:0",
             args: &flags,
+            env: &spec.env,
             echo_logs: false,
         };
         let host = HostProcess::start(launch).await?;

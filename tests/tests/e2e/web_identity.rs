@@ -113,6 +113,7 @@ pub async fn each_caller_reaches_only_their_bucket(scenario: &Scenario<'_>) -> R
     flags.extend(auth);
     flags.extend(credentials);
     let host = HostProcess::start(HostLaunch {
+        env: &[],
         host_bin: &scenario.stack.artifacts.host_bin,
         guest: &scenario.stack.artifacts.guest,
         listen: "127.0.0.1:0",
