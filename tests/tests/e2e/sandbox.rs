@@ -79,8 +79,18 @@ pub async fn no_state_survives_a_request(scenario: &Scenario<'_>) -> Result<()> 
 pub async fn egress_is_limited_to_the_allowlist(scenario: &Scenario<'_>) -> Result<()> {
     let forbidden = JwksServer::start(json!({"canary": "forbidden"})).await?;
     let allowed = JwksServer::start(json!({"canary": "allowed"})).await?;
+    let redirector = redirect_server(&format!("{}/secret", forbidden.origin())).await?;
+    // The forbidden server's origin is allowed only over https: plain http to it must fail.
+    let https_only = forbidden.origin().replacen("http://", "https://", 1);
     let mut spec = scenario.spec(Guest::Hostile);
-    spec.extra = args(&["--egress-allow", &allowed.origin()]);
+    spec.extra = args(&[
+        "--egress-allow",
+        &allowed.origin(),
+        "--egress-allow",
+        &https_only,
+        "--egress-allow",
+        &redirector,
+    ]);
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
     let fetch = async |url: String| client.request("fetch", json!({"url": url})).await;
@@ -98,6 +108,13 @@ pub async fn egress_is_limited_to_the_allowlist(scenario: &Scenario<'_>) -> Resu
             "GET {url} was not denied: {result}"
         );
     }
+    // An allowed origin answering with a redirect elsewhere: the redirect comes back to the
+    // guest instead of being followed, and following it is a new request, refused as above.
+    let redirected = fetch(format!("{redirector}/go")).await?;
+    ensure!(
+        redirected["status"] == 302,
+        "the redirect was followed or lost: {redirected}"
+    );
     ensure!(
         forbidden.hits() == 0,
         "a denied request still reached the server ({} hits)",
@@ -423,4 +440,23 @@ pub async fn planted_credentials_are_never_used(scenario: &Scenario<'_>) -> Resu
         "{refused}"
     );
     Ok(())
+}
+
+/// An HTTP server on a free loopback port answering every request with a 302 to `location`;
+/// returns its origin. It lives until the test's runtime ends.
+async fn redirect_server(location: &str) -> Result<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let origin = format!("http://{}", listener.local_addr()?);
+    let response = format!(
+        "HTTP/1.1 302 Found\r\nLocation: {location}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    );
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            let mut request = [0u8; 4096];
+            let _ = stream.read(&mut request).await;
+            let _ = stream.write_all(response.as_bytes()).await;
+        }
+    });
+    Ok(origin)
 }
