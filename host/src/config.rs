@@ -172,6 +172,10 @@ pub struct LimitsConfig {
     #[arg(long, env = "QUILT_MCP_REQUEST_TIMEOUT_MS", default_value_t = 30_000)]
     pub request_timeout_ms: u64,
 
+    /// Largest response body the guest may produce; a larger one is replaced by an error.
+    #[arg(long, env = "QUILT_MCP_MAX_RESPONSE_BYTES", default_value_t = 64 << 20)]
+    pub max_response_bytes: usize,
+
     /// Linear-memory cap of one guest instance, in MiB; growing past it traps the guest.
     #[arg(long, env = "QUILT_MCP_GUEST_MEMORY_MIB", default_value_t = 64)]
     pub guest_memory_mib: usize,

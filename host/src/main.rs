@@ -7,7 +7,9 @@ use clap::Parser;
 use quilt_mcp_host::auth::Authenticator;
 use quilt_mcp_host::config::{Cli, Command, CredentialSourceKind, LogFormat, ServeConfig};
 use quilt_mcp_host::credentials;
-use quilt_mcp_host::sandbox::{self, Deployment, EgressPolicy, EngineLimits, Sandbox};
+use quilt_mcp_host::sandbox::{
+    self, Deployment, EgressPolicy, EngineLimits, RequestLimits, Sandbox,
+};
 use quilt_mcp_host::server::{self, App, OriginPolicy};
 use tokio::net::TcpListener;
 use url::Url;
@@ -46,8 +48,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         max_instances: config.limits.max_instances,
         guest_memory_bytes: config.limits.guest_memory_mib << 20,
     };
-    let deadline = Duration::from_millis(config.limits.request_timeout_ms);
-    let sandbox = Sandbox::load(&config.guest, &limits, egress, deadline)?;
+    let request_limits = RequestLimits {
+        deadline: Duration::from_millis(config.limits.request_timeout_ms),
+        max_response_bytes: config.limits.max_response_bytes,
+    };
+    let sandbox = Sandbox::load(&config.guest, &limits, egress, request_limits)?;
     tracing::info!(egress = ?sandbox.egress().origins().collect::<Vec<_>>(), "guest loaded");
 
     if auth.is_none() && config.credentials.source == CredentialSourceKind::WebIdentity {
@@ -98,7 +103,10 @@ async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Resul
         guest,
         &limits,
         EgressPolicy::deny_all(),
-        Duration::from_secs(10),
+        RequestLimits {
+            deadline: Duration::from_secs(10),
+            max_response_bytes: 1 << 20,
+        },
     )?;
     let deployment = Arc::new(Deployment {
         credentials: credentials::none(),

@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use bytes::Bytes;
-use http_body_util::{BodyExt, Full};
+use http_body_util::{BodyExt, Full, LengthLimitError, Limited};
 use wasmtime::Store;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::WasiHttpView;
@@ -42,22 +42,35 @@ pub enum GuestFailure {
     TimedOut(Duration),
     #[error("the server is at its limit of concurrent requests; retry shortly")]
     Overloaded,
+    #[error(
+        "the tools guest produced a response larger than this server's limit of {0} bytes; ask for less (e.g. a smaller max_bytes or page)"
+    )]
+    ResponseTooLarge(usize),
+}
+
+/// Bounds on one request's run.
+#[derive(Clone, Copy)]
+pub struct RequestLimits {
+    /// Wall-clock and CPU time for the whole request, response body included.
+    pub deadline: Duration,
+    /// Largest response body passed on to the client.
+    pub max_response_bytes: usize,
 }
 
 pub struct Sandbox {
     pre: GuestPre<RequestState>,
     egress: Arc<EgressPolicy>,
-    deadline: Duration,
+    limits: RequestLimits,
 }
 
 impl Sandbox {
     pub fn load(
         guest: &Path,
-        limits: &EngineLimits,
+        engine_limits: &EngineLimits,
         egress: EgressPolicy,
-        deadline: Duration,
+        limits: RequestLimits,
     ) -> anyhow::Result<Self> {
-        let engine = engine::new_engine(limits)?;
+        let engine = engine::new_engine(engine_limits)?;
         let component = engine::load_component(&engine, guest)?;
         imports::check(&engine, &component)?;
         let mut linker = Linker::<RequestState>::new(&engine);
@@ -72,7 +85,7 @@ impl Sandbox {
         Ok(Self {
             pre,
             egress: Arc::new(egress),
-            deadline,
+            limits,
         })
     }
 
@@ -89,7 +102,7 @@ impl Sandbox {
     ) -> Result<http::Response<HyperOutgoingBody>, GuestFailure> {
         let (state, output) = RequestState::new(scope, self.egress.clone(), request_id.to_owned());
         let mut store = Store::new(self.pre.engine(), state);
-        store.set_epoch_deadline(deadline_ticks(self.deadline));
+        store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
         store.epoch_deadline_trap();
 
         let (sender, receiver) = tokio::sync::oneshot::channel();
@@ -111,7 +124,7 @@ impl Sandbox {
 
         let pre = self.pre.clone();
         let request_id = request_id.to_owned();
-        let deadline = self.deadline;
+        let deadline = self.limits.deadline;
         // The guest runs in its own task so it can go on streaming the body after it has
         // handed over the response head; the deadline bounds the whole of it.
         let task = tokio::spawn(async move {
@@ -135,7 +148,30 @@ impl Sandbox {
 
         let started = Instant::now();
         match tokio::time::timeout(deadline, receiver).await {
-            Ok(Ok(Ok(response))) => Ok(response),
+            // Read the whole body here, within the deadline and the size limit, so a guest
+            // that writes too much or stalls gets a clear error instead of a cut-off stream.
+            Ok(Ok(Ok(response))) => {
+                let remaining = deadline.saturating_sub(started.elapsed());
+                let max = self.limits.max_response_bytes;
+                let (parts, body) = response.into_parts();
+                match tokio::time::timeout(remaining, Limited::new(body, max).collect()).await {
+                    Ok(Ok(collected)) => Ok(http::Response::from_parts(
+                        parts,
+                        buffered(collected.to_bytes()),
+                    )),
+                    Ok(Err(error)) if error.is::<LengthLimitError>() => {
+                        task.abort();
+                        Err(GuestFailure::ResponseTooLarge(max))
+                    }
+                    Ok(Err(error)) => Err(GuestFailure::Trapped(format!(
+                        "the guest failed while writing its response: {error}"
+                    ))),
+                    Err(_) => {
+                        task.abort();
+                        Err(GuestFailure::TimedOut(deadline))
+                    }
+                }
+            }
             Ok(Ok(Err(code))) => Err(GuestFailure::Trapped(format!(
                 "the guest answered with error {code:?}"
             ))),
@@ -169,12 +205,18 @@ impl Sandbox {
             let (state, _output) = RequestState::new(scope, self.egress.clone(), String::new());
             let started = Instant::now();
             let mut store = Store::new(self.pre.engine(), state);
-            store.set_epoch_deadline(deadline_ticks(self.deadline));
+            store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
             self.pre.instantiate_async(&mut store).await?;
             timings.push(started.elapsed());
         }
         Ok(timings)
     }
+}
+
+fn buffered(bytes: Bytes) -> HyperOutgoingBody {
+    Full::new(bytes)
+        .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} })
+        .boxed_unsync()
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {

@@ -129,7 +129,9 @@ async fn checked_then_run(
         Err(failure) => {
             tracing::warn!(target: "quilt_mcp::guest", request_id, %failure, "guest produced no response");
             let status = match failure {
-                GuestFailure::Trapped(_) => StatusCode::INTERNAL_SERVER_ERROR,
+                GuestFailure::Trapped(_) | GuestFailure::ResponseTooLarge(_) => {
+                    StatusCode::INTERNAL_SERVER_ERROR
+                }
                 GuestFailure::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
                 GuestFailure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             };

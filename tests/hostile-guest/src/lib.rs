@@ -44,6 +44,12 @@ impl Guest for HostileGuest {
             "trap" => panic!("hostile guest: trap requested"),
             "loop" => spin_forever(),
             "alloc" => exhaust_memory(),
+            "recurse" => json!({"depth": recurse(0)}),
+            "huge_response" => {
+                // Many MiB of JSON: more than a host with a small --max-response-bytes passes on.
+                let mib = params["mib"].as_u64().unwrap_or(8) as usize;
+                json!({"padding": "x".repeat(mib << 20)})
+            }
             "global_write" => {
                 COUNTER.store(params["value"].as_u64().unwrap_or(1), Ordering::SeqCst);
                 json!({"counter": COUNTER.load(Ordering::SeqCst)})
@@ -76,6 +82,13 @@ fn spin_forever() -> ! {
         // black_box keeps the loop from being optimised into something else.
         spins = std::hint::black_box(spins.wrapping_add(1));
     }
+}
+
+/// Recurses until the wasm stack overflows (each frame keeps a buffer alive).
+#[expect(unconditional_recursion, reason = "overflowing the stack is the point")]
+fn recurse(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 64]);
+    recurse(depth + 1) + frame[(depth % 64) as usize]
 }
 
 /// Grows the heap a MiB at a time until an allocation fails, which aborts (traps).

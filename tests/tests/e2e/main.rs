@@ -57,6 +57,8 @@ fn main() -> std::process::ExitCode {
         sandbox::guest_with_forbidden_import_is_refused_at_start,
         sandbox::no_files_environment_or_arguments,
         sandbox::planted_credentials_are_never_used,
+        sandbox::stack_overflow_is_contained,
+        sandbox::oversized_response_is_replaced_by_an_error,
         mcp_protocol::initialize_negotiates_the_version,
         mcp_protocol::notifications_are_accepted_without_a_body,
         mcp_protocol::ping,

@@ -460,3 +460,35 @@ async fn redirect_server(location: &str) -> Result<String> {
     });
     Ok(origin)
 }
+
+pub async fn stack_overflow_is_contained(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let client = scenario.client(&host);
+    let reply = client.post_raw(request_with_id(43, "recurse"), &[]).await?;
+    ensure!(
+        reply.status == 500,
+        "recursion: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
+    expect_internal_error(&reply, 43)?;
+    still_serving(&client).await
+}
+
+pub async fn oversized_response_is_replaced_by_an_error(scenario: &Scenario<'_>) -> Result<()> {
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&["--max-response-bytes", "1048576"]);
+    let host = scenario.start(spec).await?;
+    let client = scenario.client(&host);
+    let body = json!({"jsonrpc": "2.0", "id": 44, "method": "huge_response", "params": {"mib": 8}})
+        .to_string();
+    let reply = client.post_raw(body, &[]).await?;
+    ensure!(reply.status == 500, "8 MiB response: HTTP {}", reply.status);
+    expect_internal_error(&reply, 44)?;
+    ensure!(
+        reply.text().contains("limit of 1048576 bytes"),
+        "{}",
+        reply.text()
+    );
+    still_serving(&client).await
+}
