@@ -25,11 +25,7 @@ pub struct QuiltUri {
 
 pub(super) fn catalog_uri(_env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, ToolError> {
     let bucket = parse_bucket(&args.registry)?;
-    let package = args
-        .package_name
-        .as_deref()
-        .map(|n| parse_name("package_name", n))
-        .transpose()?;
+    let package = optional_package(args.package_name.as_deref())?;
     let hash = args
         .top_hash
         .as_deref()
@@ -75,11 +71,7 @@ pub struct CatalogLink {
 
 pub(super) fn catalog_url(env: &Env<'_>, args: UrlArgs) -> Result<CatalogLink, ToolError> {
     let bucket = parse_bucket(&args.registry)?;
-    let package = args
-        .package_name
-        .as_deref()
-        .map(|n| parse_name("package_name", n))
-        .transpose()?;
+    let package = optional_package(args.package_name.as_deref())?;
     let catalog = env
         .context
         .catalog()
@@ -94,4 +86,9 @@ pub(super) fn catalog_url(env: &Env<'_>, args: UrlArgs) -> Result<CatalogLink, T
             args.path.trim_start_matches('/'),
         ),
     })
+}
+
+/// `package_name` is optional for links: without it they address the registry itself.
+fn optional_package(name: Option<&str>) -> Result<Option<PackageName>, ToolError> {
+    name.map(|n| parse_name("package_name", n)).transpose()
 }
