@@ -179,9 +179,7 @@ impl<'a> S3<'a> {
         let fail = |kind| self.object_failure(kind, "s3:GetObject", uri);
         let bucket = self.bucket(&uri.bucket).map_err(&fail)?;
         let mut action = bucket.head_object(Some(&self.credentials), &uri.key);
-        if let Some(version) = &uri.version_id {
-            action.query_mut().insert("versionId", version.as_str());
-        }
+        select_version(&mut action, uri);
         let url = action.sign_with_time(SEND_EXPIRY, &now());
         let response = self
             .send(Method::Head, url, Vec::new(), Vec::new(), 0)
@@ -214,9 +212,7 @@ impl<'a> S3<'a> {
         let fail = |kind| self.object_failure(kind, "s3:GetObject", uri);
         let bucket = self.bucket(&uri.bucket).map_err(&fail)?;
         let mut action = bucket.get_object(Some(&self.credentials), &uri.key);
-        if let Some(version) = &uri.version_id {
-            action.query_mut().insert("versionId", version.as_str());
-        }
+        select_version(&mut action, uri);
         let url = action.sign_with_time(SEND_EXPIRY, &now());
         let range = format!("bytes=0-{}", max_bytes.saturating_sub(1));
         let request = Request {
@@ -294,9 +290,7 @@ impl<'a> S3<'a> {
             .bucket(&uri.bucket)
             .map_err(|kind| self.object_failure(kind, "s3:GetObject", uri))?;
         let mut action = bucket.get_object(Some(&self.credentials), &uri.key);
-        if let Some(version) = &uri.version_id {
-            action.query_mut().insert("versionId", version.as_str());
-        }
+        select_version(&mut action, uri);
         Ok(action.sign_with_time(expires_in, &timestamp(signed_at)))
     }
 
@@ -374,6 +368,13 @@ impl<'a> S3<'a> {
             subject: self.subject.clone(),
             source: self.source.clone(),
         }
+    }
+}
+
+/// Addresses the version `uri` names, if any (`?versionId=` on the signed request).
+pub(super) fn select_version<'a>(action: &mut impl S3Action<'a>, uri: &'a S3Uri) {
+    if let Some(version) = &uri.version_id {
+        action.query_mut().insert("versionId", version.as_str());
     }
 }
 

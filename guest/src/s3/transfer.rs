@@ -3,7 +3,7 @@
 
 use rusty_s3::S3Action;
 
-use super::client::{ListQuery, ListedObject, S3, SEND_EXPIRY, now};
+use super::client::{ListQuery, ListedObject, S3, SEND_EXPIRY, now, select_version};
 use super::error::{ErrorKind, Failure};
 use super::uri::S3Uri;
 use crate::http::Method;
@@ -29,9 +29,7 @@ impl S3<'_> {
         let fail = |kind| self.object_failure(kind, "s3:GetObject", uri);
         let bucket = self.bucket(&uri.bucket).map_err(&fail)?;
         let mut action = bucket.get_object(Some(&self.credentials), &uri.key);
-        if let Some(version) = &uri.version_id {
-            action.query_mut().insert("versionId", version.as_str());
-        }
+        select_version(&mut action, uri);
         let url = action.sign_with_time(SEND_EXPIRY, &now());
         let headers = vec![
             (
