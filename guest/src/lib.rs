@@ -9,6 +9,7 @@
 // are rare and an instance lives for one request, so boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
+mod catalog;
 mod context;
 mod http;
 mod mcp;

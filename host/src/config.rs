@@ -232,6 +232,9 @@ pub enum CredentialSourceKind {
     /// Each caller's own token exchanged at STS (AssumeRoleWithWebIdentity) for a role's
     /// temporary keys; the role comes from --role-arn-claim or --role-map.
     WebIdentity,
+    /// Each caller's own token exchanged at the Quilt registry (--registry-url,
+    /// /api/auth/get_credentials) for the temporary keys of their Quilt role.
+    Registry,
 }
 
 /// Where each request's AWS credentials come from. Never from AWS_* variables or ~/.aws.
@@ -347,9 +350,35 @@ pub struct CatalogConfig {
     #[arg(long, env = "QUILT_MCP_CATALOG_URL")]
     pub catalog_url: Option<Url>,
 
-    /// Registry (catalog API) URL.
+    /// Registry (catalog API) URL. Its origin is added to the guest's egress allow-list, and
+    /// `--credentials registry` exchanges each caller's token there.
     #[arg(long, env = "QUILT_MCP_REGISTRY_URL")]
     pub registry_url: Option<Url>,
+
+    /// Hand each caller's token to the tools as the bearer for the registry (search, bucket
+    /// listing). The token's audience must then include the registry. The host lets an
+    /// `Authorization` header leave the sandbox only toward the registry's origin. With false,
+    /// tools that need the registry say why they cannot run.
+    #[arg(long, env = "QUILT_MCP_REGISTRY_FORWARD_TOKEN", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub registry_forward_token: bool,
+
+    /// Buckets offered by bucket_list and searched when no registry is configured (repeatable or
+    /// comma-separated). Names only, e.g. my-bucket.
+    #[arg(long = "bucket", env = "QUILT_MCP_BUCKETS", value_name = "NAME", value_delimiter = ',',
+          value_parser = bucket_name)]
+    pub buckets: Vec<String>,
+}
+
+/// A bucket name as S3 addresses it; a URI or a name with spaces is a mistake worth stopping on.
+fn bucket_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() || name.contains(['/', ':']) || name.contains(char::is_whitespace) {
+        return Err(format!(
+            "{text:?} is not a bucket name: give the name only, e.g. my-bucket rather than s3://my-bucket/"
+        ));
+    }
+    Ok(name.to_owned())
 }
 
 #[cfg(test)]
@@ -362,6 +391,43 @@ mod tests {
         assert_eq!(mapping.claim, "groups");
         assert_eq!(mapping.value, "analysts");
         assert_eq!(mapping.role_arn, "arn:aws:iam::1:role/a=b");
+    }
+
+    fn serve(flags: &[&str]) -> Result<ServeConfig, clap::Error> {
+        let command = ["quilt-mcp", "serve", "--guest", "guest.wasm"];
+        let cli = Cli::try_parse_from(command.iter().chain(flags))?;
+        let Command::Serve(config) = cli.command else {
+            unreachable!("serve was asked for")
+        };
+        Ok(*config)
+    }
+
+    #[test]
+    fn the_registry_gets_the_token_unless_turned_off() {
+        let config = serve(&["--registry-url", "https://registry.example.com"]).unwrap();
+        assert!(config.catalog.registry_forward_token);
+        let config = serve(&["--registry-forward-token=false"]).unwrap();
+        assert!(!config.catalog.registry_forward_token);
+    }
+
+    #[test]
+    fn buckets_repeat_and_split_on_commas() {
+        let config = serve(&["--bucket", "raw", "--bucket", "curated, shared"]).unwrap();
+        assert_eq!(config.catalog.buckets, ["raw", "curated", "shared"]);
+        assert!(serve(&[]).unwrap().catalog.buckets.is_empty());
+    }
+
+    #[test]
+    fn bucket_uris_are_refused_with_the_fix() {
+        let refused = serve(&["--bucket", "s3://raw/"]).unwrap_err().to_string();
+        assert!(refused.contains("give the name only"), "{refused}");
+        assert!(serve(&["--bucket", "raw,,curated"]).is_err());
+    }
+
+    #[test]
+    fn registry_is_a_credential_source() {
+        let config = serve(&["--credentials", "registry"]).unwrap();
+        assert_eq!(config.credentials.source, CredentialSourceKind::Registry);
     }
 
     #[test]

@@ -43,7 +43,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     }
 
     let s3_endpoint = config.s3.endpoint();
-    let egress = EgressPolicy::new(std::iter::once(&s3_endpoint).chain(&config.egress_allow));
+    let registry_url = config.catalog.registry_url.as_ref();
+    let egress = EgressPolicy::new(
+        std::iter::once(&s3_endpoint).chain(&config.egress_allow),
+        registry_url,
+    );
     let limits = EngineLimits {
         max_instances: config.limits.max_instances,
         guest_memory_bytes: config.limits.guest_memory_mib << 20,
@@ -55,20 +59,31 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let sandbox = Sandbox::load(&config.guest, &limits, egress, request_limits)?;
     tracing::info!(egress = ?sandbox.egress().origins().collect::<Vec<_>>(), "guest loaded");
 
-    if auth.is_none() && config.credentials.source == CredentialSourceKind::WebIdentity {
+    let exchanges_tokens = match config.credentials.source {
+        CredentialSourceKind::WebIdentity => Some("web-identity"),
+        CredentialSourceKind::Registry => Some("registry"),
+        CredentialSourceKind::None | CredentialSourceKind::Static => None,
+    };
+    if let (None, Some(source)) = (&auth, exchanges_tokens) {
         anyhow::bail!(
-            "--credentials web-identity exchanges each caller's token, so it cannot run with --no-auth"
+            "--credentials {source} exchanges each caller's token, so it cannot run with --no-auth"
         );
     }
     let deployment = Arc::new(Deployment {
-        credentials: credentials::from_config(&config.credentials, &config.s3.region)?,
+        credentials: credentials::from_config(
+            &config.credentials,
+            &config.s3.region,
+            registry_url,
+        )?,
         region: config.s3.region.clone(),
         s3_endpoint: s3_endpoint.as_str().trim_end_matches('/').to_owned(),
         path_style: config.s3.path_style,
         max_manifest_bytes: config.limits.max_manifest_bytes,
         max_manifest_entries: config.limits.max_manifest_entries,
-        catalog_url: config.catalog.catalog_url.as_ref().map(Url::to_string),
-        registry_url: config.catalog.registry_url.as_ref().map(Url::to_string),
+        catalog_url: config.catalog.catalog_url.as_ref().map(without_trailing_slash),
+        registry_url: registry_url.map(without_trailing_slash),
+        forward_registry_token: config.catalog.registry_forward_token,
+        buckets: config.catalog.buckets.clone(),
     });
     let authorization_servers = config
         .auth
@@ -117,6 +132,8 @@ async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Resul
         max_manifest_entries: 0,
         catalog_url: None,
         registry_url: None,
+        forward_registry_token: false,
+        buckets: Vec::new(),
     });
     let mut timings = sandbox.measure_instantiation(deployment, count).await?;
     timings.sort();
@@ -152,4 +169,10 @@ async fn shutdown_signal() {
         _ = terminate.recv() => {}
     }
     tracing::info!("shutting down after the requests in flight");
+}
+
+/// URLs as the operator wrote them: `Url` adds a `/` to a bare origin, which the tools would
+/// otherwise repeat in every link and path they build from it.
+fn without_trailing_slash(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
 }

@@ -28,7 +28,8 @@ impl Artifacts {
     }
 }
 
-fn path_from_env(name: &str) -> Result<PathBuf> {
+/// A path the Makefile exported, which must exist.
+pub fn path_from_env(name: &str) -> Result<PathBuf> {
     let Some(value) = std::env::var_os(name) else {
         bail!(
             "{name} is not set: run the tests with `make test`, which builds the host and guests, installs SeaweedFS and sets it"

@@ -1,17 +1,18 @@
 //! The `quilt-mcp` host as a child process: `serve` on an OS-chosen port, its address
 //! read from the first stdout line, its logs captured for assertions.
 
-use std::ffi::OsString;
-use std::path::Path;
+use std::ffi::OsStr;
+use std::path::{Path, PathBuf};
 use std::process::Stdio;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use tokio::io::{AsyncBufReadExt, AsyncRead, BufReader};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 
 use crate::child::spawn_guarded;
+use crate::host_sandbox::{HostSandbox, find_process};
 
 const STARTUP_DEADLINE: Duration = Duration::from_secs(60);
 const LOG_DEADLINE: Duration = Duration::from_secs(10);
@@ -57,18 +58,29 @@ pub struct HostLaunch<'a> {
 pub struct HostProcess {
     base_url: String,
     log: HostLog,
-    _child: Child,
+    host_bin: PathBuf,
+    /// The host, or the bwrap process wrapping it.
+    child: Child,
 }
 
 impl HostProcess {
-    /// Runs `quilt-mcp serve --listen LISTEN --guest GUEST ARGS...` and waits until it
-    /// has printed its address and answers `/healthz`.
+    /// Runs `quilt-mcp serve --listen LISTEN --guest GUEST ARGS...` the way
+    /// `QUILT_MCP_HOST_SANDBOX` says (see [`HostSandbox`]) and waits until it has printed its
+    /// address and answers `/healthz`.
+    pub async fn start(launch: HostLaunch<'_>) -> Result<Self> {
+        Self::start_in(HostSandbox::from_env()?, launch).await
+    }
+
+    /// Like [`Self::start`], run as `sandbox` says whatever the environment says.
     ///
     /// The child gets no `QUILT_MCP_*` or `AWS_*` variables from this environment: its
     /// configuration is exactly the launch's flags (and `env`, where a test plants some).
-    pub async fn start(launch: HostLaunch<'_>) -> Result<Self> {
+    pub async fn start_in(sandbox: HostSandbox, launch: HostLaunch<'_>) -> Result<Self> {
         let host_bin = launch.host_bin;
-        let mut command = Command::new(host_bin);
+        let mentioned: Vec<&OsStr> = std::iter::once(launch.guest.as_os_str())
+            .chain(launch.args.iter().map(OsStr::new))
+            .collect();
+        let mut command = sandbox.command(host_bin, &mentioned, launch.env);
         command
             .args(["serve", "--listen", launch.listen, "--guest"])
             .arg(launch.guest)
@@ -77,14 +89,8 @@ impl HostProcess {
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
-        for (name, _) in std::env::vars_os() {
-            if is_configuration_variable(&name) {
-                command.env_remove(name);
-            }
-        }
-        command.envs(launch.env.iter().map(|(name, value)| (name, value)));
-        let mut child = spawn_guarded(&mut command)
-            .with_context(|| format!("starting {}", host_bin.display()))?;
+        let mut child =
+            spawn_guarded(&mut command).with_context(|| sandbox.spawn_context(host_bin))?;
         let log = HostLog {
             echo: launch.echo_logs,
             ..HostLog::default()
@@ -115,7 +121,8 @@ impl HostProcess {
         let host = Self {
             base_url,
             log,
-            _child: child,
+            host_bin: host_bin.to_path_buf(),
+            child,
         };
         host.wait_until_healthy().await?;
         Ok(host)
@@ -133,6 +140,12 @@ impl HostProcess {
 
     pub fn log(&self) -> HostLog {
         self.log.clone()
+    }
+
+    /// The PID of the `quilt-mcp` process itself, wrapped or not.
+    pub fn server_pid(&self) -> Result<u32> {
+        let child = self.child.id().context("the host has exited")?;
+        find_process(child, &self.host_bin)
     }
 
     /// Waits until the host has logged a line containing `needle` (log lines reach us
@@ -167,11 +180,6 @@ impl HostProcess {
             }
         }
     }
-}
-
-fn is_configuration_variable(name: &OsString) -> bool {
-    let name = name.to_string_lossy();
-    name.starts_with("QUILT_MCP_") || name.starts_with("AWS_")
 }
 
 /// Appends every line of `pipe` to `log`; the first `listening on URL` line is also

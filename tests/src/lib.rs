@@ -8,10 +8,13 @@
 pub mod artifacts;
 pub mod child;
 pub mod host_process;
+pub mod host_sandbox;
 pub mod identity;
 pub mod jwks_server;
 pub mod mcp;
 pub mod ports;
+pub mod registry;
 pub mod s3;
+pub mod sandbox_report;
 pub mod seaweedfs;
 pub mod sts;

@@ -7,7 +7,7 @@ use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
-use serde_json::json;
+use serde_json::{Value, json};
 use tokio::process::{Child, Command};
 use url::Url;
 
@@ -64,19 +64,29 @@ impl SeaweedFs {
         options: &SeaweedOptions,
         trust: &WebIdentityTrust,
     ) -> Result<Self> {
-        Self::start_configured(weed, options, Some(trust)).await
+        Self::start_configured(weed, options, Some(&trust.iam_config())).await
+    }
+
+    /// Like [`Self::start_with_sts`] with an IAM document built by the caller (e.g. a
+    /// [`WebIdentityTrust::iam_config`] whose roles [`crate::sts::allow_writes`] widened).
+    pub async fn start_with_iam(
+        weed: &Path,
+        options: &SeaweedOptions,
+        iam: &Value,
+    ) -> Result<Self> {
+        Self::start_configured(weed, options, Some(iam)).await
     }
 
     async fn start_configured(
         weed: &Path,
         options: &SeaweedOptions,
-        trust: Option<&WebIdentityTrust>,
+        iam: Option<&Value>,
     ) -> Result<Self> {
         std::fs::create_dir_all(&options.data_dir)
             .with_context(|| format!("creating {}", options.data_dir.display()))?;
         let mut last_error = None;
         for _ in 0..START_ATTEMPTS {
-            match Self::start_once(weed, options, trust).await {
+            match Self::start_once(weed, options, iam).await {
                 Ok(server) => return Ok(server),
                 Err(error) => last_error = Some(error),
             }
@@ -87,7 +97,7 @@ impl SeaweedFs {
     async fn start_once(
         weed: &Path,
         options: &SeaweedOptions,
-        trust: Option<&WebIdentityTrust>,
+        iam: Option<&Value>,
     ) -> Result<Self> {
         let config_path = options.data_dir.join("s3-identities.json");
         std::fs::write(&config_path, identities_config().to_string())?;
@@ -98,10 +108,10 @@ impl SeaweedFs {
             .map_or_else(free_port, preferred_or_free);
         let mut ports = component_ports();
         ports.push(("s3.port", s3_port));
-        let iam_flag = match trust {
-            Some(trust) => {
+        let iam_flag = match iam {
+            Some(iam) => {
                 let iam_path = options.data_dir.join("s3-iam.json");
-                std::fs::write(&iam_path, trust.iam_config().to_string())?;
+                std::fs::write(&iam_path, iam.to_string())?;
                 Some(format!("-s3.iam.config={}", iam_path.display()))
             }
             None => None,

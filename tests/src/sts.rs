@@ -98,5 +98,17 @@ fn read_policy(reader: &BucketReader) -> Value {
 }
 
 fn policy_name(reader: &BucketReader) -> String {
-    format!("{}-read", reader.role_name)
+    format!("{}-bucket-access", reader.role_name)
+}
+
+/// Widens `reader`'s role in an [`WebIdentityTrust::iam_config`] document to writing and
+/// deleting in its bucket too (the dev stack's users create packages).
+pub fn allow_writes(iam: &mut Value, reader: &BucketReader) {
+    let name = policy_name(reader);
+    let policies = iam["policies"].as_array_mut().into_iter().flatten();
+    for policy in policies.filter(|policy| policy["name"] == name.as_str()) {
+        if let Some(actions) = policy["document"]["Statement"][0]["Action"].as_array_mut() {
+            actions.extend(["s3:PutObject", "s3:DeleteObject"].map(Value::from));
+        }
+    }
 }

@@ -6,7 +6,7 @@ use crate::bindings::wasi::http::types::{
 };
 use crate::bindings::wasi::io::streams::StreamError;
 use crate::context::HostContext;
-use crate::mcp::{self, Reply};
+use crate::mcp::{self, Reply, RequestHeaders};
 use crate::tools::Env;
 
 /// Large enough for a `bucket_objects_put` of several base64 items, small enough that
@@ -18,29 +18,33 @@ pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     let reply = match request.method() {
         Method::Post => match read_body(&request) {
             Ok(body) => {
-                let version = header(&request, "mcp-protocol-version");
                 let env = Env {
                     context: &HostContext,
                     http: &WasiClient,
                 };
-                mcp::handle(version.as_deref(), &body, &env)
+                mcp::handle(&headers(&request), &body, &env)
             }
             Err(reply) => reply,
         },
-        _ => plain(405, "Only POST is served on this endpoint."),
+        _ => Reply::text(405, "Only POST is served on this endpoint."),
     };
     respond(reply, response_out);
 }
 
-fn header(request: &IncomingRequest, name: &str) -> Option<String> {
-    let values = request.headers().get(name);
-    values
-        .first()
-        .map(|v| String::from_utf8_lossy(v).trim().to_owned())
+/// A value that is not UTF-8 becomes one with U+FFFD in it, which no header MCP reads
+/// accepts.
+fn headers(request: &IncomingRequest) -> RequestHeaders {
+    RequestHeaders::new(
+        request
+            .headers()
+            .entries()
+            .into_iter()
+            .map(|(name, value)| (name, String::from_utf8_lossy(&value).into_owned())),
+    )
 }
 
 fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Reply> {
-    let broken = || plain(400, "The request body could not be read.");
+    let broken = || Reply::text(400, "The request body could not be read.");
     let incoming = request.consume().map_err(|()| broken())?;
     let stream = incoming.stream().map_err(|()| broken())?;
     let mut body = Vec::new();
@@ -51,7 +55,7 @@ fn read_body(request: &IncomingRequest) -> Result<Vec<u8>, Reply> {
             Err(StreamError::LastOperationFailed(_)) => return Err(broken()),
         }
         if body.len() > MAX_REQUEST_BODY {
-            return Err(plain(
+            return Err(Reply::text(
                 413,
                 "The request body is larger than 32 MiB; send fewer or smaller items.",
             ));
@@ -81,12 +85,4 @@ fn respond(reply: Reply, response_out: ResponseOutparam) {
         return;
     }
     let _ = OutgoingBody::finish(body, None);
-}
-
-fn plain(status: u16, text: &str) -> Reply {
-    Reply {
-        status,
-        content_type: Some("text/plain; charset=utf-8"),
-        body: text.as_bytes().to_vec(),
-    }
 }

@@ -15,6 +15,7 @@ pub enum Method {
     Get,
     Head,
     Put,
+    Post,
     Delete,
 }
 
@@ -59,6 +60,21 @@ pub enum HttpError {
     Transport { origin: String, detail: String },
 }
 
+impl HttpError {
+    /// How a request on a pooled connection the server had already closed fails: hyper's
+    /// send error, or the request body stream closing under the guest. Refused or
+    /// unreachable origins fail otherwise, so only these are worth sending again.
+    pub fn is_dead_connection(&self) -> bool {
+        match self {
+            Self::Transport { detail, .. } => {
+                detail.contains("SendRequest")
+                    || detail.contains("writing the request body: stream closed")
+            }
+            Self::BadUrl(_) => false,
+        }
+    }
+}
+
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -68,5 +84,25 @@ impl fmt::Display for HttpError {
                 "could not reach {origin} ({detail}); check that the S3 endpoint of this deployment is up and allowed"
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::HttpError;
+
+    #[test]
+    fn only_dead_connections_are_worth_resending() {
+        let transport = |detail: &str| HttpError::Transport {
+            origin: "http://s3".into(),
+            detail: detail.into(),
+        };
+        assert!(
+            transport("ErrorCode::InternalError(Some(\"client error (SendRequest)\"))")
+                .is_dead_connection()
+        );
+        assert!(transport("writing the request body: stream closed").is_dead_connection());
+        assert!(!transport("ErrorCode::ConnectionRefused").is_dead_connection());
+        assert!(!transport("ErrorCode::HttpRequestDenied").is_dead_connection());
     }
 }

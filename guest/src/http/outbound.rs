@@ -94,6 +94,7 @@ fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
         Method::Get => WasiMethod::Get,
         Method::Head => WasiMethod::Head,
         Method::Put => WasiMethod::Put,
+        Method::Post => WasiMethod::Post,
         Method::Delete => WasiMethod::Delete,
     };
     // These setters only fail on syntactically invalid values, which `Url` rules out.

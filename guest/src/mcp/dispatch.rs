@@ -1,55 +1,52 @@
-//! The MCP methods this server answers.
+//! The MCP methods each era answers.
 
-use rmcp::model::{Implementation, InitializeResult, ServerCapabilities, ToolsCapability};
+use rmcp::model::{CallToolResult, InitializeResult};
+use serde::Serialize;
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Value, json};
 
+use super::era::Era;
 use super::jsonrpc::RpcError;
-use super::version;
+use super::{identity, modern, version};
 use crate::tools::{self, Env};
-
-const INSTRUCTIONS: &str = "Tools for browsing and writing the S3 buckets behind a Quilt catalog, as the signed-in user. \
-Objects are addressed as s3://bucket/key (optionally ?versionId=...). Start with auth_status to see which identity and \
-credentials are in use, then bucket_objects_list to browse, bucket_object_info/text/fetch to read, bucket_object_link \
-to share, and bucket_objects_put to write.";
 
 /// The result as JSON text: the tool listing is served verbatim from its snapshot, never
 /// parsed and re-serialised.
 pub fn dispatch(
+    era: Era,
     method: &str,
     params: Option<Value>,
     env: &Env<'_>,
 ) -> Result<Box<RawValue>, RpcError> {
-    let result = match method {
-        "initialize" => initialize(params.as_ref()),
-        "ping" => json!({}),
-        "tools/list" => {
-            return Ok(RawValue::from_string(tools::LISTING.to_owned())
-                .expect("the tool listing snapshot is JSON"));
-        }
-        "tools/call" => call_tool(params, env)?,
-        _ => return Err(RpcError::method_not_found(method)),
-    };
-    Ok(serde_json::value::to_raw_value(&result).expect("JSON values serialise"))
+    match (era, method) {
+        (Era::Legacy, "initialize") => Ok(raw(&initialize(params.as_ref()))),
+        (Era::Legacy, "ping") => Ok(raw(&serde_json::json!({}))),
+        (Era::Legacy, "tools/list") => Ok(RawValue::from_string(tools::LISTING.to_owned())
+            .expect("the tool listing snapshot is JSON")),
+        (Era::Legacy, "tools/call") => Ok(raw(&call_tool(params, env)?)),
+        (Era::Modern, "server/discover") => Ok(raw(&modern::discover())),
+        (Era::Modern, "tools/list") => Ok(raw(&modern::listing())),
+        (Era::Modern, "tools/call") => Ok(raw(&modern::complete(call_tool(params, env)?))),
+        _ => Err(RpcError::method_not_found(method)),
+    }
 }
 
-fn initialize(params: Option<&Value>) -> Value {
+fn raw(result: &impl Serialize) -> Box<RawValue> {
+    serde_json::value::to_raw_value(result).expect("results serialise")
+}
+
+fn initialize(params: Option<&Value>) -> InitializeResult {
     let requested = params
         .and_then(|p| p.get("protocolVersion"))
         .and_then(Value::as_str);
-    let mut tools = ToolsCapability::default();
-    tools.list_changed = Some(false);
-    let mut capabilities = ServerCapabilities::default();
-    capabilities.tools = Some(tools);
-    let mut server_info = Implementation::new("quilt-mcp", env!("CARGO_PKG_VERSION"));
-    server_info.title = Some("Quilt MCP".to_owned());
-    let mut result = InitializeResult::new(capabilities).with_instructions(INSTRUCTIONS);
+    let mut result =
+        InitializeResult::new(identity::capabilities()).with_instructions(identity::INSTRUCTIONS);
     result.protocol_version = version::negotiate(requested);
-    result.server_info = server_info;
-    serde_json::to_value(result).expect("initialize result serialises")
+    result.server_info = identity::server_info();
+    result
 }
 
-fn call_tool(params: Option<Value>, env: &Env<'_>) -> Result<Value, RpcError> {
+fn call_tool(params: Option<Value>, env: &Env<'_>) -> Result<CallToolResult, RpcError> {
     let Some(Value::Object(mut params)) = params else {
         return Err(RpcError::invalid_params(
             "tools/call needs params {name, arguments}".into(),
@@ -69,7 +66,6 @@ fn call_tool(params: Option<Value>, env: &Env<'_>) -> Result<Value, RpcError> {
             ));
         }
     };
-    let result = tools::call(env, &name, arguments)
-        .ok_or_else(|| RpcError::invalid_params(format!("Unknown tool: {name}")))?;
-    Ok(serde_json::to_value(result).expect("tool results serialise"))
+    tools::call(env, &name, arguments)
+        .ok_or_else(|| RpcError::invalid_params(format!("Unknown tool: {name}")))
 }

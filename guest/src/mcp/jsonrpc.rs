@@ -46,6 +46,19 @@ impl RpcError {
         Self::new(ErrorCode::INVALID_PARAMS, message)
     }
 
+    /// The 2026 era's `HeaderMismatch`: a mirrored header is missing, repeated or
+    /// disagrees with the body.
+    pub fn header_mismatch(detail: String) -> Self {
+        Self::new(
+            ErrorCode::HEADER_MISMATCH,
+            format!("Header mismatch: {detail}"),
+        )
+    }
+
+    pub fn is_method_not_found(&self) -> bool {
+        self.0.code == ErrorCode::METHOD_NOT_FOUND
+    }
+
     pub fn response(&self, id: &Value) -> Value {
         json!({ "jsonrpc": "2.0", "id": id, "error": self.0 })
     }

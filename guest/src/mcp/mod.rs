@@ -2,12 +2,17 @@
 //! requests (no sessions: the host runs a fresh instance per request).
 
 mod dispatch;
+mod era;
+mod headers;
+mod identity;
 mod jsonrpc;
+mod modern;
 mod version;
 
 use serde_json::Value;
 
 use crate::tools::Env;
+pub use headers::RequestHeaders;
 use jsonrpc::{Message, RpcError};
 
 /// What to send back over HTTP.
@@ -27,6 +32,14 @@ impl Reply {
         }
     }
 
+    pub fn text(status: u16, text: &str) -> Self {
+        Self {
+            status,
+            content_type: Some("text/plain; charset=utf-8"),
+            body: text.as_bytes().to_vec(),
+        }
+    }
+
     fn accepted() -> Self {
         Self {
             status: 202,
@@ -36,8 +49,13 @@ impl Reply {
     }
 }
 
-/// `protocol_version` is the `MCP-Protocol-Version` header, when sent.
-pub fn handle(protocol_version: Option<&str>, body: &[u8], env: &Env<'_>) -> Reply {
+pub fn handle(headers: &RequestHeaders, body: &[u8], env: &Env<'_>) -> Reply {
+    if !headers.accepts_json() {
+        return Reply::text(
+            406,
+            "This server answers in application/json; send Accept: application/json, text/event-stream.",
+        );
+    }
     let value: Value = match serde_json::from_slice(body) {
         Ok(value) => value,
         Err(e) => {
@@ -49,23 +67,28 @@ pub fn handle(protocol_version: Option<&str>, body: &[u8], env: &Env<'_>) -> Rep
         Ok(message) => message,
         Err((id, error)) => return Reply::json(400, &error.response(&id)),
     };
-    if let Some(version) = protocol_version
-        && !version::is_supported(version)
-    {
-        let id = match &message {
-            Message::Request { id, .. } => id.clone(),
-            Message::Notification | Message::Response => Value::Null,
-        };
-        return Reply::json(400, &version::unsupported(version).response(&id));
-    }
+    let era = match era::route(headers, &message) {
+        Ok(era) => era,
+        Err(error) => {
+            let id = match &message {
+                Message::Request { id, .. } => id.clone(),
+                Message::Notification | Message::Response => Value::Null,
+            };
+            return Reply::json(400, &error.response(&id));
+        }
+    };
     match message {
         Message::Notification | Message::Response => Reply::accepted(),
-        Message::Request { id, method, params } => match dispatch::dispatch(&method, params, env) {
-            Ok(result) => Reply::json(200, &jsonrpc::success(&id, &result)),
-            Err(error) => Reply::json(200, &error.response(&id)),
-        },
+        Message::Request { id, method, params } => {
+            match dispatch::dispatch(era, &method, params, env) {
+                Ok(result) => Reply::json(200, &jsonrpc::success(&id, &result)),
+                Err(error) => Reply::json(era.status_of(&error), &error.response(&id)),
+            }
+        }
     }
 }
 
+#[cfg(test)]
+mod modern_tests;
 #[cfg(test)]
 mod tests;

@@ -4,12 +4,12 @@ use std::cell::RefCell;
 
 use serde_json::{Value, json};
 
-use super::{Reply, handle};
+use super::{Reply, RequestHeaders, handle};
 use crate::context::{AwsCredentials, Caller, CatalogAccess, Context, CredentialError, Settings};
 use crate::http::{Client, HttpError, Request, Response};
 use crate::tools::Env;
 
-struct FakeContext {
+pub(super) struct FakeContext {
     credentials: Result<AwsCredentials, CredentialError>,
 }
 
@@ -43,6 +43,7 @@ impl Context for FakeContext {
             catalog_url: Some("https://catalog.example".into()),
             registry_url: None,
             bearer: None,
+            buckets: vec![],
         }
     }
     fn settings(&self) -> Settings {
@@ -52,13 +53,14 @@ impl Context for FakeContext {
             path_style: true,
             max_manifest_bytes: 1 << 20,
             max_manifest_entries: 1_000,
+            credential_source: "static".into(),
         }
     }
 }
 
 /// Answers every request with the next canned response and remembers the requests.
 #[derive(Default)]
-struct FakeS3 {
+pub(super) struct FakeS3 {
     responses: RefCell<Vec<Response>>,
     sent: RefCell<Vec<Request>>,
 }
@@ -96,26 +98,40 @@ fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Response {
     }
 }
 
-fn post_with(version: Option<&str>, body: &str, context: &FakeContext, s3: &FakeS3) -> Reply {
-    handle(version, body.as_bytes(), &Env { context, http: s3 })
+pub(super) fn post_with(
+    headers: &RequestHeaders,
+    body: &str,
+    context: &FakeContext,
+    s3: &FakeS3,
+) -> Reply {
+    handle(headers, body.as_bytes(), &Env { context, http: s3 })
 }
 
 fn post(body: &str) -> Reply {
-    post_with(None, body, &FakeContext::default(), &FakeS3::default())
+    post_with(
+        &RequestHeaders::default(),
+        body,
+        &FakeContext::default(),
+        &FakeS3::default(),
+    )
 }
 
-fn json_of(reply: &Reply) -> Value {
+fn with_version(version: &str) -> RequestHeaders {
+    RequestHeaders::new([("mcp-protocol-version".to_owned(), version.to_owned())])
+}
+
+pub(super) fn json_of(reply: &Reply) -> Value {
     assert_eq!(reply.content_type, Some("application/json"));
     serde_json::from_slice(&reply.body).unwrap()
 }
 
-fn request(method: &str, params: Value) -> String {
+pub(super) fn request(method: &str, params: Value) -> String {
     json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string()
 }
 
 fn call(name: &str, arguments: Value, s3: &FakeS3) -> Value {
     let reply = post_with(
-        None,
+        &RequestHeaders::default(),
         &request("tools/call", json!({"name": name, "arguments": arguments})),
         &FakeContext::default(),
         s3,
@@ -182,31 +198,38 @@ fn notifications_and_responses_are_accepted_without_a_body() {
 #[test]
 fn unsupported_protocol_version_header_is_rejected() {
     let reply = post_with(
-        Some("2024-11-05"),
+        &with_version("2024-11-05"),
         &request("ping", json!({})),
         &FakeContext::default(),
         &FakeS3::default(),
     );
     assert_eq!(reply.status, 400);
     let body = json_of(&reply);
-    assert_eq!(body["error"]["code"], -32600);
+    assert_eq!(body["error"]["code"], -32022);
     assert_eq!(body["id"], 7);
+    let supported = json!(["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"]);
+    assert_eq!(
+        body["error"]["data"],
+        json!({"supported": supported, "requested": "2024-11-05"})
+    );
     let message = body["error"]["message"].as_str().unwrap();
-    for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
-        assert!(message.contains(version), "{message}");
+    for version in supported.as_array().unwrap() {
+        assert!(message.contains(version.as_str().unwrap()), "{message}");
     }
 }
 
 #[test]
-fn supported_protocol_version_header_is_served() {
-    let reply = post_with(
-        Some("2025-06-18"),
-        &request("ping", json!({})),
-        &FakeContext::default(),
-        &FakeS3::default(),
-    );
-    assert_eq!(reply.status, 200);
-    assert_eq!(json_of(&reply)["result"], json!({}));
+fn supported_legacy_protocol_version_headers_are_served() {
+    for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
+        let reply = post_with(
+            &with_version(version),
+            &request("ping", json!({})),
+            &FakeContext::default(),
+            &FakeS3::default(),
+        );
+        assert_eq!(reply.status, 200, "{version}");
+        assert_eq!(json_of(&reply)["result"], json!({}), "{version}");
+    }
 }
 
 #[test]
@@ -236,8 +259,10 @@ fn initialize_negotiates_the_version() {
     }
 }
 
+/// Without a version header or `_meta`, a request is of the 2025-03-26 era, which has
+/// no `server/discover`.
 #[test]
-fn unknown_methods_and_server_discover_are_not_found() {
+fn unknown_methods_and_legacy_server_discover_are_not_found() {
     for method in ["server/discover", "resources/list", "nope"] {
         let reply = post(&request(method, json!({})));
         assert_eq!(reply.status, 200);
@@ -281,7 +306,9 @@ fn tools_list_describes_every_tool_fully() {
             "package_update",
             "package_delete",
             "catalog_uri",
-            "catalog_url"
+            "catalog_url",
+            "search_catalog",
+            "bucket_list"
         ]
     );
     for tool in &tools {
@@ -365,7 +392,7 @@ fn credential_errors_are_tool_errors_with_the_hosts_message() {
         )),
     };
     let reply = post_with(
-        None,
+        &RequestHeaders::default(),
         &request(
             "tools/call",
             json!({"name": "bucket_object_info", "arguments": {"s3_uri": "s3://b/k"}}),

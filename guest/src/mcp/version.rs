@@ -1,33 +1,50 @@
-//! Protocol versions of the MCP era served here (with initialize, without sessions).
+//! The protocol versions served here: the stateless 2026 era and the legacy eras with
+//! an initialize handshake, all without sessions.
 
-use rmcp::model::ProtocolVersion;
+use rmcp::model::{ErrorCode, ErrorData, ProtocolVersion};
+use serde_json::json;
 
 use super::jsonrpc::RpcError;
 
-/// Newest first; the first is offered to clients asking for one not listed.
-pub const SUPPORTED: [ProtocolVersion; 3] = [
+/// The version without an initialize handshake: requests carry it in `_meta`.
+pub const MODERN: ProtocolVersion = ProtocolVersion::V_2026_07_28;
+
+/// The versions `initialize` can agree on, newest first; the first is offered to clients
+/// asking for one not listed.
+const LEGACY: [ProtocolVersion; 3] = [
     ProtocolVersion::V_2025_11_25,
     ProtocolVersion::V_2025_06_18,
     ProtocolVersion::V_2025_03_26,
 ];
 
-pub fn is_supported(version: &str) -> bool {
-    SUPPORTED.iter().any(|v| v.as_str() == version)
+/// Every version served, newest first, as `server/discover` and errors list them.
+pub fn supported() -> Vec<ProtocolVersion> {
+    std::iter::once(MODERN).chain(LEGACY).collect()
 }
 
-/// The client's version when supported, else the newest supported.
+pub fn is_supported(version: &str) -> bool {
+    supported().iter().any(|v| v.as_str() == version)
+}
+
+/// The client's version when `initialize` can agree on it, else the newest legacy one.
 pub fn negotiate(requested: Option<&str>) -> ProtocolVersion {
-    SUPPORTED
+    LEGACY
         .iter()
         .find(|v| Some(v.as_str()) == requested)
-        .unwrap_or(&SUPPORTED[0])
+        .unwrap_or(&LEGACY[0])
         .clone()
 }
 
-pub fn unsupported(version: &str) -> RpcError {
-    let supported: Vec<&str> = SUPPORTED.iter().map(ProtocolVersion::as_str).collect();
-    RpcError::invalid_request(format!(
-        "Unsupported MCP-Protocol-Version '{version}'; this server supports {}",
-        supported.join(", ")
+/// The 2026 era's `UnsupportedProtocolVersionError`; legacy clients read only its 400.
+pub fn unsupported(requested: &str) -> RpcError {
+    let supported = supported();
+    let listed: Vec<&str> = supported.iter().map(ProtocolVersion::as_str).collect();
+    RpcError(ErrorData::new(
+        ErrorCode::UNSUPPORTED_PROTOCOL_VERSION,
+        format!(
+            "Unsupported protocol version '{requested}'; this server supports {}",
+            listed.join(", ")
+        ),
+        Some(json!({ "supported": supported, "requested": requested })),
     ))
 }

@@ -15,7 +15,7 @@ use url::Url;
 use super::error::{ErrorKind, Failure, classify};
 use super::uri::S3Uri;
 use crate::context::{Context, credential_error_message};
-use crate::http::{Client, HttpError, Method, Request, Response};
+use crate::http::{Client, Method, Request, Response};
 
 /// Signatures of requests sent right away only need to outlive clock skew.
 pub(super) const SEND_EXPIRY: Duration = Duration::from_secs(300);
@@ -330,7 +330,9 @@ impl<'a> S3<'a> {
         let mut response = self.http.send(&request, cap);
         for _ in 0..TRANSPORT_RETRIES {
             match &response {
-                Err(error) if is_dead_connection(error) => response = self.http.send(&request, cap),
+                Err(error) if error.is_dead_connection() => {
+                    response = self.http.send(&request, cap)
+                }
                 _ => break,
             }
         }
@@ -386,19 +388,6 @@ fn timestamp(time: SystemTime) -> Timestamp {
     Timestamp::try_from(time).unwrap_or(Timestamp::UNIX_EPOCH)
 }
 
-/// How a request on a connection the server had already closed fails: hyper's send
-/// error, or the request body stream closing under the guest. Refused or unreachable
-/// origins fail otherwise and are not retried.
-fn is_dead_connection(error: &HttpError) -> bool {
-    match error {
-        HttpError::Transport { detail, .. } => {
-            detail.contains("SendRequest")
-                || detail.contains("writing the request body: stream closed")
-        }
-        HttpError::BadUrl(_) => false,
-    }
-}
-
 /// S3 quotes ETags; the quotes are HTTP syntax, not part of the value people compare.
 fn unquote(etag: &str) -> String {
     etag.trim().trim_matches('"').to_owned()
@@ -443,26 +432,6 @@ mod tests {
         assert_eq!(total_from_content_range("bytes 0-99/1234"), Some(1234));
         assert_eq!(total_from_content_range("bytes */0"), Some(0));
         assert_eq!(total_from_content_range("bytes 0-99/*"), None);
-    }
-
-    #[test]
-    fn retries_only_dead_connections() {
-        let transport = |detail: &str| HttpError::Transport {
-            origin: "http://s3".into(),
-            detail: detail.into(),
-        };
-        assert!(is_dead_connection(&transport(
-            "ErrorCode::InternalError(Some(\"client error (SendRequest)\"))"
-        )));
-        assert!(is_dead_connection(&transport(
-            "writing the request body: stream closed"
-        )));
-        assert!(!is_dead_connection(&transport(
-            "ErrorCode::ConnectionRefused"
-        )));
-        assert!(!is_dead_connection(&transport(
-            "ErrorCode::HttpRequestDenied"
-        )));
     }
 
     #[test]

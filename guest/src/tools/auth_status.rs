@@ -22,10 +22,17 @@ pub struct AuthStatus {
     region: String,
     /// The S3 endpoint requests go to.
     s3_endpoint: String,
+    /// The configured AWS credential source: none, static, web-identity or registry.
+    credential_source: String,
     /// The web catalog, when configured.
     catalog_url: Option<String>,
-    /// The registry API behind the catalog, when configured.
+    /// The registry API behind the catalog (search, bucket list), when configured.
     registry_url: Option<String>,
+    /// Whether your sign-in token is forwarded to the registry, so search and bucket_list
+    /// act as you there.
+    registry_authorized: bool,
+    /// Buckets this server is configured with (used when there is no registry).
+    configured_buckets: Vec<String>,
 }
 
 #[derive(Serialize, JsonSchema)]
@@ -59,7 +66,7 @@ pub fn entry() -> Entry {
     super::entry(
         "auth_status",
         "Authentication status",
-        "Shows who the server thinks you are, which AWS credentials it will use for you (key masked), and which S3 endpoint, catalog and registry are in use.",
+        "Shows who the server thinks you are, which credential source and AWS credentials it will use for you (key masked), which S3 endpoint, catalog and registry are in use, and whether your sign-in reaches the registry.",
         Effect::Introspect,
         run,
     )
@@ -90,8 +97,11 @@ fn run(env: &Env<'_>, _: Args) -> Result<AuthStatus, ToolError> {
         credentials,
         region: settings.region,
         s3_endpoint: settings.s3_endpoint,
+        credential_source: settings.credential_source,
         catalog_url: catalog.catalog_url,
+        registry_authorized: catalog.registry_url.is_some() && catalog.bearer.is_some(),
         registry_url: catalog.registry_url,
+        configured_buckets: catalog.buckets,
     })
 }
 

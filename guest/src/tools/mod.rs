@@ -2,6 +2,7 @@
 //! registry derives the MCP metadata from those types and adapts them to JSON.
 
 mod auth_status;
+mod catalog;
 mod encoding;
 mod objects;
 mod packages;
@@ -16,6 +17,7 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
+use crate::catalog::CatalogError;
 use crate::context::Context;
 use crate::http::Client;
 use crate::s3::client::ConnectError;
@@ -52,6 +54,7 @@ pub enum ToolError {
     },
     AllItemsFailed(Vec<(String, String)>),
     Package(packages::PackageError),
+    Catalog(CatalogError),
 }
 
 impl fmt::Display for ToolError {
@@ -67,6 +70,7 @@ impl fmt::Display for ToolError {
                 "The object at {s3_uri} is not valid UTF-8 text; call again with base64_encode true"
             ),
             Self::Package(error) => error.fmt(f),
+            Self::Catalog(error) => error.fmt(f),
             Self::AllItemsFailed(failures) => {
                 write!(f, "No object was written:")?;
                 for (key, error) in failures {
@@ -81,6 +85,12 @@ impl fmt::Display for ToolError {
 impl From<UriError> for ToolError {
     fn from(error: UriError) -> Self {
         Self::Uri(error)
+    }
+}
+
+impl From<CatalogError> for ToolError {
+    fn from(error: CatalogError) -> Self {
+        Self::Catalog(error)
     }
 }
 
@@ -186,6 +196,7 @@ fn registry() -> Vec<Entry> {
     let mut entries = vec![auth_status::entry()];
     entries.extend(objects::entries());
     entries.extend(packages::entries());
+    entries.extend(catalog::entries());
     entries
 }
 
@@ -214,7 +225,7 @@ pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<CallToolResul
         }
         Err(error) => CallToolResult::error(vec![ContentBlock::text(error.to_string())]),
     };
-    // `resultType` belongs to the 2026 protocol era; the eras served here do not have it.
+    // `resultType` exists only in the 2026 era, whose results `mcp::modern` marks complete.
     result.result_type = None;
     Some(result)
 }

@@ -27,7 +27,8 @@ pub struct Caller {
     pub issuer: String,
     /// Claims chosen by `--forward-claims`, values JSON-encoded.
     pub claims: Vec<(String, String)>,
-    /// For credential sources that exchange the token; never logged, never given to the guest.
+    /// For credential sources that exchange the token, and the registry bearer the guest gets
+    /// when the deployment forwards it (`--registry-forward-token`); never logged.
     pub token: VerifiedToken,
 }
 

@@ -1,6 +1,7 @@
 //! The caller's bearer token after validation, kept for credential sources that exchange it
-//! (STS `AssumeRoleWithWebIdentity`). It never reaches a log line or the guest: its `Debug`
-//! shows nothing of it, and `request-context` has no way to hand it out.
+//! (STS `AssumeRoleWithWebIdentity`, the Quilt registry). It never reaches a log line: its
+//! `Debug` shows nothing of it. The guest gets it only as the registry's bearer, when the
+//! deployment forwards it, and the egress hook lets it travel to the registry alone.
 
 use std::fmt;
 use std::sync::Arc;

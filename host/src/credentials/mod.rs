@@ -6,6 +6,7 @@
 //! No source ever reads `~/.aws`, `~/.quilt` or the process's `AWS_*` variables.
 
 mod cache;
+mod registry;
 mod roles;
 mod static_keys;
 mod web_identity;
@@ -15,10 +16,13 @@ use std::time::Duration;
 
 use anyhow::Context;
 pub use cache::CachedCredentials;
+pub use registry::RegistryCredentials;
 pub use static_keys::StaticKeys;
 pub use web_identity::WebIdentity;
 
 use crate::auth::Caller;
+use url::Url;
+
 use crate::config::{CredentialSourceKind, CredentialsConfig};
 
 /// Credentials handed to the guest for one request.
@@ -70,11 +74,21 @@ impl CredentialSource for NoCredentials {
     }
 }
 
-/// The configured source; `region` names the default STS endpoint.
+/// The configured source; `region` names the default STS endpoint, `registry` the Quilt
+/// registry (`--registry-url`).
 pub fn from_config(
     config: &CredentialsConfig,
     region: &str,
+    registry: Option<&Url>,
 ) -> anyhow::Result<Arc<dyn CredentialSource>> {
+    let cached = |exchange: Arc<dyn CredentialSource>| -> Arc<dyn CredentialSource> {
+        let margin = Duration::from_secs(config.credentials_refresh_margin_secs);
+        Arc::new(CachedCredentials::new(
+            exchange,
+            margin,
+            config.credentials_cache_entries,
+        ))
+    };
     Ok(match config.source {
         CredentialSourceKind::None => none(),
         CredentialSourceKind::Static => Arc::new(StaticKeys::new(AwsCredentials {
@@ -87,13 +101,22 @@ pub fn from_config(
             let roles = roles::RoleChoice::new(config.role_arn_claim.clone(), config.role_map.clone())
                 .context("--credentials web-identity needs --role-arn-claim or --role-map: which role does a caller assume?")?;
             let endpoint = config.sts_endpoint(region);
-            let exchange = WebIdentity::new(&endpoint, region, roles, config.sts_duration_secs);
-            let margin = Duration::from_secs(config.credentials_refresh_margin_secs);
-            Arc::new(CachedCredentials::new(
-                Arc::new(exchange),
-                margin,
-                config.credentials_cache_entries,
-            ))
+            cached(Arc::new(WebIdentity::new(
+                &endpoint,
+                region,
+                roles,
+                config.sts_duration_secs,
+            )))
+        }
+        CredentialSourceKind::Registry => {
+            let registry = registry.context(
+                "--credentials registry exchanges each caller's token at the Quilt registry: \
+                 give its URL with --registry-url (e.g. https://registry.example.com)",
+            )?;
+            cached(Arc::new(RegistryCredentials::new(
+                registry,
+                registry::EXCHANGE_TIMEOUT,
+            )?))
         }
     })
 }
@@ -101,4 +124,32 @@ pub fn from_config(
 /// The source that never has credentials.
 pub fn none() -> Arc<dyn CredentialSource> {
     Arc::new(NoCredentials)
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::config::{Cli, Command};
+
+    fn credentials_config(flags: &[&str]) -> CredentialsConfig {
+        let command = ["quilt-mcp", "serve", "--guest", "guest.wasm"];
+        match Cli::parse_from(command.iter().chain(flags)).command {
+            Command::Serve(config) => config.credentials,
+            _ => unreachable!("serve was asked for"),
+        }
+    }
+
+    #[test]
+    fn registry_credentials_need_the_registry_url() {
+        let config = credentials_config(&["--credentials", "registry"]);
+        let Err(error) = from_config(&config, "us-east-1", None) else {
+            panic!("a registry source without a registry URL was accepted");
+        };
+        assert!(format!("{error:#}").contains("--registry-url"), "{error:#}");
+        let registry = Url::parse("https://registry.example.com").unwrap();
+        let source = from_config(&config, "us-east-1", Some(&registry)).unwrap();
+        assert_eq!(source.name(), "registry");
+    }
 }

@@ -5,6 +5,10 @@
 //! connection is opened. Redirects are not followed, so a redirect to another origin comes back
 //! to the guest, and following it means a new request through this same check.
 //!
+//! An `Authorization` header may only go to the Quilt registry: it is where the guest sends the
+//! caller's forwarded token, and S3 requests are presigned in the query string, so a header
+//! bound anywhere else can only be that token leaking.
+//!
 //! Allowed requests go out through one pooled client shared by all requests: guest instances
 //! live for one request, but the TCP and TLS connections to S3 need not. Connections carry no
 //! identity — every request is signed by its own caller's credentials.
@@ -29,14 +33,33 @@ type Origin = (String, String, u16);
 
 pub struct EgressPolicy {
     allowed: HashSet<Origin>,
+    /// The registry's origin: the only one an `Authorization` header may go to.
+    registry: Option<Origin>,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, WasiBody>,
 }
 
+/// Why a guest's request may not leave the sandbox.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+enum Refusal {
+    #[error("origin not allowed")]
+    OriginNotAllowed,
+    #[error("authorization header toward an origin other than the registry's")]
+    AuthorizationOffRegistry,
+}
+
 impl EgressPolicy {
-    pub fn new<'a>(origins: impl IntoIterator<Item = &'a url::Url>) -> Self {
+    /// Allows `origins` and the registry's; only the registry may receive `Authorization`.
+    pub fn new<'a>(
+        origins: impl IntoIterator<Item = &'a url::Url>,
+        registry: Option<&url::Url>,
+    ) -> Self {
+        let url_origin =
+            |url: &url::Url| origin(url.scheme(), url.host_str()?, url.port_or_known_default()?);
+        let registry = registry.and_then(url_origin);
         let allowed = origins
             .into_iter()
-            .filter_map(|url| origin(url.scheme(), url.host_str()?, url.port_or_known_default()?))
+            .filter_map(url_origin)
+            .chain(registry.clone())
             .collect();
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
@@ -51,26 +74,27 @@ impl EgressPolicy {
         let client = Client::builder(TokioExecutor::new())
             .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
             .build(connector);
-        Self { allowed, client }
+        Self {
+            allowed,
+            registry,
+            client,
+        }
     }
 
     /// Allows nothing: for measuring instances that never call out.
     pub fn deny_all() -> Self {
-        Self::new(std::iter::empty())
+        Self::new(std::iter::empty(), None)
     }
 
-    pub fn allows(&self, uri: &http::Uri) -> bool {
-        let Some(scheme) = uri.scheme_str() else {
-            return false;
-        };
-        let Some(host) = uri.host() else { return false };
-        let port = uri.port_u16().or(match scheme {
-            "http" => Some(80),
-            "https" => Some(443),
-            _ => None,
-        });
-        port.and_then(|port| origin(scheme, host, port))
-            .is_some_and(|o| self.allowed.contains(&o))
+    fn check<B>(&self, request: &http::Request<B>) -> Result<(), Refusal> {
+        let target = uri_origin(request.uri())
+            .filter(|target| self.allowed.contains(target))
+            .ok_or(Refusal::OriginNotAllowed)?;
+        let carries_authorization = request.headers().contains_key(http::header::AUTHORIZATION);
+        if carries_authorization && self.registry.as_ref() != Some(&target) {
+            return Err(Refusal::AuthorizationOffRegistry);
+        }
+        Ok(())
     }
 
     pub fn origins(&self) -> impl Iterator<Item = String> + '_ {
@@ -78,6 +102,16 @@ impl EgressPolicy {
             .iter()
             .map(|(scheme, host, port)| format!("{scheme}://{host}:{port}"))
     }
+}
+
+fn uri_origin(uri: &http::Uri) -> Option<Origin> {
+    let scheme = uri.scheme_str()?;
+    let port = uri.port_u16().or(match scheme {
+        "http" => Some(80),
+        "https" => Some(443),
+        _ => None,
+    })?;
+    origin(scheme, uri.host()?, port)
 }
 
 fn origin(scheme: &str, host: &str, port: u16) -> Option<Origin> {
@@ -113,8 +147,8 @@ impl WasiHttpHooks for EgressHooks {
         _options: Option<RequestOptions>,
         _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
-        if !self.policy.allows(request.uri()) {
-            tracing::warn!(request_id = %self.request_id, uri = %request.uri(), "guest egress refused: origin not allowed");
+        if let Err(refusal) = self.policy.check(&request) {
+            tracing::warn!(request_id = %self.request_id, uri = %request.uri(), "guest egress refused: {refusal}");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         // The request's own deadline bounds how long this may take, so the per-call
@@ -140,32 +174,88 @@ impl WasiHttpHooks for EgressHooks {
 mod tests {
     use super::*;
 
+    const REGISTRY: &str = "https://registry.example.com/api/";
+
     fn policy() -> EgressPolicy {
-        EgressPolicy::new(&[
-            url::Url::parse("http://127.0.0.1:8333").unwrap(),
-            url::Url::parse("https://S3.example.com").unwrap(),
-        ])
+        let registry = url::Url::parse(REGISTRY).unwrap();
+        EgressPolicy::new(
+            &[
+                url::Url::parse("http://127.0.0.1:8333").unwrap(),
+                url::Url::parse("https://S3.example.com").unwrap(),
+            ],
+            Some(&registry),
+        )
+    }
+
+    fn get(uri: &str) -> http::Request<()> {
+        http::Request::get(uri).body(()).unwrap()
+    }
+
+    fn get_with_authorization(uri: &str, header_name: &str) -> http::Request<()> {
+        http::Request::get(uri)
+            .header(header_name, "Bearer caller-token")
+            .body(())
+            .unwrap()
     }
 
     #[test]
     fn allows_exact_origins_only() {
         let policy = policy();
-        assert!(policy.allows(&"http://127.0.0.1:8333/bucket/key".parse().unwrap()));
-        assert!(policy.allows(&"https://s3.example.com/b".parse().unwrap()));
-        assert!(policy.allows(&"https://s3.example.com:443/b".parse().unwrap()));
+        let allows = |uri: &str| policy.check(&get(uri)).is_ok();
+        assert!(allows("http://127.0.0.1:8333/bucket/key"));
+        assert!(allows("https://s3.example.com/b"));
+        assert!(allows("https://s3.example.com:443/b"));
         assert!(
-            !policy.allows(&"http://127.0.0.1:8334/".parse().unwrap()),
-            "other port"
+            allows("https://registry.example.com/graphql"),
+            "the registry's origin"
         );
+        assert!(!allows("http://127.0.0.1:8334/"), "other port");
+        assert!(!allows("https://127.0.0.1:8333/"), "other scheme");
         assert!(
-            !policy.allows(&"https://127.0.0.1:8333/".parse().unwrap()),
-            "other scheme"
-        );
-        assert!(
-            !policy.allows(&"http://s3.example.com/b".parse().unwrap()),
+            !allows("http://s3.example.com/b"),
             "http where https is configured"
         );
-        assert!(!policy.allows(&"http://169.254.169.254/latest/meta-data".parse().unwrap()));
-        assert!(!policy.allows(&"/relative".parse().unwrap()));
+        assert!(!allows("http://169.254.169.254/latest/meta-data"));
+        assert!(!allows("/relative"));
+    }
+
+    #[test]
+    fn authorization_goes_to_the_registry_only() {
+        let policy = policy();
+        for name in ["authorization", "Authorization", "AUTHORIZATION"] {
+            assert_eq!(
+                policy.check(&get_with_authorization(
+                    "https://registry.example.com:443/graphql",
+                    name
+                )),
+                Ok(())
+            );
+            assert_eq!(
+                policy.check(&get_with_authorization("https://s3.example.com/b/k", name)),
+                Err(Refusal::AuthorizationOffRegistry),
+                "{name} toward S3"
+            );
+        }
+        assert_eq!(
+            policy.check(&get_with_authorization(
+                "https://elsewhere.example.com/",
+                "authorization"
+            )),
+            Err(Refusal::OriginNotAllowed)
+        );
+    }
+
+    #[test]
+    fn without_a_registry_no_authorization_leaves() {
+        let s3 = url::Url::parse("http://127.0.0.1:8333").unwrap();
+        let policy = EgressPolicy::new([&s3], None);
+        assert!(policy.check(&get("http://127.0.0.1:8333/b")).is_ok());
+        assert_eq!(
+            policy.check(&get_with_authorization(
+                "http://127.0.0.1:8333/b",
+                "authorization"
+            )),
+            Err(Refusal::AuthorizationOffRegistry)
+        );
     }
 }

@@ -19,6 +19,9 @@ pub struct Deployment {
     pub max_manifest_entries: u32,
     pub catalog_url: Option<String>,
     pub registry_url: Option<String>,
+    /// Whether the caller's token goes to the guest as the registry's bearer.
+    pub forward_registry_token: bool,
+    pub buckets: Vec<String>,
 }
 
 pub struct RequestScope {
@@ -70,22 +73,92 @@ impl wit::Host for RequestScope {
     }
 
     fn get_catalog(&mut self) -> wit::CatalogAccess {
+        let deployment = &self.deployment;
+        // Only with a registry to send it to: the egress hook lets it go nowhere else.
+        let forwards = deployment.forward_registry_token && deployment.registry_url.is_some();
         wit::CatalogAccess {
-            catalog_url: self.deployment.catalog_url.clone(),
-            registry_url: self.deployment.registry_url.clone(),
-            // Forwarding the caller's token to the registry arrives with the registry issue;
-            // until then the guest gets no bearer at all.
-            bearer: None,
+            catalog_url: deployment.catalog_url.clone(),
+            registry_url: deployment.registry_url.clone(),
+            bearer: self
+                .caller
+                .as_ref()
+                .filter(|_| forwards)
+                .map(|caller| caller.token.raw().to_owned()),
+            buckets: deployment.buckets.clone(),
         }
     }
 
     fn get_settings(&mut self) -> wit::Settings {
+        let deployment = &self.deployment;
         wit::Settings {
-            region: self.deployment.region.clone(),
-            s3_endpoint: self.deployment.s3_endpoint.clone(),
-            path_style: self.deployment.path_style,
-            max_manifest_bytes: self.deployment.max_manifest_bytes,
-            max_manifest_entries: self.deployment.max_manifest_entries,
+            region: deployment.region.clone(),
+            s3_endpoint: deployment.s3_endpoint.clone(),
+            path_style: deployment.path_style,
+            max_manifest_bytes: deployment.max_manifest_bytes,
+            max_manifest_entries: deployment.max_manifest_entries,
+            credential_source: deployment.credentials.name().to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use super::*;
+    use crate::auth::VerifiedToken;
+    use crate::credentials;
+    use wit::Host;
+
+    const TOKEN: &str = "header.payload.signature";
+
+    fn deployment(registry_url: Option<&str>, forward_registry_token: bool) -> Arc<Deployment> {
+        Arc::new(Deployment {
+            credentials: credentials::none(),
+            region: "us-east-1".into(),
+            s3_endpoint: "http://127.0.0.1:8333".into(),
+            path_style: true,
+            max_manifest_bytes: 1,
+            max_manifest_entries: 1,
+            catalog_url: None,
+            registry_url: registry_url.map(str::to_owned),
+            forward_registry_token,
+            buckets: vec!["raw".into(), "curated".into()],
+        })
+    }
+
+    fn scope(deployment: Arc<Deployment>) -> RequestScope {
+        let caller = Caller {
+            subject: "alice".into(),
+            issuer: "https://issuer.example".into(),
+            claims: Vec::new(),
+            token: VerifiedToken::new(TOKEN, Map::new()),
+        };
+        RequestScope::new(deployment, Some(caller))
+    }
+
+    #[test]
+    fn the_registry_gets_the_callers_token_by_default() {
+        let mut scope = scope(deployment(Some("https://registry.example.com"), true));
+        let catalog = scope.get_catalog();
+        assert_eq!(catalog.bearer.as_deref(), Some(TOKEN));
+        assert_eq!(catalog.buckets, ["raw", "curated"]);
+    }
+
+    #[test]
+    fn no_bearer_when_forwarding_is_off_or_there_is_no_registry() {
+        let mut off = scope(deployment(Some("https://registry.example.com"), false));
+        assert_eq!(off.get_catalog().bearer, None);
+        let mut no_registry = scope(deployment(None, true));
+        assert_eq!(no_registry.get_catalog().bearer, None);
+        let mut anonymous =
+            RequestScope::new(deployment(Some("https://r.example.com"), true), None);
+        assert_eq!(anonymous.get_catalog().bearer, None);
+    }
+
+    #[test]
+    fn settings_name_the_credential_source() {
+        let mut scope = scope(deployment(None, true));
+        assert_eq!(scope.get_settings().credential_source, "none");
     }
 }

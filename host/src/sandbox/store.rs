@@ -34,22 +34,9 @@ impl RequestState {
         egress: Arc<EgressPolicy>,
         request_id: String,
     ) -> (Self, GuestOutput) {
-        let output = GuestOutput {
-            stdout: MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY),
-            stderr: MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY),
-        };
-        // The builder's defaults already mean: no preopens, no env, no args, stdin closed,
-        // no address reachable by sockets and no name lookup. Turning the socket families off
-        // as well makes the intent explicit and the failure immediate.
-        let wasi = WasiCtx::builder()
-            .stdout(output.stdout.clone())
-            .stderr(output.stderr.clone())
-            .allow_tcp(false)
-            .allow_udp(false)
-            .allow_ip_name_lookup(false)
-            .build();
+        let output = GuestOutput::new();
         let state = Self {
-            wasi,
+            wasi: wasi_context(&output),
             http: WasiHttpCtx::new(),
             table: ResourceTable::new(),
             egress: EgressHooks {
@@ -81,7 +68,27 @@ impl WasiHttpView for RequestState {
     }
 }
 
+/// The WASI context of one request. The builder's defaults already mean: no preopens, no env,
+/// no args, stdin closed, no address reachable by sockets and no name lookup. Turning the
+/// socket families off as well makes the intent explicit and the failure immediate.
+fn wasi_context(output: &GuestOutput) -> WasiCtx {
+    WasiCtx::builder()
+        .stdout(output.stdout.clone())
+        .stderr(output.stderr.clone())
+        .allow_tcp(false)
+        .allow_udp(false)
+        .allow_ip_name_lookup(false)
+        .build()
+}
+
 impl GuestOutput {
+    fn new() -> Self {
+        Self {
+            stdout: MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY),
+            stderr: MemoryOutputPipe::new(GUEST_OUTPUT_CAPACITY),
+        }
+    }
+
     pub fn log(&self, request_id: &str) {
         for (stream, pipe) in [("stdout", &self.stdout), ("stderr", &self.stderr)] {
             let bytes = pipe.contents();
@@ -94,3 +101,7 @@ impl GuestOutput {
         }
     }
 }
+
+#[cfg(test)]
+#[path = "store_tests.rs"]
+mod tests;

@@ -55,8 +55,13 @@ impl Guest for HostileGuest {
                 json!({"counter": COUNTER.load(Ordering::SeqCst)})
             }
             "global_read" => json!({"counter": COUNTER.load(Ordering::SeqCst)}),
-            "fetch" => fetch(params["url"].as_str().unwrap_or_default()),
+            "fetch" => fetch(
+                params["url"].as_str().unwrap_or_default(),
+                params["authorization"].as_str(),
+            ),
+            "catalog" => catalog(),
             "whoami" => whoami(),
+            "whoami_slow" => whoami_slow(params["hold_ms"].as_u64().unwrap_or(300)),
             "headers" => json!({"headers": headers}),
             "read_file" => read_file(params["path"].as_str().unwrap_or_default()),
             "list_dir" => list_dir(params["path"].as_str().unwrap_or_default()),
@@ -99,13 +104,20 @@ fn exhaust_memory() -> ! {
     }
 }
 
-/// An outgoing GET; returns the status, or the wasi:http error code as text.
-fn fetch(target: &str) -> Value {
+/// An outgoing GET, with an `Authorization` header when given; returns the status, or the
+/// wasi:http error code as text.
+fn fetch(target: &str, authorization: Option<&str>) -> Value {
     let url = match url::Url::parse(target) {
         Ok(url) => url,
         Err(error) => return json!({"error": format!("bad url {target:?}: {error}")}),
     };
-    let request = OutgoingRequest::new(Fields::new());
+    let headers = authorization
+        .map(|value| vec![("Authorization".to_string(), value.as_bytes().to_vec())])
+        .unwrap_or_default();
+    let Ok(headers) = Fields::from_list(&headers) else {
+        return json!({"error": "the authorization value is not a valid header"});
+    };
+    let request = OutgoingRequest::new(headers);
     let scheme = if url.scheme() == "https" {
         Scheme::Https
     } else {
@@ -138,6 +150,19 @@ fn fetch(target: &str) -> Value {
     }
 }
 
+/// What get-catalog hands over; of the bearer only whether it came and its length, so
+/// no token ends up in a reply or a log.
+fn catalog() -> Value {
+    let catalog = request_context::get_catalog();
+    json!({
+        "catalog_url": catalog.catalog_url,
+        "registry_url": catalog.registry_url,
+        "buckets": catalog.buckets,
+        "bearer": catalog.bearer.is_some(),
+        "bearer_length": catalog.bearer.map(|bearer| bearer.len()),
+    })
+}
+
 fn whoami() -> Value {
     let caller = request_context::get_caller().map(|caller| {
         json!({"subject": caller.subject, "issuer": caller.issuer, "claims": caller.claims})
@@ -147,6 +172,25 @@ fn whoami() -> Value {
         Err(error) => json!({"error": format!("{error:?}")}),
     };
     json!({"caller": caller, "access_key_id": access_key_id})
+}
+
+/// `whoami` held open between reading the caller and reading the rest, so that concurrent
+/// requests overlap inside the host; the wall-clock times let a test prove they did.
+fn whoami_slow(hold_ms: u64) -> Value {
+    let started_ms = unix_millis();
+    let subject_before_hold = request_context::get_caller().map(|caller| caller.subject);
+    wasi::clocks::monotonic_clock::subscribe_duration(hold_ms * 1_000_000).block();
+    let mut answer = whoami();
+    answer["subject_before_hold"] = json!(subject_before_hold);
+    answer["started_ms"] = json!(started_ms);
+    answer["finished_ms"] = json!(unix_millis());
+    answer
+}
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 fn received_headers(request: &IncomingRequest) -> Vec<(String, String)> {

@@ -1,7 +1,9 @@
-//! `make run`: a local quilt-mcp a real MCP client can use. Starts SeaweedFS with a
-//! demo bucket, a development token issuer (RSA key + JWKS server) and the host;
-//! prints the MCP URL, a token and a client configuration; writes the same to
-//! `.run/connection.json`. Ctrl-C stops everything it started.
+//! `make run`: a local quilt-mcp a real MCP client can use. Starts a development token
+//! issuer (RSA key + JWKS server), SeaweedFS with STS trusting it (one role per user), the
+//! Quilt registry stand-in (credentials, search, bucket list) and the host in `registry`
+//! credentials mode; creates demo data and a demo package; prints the MCP URL, two users'
+//! tokens and a client configuration, and writes them to `.run/connection.json`.
+//! Ctrl-C stops everything it started.
 
 use std::path::Path;
 
@@ -10,18 +12,28 @@ use quilt_mcp_tests::artifacts::Artifacts;
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::identity::{Identity, jwks, now_secs, standard_claims};
 use quilt_mcp_tests::jwks_server::JwksServer;
+use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::preferred_or_free;
+use quilt_mcp_tests::registry::{RegistryStandin, grant, standin_config};
 use quilt_mcp_tests::s3::S3Client;
-use quilt_mcp_tests::seaweedfs::{ADMIN, SeaweedFs, SeaweedOptions};
+use quilt_mcp_tests::seaweedfs::{SeaweedFs, SeaweedOptions};
+use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, allow_writes};
 use serde_json::json;
 
 const RUN_DIR: &str = ".run";
 const DEMO_BUCKET: &str = "quilt-demo";
+const DEMO_PACKAGE: &str = "demo/penguins";
 const DEV_SUBJECT: &str = "developer@localhost";
+/// A second user, with a bucket of their own and no access to the demo bucket.
+const SECOND_SUBJECT: &str = "analyst@localhost";
+const SECOND_BUCKET: &str = "quilt-sandbox";
+/// One audience for the host, the registry and STS: each checks the same token.
+const AUDIENCE: &str = "quilt-mcp-dev";
 const TOKEN_HOURS: u64 = 8;
 /// Well-known ports, used when free so the printed configuration stays the same.
 const S3_PORT: u16 = 8333;
 const MCP_PORT: u16 = 8080;
+const REGISTRY_PORT: u16 = 8090;
 
 const DEMO_OBJECTS: [(&str, &str, &str); 3] = [
     (
@@ -48,28 +60,60 @@ async fn main() -> Result<()> {
     std::fs::create_dir_all(&run_dir)?;
     std::fs::write(run_dir.join("devstack.pid"), std::process::id().to_string())?;
 
+    // The issuer first: SeaweedFS's STS must know its JWKS when it starts.
+    let identity = Identity::generate("quilt-mcp-dev")?;
+    let jwks_server = JwksServer::start(jwks(&[&identity])).await?;
+    let issuer = jwks_server.origin();
+    let users = dev_users();
+    let trust = WebIdentityTrust {
+        issuer: issuer.clone(),
+        audience: AUDIENCE.into(),
+        jwks_url: jwks_server.jwks_url(),
+        readers: users.iter().map(|user| user.role()).collect(),
+    };
+    let mut iam = trust.iam_config();
+    for role in &trust.readers {
+        allow_writes(&mut iam, role);
+    }
     let options = SeaweedOptions {
         data_dir: run_dir.join("seaweedfs"),
         preferred_s3_port: Some(S3_PORT),
     };
-    let seaweed = SeaweedFs::start(&artifacts.weed, &options).await?;
+    let seaweed = SeaweedFs::start_with_iam(&artifacts.weed, &options, &iam).await?;
     add_demo_objects(&seaweed.admin()).await?;
 
-    let identity = Identity::generate("quilt-mcp-dev")?;
-    let jwks_server = JwksServer::start(jwks(&[&identity])).await?;
-    let issuer = jwks_server.origin();
-    let endpoint = seaweed.s3_endpoint.as_str().trim_end_matches('/');
-    let mut flags: Vec<String> = [
+    let mut registry_config = standin_config(
+        &seaweed,
+        &jwks_server.jwks_url(),
+        &issuer,
+        AUDIENCE,
+        trust.readers.iter().map(grant).collect(),
+    )?;
+    registry_config.listen = format!("127.0.0.1:{}", preferred_or_free(REGISTRY_PORT)).parse()?;
+    let registry = RegistryStandin::start(registry_config).await?;
+    let registry_url = registry.url().as_str().trim_end_matches('/').to_owned();
+
+    let endpoint = seaweed
+        .s3_endpoint
+        .as_str()
+        .trim_end_matches('/')
+        .to_owned();
+    let flags: Vec<String> = [
         "--jwks-url",
         &jwks_server.jwks_url(),
         "--jwt-issuer",
         &issuer,
+        "--jwt-audience",
+        AUDIENCE,
         "--s3-endpoint",
-        endpoint,
+        &endpoint,
+        "--credentials",
+        "registry",
+        "--registry-url",
+        &registry_url,
     ]
     .map(String::from)
     .to_vec();
-    flags.extend(ADMIN.static_source_flags());
     let listen = format!("127.0.0.1:{}", preferred_or_free(MCP_PORT));
     let launch = HostLaunch {
         env: &[],
@@ -81,26 +125,83 @@ async fn main() -> Result<()> {
     };
     let host = HostProcess::start(launch).await?;
 
-    let mut claims = standard_claims(&issuer, &host.mcp_url(), DEV_SUBJECT);
-    claims["exp"] = json!(now_secs() + TOKEN_HOURS * 3600);
-    let token = identity.sign(&claims);
-    let s3_endpoint = seaweed.s3_endpoint.as_str().trim_end_matches('/');
-    write_connection_file(&run_dir, &host.mcp_url(), &token, s3_endpoint)?;
-    print_instructions(&host.mcp_url(), &token, s3_endpoint);
+    let tokens: Vec<(&DevUser, String)> = users
+        .iter()
+        .map(|user| {
+            let mut claims = standard_claims(&issuer, AUDIENCE, user.subject);
+            claims["exp"] = json!(now_secs() + TOKEN_HOURS * 3600);
+            (user, identity.sign(&claims))
+        })
+        .collect();
+    // The demo package is made through the server itself, as its first user.
+    let first = McpClient::new(&host.mcp_url(), Some(tokens[0].1.clone()));
+    add_demo_package(&first).await?;
+
+    let connection = Connection {
+        mcp_url: host.mcp_url(),
+        registry_url,
+        s3_endpoint: endpoint,
+        tokens,
+    };
+    connection.write(&run_dir)?;
+    connection.print();
 
     tokio::signal::ctrl_c()
         .await
         .context("waiting for Ctrl-C")?;
     eprintln!("stopping the quilt-mcp dev stack");
     drop(host);
+    drop(registry);
     drop(jwks_server);
     drop(seaweed);
     std::fs::remove_file(run_dir.join("devstack.pid")).ok();
     Ok(())
 }
 
+/// A signed-in user of the dev stack, with a role that reads and writes one bucket.
+struct DevUser {
+    subject: &'static str,
+    role_name: &'static str,
+    bucket: &'static str,
+}
+
+impl DevUser {
+    fn role(&self) -> BucketReader {
+        BucketReader {
+            role_name: self.role_name.into(),
+            subject: self.subject.into(),
+            bucket: self.bucket.into(),
+        }
+    }
+}
+
+fn dev_users() -> [DevUser; 2] {
+    [
+        DevUser {
+            subject: DEV_SUBJECT,
+            role_name: "QuiltDemoEditor",
+            bucket: DEMO_BUCKET,
+        },
+        DevUser {
+            subject: SECOND_SUBJECT,
+            role_name: "QuiltSandboxEditor",
+            bucket: SECOND_BUCKET,
+        },
+    ]
+}
+
 async fn add_demo_objects(admin: &S3Client) -> Result<()> {
     admin.create_bucket(DEMO_BUCKET).await?;
+    admin.create_bucket(SECOND_BUCKET).await?;
+    admin
+        .put_object(
+            SECOND_BUCKET,
+            "notes/welcome.txt",
+            "Only analyst@localhost can read this bucket.\n",
+        )
+        .content_type("text/plain")
+        .send()
+        .await?;
     for (key, content_type, body) in DEMO_OBJECTS {
         admin
             .put_object(DEMO_BUCKET, key, body)
@@ -111,37 +212,85 @@ async fn add_demo_objects(admin: &S3Client) -> Result<()> {
     Ok(())
 }
 
-fn write_connection_file(
-    run_dir: &Path,
-    mcp_url: &str,
-    token: &str,
-    s3_endpoint: &str,
-) -> Result<()> {
-    let connection = json!({
-        "mcp_url": mcp_url,
-        "tokens": [{"subject": DEV_SUBJECT, "token": token, "buckets": [DEMO_BUCKET]}],
-        "demo_buckets": [DEMO_BUCKET],
-        "s3_endpoint": s3_endpoint,
-    });
-    let path = run_dir.join("connection.json");
-    std::fs::write(&path, serde_json::to_string_pretty(&connection)?)
-        .with_context(|| format!("writing {}", path.display()))
+async fn add_demo_package(client: &McpClient) -> Result<()> {
+    let created = client
+        .call_tool(
+            "package_create",
+            json!({
+                "package_name": DEMO_PACKAGE,
+                "registry": format!("s3://{DEMO_BUCKET}"),
+                "s3_uris": [format!("s3://{DEMO_BUCKET}/data/")],
+                "message": "Penguin measurements for trying out quilt-mcp",
+                "metadata": {"source": "quilt-mcp dev stack"},
+            }),
+        )
+        .await?;
+    anyhow::ensure!(
+        !created.is_error,
+        "creating the demo package: {}",
+        created.text
+    );
+    Ok(())
 }
 
-fn print_instructions(mcp_url: &str, token: &str, s3_endpoint: &str) {
-    let client_config = json!({"mcpServers": {"quilt": {
-        "type": "http",
-        "url": mcp_url,
-        "headers": {"Authorization": format!("Bearer {token}")},
-    }}});
-    println!(
-        "\nquilt-mcp dev stack is running\n\n\
-         MCP URL:  {mcp_url}\n\
-         Token for {DEV_SUBJECT} (valid {TOKEN_HOURS} h, may use bucket {DEMO_BUCKET}):\n{token}\n\n\
-         S3 (SeaweedFS): {s3_endpoint}  demo bucket: {DEMO_BUCKET}\n\n\
-         Client configuration (e.g. .mcp.json for Claude Code, or any `mcpServers` file):\n{}\n\n\
-         Or: claude mcp add --transport http quilt {mcp_url} --header \"Authorization: Bearer {token}\"\n\n\
-         The same details are in {RUN_DIR}/connection.json. Ctrl-C stops everything.\n",
-        serde_json::to_string_pretty(&client_config).expect("JSON encodes"),
-    );
+/// What a client needs to connect, written to `.run/connection.json` and printed.
+struct Connection<'a> {
+    mcp_url: String,
+    registry_url: String,
+    s3_endpoint: String,
+    tokens: Vec<(&'a DevUser, String)>,
+}
+
+impl Connection<'_> {
+    fn write(&self, run_dir: &Path) -> Result<()> {
+        let tokens: Vec<_> = self
+            .tokens
+            .iter()
+            .map(|(user, token)| {
+                json!({"subject": user.subject, "token": token, "buckets": [user.bucket]})
+            })
+            .collect();
+        let connection = json!({
+            "mcp_url": self.mcp_url,
+            "tokens": tokens,
+            "demo_buckets": [DEMO_BUCKET, SECOND_BUCKET],
+            "demo_package": DEMO_PACKAGE,
+            "registry_url": self.registry_url,
+            "s3_endpoint": self.s3_endpoint,
+        });
+        let path = run_dir.join("connection.json");
+        std::fs::write(&path, serde_json::to_string_pretty(&connection)?)
+            .with_context(|| format!("writing {}", path.display()))
+    }
+
+    fn print(&self) {
+        let (first, token) = &self.tokens[0];
+        let mcp_url = &self.mcp_url;
+        let client_config = json!({"mcpServers": {"quilt": {
+            "type": "http",
+            "url": mcp_url,
+            "headers": {"Authorization": format!("Bearer {token}")},
+        }}});
+        println!(
+            "\nquilt-mcp dev stack is running\n\n\
+             MCP URL:  {mcp_url}\n\
+             Registry (search, bucket list, credentials): {}\n\
+             S3 (SeaweedFS with STS): {}\n",
+            self.registry_url, self.s3_endpoint
+        );
+        for (user, token) in &self.tokens {
+            println!(
+                "Token for {} (valid {TOKEN_HOURS} h, may read and write bucket {}):\n{token}\n",
+                user.subject, user.bucket
+            );
+        }
+        println!(
+            "Demo package: {DEMO_PACKAGE} in s3://{DEMO_BUCKET} (try search_catalog \"penguins\").\n\n\
+             Client configuration for {} (e.g. .mcp.json for Claude Code, or any `mcpServers` file):\n{}\n\n\
+             Or: claude mcp add --transport http quilt {mcp_url} --header \"Authorization: Bearer {token}\"\n\n\
+             The same details are in {RUN_DIR}/connection.json. Ctrl-C stops everything.\n",
+            first.subject,
+            serde_json::to_string_pretty(&client_config).expect("JSON encodes"),
+        );
+    }
 }

@@ -2,10 +2,16 @@
 //! SeaweedFS, real RS256 tokens checked against a real JWKS endpoint. Run by `make test`.
 
 mod auth;
+mod catalog;
+mod catalog_access;
+mod conformance;
 mod http_surface;
 mod mcp_protocol;
 mod packages;
+mod registry_standin;
+mod resource_server;
 mod sandbox;
+mod sandbox_read_only;
 mod support;
 mod tool_errors;
 mod tools;
@@ -59,6 +65,8 @@ fn main() -> std::process::ExitCode {
         sandbox::planted_credentials_are_never_used,
         sandbox::stack_overflow_is_contained,
         sandbox::oversized_response_is_replaced_by_an_error,
+        sandbox::concurrent_callers_see_only_their_own,
+        sandbox_read_only::bwrap_host_writes_only_its_private_tmp,
         mcp_protocol::initialize_negotiates_the_version,
         mcp_protocol::notifications_are_accepted_without_a_body,
         mcp_protocol::ping,
@@ -68,6 +76,12 @@ fn main() -> std::process::ExitCode {
         mcp_protocol::malformed_messages,
         mcp_protocol::unsupported_protocol_version_header,
         mcp_protocol::never_a_session,
+        mcp_protocol::modern_era_discover_list_and_call,
+        mcp_protocol::modern_era_refusals,
+        mcp_protocol::eras_are_chosen_per_request,
+        mcp_protocol::accept_header,
+        conformance::official_suite,
+        resource_server::challenges_lead_to_the_metadata,
         tools::auth_status,
         tools::list_objects,
         tools::list_objects_pages,
@@ -85,6 +99,11 @@ fn main() -> std::process::ExitCode {
         web_identity::each_caller_reaches_only_their_bucket,
         web_identity::refused_tokens_never_reach_sts,
         web_identity::sts_down_is_a_precise_tool_error,
+        catalog::registry_credentials_reach_only_the_callers_bucket,
+        catalog::search_finds_objects_packages_and_entries,
+        catalog::withheld_or_refused_catalog_access_is_an_error,
+        catalog::one_exchange_per_token_until_near_expiry,
+        catalog::registry_down_is_a_precise_error,
         packages::create_browse_and_list,
         packages::big_object_hashed_in_chunks,
         packages::copy_mode_puts_data_in_the_registry,
@@ -95,6 +114,11 @@ fn main() -> std::process::ExitCode {
         packages::denied_create_leaves_no_pointer,
         packages::quilt3_reads_ours_and_we_read_its,
         packages::manifest_limits_come_from_configuration,
+        catalog_access::bearer_is_forwarded_unless_turned_off,
+        catalog_access::authorization_header_goes_only_to_the_registry,
+        catalog_access::registry_credentials_are_exchanged_once_per_token,
+        registry_standin::credentials_and_grants,
+        registry_standin::search_objects_and_packages,
     ];
     // Start the shared stack from this thread, which outlives every trial: its processes
     // die with the thread that spawned them (PR_SET_PDEATHSIG), and a trial's thread may

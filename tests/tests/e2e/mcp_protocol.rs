@@ -1,8 +1,10 @@
 //! MCP over Streamable HTTP against the real tools guest: version negotiation,
-//! notifications, ping, tool discovery, JSON-RPC errors, statelessness.
+//! notifications, ping, tool discovery, JSON-RPC errors, statelessness, and the
+//! 2026-07-28 era (headers mirrored from the body, `server/discover`, cache hints)
+//! served beside the legacy eras on the same endpoint.
 
 use anyhow::{Result, ensure};
-use quilt_mcp_tests::mcp::{PROTOCOL_VERSION, Reply};
+use quilt_mcp_tests::mcp::{McpClient, PROTOCOL_VERSION, Reply};
 use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario};
@@ -24,6 +26,10 @@ const TOOLS: [&str; 15] = [
     "catalog_uri",
     "catalog_url",
 ];
+
+/// Every version served, newest first, as `server/discover` and version errors list them.
+const SUPPORTED: [&str; 4] = ["2026-07-28", "2025-11-25", "2025-06-18", "2025-03-26"];
+const MODERN: &str = "2026-07-28";
 
 fn initialize_params(version: &str) -> Value {
     json!({
@@ -278,8 +284,13 @@ pub async fn unsupported_protocol_version_header(scenario: &Scenario<'_>) -> Res
     );
     let (code, message) = rpc_error(&reply)?;
     ensure!(
-        code == -32600 && message.contains("2025-11-25"),
+        code == -32022 && message.contains("2025-11-25"),
         "unsupported version: {code} {message:?}"
+    );
+    let supported = &reply.json()?["error"]["data"]["supported"];
+    ensure!(
+        *supported == json!(SUPPORTED),
+        "unsupported version: data.supported {supported}"
     );
 
     for version in ["2025-11-25", "2025-06-18", "2025-03-26"] {
@@ -354,4 +365,278 @@ fn rpc_error(reply: &Reply) -> Result<(i64, String)> {
             .unwrap_or_default()
             .to_string(),
     ))
+}
+
+/// A 2026-07-28 request: `_meta` in the body, the version, method and name mirrored in
+/// headers. `overrides` replace or add headers, to send what a faulty client would.
+async fn modern(
+    client: &McpClient,
+    method: &str,
+    mut params: Value,
+    overrides: &[(&str, &str)],
+) -> Result<Reply> {
+    params["_meta"] = json!({
+        "io.modelcontextprotocol/protocolVersion": MODERN,
+        "io.modelcontextprotocol/clientInfo": {"name": "quilt-mcp-e2e", "version": "0"},
+        "io.modelcontextprotocol/clientCapabilities": {},
+    });
+    let name = params["name"].as_str().unwrap_or_default().to_string();
+    let mut headers = vec![("mcp-protocol-version", MODERN), ("mcp-method", method)];
+    if !name.is_empty() {
+        headers.push(("mcp-name", &name));
+    }
+    for (header, value) in overrides {
+        headers.retain(|(existing, _)| existing != header);
+        headers.push((header, value));
+    }
+    let message = json!({"jsonrpc": "2.0", "id": 11, "method": method, "params": params});
+    client.post_raw(message.to_string(), &headers).await
+}
+
+/// The `result` of an HTTP 200 reply.
+fn result_of(reply: &Reply) -> Result<Value> {
+    ensure!(
+        reply.status == 200,
+        "HTTP {}: {}",
+        reply.status,
+        reply.text()
+    );
+    let result = reply.json()?["result"].clone();
+    ensure!(result.is_object(), "no result in {}", reply.text());
+    Ok(result)
+}
+
+fn ensure_cacheable(what: &str, result: &Value) -> Result<()> {
+    ensure!(result["resultType"] == "complete", "{what}: {result}");
+    ensure!(
+        result["ttlMs"].as_u64().is_some_and(|ttl| ttl > 0),
+        "{what}: ttlMs in {result}"
+    );
+    ensure!(result["cacheScope"] == "public", "{what}: {result}");
+    ensure!(
+        result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "quilt-mcp",
+        "{what}: serverInfo in {result}"
+    );
+    Ok(())
+}
+
+pub async fn modern_era_discover_list_and_call(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Tools).await?;
+    let client = scenario.client(&host);
+    let bucket = scenario.bucket("modern").await?;
+    scenario
+        .admin()
+        .put_object(&bucket, "notes/today.txt", "hello from 2026")
+        .send()
+        .await?;
+
+    let discovered = result_of(&modern(&client, "server/discover", json!({}), &[]).await?)?;
+    ensure!(
+        discovered["supportedVersions"] == json!(SUPPORTED),
+        "{discovered}"
+    );
+    ensure!(
+        discovered["capabilities"]["tools"].is_object(),
+        "{discovered}"
+    );
+    ensure_cacheable("server/discover", &discovered)?;
+
+    let listing = result_of(&modern(&client, "tools/list", json!({}), &[]).await?)?;
+    ensure_cacheable("tools/list", &listing)?;
+    let legacy_listing = client.request("tools/list", json!({})).await?;
+    ensure!(
+        legacy_listing.get("resultType").is_none() && legacy_listing.get("ttlMs").is_none(),
+        "the legacy listing carries 2026 fields: {legacy_listing}"
+    );
+    ensure!(
+        listing["tools"] == legacy_listing["tools"],
+        "the eras list different tools"
+    );
+
+    let called = result_of(
+        &modern(
+            &client,
+            "tools/call",
+            json!({"name": "bucket_object_text", "arguments": {"s3_uri": format!("s3://{bucket}/notes/today.txt")}}),
+            &[],
+        )
+        .await?,
+    )?;
+    ensure!(called["resultType"] == "complete", "{called}");
+    ensure!(called["isError"] == false, "{called}");
+    ensure!(
+        called["structuredContent"]["text"] == "hello from 2026",
+        "{called}"
+    );
+    Ok(())
+}
+
+pub async fn modern_era_refusals(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Tools).await?;
+    let client = scenario.client(&host);
+    let status_call = json!({"name": "auth_status", "arguments": {}});
+    for (case, method, params, overrides, status, code) in [
+        (
+            "unknown method",
+            "no/such/method",
+            json!({}),
+            vec![],
+            404,
+            -32601,
+        ),
+        ("ping is gone", "ping", json!({}), vec![], 404, -32601),
+        (
+            "Mcp-Method disagrees",
+            "tools/call",
+            status_call.clone(),
+            vec![("mcp-method", "tools/list")],
+            400,
+            -32020,
+        ),
+        (
+            "Mcp-Name disagrees",
+            "tools/call",
+            status_call.clone(),
+            vec![("mcp-name", "bucket_objects_put")],
+            400,
+            -32020,
+        ),
+        (
+            "version header disagrees with _meta",
+            "tools/list",
+            json!({}),
+            vec![("mcp-protocol-version", "2025-11-25")],
+            400,
+            -32020,
+        ),
+    ] {
+        let reply = modern(&client, method, params, &overrides).await?;
+        ensure!(
+            reply.status == status,
+            "{case}: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
+        let (got, message) = rpc_error(&reply)?;
+        ensure!(got == code, "{case}: code {got} {message:?}");
+        ensure!(reply.json()?["id"] == 11, "{case}: id in {}", reply.text());
+    }
+    // The method is refused by its headers before anything runs: no Mcp-Name at all.
+    let reply = client
+        .post_raw(
+            json!({"jsonrpc": "2.0", "id": 12, "method": "tools/call", "params": {
+                "name": "auth_status",
+                "_meta": {"io.modelcontextprotocol/protocolVersion": MODERN, "io.modelcontextprotocol/clientCapabilities": {}},
+            }})
+            .to_string(),
+            &[("mcp-protocol-version", MODERN), ("mcp-method", "tools/call")],
+        )
+        .await?;
+    ensure!(reply.status == 400, "no Mcp-Name: HTTP {}", reply.status);
+    ensure!(
+        rpc_error(&reply)?.0 == -32020,
+        "no Mcp-Name: {}",
+        reply.text()
+    );
+
+    let future = "2099-12-31";
+    let mut params = json!({});
+    params["_meta"] = json!({"io.modelcontextprotocol/protocolVersion": future, "io.modelcontextprotocol/clientCapabilities": {}});
+    let reply = client
+        .post_raw(
+            json!({"jsonrpc": "2.0", "id": 13, "method": "server/discover", "params": params})
+                .to_string(),
+            &[
+                ("mcp-protocol-version", future),
+                ("mcp-method", "server/discover"),
+            ],
+        )
+        .await?;
+    ensure!(reply.status == 400, "future version: HTTP {}", reply.status);
+    let error = &reply.json()?["error"];
+    ensure!(
+        error["code"] == -32022
+            && error["data"]["supported"] == json!(SUPPORTED)
+            && error["data"]["requested"] == future,
+        "future version: {error}"
+    );
+    Ok(())
+}
+
+/// Each request alone decides its era: legacy and 2026 requests interleave on one host,
+/// and neither needs a handshake first.
+pub async fn eras_are_chosen_per_request(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Tools).await?;
+    let client = scenario.client(&host);
+    for round in 0..2 {
+        let modern_call = result_of(
+            &modern(
+                &client,
+                "tools/call",
+                json!({"name": "auth_status", "arguments": {}}),
+                &[],
+            )
+            .await?,
+        )?;
+        ensure!(
+            modern_call["resultType"] == "complete",
+            "round {round}: {modern_call}"
+        );
+        let legacy_call = client
+            .request(
+                "tools/call",
+                json!({"name": "auth_status", "arguments": {}}),
+            )
+            .await?;
+        ensure!(
+            legacy_call.get("resultType").is_none(),
+            "round {round}: legacy result {legacy_call}"
+        );
+        let handshake = client
+            .request("initialize", initialize_params(PROTOCOL_VERSION))
+            .await?;
+        ensure!(
+            handshake["protocolVersion"] == PROTOCOL_VERSION,
+            "round {round}: {handshake}"
+        );
+        // The handshake changes nothing for the next request: 2026 methods stay 2026's.
+        let reply = client.send("server/discover", json!({})).await?;
+        ensure!(
+            rpc_error(&reply)?.0 == -32601 && reply.status == 200,
+            "round {round}: server/discover without 2026 headers: HTTP {} {}",
+            reply.status,
+            reply.text()
+        );
+    }
+    Ok(())
+}
+
+pub async fn accept_header(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Tools).await?;
+    let http = reqwest::Client::new();
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    for (accept, status) in [
+        (None, 200),
+        (Some("application/json"), 200),
+        (Some("text/event-stream, application/json"), 200),
+        (Some("*/*"), 200),
+        (Some("text/event-stream"), 406),
+        (Some("text/html"), 406),
+    ] {
+        let mut request = http
+            .post(host.mcp_url())
+            .bearer_auth(scenario.token(&host))
+            .header("content-type", "application/json")
+            .body(ping.clone());
+        if let Some(accept) = accept {
+            request = request.header("accept", accept);
+        }
+        let response = request.send().await?;
+        ensure!(
+            response.status() == status,
+            "Accept {accept:?}: HTTP {}",
+            response.status()
+        );
+    }
+    Ok(())
 }

@@ -3,25 +3,26 @@
 //! state survives a request; egress only to allowed origins; no credential headers.
 
 use anyhow::{Result, ensure};
+use quilt_mcp_tests::host_process::HostProcess;
+use quilt_mcp_tests::host_sandbox::HostSandbox;
+use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::mcp::{McpClient, Reply};
-use quilt_mcp_tests::seaweedfs::{ADMIN, READER};
+use quilt_mcp_tests::sandbox_report::Attempt;
+use quilt_mcp_tests::seaweedfs::{ADMIN, READER, SeaweedFs, SeaweedOptions};
+use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, role_arn};
 use serde_json::{Value, json};
 
 use crate::support::{Guest, SUBJECT, Scenario, args};
 
+/// What every contained failure must look like to the client and to the next request.
+const CONTAINED: &str = "HTTP 500, JSON-RPC error -32603; next request served";
+
 pub async fn trap_is_contained(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
-    let reply = client.post_raw(request_with_id(41, "trap"), &[]).await?;
-    ensure!(
-        reply.status == 500,
-        "trap: HTTP {} {}",
-        reply.status,
-        reply.text()
-    );
-    expect_internal_error(&reply, 41)?;
-    still_serving(&client).await
+    let attempt = Attempt::new("resources", "panic (a trap) in the guest", CONTAINED);
+    attempt.record(contained(&client, 41, "trap", 500).await)
 }
 
 pub async fn endless_loop_times_out(scenario: &Scenario<'_>) -> Result<()> {
@@ -29,15 +30,27 @@ pub async fn endless_loop_times_out(scenario: &Scenario<'_>) -> Result<()> {
     spec.extra = args(&["--request-timeout-ms", "1000"]);
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
-    let reply = client.post_raw(request_with_id(42, "loop"), &[]).await?;
-    ensure!(
-        reply.status == 504,
-        "loop: HTTP {} {}",
-        reply.status,
-        reply.text()
+    let attempt = Attempt::new(
+        "resources",
+        "endless loop, --request-timeout-ms 1000",
+        "HTTP 504 at the deadline, JSON-RPC error -32603; next request served",
     );
-    expect_internal_error(&reply, 42)?;
-    still_serving(&client).await
+    let started = std::time::Instant::now();
+    let outcome = contained(&client, 42, "loop", 504)
+        .await
+        .and_then(|observed| {
+            let elapsed = started.elapsed();
+            // The deadline plus scheduling slack on a busy machine, never an unbounded wait.
+            ensure!(
+                elapsed < std::time::Duration::from_secs(5),
+                "stopped only after {elapsed:?}"
+            );
+            Ok(format!(
+                "{observed}; answered after {:.1} s",
+                elapsed.as_secs_f64()
+            ))
+        });
+    attempt.record(outcome)
 }
 
 pub async fn memory_exhaustion_is_contained(scenario: &Scenario<'_>) -> Result<()> {
@@ -45,35 +58,42 @@ pub async fn memory_exhaustion_is_contained(scenario: &Scenario<'_>) -> Result<(
     spec.extra = args(&["--guest-memory-mib", "16"]);
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
-    let reply = client.post_raw(request_with_id(43, "alloc"), &[]).await?;
-    ensure!(
-        reply.status == 500,
-        "alloc: HTTP {} {}",
-        reply.status,
-        reply.text()
+    let attempt = Attempt::new(
+        "resources",
+        "allocate past --guest-memory-mib 16",
+        CONTAINED,
     );
-    expect_internal_error(&reply, 43)?;
-    still_serving(&client).await
+    attempt.record(contained(&client, 43, "alloc", 500).await)
 }
 
 pub async fn no_state_survives_a_request(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
-    for value in [42, 7] {
-        let written = client
-            .request("global_write", json!({"value": value}))
-            .await?;
-        ensure!(
-            written["counter"] == value,
-            "global_write {value}: {written}"
-        );
-        let read = client.request("global_read", json!({})).await?;
-        ensure!(
-            read["counter"] == 0,
-            "the next request saw the previous one's state: {read}"
-        );
-    }
-    Ok(())
+    let attempt = Attempt::new(
+        "state",
+        "write a global, read it in the next request",
+        "the next request reads 0",
+    );
+    let outcome = async {
+        let mut seen = Vec::new();
+        for value in [42, 7] {
+            let written = client
+                .request("global_write", json!({"value": value}))
+                .await?;
+            ensure!(
+                written["counter"] == value,
+                "global_write {value}: {written}"
+            );
+            let read = client.request("global_read", json!({})).await?;
+            ensure!(
+                read["counter"] == 0,
+                "the next request saw the previous one's state: {read}"
+            );
+            seen.push(format!("wrote {value}, next read {}", read["counter"]));
+        }
+        Ok(seen.join("; "))
+    };
+    attempt.record(outcome.await)
 }
 
 pub async fn egress_is_limited_to_the_allowlist(scenario: &Scenario<'_>) -> Result<()> {
@@ -95,58 +115,108 @@ pub async fn egress_is_limited_to_the_allowlist(scenario: &Scenario<'_>) -> Resu
     let client = scenario.client(&host);
     let fetch = async |url: String| client.request("fetch", json!({"url": url})).await;
 
-    for url in [
-        format!("{}/secret", forbidden.origin()),
-        format!("{}/healthz", host.base_url()),
-        scenario.stack.jwks.jwks_url(),
-        "http://169.254.169.254/latest/meta-data/".to_string(),
-    ] {
-        let result = fetch(url.clone()).await?;
-        let error = result["error"].as_str().unwrap_or_default();
-        ensure!(
-            error.contains("HttpRequestDenied"),
-            "GET {url} was not denied: {result}"
+    let denied = [
+        (
+            "http to an origin allowed only over https",
+            format!("{}/secret", forbidden.origin()),
+        ),
+        (
+            "the host's own port (not on the list)",
+            format!("{}/healthz", host.base_url()),
+        ),
+        (
+            "the JWKS server (not on the list)",
+            scenario.stack.jwks.jwks_url(),
+        ),
+        (
+            "cloud metadata 169.254.169.254",
+            "http://169.254.169.254/latest/meta-data/".to_string(),
+        ),
+    ];
+    for (what, url) in denied {
+        let attempt = Attempt::new(
+            "egress",
+            format!("GET {what}"),
+            "HttpRequestDenied, refused before connecting",
         );
+        let outcome = async {
+            let result = fetch(url.clone()).await?;
+            let error = result["error"].as_str().unwrap_or_default();
+            ensure!(
+                error.contains("HttpRequestDenied"),
+                "GET {url} was not denied: {result}"
+            );
+            Ok(error.to_owned())
+        };
+        attempt.record(outcome.await)?;
     }
     // An allowed origin answering with a redirect elsewhere: the redirect comes back to the
     // guest instead of being followed, and following it is a new request, refused as above.
-    let redirected = fetch(format!("{redirector}/go")).await?;
-    ensure!(
-        redirected["status"] == 302,
-        "the redirect was followed or lost: {redirected}"
+    let attempt = Attempt::new(
+        "egress",
+        "redirect from an allowed origin to a forbidden one",
+        "302 handed back to the guest, not followed; forbidden server never reached",
     );
-    ensure!(
-        forbidden.hits() == 0,
-        "a denied request still reached the server ({} hits)",
-        forbidden.hits()
-    );
+    let outcome = async {
+        let redirected = fetch(format!("{redirector}/go")).await?;
+        ensure!(
+            redirected["status"] == 302,
+            "the redirect was followed or lost: {redirected}"
+        );
+        ensure!(
+            forbidden.hits() == 0,
+            "a denied request still reached the server ({} hits)",
+            forbidden.hits()
+        );
+        Ok("302 returned to the guest; forbidden server: 0 requests".to_owned())
+    };
+    attempt.record(outcome.await)?;
 
-    let result = fetch(format!("{}/anything", allowed.origin())).await?;
-    ensure!(
-        result["status"] == 200,
-        "GET to an --egress-allow origin: {result}"
+    let attempt = Attempt::new(
+        "egress",
+        "GET an --egress-allow origin, and the S3 endpoint",
+        "served",
     );
-    ensure!(
-        allowed.hits() == 1,
-        "the allowed server saw {} requests",
-        allowed.hits()
-    );
-
-    // The S3 endpoint is always allowed; unsigned, SeaweedFS answers with some status.
-    let s3_url = scenario.stack.seaweed.s3_endpoint.to_string();
-    let result = fetch(s3_url.clone()).await?;
-    ensure!(result["status"].is_u64(), "GET {s3_url}: {result}");
-    Ok(())
+    let outcome = async {
+        let result = fetch(format!("{}/anything", allowed.origin())).await?;
+        ensure!(
+            result["status"] == 200,
+            "GET to an --egress-allow origin: {result}"
+        );
+        ensure!(
+            allowed.hits() == 1,
+            "the allowed server saw {} requests",
+            allowed.hits()
+        );
+        // The S3 endpoint is always allowed; unsigned, SeaweedFS answers with some status.
+        let s3_url = scenario.stack.seaweed.s3_endpoint.to_string();
+        let s3 = fetch(s3_url.clone()).await?;
+        ensure!(s3["status"].is_u64(), "GET {s3_url}: {s3}");
+        Ok(format!(
+            "HTTP {} and HTTP {}",
+            result["status"], s3["status"]
+        ))
+    };
+    attempt.record(outcome.await)
 }
 
 pub async fn credential_headers_are_stripped(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
+    let attempt = Attempt::new(
+        "request",
+        "read the Authorization and Cookie headers",
+        "stripped before the guest runs",
+    );
+    attempt.record(stripped_headers(scenario, &host).await)
+}
+
+async fn stripped_headers(scenario: &Scenario<'_>, host: &HostProcess) -> Result<String> {
     let extra = [
         ("cookie", "session=top-secret"),
         ("x-probe", "reaches-the-guest"),
     ];
     let reply = scenario
-        .client(&host)
+        .client(host)
         .post_raw(request_with_id(1, "headers"), &extra)
         .await?;
     ensure!(
@@ -176,7 +246,7 @@ pub async fn credential_headers_are_stripped(scenario: &Scenario<'_>) -> Result<
             "{stripped} reached the guest: {headers}"
         );
     }
-    Ok(())
+    Ok(format!("the guest saw {}", names.join(", ")))
 }
 
 pub async fn request_context_carries_the_caller(scenario: &Scenario<'_>) -> Result<()> {
@@ -185,6 +255,15 @@ pub async fn request_context_carries_the_caller(scenario: &Scenario<'_>) -> Resu
     claims["email"] = json!(SUBJECT);
     claims["internal_note"] = json!("not for the guest");
     let client = McpClient::new(&host.mcp_url(), Some(scenario.stack.identity.sign(&claims)));
+    let attempt = Attempt::new(
+        "request",
+        "read the caller and a claim not on the forwarded list",
+        "own subject and issuer; only forwarded claims",
+    );
+    attempt.record(caller_as_forwarded(scenario, &client).await)
+}
+
+async fn caller_as_forwarded(scenario: &Scenario<'_>, client: &McpClient) -> Result<String> {
     let result = client.request("whoami", json!({})).await?;
     let caller = &result["caller"];
     ensure!(
@@ -202,7 +281,12 @@ pub async fn request_context_carries_the_caller(scenario: &Scenario<'_>) -> Resu
         "an unlisted claim was forwarded: {forwarded:?}"
     );
     ensure!(result["access_key_id"] == ADMIN.access_key_id, "{result}");
-    Ok(())
+    let names: Vec<&str> = forwarded.iter().map(|(name, _)| name.as_str()).collect();
+    Ok(format!(
+        "subject {}, claims [{}]",
+        caller["subject"],
+        names.join(", ")
+    ))
 }
 
 /// Guest output reaches the host log tagged with the request id, next to the one
@@ -255,19 +339,57 @@ pub async fn no_credentials_configured(scenario: &Scenario<'_>) -> Result<()> {
     let mut spec = scenario.spec(Guest::Hostile);
     spec.credentials = args(&["--credentials", "none"]);
     let host = scenario.start(spec).await?;
-    let result = scenario.client(&host).request("whoami", json!({})).await?;
-    let error = result["access_key_id"]["error"]
-        .as_str()
-        .unwrap_or_default();
-    ensure!(
-        error.contains("NotConfigured"),
-        "credentials with --credentials none: {result}"
+    let attempt = Attempt::new(
+        "credentials",
+        "ask for AWS credentials, --credentials none",
+        "NotConfigured",
     );
-    Ok(())
+    let outcome = async {
+        let result = scenario.client(&host).request("whoami", json!({})).await?;
+        let error = result["access_key_id"]["error"]
+            .as_str()
+            .unwrap_or_default();
+        ensure!(
+            error.contains("NotConfigured"),
+            "credentials with --credentials none: {result}"
+        );
+        Ok(first_words(error))
+    };
+    attempt.record(outcome.await)
 }
 
 fn request_with_id(id: u64, method: &str) -> String {
     json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {}}).to_string()
+}
+
+/// Sends `method`, expects the host's HTTP `status` with its JSON-RPC error, then a normal
+/// answer to the next request; describes what it saw.
+async fn contained(client: &McpClient, id: u64, method: &str, status: u16) -> Result<String> {
+    let reply = client.post_raw(request_with_id(id, method), &[]).await?;
+    ensure!(
+        reply.status == status,
+        "{method}: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
+    expect_internal_error(&reply, id)?;
+    still_serving(client).await?;
+    let code = &reply.json()?["error"]["code"];
+    Ok(format!(
+        "HTTP {}, JSON-RPC error {code}; next request served",
+        reply.status
+    ))
+}
+
+/// The start of a long error message, enough for the report.
+fn first_words(text: &str) -> String {
+    const WORDS: usize = 12;
+    let words: Vec<&str> = text.split_whitespace().collect();
+    if words.len() > WORDS {
+        format!("{} …", words[..WORDS].join(" "))
+    } else {
+        words.join(" ")
+    }
 }
 
 /// The host's JSON-RPC error for a request the guest could not finish.
@@ -307,22 +429,33 @@ pub async fn guest_with_forbidden_import_is_refused_at_start(
     let dir = tempfile::tempdir()?;
     let guest = dir.path().join("sockets.wasm");
     std::fs::write(&guest, component_importing_sockets())?;
-    let output = tokio::process::Command::new(&scenario.stack.artifacts.host_bin)
-        .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--guest"])
-        .arg(&guest)
-        .kill_on_drop(true)
-        .output()
-        .await?;
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    ensure!(
-        !output.status.success(),
-        "the host started with a sockets-importing guest: {stderr}"
+    let host_bin = &scenario.stack.artifacts.host_bin;
+    let attempt = Attempt::new(
+        "imports",
+        "start the host with a guest importing wasi:sockets/tcp",
+        "refused at start-up, naming the import",
     );
-    ensure!(
-        stderr.contains("imports wasi:sockets/tcp@0.2.12"),
-        "the refusal does not name the import: {stderr}"
-    );
-    Ok(())
+    let outcome = async {
+        let output = HostSandbox::from_env()?
+            .command(host_bin, &[guest.as_os_str()], &[])
+            .args(["serve", "--no-auth", "--listen", "127.0.0.1:0", "--guest"])
+            .arg(&guest)
+            .kill_on_drop(true)
+            .output()
+            .await?;
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        ensure!(
+            !output.status.success(),
+            "the host started with a sockets-importing guest: {stderr}"
+        );
+        ensure!(
+            stderr.contains("imports wasi:sockets/tcp@0.2.12"),
+            "the refusal does not name the import: {stderr}"
+        );
+        let code = output.status.code().unwrap_or(-1);
+        Ok(format!("exit code {code}, names wasi:sockets/tcp@0.2.12"))
+    };
+    attempt.record(outcome.await)
 }
 
 /// The guest has no preopened directory, no environment and no arguments: every file the
@@ -337,38 +470,70 @@ pub async fn no_files_environment_or_arguments(scenario: &Scenario<'_>) -> Resul
         format!("{home}/.aws/credentials"),
     ];
     for path in &secrets {
-        let read = client.request("read_file", json!({"path": path})).await?;
-        ensure!(
-            read["error"].is_string() && read.get("read").is_none(),
-            "{path} was readable: {read}"
-        );
+        let attempt = Attempt::new("filesystem", format!("read {path}"), "error: no preopens");
+        let outcome = async {
+            let read = client.request("read_file", json!({"path": path})).await?;
+            ensure!(
+                read["error"].is_string() && read.get("read").is_none(),
+                "{path} was readable: {read}"
+            );
+            Ok(format!(
+                "error: {}",
+                read["error"].as_str().unwrap_or_default()
+            ))
+        };
+        attempt.record(outcome.await)?;
     }
     for path in ["/", "."] {
-        let listed = client.request("list_dir", json!({"path": path})).await?;
-        ensure!(listed["error"].is_string(), "{path} was listable: {listed}");
+        let attempt = Attempt::new("filesystem", format!("list {path}"), "error: no preopens");
+        let outcome = async {
+            let listed = client.request("list_dir", json!({"path": path})).await?;
+            ensure!(listed["error"].is_string(), "{path} was listable: {listed}");
+            Ok(format!(
+                "error: {}",
+                listed["error"].as_str().unwrap_or_default()
+            ))
+        };
+        attempt.record(outcome.await)?;
     }
     let target = std::env::temp_dir().join(format!("quilt-mcp-hostile-{}", std::process::id()));
-    let written = client
-        .request("write_file", json!({"path": target.display().to_string()}))
-        .await?;
-    ensure!(
-        written["error"].is_string(),
-        "a file was written: {written}"
+    let attempt = Attempt::new(
+        "filesystem",
+        format!(
+            "write {}/quilt-mcp-hostile-<pid>",
+            std::env::temp_dir().display()
+        ),
+        "error; no file appears",
     );
-    ensure!(
-        !target.exists(),
-        "{} appeared on the host",
-        target.display()
-    );
+    let outcome = async {
+        let written = client
+            .request("write_file", json!({"path": target.display().to_string()}))
+            .await?;
+        ensure!(
+            written["error"].is_string(),
+            "a file was written: {written}"
+        );
+        ensure!(
+            !target.exists(),
+            "{} appeared on the host",
+            target.display()
+        );
+        Ok(format!(
+            "error: {}",
+            written["error"].as_str().unwrap_or_default()
+        ))
+    };
+    attempt.record(outcome.await)?;
     let environment = client.request("environment", json!({})).await?;
-    ensure!(
-        environment["vars"] == json!([]),
-        "environment visible: {environment}"
-    );
-    ensure!(
-        environment["args"] == json!([]),
-        "arguments visible: {environment}"
-    );
+    for (what, key) in [("environment variables", "vars"), ("arguments", "args")] {
+        let attempt = Attempt::new("environment", format!("read the {what}"), "empty");
+        let outcome = if environment[key] == json!([]) {
+            Ok("empty".to_owned())
+        } else {
+            Err(anyhow::anyhow!("{what} visible: {environment}"))
+        };
+        attempt.record(outcome)?;
+    }
     still_serving(&client).await
 }
 
@@ -415,31 +580,57 @@ pub async fn planted_credentials_are_never_used(scenario: &Scenario<'_>) -> Resu
     reader.credentials = READER.static_source_flags();
     reader.env = planted.clone();
     let host = scenario.start(reader).await?;
-    let anonymous = McpClient::new(&host.mcp_url(), None);
-    let refused = anonymous.send("tools/list", json!({})).await?;
-    ensure!(refused.status == 401, "no token: HTTP {}", refused.status);
-    let denied = scenario
-        .client(&host)
-        .call_tool("bucket_object_text", secret.clone())
-        .await?
-        .failure()?;
-    ensure!(denied.contains("Access denied"), "{denied}");
+    let attempt = Attempt::new(
+        "credentials",
+        "planted ~/.aws, ~/.quilt, AWS_*: request without a token",
+        "HTTP 401",
+    );
+    let outcome = async {
+        let anonymous = McpClient::new(&host.mcp_url(), None);
+        let refused = anonymous.send("tools/list", json!({})).await?;
+        ensure!(refused.status == 401, "no token: HTTP {}", refused.status);
+        Ok(format!("HTTP {}", refused.status))
+    };
+    attempt.record(outcome.await)?;
+    let attempt = Attempt::new(
+        "credentials",
+        "planted admin keys: read a bucket the configured keys cannot",
+        "Access denied",
+    );
+    let outcome = async {
+        let denied = scenario
+            .client(&host)
+            .call_tool("bucket_object_text", secret.clone())
+            .await?
+            .failure()?;
+        ensure!(denied.contains("Access denied"), "{denied}");
+        Ok(first_words(&denied))
+    };
+    attempt.record(outcome.await)?;
 
     // With no credential source configured at all, the planted ones are not a fallback.
     let mut unconfigured = scenario.spec(Guest::Tools);
     unconfigured.credentials = Vec::new();
     unconfigured.env = planted;
     let host = scenario.start(unconfigured).await?;
-    let refused = scenario
-        .client(&host)
-        .call_tool("bucket_object_text", secret)
-        .await?
-        .failure()?;
-    ensure!(
-        refused.contains("no AWS credential source configured"),
-        "{refused}"
+    let attempt = Attempt::new(
+        "credentials",
+        "planted admin keys, no credential source configured",
+        "not a fallback: no source configured",
     );
-    Ok(())
+    let outcome = async {
+        let refused = scenario
+            .client(&host)
+            .call_tool("bucket_object_text", secret)
+            .await?
+            .failure()?;
+        ensure!(
+            refused.contains("no AWS credential source configured"),
+            "{refused}"
+        );
+        Ok(first_words(&refused))
+    };
+    attempt.record(outcome.await)
 }
 
 /// An HTTP server on a free loopback port answering every request with a 302 to `location`;
@@ -464,15 +655,8 @@ async fn redirect_server(location: &str) -> Result<String> {
 pub async fn stack_overflow_is_contained(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
-    let reply = client.post_raw(request_with_id(43, "recurse"), &[]).await?;
-    ensure!(
-        reply.status == 500,
-        "recursion: HTTP {} {}",
-        reply.status,
-        reply.text()
-    );
-    expect_internal_error(&reply, 43)?;
-    still_serving(&client).await
+    let attempt = Attempt::new("resources", "recurse past the wasm stack", CONTAINED);
+    attempt.record(contained(&client, 43, "recurse", 500).await)
 }
 
 pub async fn oversized_response_is_replaced_by_an_error(scenario: &Scenario<'_>) -> Result<()> {
@@ -482,13 +666,143 @@ pub async fn oversized_response_is_replaced_by_an_error(scenario: &Scenario<'_>)
     let client = scenario.client(&host);
     let body = json!({"jsonrpc": "2.0", "id": 44, "method": "huge_response", "params": {"mib": 8}})
         .to_string();
-    let reply = client.post_raw(body, &[]).await?;
-    ensure!(reply.status == 500, "8 MiB response: HTTP {}", reply.status);
-    expect_internal_error(&reply, 44)?;
-    ensure!(
-        reply.text().contains("limit of 1048576 bytes"),
-        "{}",
-        reply.text()
+    let attempt = Attempt::new(
+        "resources",
+        "an 8 MiB response, --max-response-bytes 1 MiB",
+        "HTTP 500 naming the limit; next request served",
     );
-    still_serving(&client).await
+    let outcome = async {
+        let reply = client.post_raw(body, &[]).await?;
+        ensure!(reply.status == 500, "8 MiB response: HTTP {}", reply.status);
+        expect_internal_error(&reply, 44)?;
+        ensure!(
+            reply.text().contains("limit of 1048576 bytes"),
+            "{}",
+            reply.text()
+        );
+        still_serving(&client).await?;
+        Ok(format!(
+            "HTTP {}, names the limit of 1048576 bytes; next request served",
+            reply.status
+        ))
+    };
+    attempt.record(outcome.await)
+}
+
+/// Alice and Bob, each with their own web-identity keys, send 20 interleaved requests at once,
+/// each held open inside the guest between reading the caller and reading the credentials:
+/// every answer names exactly the caller and the keys of the token that sent it.
+pub async fn concurrent_callers_see_only_their_own(scenario: &Scenario<'_>) -> Result<()> {
+    const AUDIENCE: &str = "quilt-mcp-concurrency-e2e";
+    let (alice, bob) = ("alice@example.com", "bob@example.com");
+    let reader = |role: &str, subject: &str| BucketReader {
+        role_name: role.into(),
+        subject: subject.into(),
+        bucket: format!("{}-bucket", role.to_lowercase()),
+    };
+    let trust = WebIdentityTrust {
+        issuer: scenario.stack.issuer(),
+        audience: AUDIENCE.into(),
+        jwks_url: scenario.stack.jwks.jwks_url(),
+        readers: vec![reader("ReaderA", alice), reader("ReaderB", bob)],
+    };
+    // Its own SeaweedFS: STS must know the shared issuer's JWKS when it starts.
+    let data_dir = tempfile::Builder::new()
+        .prefix("quilt-mcp-concurrency-")
+        .tempdir()?;
+    let options = SeaweedOptions {
+        data_dir: data_dir.path().to_path_buf(),
+        preferred_s3_port: None,
+    };
+    let seaweed =
+        SeaweedFs::start_with_sts(&scenario.stack.artifacts.weed, &options, &trust).await?;
+    let sts = seaweed.s3_endpoint.as_str().trim_end_matches('/');
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.auth.extend(args(&["--jwt-audience", AUDIENCE]));
+    spec.credentials = args(&[
+        "--credentials",
+        "web-identity",
+        "--sts-endpoint",
+        sts,
+        "--role-arn-claim",
+        "role_arn",
+    ]);
+    let host = scenario.start(spec).await?;
+    let client_for = |subject: &str, role: &str| {
+        let mut claims = standard_claims(&scenario.stack.issuer(), AUDIENCE, subject);
+        claims["role_arn"] = json!(role_arn(role));
+        McpClient::new(&host.mcp_url(), Some(scenario.stack.identity.sign(&claims)))
+    };
+    let callers = [
+        (alice, client_for(alice, "ReaderA")),
+        (bob, client_for(bob, "ReaderB")),
+    ];
+    let attempt = Attempt::new(
+        "state",
+        "20 concurrent requests from Alice and Bob (web identity)",
+        "each sees only its own caller and keys",
+    );
+    attempt.record(interleaved_whoami(&callers).await)
+}
+
+/// Learns each caller's keys one request at a time, then sends ten requests per caller at
+/// once, interleaved, and checks every answer against its sender.
+async fn interleaved_whoami(callers: &[(&str, McpClient); 2]) -> Result<String> {
+    let mut keys = Vec::new();
+    for (subject, client) in callers {
+        let answer = client.request("whoami", json!({})).await?;
+        ensure!(answer["caller"]["subject"] == *subject, "{answer}");
+        let key = answer["access_key_id"].as_str().unwrap_or_default();
+        ensure!(!key.is_empty(), "{subject} got no keys: {answer}");
+        keys.push(key.to_owned());
+    }
+    ensure!(keys[0] != keys[1], "Alice and Bob got the same keys");
+
+    let hold = json!({"hold_ms": 300});
+    let answers = futures::future::try_join_all((0..20).map(|index| {
+        let (subject, client) = &callers[index % 2];
+        let hold = hold.clone();
+        async move {
+            Ok::<_, anyhow::Error>((
+                index % 2,
+                *subject,
+                client.request("whoami_slow", hold).await?,
+            ))
+        }
+    }))
+    .await?;
+    for (caller, subject, answer) in &answers {
+        ensure!(
+            answer["subject_before_hold"] == *subject
+                && answer["caller"]["subject"] == *subject
+                && answer["access_key_id"] == keys[*caller].as_str(),
+            "{subject}'s request (keys {}) was answered with {answer}",
+            keys[*caller]
+        );
+    }
+    // Overlap is what makes the check mean something: count Alice–Bob pairs in flight together.
+    let span = |answer: &Value| {
+        (
+            answer["started_ms"].as_u64(),
+            answer["finished_ms"].as_u64(),
+        )
+    };
+    let overlapping = answers
+        .iter()
+        .filter(|(caller, _, _)| *caller == 0)
+        .flat_map(|(_, _, a)| {
+            answers
+                .iter()
+                .filter(|(caller, _, _)| *caller == 1)
+                .map(move |(_, _, b)| (span(a), span(b)))
+        })
+        .filter(|((a_start, a_end), (b_start, b_end))| a_start < b_end && b_start < a_end)
+        .count();
+    ensure!(
+        overlapping > 0,
+        "no Alice and Bob requests overlapped: nothing was proven"
+    );
+    Ok(format!(
+        "20 of 20 answers matched their sender; {overlapping} of 100 Alice–Bob pairs overlapped"
+    ))
 }

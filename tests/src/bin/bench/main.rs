@@ -2,6 +2,8 @@
 //! same S3 listing done natively, for the overhead the sandbox adds. Not a test: it asserts
 //! nothing and prints a table (quote medians and ratios with the command that made them).
 
+mod exchange;
+
 use std::future::Future;
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -174,6 +176,12 @@ async fn main() -> Result<()> {
             ms(mcp) - ms(native),
             mcp.as_secs_f64() / native.as_secs_f64()
         );
+    }
+    println!();
+    println!("| credential workload | concurrency | req/s | p50 | p99 | errors |");
+    println!("|---|---|---|---|---|---|");
+    for line in exchange::rows(&artifacts, &identity, &jwks_server, &http).await? {
+        println!("{line}");
     }
     println!();
     println!("| package workload | concurrency | req/s | p50 | p99 | errors |");

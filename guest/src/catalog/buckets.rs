@@ -1,0 +1,65 @@
+//! The buckets a caller may browse, as the registry's GraphQL `bucketConfigs` lists them.
+
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{CatalogError, Registry};
+
+const BUCKET_CONFIGS: &str =
+    "query { bucketConfigs { name title description iconUrl relevanceScore browsable tags } }";
+
+/// One bucket as the catalog describes it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct BucketConfig {
+    pub name: String,
+    pub title: Option<String>,
+    pub description: Option<String>,
+    pub relevance_score: Option<f64>,
+    pub browsable: Option<bool>,
+    #[serde(default)]
+    pub tags: Option<Vec<String>>,
+}
+
+#[derive(Deserialize)]
+struct GraphQlAnswer {
+    data: Option<Data>,
+    #[serde(default)]
+    errors: Vec<GraphQlError>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Data {
+    bucket_configs: Option<Vec<BucketConfig>>,
+}
+
+#[derive(Deserialize)]
+struct GraphQlError {
+    message: String,
+}
+
+/// The caller's buckets, most relevant first (the catalog's own order of importance).
+pub fn bucket_configs(registry: &Registry<'_>) -> Result<Vec<BucketConfig>, CatalogError> {
+    let answer: GraphQlAnswer = registry.post("/graphql", &json!({ "query": BUCKET_CONFIGS }))?;
+    if !answer.errors.is_empty() {
+        let messages: Vec<_> = answer.errors.into_iter().map(|e| e.message).collect();
+        return Err(CatalogError::Failed {
+            registry: registry.name(),
+            detail: format!("bucketConfigs failed: {}", messages.join("; ")),
+        });
+    }
+    let mut buckets = answer
+        .data
+        .and_then(|data| data.bucket_configs)
+        .ok_or_else(|| CatalogError::Failed {
+            registry: registry.name(),
+            detail: "bucketConfigs answered no data".into(),
+        })?;
+    // Stable: equal scores keep the registry's order.
+    buckets.sort_by(|a, b| {
+        let score = |c: &BucketConfig| c.relevance_score.unwrap_or(0.0);
+        score(b).total_cmp(&score(a))
+    });
+    Ok(buckets)
+}

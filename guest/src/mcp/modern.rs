@@ -1,0 +1,74 @@
+//! Result shapes of the 2026 era: every result says `resultType` and names the server
+//! in `_meta`; `server/discover` and `tools/list` also say how long, and for whom, they
+//! may be cached.
+
+use rmcp::model::{CacheScope, CallToolResult, DiscoverResult, MetaObject, ResultType};
+use serde::{Deserialize, Serialize};
+use serde_json::value::RawValue;
+
+use super::identity;
+use super::version;
+use crate::tools;
+
+/// Both change only when a new guest is deployed: short enough that a redeployment
+/// reaches clients within minutes, long enough to spare a round trip per turn.
+const TTL_MS: u64 = 5 * 60 * 1000;
+
+const SERVER_INFO: &str = "io.modelcontextprotocol/serverInfo";
+
+pub fn discover() -> DiscoverResult {
+    let mut result = DiscoverResult::new(version::supported(), identity::capabilities())
+        .with_server_info(identity::server_info());
+    result.instructions = Some(identity::INSTRUCTIONS.to_owned());
+    result.ttl_ms = TTL_MS;
+    // The same for every caller: nothing in it depends on who asks.
+    result.cache_scope = CacheScope::Public;
+    result
+}
+
+/// The `tools/list` result: the legacy listing's tools, spliced in as JSON text.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Listing {
+    tools: &'static RawValue,
+    result_type: ResultType,
+    ttl_ms: u64,
+    cache_scope: CacheScope,
+    #[serde(rename = "_meta")]
+    meta: MetaObject,
+}
+
+/// The snapshot's one member, borrowed: checking its syntax is the only work done.
+#[derive(Deserialize)]
+struct Snapshot {
+    #[serde(borrow)]
+    tools: &'static RawValue,
+}
+
+pub fn listing() -> Listing {
+    let snapshot: Snapshot = serde_json::from_str(tools::LISTING)
+        .expect("the tool listing snapshot is {\"tools\": [...]}");
+    Listing {
+        tools: snapshot.tools,
+        result_type: ResultType::COMPLETE,
+        ttl_ms: TTL_MS,
+        // Every caller is offered every tool; what a tool may reach is decided per call.
+        cache_scope: CacheScope::Public,
+        meta: server_meta(),
+    }
+}
+
+pub fn complete(mut result: CallToolResult) -> CallToolResult {
+    result.result_type = Some(ResultType::COMPLETE);
+    result.meta = Some(server_meta());
+    result
+}
+
+fn server_meta() -> MetaObject {
+    let mut meta = MetaObject::new();
+    meta.0.insert(
+        SERVER_INFO.to_owned(),
+        serde_json::to_value(identity::server_info()).expect("server info serialises"),
+    );
+    meta
+}
