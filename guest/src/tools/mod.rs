@@ -186,10 +186,42 @@ fn describe<A: JsonSchema + 'static, O: JsonSchema + 'static>(
             .idempotent(true)
             .open_world(true),
     };
-    Tool::new(name, description, input_schema)
+    let mut tool = Tool::new(name, description, input_schema)
         .with_title(title)
         .with_annotations(annotations)
-        .with_output_schema::<O>()
+        .with_output_schema::<O>();
+    drop_numeric_formats(Arc::make_mut(&mut tool.input_schema));
+    if let Some(output) = &mut tool.output_schema {
+        drop_numeric_formats(Arc::make_mut(output));
+    }
+    tool
+}
+
+/// schemars describes Rust integer and float types with `format` values such as `uint64` or
+/// `double`, which JSON Schema does not define; clients' validators warn about each (the
+/// TypeScript SDK dozens of times per listing). `type` and `minimum` already say it all.
+fn drop_numeric_formats(schema: &mut serde_json::Map<String, Value>) {
+    const NUMERIC: [&str; 4] = ["int", "uint", "float", "double"];
+    let is_numeric = |format: &Value| {
+        format.as_str().is_some_and(|f| {
+            NUMERIC
+                .iter()
+                .any(|kind| f.trim_end_matches(char::is_numeric) == *kind)
+        })
+    };
+    if schema.get("format").is_some_and(is_numeric) {
+        schema.remove("format");
+    }
+    for value in schema.values_mut() {
+        match value {
+            Value::Object(inner) => drop_numeric_formats(inner),
+            Value::Array(items) => items
+                .iter_mut()
+                .filter_map(Value::as_object_mut)
+                .for_each(drop_numeric_formats),
+            _ => {}
+        }
+    }
 }
 
 fn registry() -> Vec<Entry> {

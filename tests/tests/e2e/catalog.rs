@@ -13,7 +13,7 @@ use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::identity::{now_secs, standard_claims};
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::free_port;
-use quilt_mcp_tests::registry::{RegistryStandin, grant, standin_config};
+use quilt_mcp_tests::registry::{RegistryStandin, StandinConfig, grant, standin_config};
 use quilt_mcp_tests::seaweedfs::{ADMIN, SeaweedFs, SeaweedOptions};
 use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, role_arn};
 use serde_json::{Value, json};
@@ -40,6 +40,14 @@ struct Catalog {
 
 impl Catalog {
     async fn start(scenario: &Scenario<'_>) -> Result<Self> {
+        Self::start_with(scenario, |_| ()).await
+    }
+
+    /// Like [`Self::start`], with the registry stand-in's configuration adjusted first.
+    async fn start_with(
+        scenario: &Scenario<'_>,
+        adjust: impl FnOnce(&mut StandinConfig),
+    ) -> Result<Self> {
         let stack = scenario.stack;
         let readers = vec![
             BucketReader {
@@ -81,13 +89,14 @@ impl Catalog {
             .content_type("text/csv")
             .send()
             .await?;
-        let config = standin_config(
+        let mut config = standin_config(
             &seaweed,
             &stack.jwks.jwks_url(),
             &stack.issuer(),
             AUDIENCE,
             grants,
         )?;
+        adjust(&mut config);
         let registry = RegistryStandin::start(config).await?;
         Ok(Self {
             registry,
@@ -510,5 +519,48 @@ pub async fn registry_down_is_a_precise_error(scenario: &Scenario<'_>) -> Result
     // The host keeps serving.
     let status = alice.call_tool("auth_status", json!({})).await?.success()?;
     ensure!(status["caller"]["subject"] == ALICE, "{status}");
+    Ok(())
+}
+
+pub async fn search_narrows_when_the_registry_refuses_many_indices(
+    scenario: &Scenario<'_>,
+) -> Result<()> {
+    // Alice may browse twelve buckets, but the registry takes at most ten indices at once.
+    let extra: Vec<String> = (0..11).map(|i| format!("catalog-extra-{i:02}")).collect();
+    let granted = extra.clone();
+    let catalog = Catalog::start_with(scenario, move |config| {
+        config.max_indices = 10;
+        for user in config.users.iter_mut().filter(|user| user.subject == ALICE) {
+            user.buckets.extend(granted.iter().cloned());
+        }
+    })
+    .await?;
+    let admin = catalog.seaweed.admin();
+    for bucket in &extra {
+        admin.create_bucket(bucket).await?;
+        admin
+            .put_object(bucket, "hello.txt", "a bucket among many")
+            .send()
+            .await?;
+    }
+    let host = catalog.registry_host(scenario, &[]).await?;
+    let alice = client(scenario, &host, ALICE, json!({}));
+    let found = search(&alice, json!({"query": "hello*"})).await?;
+    let searched = found["buckets"].as_array().context("buckets")?.len();
+    ensure!(searched == 10, "searched {searched} buckets: {found}");
+    ensure!(
+        found["note"]
+            .as_str()
+            .is_some_and(|note| note.contains("all 12")),
+        "the narrowing must be reported: {found}"
+    );
+    ensure!(!names_of(&found, "file").is_empty(), "{found}");
+    let sizes: Vec<usize> = catalog
+        .registry
+        .searches()
+        .iter()
+        .map(|search| search.index.split(',').count())
+        .collect();
+    ensure!(sizes == [12, 10], "index lists sent: {sizes:?}");
     Ok(())
 }

@@ -104,6 +104,7 @@ fn main() -> std::process::ExitCode {
         catalog::withheld_or_refused_catalog_access_is_an_error,
         catalog::one_exchange_per_token_until_near_expiry,
         catalog::registry_down_is_a_precise_error,
+        catalog::search_narrows_when_the_registry_refuses_many_indices,
         packages::create_browse_and_list,
         packages::big_object_hashed_in_chunks,
         packages::copy_mode_puts_data_in_the_registry,
