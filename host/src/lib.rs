@@ -2,7 +2,7 @@
 //! use, and runs the MCP tools guest in a fresh sandboxed instance per request.
 //!
 //! The request path, module by module:
-//! `server` (routing, Origin, body limit, the one log line) → `auth` (who is calling) →
+//! `server` (routing, Host and Origin, body limit, the one log line) → `auth` (who is calling) →
 //! `sandbox` (fresh instance; `request-context` and allow-listed egress) → the guest →
 //! S3 / the registry, signed with what `credentials` derived for this caller.
 

@@ -10,7 +10,7 @@ use quilt_mcp_host::credentials;
 use quilt_mcp_host::sandbox::{
     self, Deployment, EgressPolicy, EngineLimits, RequestLimits, Sandbox,
 };
-use quilt_mcp_host::server::{self, App, OriginPolicy};
+use quilt_mcp_host::server::{self, App, HostPolicy, OriginPolicy};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -80,7 +80,11 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         path_style: config.s3.path_style,
         max_manifest_bytes: config.limits.max_manifest_bytes,
         max_manifest_entries: config.limits.max_manifest_entries,
-        catalog_url: config.catalog.catalog_url.as_ref().map(without_trailing_slash),
+        catalog_url: config
+            .catalog
+            .catalog_url
+            .as_ref()
+            .map(without_trailing_slash),
         registry_url: registry_url.map(without_trailing_slash),
         forward_registry_token: config.catalog.registry_forward_token,
         buckets: config.catalog.buckets.clone(),
@@ -96,6 +100,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         sandbox,
         auth,
         deployment,
+        hosts: HostPolicy::new(&public_url, &config.allowed_hosts),
         origins: OriginPolicy::new(&config.allowed_origins, &public_url),
         max_body_bytes: config.limits.max_body_bytes,
         resource_url,

@@ -18,3 +18,4 @@ pub mod s3;
 pub mod sandbox_report;
 pub mod seaweedfs;
 pub mod sts;
+pub mod wasmtime_serve;

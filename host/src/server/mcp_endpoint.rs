@@ -74,6 +74,13 @@ async fn checked_then_run(
     envelope: &mut Envelope,
     caller_out: &mut Option<Caller>,
 ) -> HttpResponse {
+    if let Some(host) = request.headers().get(header::HOST)
+        && !host.to_str().is_ok_and(|host| app.hosts.allows(host))
+    {
+        let host = String::from_utf8_lossy(host.as_bytes());
+        tracing::info!(target: "quilt_mcp::http", request_id, %host, "Host header refused");
+        return responses::forbidden_host(&host);
+    }
     if let Some(origin) = request.headers().get(header::ORIGIN)
         && !origin
             .to_str()

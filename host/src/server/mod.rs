@@ -1,6 +1,7 @@
 //! HTTP in front of the sandbox: routing, the checks that happen before any guest runs
-//! (Origin, bearer token, body size), and one log line per request.
+//! (Host, Origin, bearer token, body size), and one log line per request.
 
+mod host_header;
 mod mcp_endpoint;
 mod origin;
 mod responses;
@@ -18,6 +19,7 @@ use url::Url;
 
 use crate::auth::Authenticator;
 use crate::sandbox::{Deployment, Sandbox};
+pub use host_header::{AllowedHost, HostPolicy};
 pub use origin::OriginPolicy;
 use responses::HttpResponse;
 
@@ -26,6 +28,7 @@ pub struct App {
     pub sandbox: Sandbox,
     pub auth: Option<Authenticator>,
     pub deployment: Arc<Deployment>,
+    pub hosts: HostPolicy,
     pub origins: OriginPolicy,
     pub max_body_bytes: usize,
     pub resource_url: String,

@@ -67,6 +67,18 @@ pub fn unauthorized(error: &AuthError, metadata_url: &str) -> HttpResponse {
     response
 }
 
+/// 403 for a Host this server does not answer to, naming it and how an operator allows it.
+pub fn forbidden_host(host: &str) -> HttpResponse {
+    json(
+        StatusCode::FORBIDDEN,
+        &json!({"error": "forbidden_host", "error_description": format!(
+            "this server does not answer to the Host {host:?} (a defence against DNS rebinding): \
+             it answers to its public URL's host and port, localhost on any port, \
+             and names added with --allowed-host"
+        )}),
+    )
+}
+
 pub fn method_not_allowed() -> HttpResponse {
     let mut response = json(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -1,8 +1,9 @@
 //! The host's own HTTP surface: health, OAuth protected-resource metadata, methods,
-//! paths, Origin checks and the body limit.
+//! paths, Host and Origin checks and the body limit.
 
 use anyhow::{Result, ensure};
 use quilt_mcp_tests::host_process::HostProcess;
+use quilt_mcp_tests::mcp::McpClient;
 use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario, args};
@@ -147,6 +148,83 @@ async fn status_with_origin(
         .post_raw(message, &[("origin", origin)])
         .await?
         .status)
+}
+
+/// DNS rebinding: /mcp answers only to the names this server is known by, before any token
+/// check; /healthz answers to any, since probes address pods by IP.
+pub async fn host_allowlist(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let port = url::Url::parse(host.base_url())?
+        .port()
+        .expect("the harness's hosts listen on explicit ports");
+    // Loopback on another port is a port-forward to this server, not a rebinding.
+    for name in [
+        format!("localhost:{port}"),
+        format!("127.0.0.1:{port}"),
+        "localhost:1".into(),
+    ] {
+        let status = status_with_host(scenario, &host, &name, true).await?;
+        ensure!(status == 200, "Host {name}: HTTP {status}");
+    }
+    for name in [
+        "evil.example.test".to_string(),
+        format!("evil.example.test:{port}"),
+    ] {
+        let status = status_with_host(scenario, &host, &name, true).await?;
+        ensure!(status == 403, "Host {name} was not refused: HTTP {status}");
+    }
+    let tokenless = status_with_host(scenario, &host, "evil.example.test", false).await?;
+    ensure!(
+        tokenless == 403,
+        "refused Host without a token: HTTP {tokenless}"
+    );
+    let refusal = scenario
+        .client(&host)
+        .post_raw("{}", &[("host", "evil.example.test")])
+        .await?
+        .json()?;
+    ensure!(
+        refusal["error"] == "forbidden_host"
+            && refusal["error_description"]
+                .as_str()
+                .is_some_and(
+                    |text| text.contains("evil.example.test") && text.contains("--allowed-host")
+                ),
+        "{refusal}"
+    );
+    let health = reqwest::Client::new()
+        .get(format!("{}/healthz", host.base_url()))
+        .header("host", "10.1.2.3:8080")
+        .send()
+        .await?;
+    ensure!(
+        health.status() == 200,
+        "/healthz by IP: HTTP {}",
+        health.status()
+    );
+
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&["--allowed-host", "quilt-mcp.internal"]);
+    let host = scenario.start(spec).await?;
+    let status = status_with_host(scenario, &host, "quilt-mcp.internal:8080", true).await?;
+    ensure!(status == 200, "configured Host: HTTP {status}");
+    let status = status_with_host(scenario, &host, "other.internal", true).await?;
+    ensure!(status == 403, "unlisted Host: HTTP {status}");
+    Ok(())
+}
+
+async fn status_with_host(
+    scenario: &Scenario<'_>,
+    host: &HostProcess,
+    name: &str,
+    with_token: bool,
+) -> Result<u16> {
+    let message = json!({"jsonrpc": "2.0", "id": 1, "method": "whoami"}).to_string();
+    let client = match with_token {
+        true => scenario.client(host),
+        false => McpClient::new(&host.mcp_url(), None),
+    };
+    Ok(client.post_raw(message, &[("host", name)]).await?.status)
 }
 
 pub async fn oversized_body_is_refused(scenario: &Scenario<'_>) -> Result<()> {

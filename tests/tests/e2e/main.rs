@@ -4,14 +4,17 @@
 mod auth;
 mod catalog;
 mod catalog_access;
+mod clients;
 mod conformance;
 mod http_surface;
 mod mcp_protocol;
 mod packages;
 mod registry_standin;
+mod replicas;
 mod resource_server;
 mod sandbox;
 mod sandbox_read_only;
+mod standalone;
 mod support;
 mod tool_errors;
 mod tools;
@@ -120,6 +123,19 @@ fn main() -> std::process::ExitCode {
         catalog_access::registry_credentials_are_exchanged_once_per_token,
         registry_standin::credentials_and_grants,
         registry_standin::search_objects_and_packages,
+        standalone::s3_tools_under_wasmtime_serve,
+        standalone::hostile_guest_reaches_only_s3_and_the_registry,
+        standalone::unusable_configuration_is_named,
+        replicas::round_robin_workflow_survives_a_lost_replica,
+        clients::python_mcp2_auto,
+        clients::python_mcp2_legacy,
+        clients::python_mcp1_streamable_http,
+        clients::typescript_sdk,
+        clients::inspector_cli,
+        clients::stdio_client_through_mcp_remote,
+        clients::rmcp_auto,
+        clients::rmcp_legacy,
+        http_surface::host_allowlist,
     ];
     // Start the shared stack from this thread, which outlives every trial: its processes
     // die with the thread that spawned them (PR_SET_PDEATHSIG), and a trial's thread may

@@ -1,0 +1,149 @@
+//! The adapter's exports, over the runtime's imports.
+
+use std::sync::OnceLock;
+
+use crate::config::{ACCESS_KEY_ID, Config, ConfigError, SECRET_ACCESS_KEY};
+use crate::egress::AllowList;
+
+#[allow(clippy::all, dead_code, unused)]
+mod bindings {
+    wit_bindgen::generate!({
+        world: "quilt:mcp-standalone/adapter",
+        path: ["../../wit", "wit"],
+        generate_all,
+    });
+}
+
+use bindings::exports::quilt::mcp::request_context::{
+    self, AwsCredentials, Caller, CatalogAccess, CredentialError, Settings,
+};
+use bindings::exports::wasi::http::outgoing_handler;
+use bindings::wasi::config::store;
+use bindings::wasi::http::outgoing_handler as runtime_http;
+use bindings::wasi::http::types::{
+    ErrorCode, FutureIncomingResponse, OutgoingRequest, RequestOptions, Scheme,
+};
+
+/// Read once per instance, which serves one request. A configuration that cannot be used
+/// is reported in the runtime's log here, and to the user by every tool that needs S3.
+fn config() -> &'static Result<Config, ConfigError> {
+    static CONFIG: OnceLock<Result<Config, ConfigError>> = OnceLock::new();
+    CONFIG.get_or_init(|| {
+        let config = store::get_all()
+            .map_err(|error| ConfigError::Unreadable(format!("{error:?}")))
+            .and_then(Config::from_pairs);
+        if let Err(error) = &config {
+            eprintln!("quilt-mcp adapter: {error}");
+        }
+        config
+    })
+}
+
+/// For the functions whose WIT has no error case. With a configuration that cannot be
+/// used, the defaults: no credentials are handed out then and no request is let out, so
+/// nothing acts on settings nobody chose, while `auth_status` can still say what is wrong.
+fn config_or_defaults() -> &'static Config {
+    static DEFAULTS: OnceLock<Config> = OnceLock::new();
+    config().as_ref().unwrap_or_else(|_| {
+        DEFAULTS.get_or_init(|| Config::from_pairs(Vec::new()).expect("the defaults are valid"))
+    })
+}
+
+fn without_trailing_slash(url: &url::Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}
+
+struct Adapter;
+
+impl request_context::Guest for Adapter {
+    fn get_caller() -> Option<Caller> {
+        None
+    }
+
+    fn get_aws_credentials() -> Result<AwsCredentials, CredentialError> {
+        let config = config()
+            .as_ref()
+            .map_err(|error| CredentialError::NotConfigured(error.to_string()))?;
+        let keys = config.keys.as_ref().ok_or_else(|| {
+            CredentialError::NotConfigured(format!(
+                "this deployment has no AWS credentials: set the runtime config variables `{ACCESS_KEY_ID}` and `{SECRET_ACCESS_KEY}`"
+            ))
+        })?;
+        Ok(AwsCredentials {
+            access_key_id: keys.access_key_id.clone(),
+            secret_access_key: keys.secret_access_key.clone(),
+            session_token: keys.session_token.clone(),
+            expiration: None,
+            source: "static".into(),
+        })
+    }
+
+    fn get_catalog() -> CatalogAccess {
+        let config = config_or_defaults();
+        CatalogAccess {
+            catalog_url: config.catalog_url.as_ref().map(without_trailing_slash),
+            registry_url: config.registry_url.as_ref().map(without_trailing_slash),
+            bearer: None,
+            buckets: config.buckets.clone(),
+        }
+    }
+
+    fn get_settings() -> Settings {
+        let config = config_or_defaults();
+        Settings {
+            region: config.region.clone(),
+            s3_endpoint: without_trailing_slash(&config.s3_endpoint),
+            path_style: config.path_style,
+            max_manifest_bytes: config.max_manifest_bytes,
+            max_manifest_entries: config.max_manifest_entries,
+            credential_source: if config.keys.is_some() {
+                "static"
+            } else {
+                "none"
+            }
+            .into(),
+        }
+    }
+}
+
+impl outgoing_handler::Guest for Adapter {
+    fn handle(
+        request: OutgoingRequest,
+        options: Option<RequestOptions>,
+    ) -> Result<FutureIncomingResponse, ErrorCode> {
+        static ALLOWED: OnceLock<Option<AllowList>> = OnceLock::new();
+        let allowed = ALLOWED.get_or_init(|| {
+            let config = config().as_ref().ok()?;
+            Some(AllowList::new(
+                &config.s3_endpoint,
+                config.registry_url.as_ref(),
+            ))
+        });
+        let Some(allowed) = allowed else {
+            eprintln!(
+                "quilt-mcp adapter: refused an outgoing request: the configuration is not usable"
+            );
+            return Err(ErrorCode::HttpRequestDenied);
+        };
+        let scheme = match request.scheme() {
+            Some(Scheme::Http) => Some("http"),
+            Some(Scheme::Https) => Some("https"),
+            Some(Scheme::Other(_)) | None => None,
+        };
+        // The headers are a child of the request: dropped here, before the request moves on.
+        let has_authorization = request
+            .headers()
+            .entries()
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
+        if let Err(refusal) =
+            allowed.check(scheme, request.authority().as_deref(), has_authorization)
+        {
+            eprintln!("quilt-mcp adapter: {refusal}");
+            return Err(ErrorCode::HttpRequestDenied);
+        }
+        runtime_http::handle(request, options)
+    }
+}
+
+bindings::export!(Adapter with_types_in bindings);
