@@ -152,8 +152,9 @@ pub struct AuthConfig {
     #[arg(long, env = "QUILT_MCP_JWT_AUDIENCE", value_delimiter = ',')]
     pub jwt_audience: Vec<String>,
 
-    /// Authorization server advertised in the protected-resource metadata. Default: the issuer.
-    #[arg(long, env = "QUILT_MCP_AUTHORIZATION_SERVER")]
+    /// Authorization server advertised in the protected-resource metadata, as its issuer URL.
+    /// Default: the JWT issuer, when that is an http(s) URL.
+    #[arg(long, env = "QUILT_MCP_AUTHORIZATION_SERVER", value_parser = http_url)]
     pub authorization_server: Option<String>,
 
     /// Clock skew tolerated for `exp` and `nbf`, in seconds.
@@ -316,6 +317,17 @@ pub struct CredentialsConfig {
     pub credentials_cache_entries: NonZeroUsize,
 }
 
+/// An absolute http(s) URL, kept as written (a parsed `Url` would add a trailing `/`, and
+/// issuer identifiers are compared as exact strings).
+fn http_url(text: &str) -> Result<String, String> {
+    match Url::parse(text) {
+        Ok(url) if matches!(url.scheme(), "https" | "http") => Ok(text.to_owned()),
+        _ => Err(format!(
+            "{text:?} is not an http(s) URL (e.g. https://idp.example.com)"
+        )),
+    }
+}
+
 /// One `--role-map` entry: callers whose `claim` has `value` assume `role_arn`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct RoleMapping {
@@ -435,6 +447,20 @@ mod tests {
         let refused = serve(&["--bucket", "s3://raw/"]).unwrap_err().to_string();
         assert!(refused.contains("give the name only"), "{refused}");
         assert!(serve(&["--bucket", "raw,,curated"]).is_err());
+    }
+
+    #[test]
+    fn the_authorization_server_must_be_an_issuer_url_kept_as_written() {
+        let config = serve(&["--authorization-server", "https://idp.example.com"]).unwrap();
+        assert_eq!(
+            config.auth.authorization_server.as_deref(),
+            Some("https://idp.example.com")
+        );
+        let refused = serve(&["--authorization-server", "idp"]).unwrap_err();
+        assert!(
+            refused.to_string().contains("not an http(s) URL"),
+            "{refused}"
+        );
     }
 
     #[test]

@@ -5,7 +5,9 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use quilt_mcp_host::auth::Authenticator;
-use quilt_mcp_host::config::{Cli, Command, CredentialSourceKind, LogFormat, ServeConfig};
+use quilt_mcp_host::config::{
+    AuthConfig, Cli, Command, CredentialSourceKind, LogFormat, ServeConfig,
+};
 use quilt_mcp_host::credentials;
 use quilt_mcp_host::sandbox::{
     self, Deployment, EgressPolicy, EngineLimits, RequestLimits, Sandbox,
@@ -89,11 +91,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         forward_registry_token: config.catalog.registry_forward_token,
         buckets: config.catalog.buckets.clone(),
     });
-    let authorization_servers = config
-        .auth
-        .authorization_server
-        .clone()
-        .or_else(|| config.auth.jwt_issuer.clone())
+    let authorization_servers = advertised_authorization_server(&config.auth)
         .into_iter()
         .collect();
     let app = Arc::new(App {
@@ -180,4 +178,25 @@ async fn shutdown_signal() {
 /// otherwise repeat in every link and path they build from it.
 fn without_trailing_slash(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_owned()
+}
+
+/// RFC 9728 metadata names authorization servers by their issuer URL, and clients (mcp-remote,
+/// for one) fail on anything else. A JWT issuer need not be a URL, so the default is dropped,
+/// with a warning, when it is not one; an explicit `--authorization-server` must be one.
+fn advertised_authorization_server(auth: &AuthConfig) -> Option<String> {
+    let is_url =
+        |value: &str| Url::parse(value).is_ok_and(|url| matches!(url.scheme(), "https" | "http"));
+    if let Some(explicit) = &auth.authorization_server {
+        return Some(explicit.clone());
+    }
+    let issuer = auth.jwt_issuer.clone()?;
+    if is_url(&issuer) {
+        return Some(issuer);
+    }
+    tracing::warn!(
+        issuer,
+        "the JWT issuer is not an http(s) URL, so the protected-resource metadata names no \
+         authorization server; set --authorization-server to the identity provider's issuer URL"
+    );
+    None
 }

@@ -14,11 +14,11 @@ use quilt_mcp_tests::identity::{now_secs, standard_claims};
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::free_port;
 use quilt_mcp_tests::registry::{RegistryStandin, StandinConfig, grant, standin_config};
-use quilt_mcp_tests::seaweedfs::{ADMIN, SeaweedFs, SeaweedOptions};
+use quilt_mcp_tests::seaweedfs::ADMIN;
 use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, role_arn};
 use serde_json::{Value, json};
 
-use crate::support::{Scenario, args};
+use crate::support::{OwnSeaweed, Scenario, args};
 
 /// Accepted by the host, the registry stand-in and SeaweedFS's OIDC provider alike: the
 /// deployment choice that lets one token serve all three.
@@ -34,8 +34,7 @@ const SURVEY_KEY: &str = "reports/penguin-survey-2026.csv";
 /// SeaweedFS with STS and the registry stand-in, both knowing Alice and Bob.
 struct Catalog {
     registry: RegistryStandin,
-    seaweed: SeaweedFs,
-    _data_dir: tempfile::TempDir,
+    seaweed: OwnSeaweed,
 }
 
 impl Catalog {
@@ -68,14 +67,7 @@ impl Catalog {
             jwks_url: stack.jwks.jwks_url(),
             readers,
         };
-        let data_dir = tempfile::Builder::new()
-            .prefix("quilt-mcp-catalog-")
-            .tempdir()?;
-        let options = SeaweedOptions {
-            data_dir: data_dir.path().to_path_buf(),
-            preferred_s3_port: None,
-        };
-        let seaweed = SeaweedFs::start_with_sts(&stack.artifacts.weed, &options, &trust).await?;
+        let seaweed = scenario.own_seaweed(&trust.iam_config()).await?;
         let admin = seaweed.admin();
         for bucket in [ALPHA, BETA] {
             admin.create_bucket(bucket).await?;
@@ -98,11 +90,7 @@ impl Catalog {
         )?;
         adjust(&mut config);
         let registry = RegistryStandin::start(config).await?;
-        Ok(Self {
-            registry,
-            seaweed,
-            _data_dir: data_dir,
-        })
+        Ok(Self { registry, seaweed })
     }
 
     fn registry_url(&self) -> String {

@@ -8,7 +8,7 @@ use anyhow::{Context, Result, ensure};
 use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::registry::{self, RegistryStandin, SearchRecord, UserGrant};
 use quilt_mcp_tests::s3::REGION;
-use quilt_mcp_tests::seaweedfs::{SeaweedFs, SeaweedOptions};
+use quilt_mcp_tests::seaweedfs::SeaweedFs;
 use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, role_arn};
 use rusty_s3::actions::ListObjectsV2;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
@@ -183,15 +183,7 @@ pub async fn credentials_and_grants(scenario: &Scenario<'_>) -> Result<()> {
         readers,
     };
     // Its own SeaweedFS: STS must know the issuer when it starts.
-    let data_dir = tempfile::Builder::new()
-        .prefix("quilt-mcp-standin-sts-")
-        .tempdir()?;
-    let options = SeaweedOptions {
-        data_dir: data_dir.path().to_path_buf(),
-        preferred_s3_port: None,
-    };
-    let seaweed =
-        SeaweedFs::start_with_sts(&scenario.stack.artifacts.weed, &options, &trust).await?;
+    let seaweed = scenario.own_seaweed(&trust.iam_config()).await?;
     for bucket in [bucket_a, bucket_b] {
         seaweed.admin().create_bucket(bucket).await?;
         seaweed

@@ -13,7 +13,6 @@ use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::mcp::{McpClient, ToolOutcome};
 use quilt_mcp_tests::registry::{RegistryStandin, grant, standin_config};
-use quilt_mcp_tests::seaweedfs::{SeaweedFs, SeaweedOptions};
 use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, allow_writes};
 use serde_json::{Value, json};
 
@@ -108,14 +107,7 @@ pub async fn round_robin_workflow_survives_a_lost_replica(scenario: &Scenario<'_
     };
     let mut iam = trust.iam_config();
     allow_writes(&mut iam, &trust.readers[0]);
-    let data_dir = tempfile::Builder::new()
-        .prefix("quilt-mcp-replicas-")
-        .tempdir()?;
-    let options = SeaweedOptions {
-        data_dir: data_dir.path().to_path_buf(),
-        preferred_s3_port: None,
-    };
-    let seaweed = SeaweedFs::start_with_iam(&stack.artifacts.weed, &options, &iam).await?;
+    let seaweed = scenario.own_seaweed(&iam).await?;
     let admin = seaweed.admin();
     admin.create_bucket(BUCKET).await?;
     admin.put_object(BUCKET, SURVEY_KEY, SURVEY).send().await?;

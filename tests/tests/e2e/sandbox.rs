@@ -9,7 +9,7 @@ use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::mcp::{McpClient, Reply};
 use quilt_mcp_tests::sandbox_report::Attempt;
-use quilt_mcp_tests::seaweedfs::{ADMIN, READER, SeaweedFs, SeaweedOptions};
+use quilt_mcp_tests::seaweedfs::{ADMIN, READER};
 use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, role_arn};
 use serde_json::{Value, json};
 
@@ -707,15 +707,7 @@ pub async fn concurrent_callers_see_only_their_own(scenario: &Scenario<'_>) -> R
         readers: vec![reader("ReaderA", alice), reader("ReaderB", bob)],
     };
     // Its own SeaweedFS: STS must know the shared issuer's JWKS when it starts.
-    let data_dir = tempfile::Builder::new()
-        .prefix("quilt-mcp-concurrency-")
-        .tempdir()?;
-    let options = SeaweedOptions {
-        data_dir: data_dir.path().to_path_buf(),
-        preferred_s3_port: None,
-    };
-    let seaweed =
-        SeaweedFs::start_with_sts(&scenario.stack.artifacts.weed, &options, &trust).await?;
+    let seaweed = scenario.own_seaweed(&trust.iam_config()).await?;
     let sts = seaweed.s3_endpoint.as_str().trim_end_matches('/');
     let mut spec = scenario.spec(Guest::Hostile);
     spec.auth.extend(args(&["--jwt-audience", AUDIENCE]));

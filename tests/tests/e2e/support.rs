@@ -2,6 +2,7 @@
 //! built artifacts — started lazily by the first trial and stopped after the last —
 //! and per trial a `Scenario` that starts hosts and reports their logs on failure.
 
+use std::ops::Deref;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -99,6 +100,22 @@ pub struct HostSpec {
     pub env: Vec<(String, String)>,
 }
 
+/// A SeaweedFS of one trial's own, for STS set-ups: STS reads the issuer's JWKS and the roles
+/// when it starts, so the shared server cannot serve them. Stopped, and its data removed, on drop.
+pub struct OwnSeaweed {
+    server: SeaweedFs,
+    // Declared last so it is removed after the server has been killed.
+    _data_dir: tempfile::TempDir,
+}
+
+impl Deref for OwnSeaweed {
+    type Target = SeaweedFs;
+
+    fn deref(&self) -> &SeaweedFs {
+        &self.server
+    }
+}
+
 /// One trial's view of the stack.
 pub struct Scenario<'a> {
     pub stack: &'a Stack,
@@ -176,6 +193,23 @@ impl Scenario<'_> {
 
     pub fn admin(&self) -> S3Client {
         self.stack.seaweed.admin()
+    }
+
+    /// Starts a SeaweedFS for this trial alone with the `-s3.iam.config` document `iam` (e.g.
+    /// [`quilt_mcp_tests::sts::WebIdentityTrust::iam_config`]).
+    pub async fn own_seaweed(&self, iam: &Value) -> Result<OwnSeaweed> {
+        let data_dir = tempfile::Builder::new()
+            .prefix("quilt-mcp-own-seaweed-")
+            .tempdir()?;
+        let options = SeaweedOptions {
+            data_dir: data_dir.path().to_path_buf(),
+            preferred_s3_port: None,
+        };
+        let server = SeaweedFs::start_with_iam(&self.stack.artifacts.weed, &options, iam).await?;
+        Ok(OwnSeaweed {
+            server,
+            _data_dir: data_dir,
+        })
     }
 
     /// Creates a bucket no other trial uses.

@@ -8,7 +8,6 @@ use quilt_mcp_tests::identity::{now_secs, standard_claims};
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::free_port;
-use quilt_mcp_tests::seaweedfs::{SeaweedFs, SeaweedOptions};
 use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, role_arn};
 use serde_json::{Value, json};
 
@@ -85,15 +84,7 @@ pub async fn each_caller_reaches_only_their_bucket(scenario: &Scenario<'_>) -> R
         ],
     };
     // Its own SeaweedFS: STS must know the shared issuer's JWKS when it starts.
-    let data_dir = tempfile::Builder::new()
-        .prefix("quilt-mcp-sts-")
-        .tempdir()?;
-    let options = SeaweedOptions {
-        data_dir: data_dir.path().to_path_buf(),
-        preferred_s3_port: None,
-    };
-    let seaweed =
-        SeaweedFs::start_with_sts(&scenario.stack.artifacts.weed, &options, &trust).await?;
+    let seaweed = scenario.own_seaweed(&trust.iam_config()).await?;
     let endpoint = seaweed
         .s3_endpoint
         .as_str()
