@@ -123,6 +123,9 @@ enum Effect {
     Read,
     /// Writes S3 without deleting or overwriting anything but the named objects.
     Write,
+    /// Adds a package revision: a second identical call adds another (timestamped) one, so
+    /// it is not idempotent.
+    NewRevision,
     /// Deletes S3 objects.
     Delete,
 }
@@ -179,6 +182,11 @@ fn describe<A: JsonSchema + 'static, O: JsonSchema + 'static>(
             .read_only(false)
             .destructive(false)
             .idempotent(true)
+            .open_world(true),
+        Effect::NewRevision => ToolAnnotations::new()
+            .read_only(false)
+            .destructive(false)
+            .idempotent(false)
             .open_world(true),
         Effect::Delete => ToolAnnotations::new()
             .read_only(false)

@@ -81,14 +81,14 @@ pub fn entries() -> Vec<Entry> {
             "package_create",
             "Create a package",
             "Creates a Quilt package revision from S3 objects (a URI ending in / takes every object under it), hashing each object; objects are referenced in place, or copied to <namespace>/<name>/ in the registry when copy is true.",
-            Effect::Write,
+            Effect::NewRevision,
             write::create,
         ),
         entry(
             "package_update",
             "Update a package",
             "Creates a new revision of an existing Quilt package: its latest entries plus the given S3 objects, which replace entries with the same logical key.",
-            Effect::Write,
+            Effect::NewRevision,
             write::update,
         ),
         entry(
