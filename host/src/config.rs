@@ -388,8 +388,8 @@ pub struct CatalogConfig {
           action = clap::ArgAction::Set)]
     pub registry_forward_token: bool,
 
-    /// Buckets offered by bucket_list and searched when no registry is configured (repeatable or
-    /// comma-separated). Names only, e.g. my-bucket.
+    /// Buckets bucket_list offers when no registry is configured (repeatable or comma-separated;
+    /// search always needs the registry). Names only, e.g. my-bucket.
     #[arg(long = "bucket", env = "QUILT_MCP_BUCKETS", value_name = "NAME", value_delimiter = ',',
           value_parser = bucket_name)]
     pub buckets: Vec<String>,
