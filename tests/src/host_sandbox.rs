@@ -39,8 +39,8 @@ impl HostSandbox {
     /// harness's `QUILT_MCP_*` or `AWS_*` ones: its configuration is exactly what a test gives.
     ///
     /// Sandboxed, the private `/tmp` would hide what a test wrote there for the host: so each
-    /// of `mentioned` (the guest, every argument) that names an existing file or directory under
-    /// `/tmp` — a guest, a key file — stays visible at its path, read-only. A `HOME` in `env` (a
+    /// of `mentioned` (the guest, every argument) and `host_bin` that names an existing file or
+    /// directory under `/tmp` — a guest, a key file — stays visible at its path, read-only. A `HOME` in `env` (a
     /// test's planted home) stays the host's home the same way; otherwise HOME is `/tmp`.
     pub fn command(
         self,
@@ -55,8 +55,13 @@ impl HostSandbox {
                     .iter()
                     .find(|(name, _)| name == "HOME")
                     .map(|(_, home)| PathBuf::from(home));
+                // The binary is mentioned too: a build directory under /tmp (as when HOME is
+                // /tmp) must stay visible to bwrap's exec.
+                let mentioned: Vec<&OsStr> = std::iter::once(host_bin.as_os_str())
+                    .chain(mentioned.iter().copied())
+                    .collect();
                 let mut command = Command::new("bwrap");
-                command.args(bwrap_args(mentioned, planted_home.as_deref()));
+                command.args(bwrap_args(&mentioned, planted_home.as_deref()));
                 command.arg("--").arg(host_bin);
                 command
             }
