@@ -74,6 +74,19 @@ impl CredentialSource for NoCredentials {
     }
 }
 
+/// The caller whose token an exchanging source (`source`) sends on. There is none only under
+/// `--no-auth`, which such sources cannot serve.
+fn token_holder<'a>(
+    caller: Option<&'a Caller>,
+    source: &str,
+) -> Result<&'a Caller, CredentialError> {
+    caller.ok_or_else(|| {
+        CredentialError::NotConfigured(format!(
+            "{source} credentials need the caller's token, and this server accepts requests without one"
+        ))
+    })
+}
+
 /// The configured source; `region` names the default STS endpoint, `registry` the Quilt
 /// registry (`--registry-url`).
 pub fn from_config(

@@ -13,7 +13,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Iso8601;
 use url::Url;
 
-use super::{AwsCredentials, CredentialError, CredentialSource};
+use super::{AwsCredentials, CredentialError, CredentialSource, token_holder};
 use crate::auth::Caller;
 
 /// A user waits on this exchange: fail fast rather than hold the request to its deadline.
@@ -144,11 +144,7 @@ impl CredentialSource for RegistryCredentials {
         &self,
         caller: Option<&Caller>,
     ) -> Result<AwsCredentials, CredentialError> {
-        let caller = caller.ok_or_else(|| {
-            CredentialError::NotConfigured(
-                "registry credentials need the caller's token, and this server accepts requests without one".into(),
-            )
-        })?;
+        let caller = token_holder(caller, self.name())?;
         let subject = &caller.subject;
         let outcome = self.exchange(caller.token.raw()).await;
         match &outcome {

@@ -19,7 +19,7 @@ use aws_smithy_http_client::tls::{self, rustls_provider::CryptoMode};
 use url::Url;
 
 use super::roles::RoleChoice;
-use super::{AwsCredentials, CredentialError, CredentialSource};
+use super::{AwsCredentials, CredentialError, CredentialSource, token_holder};
 use crate::auth::Caller;
 
 /// A user waits on this exchange: fail fast rather than hold the request to its deadline.
@@ -132,11 +132,7 @@ impl CredentialSource for WebIdentity {
         &self,
         caller: Option<&Caller>,
     ) -> Result<AwsCredentials, CredentialError> {
-        let caller = caller.ok_or_else(|| {
-            CredentialError::NotConfigured(
-                "web-identity credentials need the caller's token, and this server accepts requests without one".into(),
-            )
-        })?;
+        let caller = token_holder(caller, self.name())?;
         let subject = &caller.subject;
         let role = self.roles.role_for(&caller.token).map_err(|why| {
             CredentialError::Denied(format!("No AWS role is configured for {subject}: {why}"))

@@ -9,7 +9,7 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario};
 
-const TOOLS: [&str; 15] = [
+const TOOLS: [&str; 17] = [
     "auth_status",
     "bucket_objects_list",
     "bucket_object_info",
@@ -25,6 +25,8 @@ const TOOLS: [&str; 15] = [
     "package_delete",
     "catalog_uri",
     "catalog_url",
+    "search_catalog",
+    "bucket_list",
 ];
 
 /// Every version served, newest first, as `server/discover` and version errors list them.

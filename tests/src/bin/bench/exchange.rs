@@ -17,7 +17,6 @@ use serde_json::json;
 const AUDIENCE: &str = "quilt-mcp-bench-exchange";
 const SUBJECT: &str = "bench-user";
 const BUCKET: &str = "bench-exchange";
-const OBJECTS: usize = 100;
 /// New tokens per mode; each costs one exchange.
 const SAMPLES: usize = 40;
 
@@ -46,18 +45,7 @@ pub async fn rows(
         preferred_s3_port: None,
     };
     let seaweed = SeaweedFs::start_with_sts(&artifacts.weed, &options, &trust).await?;
-    let admin = seaweed.admin();
-    admin.create_bucket(BUCKET).await?;
-    for i in 0..OBJECTS {
-        admin
-            .put_object(
-                BUCKET,
-                &format!("data/object-{i:03}.txt"),
-                format!("object {i}"),
-            )
-            .send()
-            .await?;
-    }
+    super::listed_bucket(&seaweed.admin(), BUCKET).await?;
     let config = standin_config(
         &seaweed,
         &jwks.jwks_url(),
@@ -155,7 +143,7 @@ pub async fn rows(
 async fn timed_list(http: &reqwest::Client, host: &HostProcess, token: &str) -> Result<Duration> {
     let body = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "name": "bucket_objects_list",
-        "arguments": {"bucket": BUCKET, "max_keys": OBJECTS, "include_signed_urls": false}}});
+        "arguments": {"bucket": BUCKET, "max_keys": super::OBJECTS, "include_signed_urls": false}}});
     let started = Instant::now();
     let response = http
         .post(host.mcp_url())

@@ -41,17 +41,7 @@ async fn main() -> Result<()> {
     )
     .await?;
     let admin = seaweed.admin();
-    admin.create_bucket(BUCKET).await?;
-    for i in 0..OBJECTS {
-        admin
-            .put_object(
-                BUCKET,
-                &format!("data/object-{i:03}.txt"),
-                format!("object {i}"),
-            )
-            .send()
-            .await?;
-    }
+    listed_bucket(&admin, BUCKET).await?;
 
     let identity = Identity::generate("bench")?;
     let jwks_server = JwksServer::start(jwks(&[&identity])).await?;
@@ -208,6 +198,22 @@ async fn main() -> Result<()> {
     drop(host);
     drop(seaweed);
     let _ = std::fs::remove_dir_all(data_dir);
+    Ok(())
+}
+
+/// `bucket` holding the [`OBJECTS`] small objects every listing row lists.
+async fn listed_bucket(admin: &S3Client, bucket: &str) -> Result<()> {
+    admin.create_bucket(bucket).await?;
+    for i in 0..OBJECTS {
+        admin
+            .put_object(
+                bucket,
+                &format!("data/object-{i:03}.txt"),
+                format!("object {i}"),
+            )
+            .send()
+            .await?;
+    }
     Ok(())
 }
 
