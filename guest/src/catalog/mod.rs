@@ -14,7 +14,7 @@ use serde::de::DeserializeOwned;
 use url::Url;
 
 use crate::context::Context;
-use crate::http::{Client, Method, Request, Response};
+use crate::http::{Client, Method, Request, Response, send_idempotent};
 
 /// Search answers and bucket lists are small; this only stops a broken registry from
 /// filling the guest's memory.
@@ -169,16 +169,13 @@ impl<'a> Registry<'a> {
             headers,
             body,
         };
-        let mut response = self.http.send(&request, MAX_RESPONSE_BODY);
-        for _ in 0..DEAD_CONNECTION_RETRIES {
-            match &response {
-                Err(error) if error.is_dead_connection() => {
-                    response = self.http.send(&request, MAX_RESPONSE_BODY);
-                }
-                _ => break,
-            }
-        }
-        let response = response.map_err(|error| CatalogError::Unreachable {
+        let response = send_idempotent(
+            self.http,
+            &request,
+            MAX_RESPONSE_BODY,
+            DEAD_CONNECTION_RETRIES,
+        )
+        .map_err(|error| CatalogError::Unreachable {
             registry: self.name(),
             detail: match error {
                 crate::http::HttpError::Transport { detail, .. } => detail,

@@ -52,6 +52,25 @@ pub trait Client {
     fn send(&self, request: &Request, max_body: usize) -> Result<Response, HttpError>;
 }
 
+/// Sends an idempotent `request`, and sends it again (at most `retries` times) while it fails
+/// on a pooled connection the server had already closed: each failure discards one such
+/// connection, so the next attempt gets a fresh one.
+pub fn send_idempotent(
+    client: &dyn Client,
+    request: &Request,
+    max_body: usize,
+    retries: usize,
+) -> Result<Response, HttpError> {
+    let mut response = client.send(request, max_body);
+    for _ in 0..retries {
+        match &response {
+            Err(error) if error.is_dead_connection() => response = client.send(request, max_body),
+            _ => break,
+        }
+    }
+    response
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum HttpError {
     /// The URL cannot be expressed as a wasi:http request (e.g. unsupported scheme).

@@ -15,7 +15,7 @@ use url::Url;
 use super::error::{ErrorKind, Failure, classify};
 use super::uri::S3Uri;
 use crate::context::{Context, credential_error_message};
-use crate::http::{Client, Method, Request, Response};
+use crate::http::{Client, Method, Request, Response, send_idempotent};
 
 /// Signatures of requests sent right away only need to outlive clock skew.
 pub(super) const SEND_EXPIRY: Duration = Duration::from_secs(300);
@@ -326,17 +326,9 @@ impl<'a> S3<'a> {
         let cap = max_body.max(MAX_ERROR_BODY);
         // A pooled connection the server closed after its last response fails the request
         // that reuses it (seen with SeaweedFS after large ranged GETs); every request here is
-        // idempotent, so it is retried, each failure discarding one dead connection.
-        let mut response = self.http.send(&request, cap);
-        for _ in 0..TRANSPORT_RETRIES {
-            match &response {
-                Err(error) if error.is_dead_connection() => {
-                    response = self.http.send(&request, cap)
-                }
-                _ => break,
-            }
-        }
-        let response = response.map_err(ErrorKind::Transport)?;
+        // idempotent, so it is sent again.
+        let response = send_idempotent(self.http, &request, cap, TRANSPORT_RETRIES)
+            .map_err(ErrorKind::Transport)?;
         if (200..300).contains(&response.status) {
             Ok(response)
         } else {

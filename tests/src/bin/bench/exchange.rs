@@ -6,7 +6,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Result, bail};
 use quilt_mcp_tests::artifacts::Artifacts;
-use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
+use quilt_mcp_tests::host_process::HostProcess;
 use quilt_mcp_tests::identity::{Identity, standard_claims};
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::registry::{RegistryStandin, grant, standin_config};
@@ -93,15 +93,7 @@ pub async fn rows(
         .map(String::from)
         .to_vec();
         flags.extend(credentials.iter().map(|flag| flag.to_string()));
-        let host = HostProcess::start(HostLaunch {
-            env: &[],
-            host_bin: &artifacts.host_bin,
-            guest: &artifacts.guest,
-            listen: "127.0.0.1:0",
-            args: &flags,
-            echo_logs: false,
-        })
-        .await?;
+        let host = super::start_host(artifacts, &flags).await?;
         let (mut first, mut cached) = (Vec::new(), Vec::new());
         for sample in 0..SAMPLES {
             let mut claims = standard_claims(&jwks.origin(), AUDIENCE, SUBJECT);

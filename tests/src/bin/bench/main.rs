@@ -61,15 +61,7 @@ async fn main() -> Result<()> {
     .map(String::from)
     .to_vec();
     flags.extend(ADMIN.static_source_flags());
-    let host = HostProcess::start(HostLaunch {
-        env: &[],
-        host_bin: &artifacts.host_bin,
-        guest: &artifacts.guest,
-        listen: "127.0.0.1:0",
-        args: &flags,
-        echo_logs: false,
-    })
-    .await?;
+    let host = start_host(&artifacts, &flags).await?;
     let token = identity.sign(&standard_claims(
         &jwks_server.origin(),
         &host.mcp_url(),
@@ -199,6 +191,19 @@ async fn main() -> Result<()> {
     drop(seaweed);
     let _ = std::fs::remove_dir_all(data_dir);
     Ok(())
+}
+
+/// The host under test with `flags`, on a free port, its log kept quiet.
+async fn start_host(artifacts: &Artifacts, flags: &[String]) -> Result<HostProcess> {
+    HostProcess::start(HostLaunch {
+        env: &[],
+        host_bin: &artifacts.host_bin,
+        guest: &artifacts.guest,
+        listen: "127.0.0.1:0",
+        args: flags,
+        echo_logs: false,
+    })
+    .await
 }
 
 /// `bucket` holding the [`OBJECTS`] small objects every listing row lists.
