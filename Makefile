@@ -98,7 +98,7 @@ export QUILT_MCP_RMCP_CLIENT := $(RELEASE_DIR)/rmcp-client
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
 
-.PHONY: build standalone tools clients wasm-target bubblewrap test sandbox-report run bench clean-stack
+.PHONY: build standalone tools clients wasm-target bubblewrap test e2e sandbox-report run bench clean-stack
 
 build: wasm-target
 	cargo build --release -p quilt-mcp
@@ -216,6 +216,11 @@ test: build standalone tools clients bubblewrap $(WASMTIME_STAMP) $(HADOLINT_STA
 	cargo test --release -p quilt-registry-standin
 	cargo test --release -p quilt-mcp-tests --tests
 	QUILT_MCP_HOST_SANDBOX=bwrap cargo test --release -p quilt-mcp-tests --test e2e
+
+# Some end-to-end trials while working on them: `make e2e T=packages::` runs the trials whose
+# names contain T (the standalone and client trials also need `make standalone clients`).
+e2e: build tools
+	cargo test --release -p quilt-mcp-tests --test e2e -- $(T)
 
 # Every sandbox attempt (the host's sockets unit test, the end-to-end sandbox trials), each
 # recorded as it is checked, then printed as a table; fails if any guarantee did not hold.
