@@ -1,11 +1,13 @@
 //! A tiny HTTP server publishing a JWKS at `/jwks.json` (and the same document at any
 //! path), counting the requests it gets: tests use the count to prove a request was
-//! or was not made.
+//! or was not made. It can also say how long its keys may be cached (`Cache-Control:
+//! max-age`) and answer slowly, as identity providers do.
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use anyhow::Result;
 use bytes::Bytes;
@@ -22,6 +24,8 @@ use tokio::task::JoinHandle;
 struct Published {
     document: RwLock<Value>,
     hits: AtomicUsize,
+    max_age_secs: RwLock<Option<u64>>,
+    delay: RwLock<Duration>,
 }
 
 /// Serves until dropped.
@@ -38,6 +42,8 @@ impl JwksServer {
         let published = Arc::new(Published {
             document: RwLock::new(document),
             hits: AtomicUsize::new(0),
+            max_age_secs: RwLock::default(),
+            delay: RwLock::default(),
         });
         let accept_loop = tokio::spawn(accept_connections(listener, published.clone()));
         Ok(Self {
@@ -61,6 +67,16 @@ impl JwksServer {
         *self.published.document.write().expect("not poisoned") = document;
     }
 
+    /// From now on, answers carry `Cache-Control: max-age=SECS` (`None`: no such header).
+    pub fn set_max_age(&self, secs: Option<u64>) {
+        *self.published.max_age_secs.write().expect("not poisoned") = secs;
+    }
+
+    /// From now on, each answer waits this long first (a slow identity provider).
+    pub fn set_delay(&self, delay: Duration) {
+        *self.published.delay.write().expect("not poisoned") = delay;
+    }
+
     /// Requests served so far.
     pub fn hits(&self) -> usize {
         self.published.hits.load(Ordering::SeqCst)
@@ -81,9 +97,14 @@ async fn accept_connections(listener: TcpListener, published: Arc<Published>) {
                 let published = published.clone();
                 async move {
                     published.hits.fetch_add(1, Ordering::SeqCst);
+                    let delay = *published.delay.read().expect("not poisoned");
+                    tokio::time::sleep(delay).await;
                     let body = published.document.read().expect("not poisoned").to_string();
-                    let response = Response::builder()
-                        .header("content-type", "application/json")
+                    let mut response = Response::builder().header("content-type", "application/json");
+                    if let Some(secs) = *published.max_age_secs.read().expect("not poisoned") {
+                        response = response.header("cache-control", format!("max-age={secs}"));
+                    }
+                    let response = response
                         .body(Full::new(Bytes::from(body)))
                         .expect("valid response");
                     Ok::<_, Infallible>(response)
