@@ -10,7 +10,7 @@ use std::str::FromStr;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use url::Url;
 
-use crate::server::AllowedHost;
+use crate::server::{AdmissionConfig, AllowedHost, ConnectionConfig};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -89,6 +89,12 @@ pub struct ServeConfig {
     pub limits: LimitsConfig,
 
     #[command(flatten)]
+    pub connections: ConnectionConfig,
+
+    #[command(flatten)]
+    pub admission: AdmissionConfig,
+
+    #[command(flatten)]
     pub s3: S3Config,
 
     /// Extra origins (scheme://host:port) the guest may call over HTTP (repeatable). The S3
@@ -129,8 +135,9 @@ pub struct AuthConfig {
     #[arg(long, env = "QUILT_MCP_JWT_PUBLIC_KEY", conflicts_with = "jwks_url")]
     pub jwt_public_key: Option<PathBuf>,
 
-    /// JWKS URL of the identity provider. Keys are cached and refetched (rate-limited) when a
-    /// token names an unknown `kid`.
+    /// JWKS URL of the identity provider. Keys are cached for --jwks-max-age-secs (or the
+    /// provider's shorter Cache-Control max-age) and refetched (rate-limited) when a token
+    /// names an unknown `kid`.
     #[arg(long, env = "QUILT_MCP_JWKS_URL")]
     pub jwks_url: Option<Url>,
 
@@ -138,6 +145,11 @@ pub struct AuthConfig {
     /// make this server hammer the identity provider.
     #[arg(long, env = "QUILT_MCP_JWKS_MIN_REFETCH_SECS", default_value_t = 10)]
     pub jwks_min_refetch_secs: u64,
+
+    /// Longest time a fetched JWKS is trusted before it is fetched again, so a key the identity
+    /// provider withdrew stops being honoured; a shorter `Cache-Control: max-age` wins.
+    #[arg(long, env = "QUILT_MCP_JWKS_MAX_AGE_SECS", default_value_t = 300)]
+    pub jwks_max_age_secs: u64,
 
     /// Accepted signature algorithms (comma list). The token's header never chooses: a token
     /// signed with anything else is rejected. Default: HS256 with a secret, RS256 otherwise.
@@ -203,7 +215,8 @@ pub struct LimitsConfig {
     #[arg(long, env = "QUILT_MCP_MAX_MANIFEST_ENTRIES", default_value_t = 50_000)]
     pub max_manifest_entries: u32,
 
-    /// Guest instances alive at once (the pooling allocator's slots); more concurrent requests get 503.
+    /// Guest instances alive at once (the pooling allocator's slots); more concurrent requests
+    /// wait up to --admission-wait-ms for one, then get 503.
     #[arg(long, env = "QUILT_MCP_MAX_INSTANCES", default_value_t = 64)]
     pub max_instances: u32,
 }

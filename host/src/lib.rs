@@ -11,3 +11,4 @@ pub mod config;
 pub mod credentials;
 pub mod sandbox;
 pub mod server;
+pub mod untrusted;

@@ -12,7 +12,7 @@ use quilt_mcp_host::credentials;
 use quilt_mcp_host::sandbox::{
     self, Deployment, EgressPolicy, EngineLimits, RequestLimits, Sandbox,
 };
-use quilt_mcp_host::server::{self, App, HostPolicy, OriginPolicy};
+use quilt_mcp_host::server::{self, Admission, App, HostPolicy, OriginPolicy};
 use tokio::net::TcpListener;
 use url::Url;
 
@@ -58,6 +58,15 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         deadline: Duration::from_millis(config.limits.request_timeout_ms),
         max_response_bytes: config.limits.max_response_bytes,
     };
+    if !config.s3.path_style && !egress.allows_a_subdomain_of(&s3_endpoint) {
+        anyhow::bail!(
+            "--s3-path-style=false addresses each bucket as <bucket>.{host}, but no --egress-allow \
+             origin is such a name, so every S3 request would be refused: allow each bucket's \
+             origin (e.g. --egress-allow {scheme}://my-bucket.{host}) or keep path-style addressing",
+            host = s3_endpoint.host_str().unwrap_or_default(),
+            scheme = s3_endpoint.scheme(),
+        );
+    }
     let sandbox = Sandbox::load(&config.guest, &limits, egress, request_limits)?;
     tracing::info!(egress = ?sandbox.egress().origins().collect::<Vec<_>>(), "guest loaded");
 
@@ -94,13 +103,21 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let authorization_servers = advertised_authorization_server(&config.auth)
         .into_iter()
         .collect();
+    let admission = Admission::new(
+        &config.admission,
+        config.limits.max_instances,
+        auth.is_some(),
+    );
     let app = Arc::new(App {
         sandbox,
+        admission,
         auth,
         deployment,
         hosts: HostPolicy::new(&public_url, &config.allowed_hosts),
         origins: OriginPolicy::new(&config.allowed_origins, &public_url),
         max_body_bytes: config.limits.max_body_bytes,
+        body_timeout: config.connections.body_timeout(),
+        header_timeout: config.connections.header_timeout(),
         resource_url,
         authorization_servers,
     });
@@ -109,7 +126,16 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     println!("listening on http://{bound}");
     std::io::stdout().flush()?;
     tracing::info!(%bound, mcp = %app.resource_url, "serving");
-    server::serve(app, listener, shutdown_signal()).await
+    let open_files = server::raise_open_files_limit();
+    server::serve(
+        app,
+        listener,
+        config.connections.max_connections,
+        open_files,
+        shutdown_signal(),
+    )
+    .await;
+    Ok(())
 }
 
 async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Result<()> {

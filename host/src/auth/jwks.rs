@@ -1,66 +1,201 @@
-//! The identity provider's signing keys, fetched from its JWKS URL and cached.
+//! The identity provider's signing keys, fetched from its JWKS URL and cached for a bounded
+//! time.
 //!
-//! Keys rotate: a token naming an unknown `kid` triggers a refetch, but at most once per
-//! `min_refetch_interval`, so a stream of forged `kid`s cannot turn the server into a
-//! request amplifier against the identity provider.
+//! - A key set is trusted for its maximum age: the response's `Cache-Control: max-age`, never
+//!   longer than `--jwks-max-age-secs` (also the age when the header is absent), never shorter
+//!   than the least refetch interval. Once three quarters of it have passed, the set is
+//!   refreshed in the background while requests go on with it; past it, a request waits for
+//!   the refresh, so a key the provider withdrew stops being honoured. Should the provider be
+//!   unreachable then, the old set is used for at most [`STALE_GRACE`] more.
+//! - A token naming an unknown `kid` triggers a refetch, at most once per
+//!   `min_refetch_interval`, so a stream of forged `kid`s cannot turn the server into a request
+//!   amplifier against the identity provider.
+//! - No lock is held across a fetch except the one that makes fetches single-flight, and only
+//!   requests that need a fetch wait on it: a slow identity provider stalls no token whose key
+//!   is already known.
 
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use jsonwebtoken::DecodingKey;
 use jsonwebtoken::jwk::JwkSet;
-use tokio::sync::Mutex;
 use url::Url;
 
 use super::AuthError;
 
+/// How long a key set past its maximum age still serves while its provider cannot be reached.
+const STALE_GRACE: Duration = Duration::from_secs(3600);
+
 pub struct JwksCache {
+    shared: Arc<Shared>,
+}
+
+struct Shared {
     url: Url,
     client: reqwest::Client,
     min_refetch_interval: Duration,
-    state: Mutex<State>,
+    max_age: Duration,
+    current: Mutex<Option<Fetched>>,
+    /// When a fetch last started, successful or not: the unknown-`kid` rate limit.
+    last_attempt: Mutex<Option<Instant>>,
+    /// Held across a fetch, so concurrent needs share one.
+    fetching: tokio::sync::Mutex<()>,
+    /// Counts refreshes that withdrew a key; tokens verified before one must be checked again.
+    generation: AtomicU64,
+    /// Set while a background refresh runs, so requests start only one.
+    refreshing: AtomicBool,
 }
 
-#[derive(Default)]
-struct State {
-    keys: Option<JwkSet>,
-    fetched_at: Option<Instant>,
+#[derive(Clone)]
+struct Fetched {
+    keys: Arc<JwkSet>,
+    at: Instant,
+    max_age: Duration,
+}
+
+impl Fetched {
+    fn age(&self) -> Duration {
+        self.at.elapsed()
+    }
+
+    /// Past its maximum age, but still usable while its provider cannot be reached.
+    fn within_grace(&self) -> bool {
+        self.age() < self.max_age + STALE_GRACE
+    }
 }
 
 impl JwksCache {
-    pub fn new(url: Url, min_refetch_interval: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        url: Url,
+        min_refetch_interval: Duration,
+        max_age: Duration,
+    ) -> anyhow::Result<Self> {
         let client = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
+            .redirect(reqwest::redirect::Policy::none())
             .build()?;
         Ok(Self {
-            url,
-            client,
-            min_refetch_interval,
-            state: Mutex::default(),
+            shared: Arc::new(Shared {
+                url,
+                client,
+                min_refetch_interval,
+                max_age: max_age.max(min_refetch_interval),
+                current: Mutex::default(),
+                last_attempt: Mutex::default(),
+                fetching: tokio::sync::Mutex::const_new(()),
+                generation: AtomicU64::new(0),
+                refreshing: AtomicBool::new(false),
+            }),
         })
+    }
+
+    /// Changes whenever a refresh withdraws a key.
+    pub fn generation(&self) -> u64 {
+        self.shared.generation.load(Ordering::SeqCst)
+    }
+
+    /// Starts a background refresh when the set is due for one, without waiting for it.
+    pub fn keep_fresh(&self) {
+        let due = self
+            .shared
+            .snapshot()
+            .is_some_and(|fetched| fetched.age() >= fetched.max_age * 3 / 4);
+        if !due || !self.shared.may_refetch() || self.shared.refreshing.swap(true, Ordering::SeqCst)
+        {
+            return;
+        }
+        let shared = self.shared.clone();
+        let needed_after = Instant::now();
+        tokio::spawn(async move {
+            if let Err(error) = shared.refresh(needed_after).await {
+                tracing::warn!(target: "quilt_mcp::auth", %error, "refreshing the identity provider's keys failed");
+            }
+            shared.refreshing.store(false, Ordering::SeqCst);
+        });
     }
 
     /// The key for `kid`; with no `kid`, the only key of a one-key set.
     pub async fn key_for(&self, kid: Option<&str>) -> Result<DecodingKey, AuthError> {
-        let mut state = self.state.lock().await;
-        if let Some(key) = state.keys.as_ref().and_then(|set| find(set, kid)) {
+        let unknown = || AuthError::UnknownKey(kid.map(str::to_owned));
+        let shared = &self.shared;
+        let fetched = match shared.snapshot() {
+            Some(fetched) if fetched.age() < fetched.max_age => {
+                self.keep_fresh();
+                fetched
+            }
+            // Past its age, but a fetch started moments ago (in flight, or failed): waiting
+            // for another would only stall this request or hammer the provider.
+            Some(stale) if stale.within_grace() && !shared.may_refetch() => stale,
+            None if !shared.may_refetch() => {
+                return Err(AuthError::KeysUnavailable(
+                    "the last attempt failed moments ago; retrying shortly".into(),
+                ));
+            }
+            stale => match shared.refresh(Instant::now()).await {
+                Ok(fetched) => fetched,
+                Err(error) => match stale {
+                    Some(stale) if stale.within_grace() => {
+                        tracing::warn!(target: "quilt_mcp::auth", %error, "using the identity provider's previous keys");
+                        stale
+                    }
+                    _ => return Err(error),
+                },
+            },
+        };
+        if let Some(key) = find(&fetched.keys, kid) {
             return key;
         }
-        let may_refetch = state
-            .fetched_at
-            .is_none_or(|at| at.elapsed() >= self.min_refetch_interval);
-        if !may_refetch {
-            return Err(AuthError::UnknownKey(kid.map(str::to_owned)));
+        if !shared.may_refetch() {
+            return Err(unknown());
         }
-        state.fetched_at = Some(Instant::now());
-        state.keys = Some(self.fetch().await?);
-        state
-            .keys
-            .as_ref()
-            .and_then(|set| find(set, kid))
-            .unwrap_or_else(|| Err(AuthError::UnknownKey(kid.map(str::to_owned))))
+        let refetched = shared.refresh(Instant::now()).await?;
+        find(&refetched.keys, kid).unwrap_or_else(|| Err(unknown()))
+    }
+}
+
+impl Shared {
+    fn snapshot(&self) -> Option<Fetched> {
+        self.current.lock().expect("not poisoned").clone()
     }
 
-    async fn fetch(&self) -> Result<JwkSet, AuthError> {
+    fn may_refetch(&self) -> bool {
+        self.last_attempt
+            .lock()
+            .expect("not poisoned")
+            .is_none_or(|at| at.elapsed() >= self.min_refetch_interval)
+    }
+
+    /// A key set fetched after `needed_after`: the one another request just fetched, or a new
+    /// one.
+    async fn refresh(&self, needed_after: Instant) -> Result<Fetched, AuthError> {
+        let _single_flight = self.fetching.lock().await;
+        if let Some(fetched) = self.snapshot()
+            && fetched.at >= needed_after
+        {
+            return Ok(fetched);
+        }
+        *self.last_attempt.lock().expect("not poisoned") = Some(Instant::now());
+        let (keys, max_age) = self.fetch().await?;
+        let fetched = Fetched {
+            keys: Arc::new(keys),
+            at: Instant::now(),
+            max_age: max_age
+                .unwrap_or(self.max_age)
+                .clamp(self.min_refetch_interval, self.max_age),
+        };
+        let previous = self
+            .current
+            .lock()
+            .expect("not poisoned")
+            .replace(fetched.clone());
+        if previous.is_some_and(|previous| withdraws_a_key(&previous.keys, &fetched.keys)) {
+            self.generation.fetch_add(1, Ordering::SeqCst);
+        }
+        Ok(fetched)
+    }
+
+    async fn fetch(&self) -> Result<(JwkSet, Option<Duration>), AuthError> {
         let unavailable =
             |e: reqwest::Error| AuthError::KeysUnavailable(e.without_url().to_string());
         let response = self
@@ -70,8 +205,34 @@ impl JwksCache {
             .await
             .map_err(unavailable)?;
         let response = response.error_for_status().map_err(unavailable)?;
-        response.json::<JwkSet>().await.map_err(unavailable)
+        let max_age = response
+            .headers()
+            .get(http::header::CACHE_CONTROL)
+            .and_then(|value| value.to_str().ok())
+            .and_then(cache_max_age);
+        let keys = response.json::<JwkSet>().await.map_err(unavailable)?;
+        Ok((keys, max_age))
     }
+}
+
+/// `max-age` of a `Cache-Control` value; `no-cache` and `no-store` mean "as short as allowed".
+fn cache_max_age(value: &str) -> Option<Duration> {
+    value.split(',').map(str::trim).find_map(|directive| {
+        let directive = directive.to_ascii_lowercase();
+        if directive == "no-cache" || directive == "no-store" {
+            return Some(Duration::ZERO);
+        }
+        let seconds = directive.strip_prefix("max-age=")?;
+        seconds
+            .trim_matches('"')
+            .parse()
+            .ok()
+            .map(Duration::from_secs)
+    })
+}
+
+fn withdraws_a_key(before: &JwkSet, after: &JwkSet) -> bool {
+    before.keys.iter().any(|key| !after.keys.contains(key))
 }
 
 fn find(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, AuthError>> {
@@ -81,4 +242,21 @@ fn find(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, AuthError
         None => return None,
     };
     Some(DecodingKey::from_jwk(jwk).map_err(|_| AuthError::UnknownKey(kid.map(str::to_owned))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_max_age_among_other_directives() {
+        assert_eq!(
+            cache_max_age("public, max-age=120, must-revalidate"),
+            Some(Duration::from_secs(120))
+        );
+        assert_eq!(cache_max_age("Max-Age=5"), Some(Duration::from_secs(5)));
+        assert_eq!(cache_max_age("no-store"), Some(Duration::ZERO));
+        assert_eq!(cache_max_age("public"), None);
+        assert_eq!(cache_max_age("max-age=soon"), None);
+    }
 }

@@ -16,6 +16,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
 use crate::config::AuthConfig;
+use crate::untrusted::bounded;
 use jwks::JwksCache;
 use verified_cache::VerifiedCache;
 pub use verified_token::VerifiedToken;
@@ -32,6 +33,13 @@ pub struct Caller {
     pub token: VerifiedToken,
 }
 
+impl Caller {
+    /// One string per person: the same subject from two issuers is two people.
+    pub fn key(&self) -> String {
+        format!("{}\n{}", self.issuer, self.subject)
+    }
+}
+
 /// Why a bearer token was refused. The message goes to the client in the 401 body, so it
 /// explains the refusal without repeating any part of the token.
 #[derive(Debug, thiserror::Error)]
@@ -42,6 +50,10 @@ pub enum AuthError {
     Malformed,
     #[error("the token is signed with {0}, which this server does not accept")]
     AlgorithmNotAccepted(String),
+    #[error(
+        "the token's header marks extensions as critical ({0}), which this server does not implement"
+    )]
+    UnsupportedCritical(String),
     #[error("the token's signing key (kid {0:?}) is not among the identity provider's keys")]
     UnknownKey(Option<String>),
     #[error("the token's signature does not verify")]
@@ -111,8 +123,9 @@ impl Authenticator {
             }
             (None, None, Some(url)) => {
                 let min_refetch = Duration::from_secs(config.jwks_min_refetch_secs);
+                let max_age = Duration::from_secs(config.jwks_max_age_secs);
                 (
-                    Keys::Jwks(JwksCache::new(url.clone(), min_refetch)?),
+                    Keys::Jwks(JwksCache::new(url.clone(), min_refetch, max_age)?),
                     Algorithm::RS256,
                 )
             }
@@ -153,12 +166,27 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
-        if let Some(caller) = self.verified.get(token) {
+        let generation = match &self.keys {
+            Keys::Fixed(_) => 0,
+            Keys::Jwks(cache) => {
+                cache.keep_fresh();
+                cache.generation()
+            }
+        };
+        if let Some(caller) = self.verified.get(token, generation) {
             return Ok(caller);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;
         if !self.validation.algorithms.contains(&header.alg) {
             return Err(AuthError::AlgorithmNotAccepted(format!("{:?}", header.alg)));
+        }
+        // RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` names an extension
+        // it does not understand, and this server understands none.
+        if let Some(critical) = &header.crit {
+            let names = critical.iter().map(|name| format!("{:?}", bounded(name)));
+            return Err(AuthError::UnsupportedCritical(
+                names.collect::<Vec<_>>().join(", "),
+            ));
         }
         let key = match &self.keys {
             Keys::Fixed(key) => key.clone(),
@@ -173,7 +201,7 @@ impl Authenticator {
             .and_then(Value::as_u64)
             .unwrap_or_default();
         let caller = self.caller_from(token, data.claims);
-        self.verified.insert(token, &caller, exp);
+        self.verified.insert(token, &caller, exp, generation);
         Ok(caller)
     }
 

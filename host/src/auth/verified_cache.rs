@@ -2,7 +2,8 @@
 //! and an RS256 signature check costs more than a small request's whole guest run; so each
 //! token is checked once and then recognised by its SHA-256 (the token itself is not kept
 //! as a key). An entry lives until the token's own `exp` or a short TTL, whichever comes
-//! first, so a key withdrawn from the identity provider stops being honoured within the TTL.
+//! first; and it is forgotten as soon as the identity provider's key set withdraws a key (the
+//! key set's generation changes), so a withdrawn key stops being honoured at once.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
@@ -21,6 +22,7 @@ pub struct VerifiedCache {
 struct Entry {
     caller: Caller,
     valid_until: SystemTime,
+    key_generation: u64,
 }
 
 impl VerifiedCache {
@@ -32,14 +34,17 @@ impl VerifiedCache {
         }
     }
 
-    pub fn get(&self, token: &str) -> Option<Caller> {
+    /// The caller of `token` if it was verified against the key set of `key_generation`.
+    pub fn get(&self, token: &str, key_generation: u64) -> Option<Caller> {
         let entries = self.entries.lock().expect("not poisoned");
         let entry = entries.get(&digest(token))?;
-        (SystemTime::now() < entry.valid_until).then(|| entry.caller.clone())
+        (SystemTime::now() < entry.valid_until && entry.key_generation == key_generation)
+            .then(|| entry.caller.clone())
     }
 
-    /// Remembers a verified token until `exp` (seconds since the epoch) or the TTL.
-    pub fn insert(&self, token: &str, caller: &Caller, exp: u64) {
+    /// Remembers a token verified with the key set of `key_generation` until `exp` (seconds
+    /// since the epoch) or the TTL.
+    pub fn insert(&self, token: &str, caller: &Caller, exp: u64, key_generation: u64) {
         let now = SystemTime::now();
         let valid_until = (now + self.ttl).min(UNIX_EPOCH + Duration::from_secs(exp));
         let mut entries = self.entries.lock().expect("not poisoned");
@@ -56,6 +61,7 @@ impl VerifiedCache {
             Entry {
                 caller: caller.clone(),
                 valid_until,
+                key_generation,
             },
         );
     }
@@ -89,28 +95,35 @@ mod tests {
     #[test]
     fn recognises_a_verified_token_and_no_other() {
         let cache = VerifiedCache::new(Duration::from_secs(60), 10);
-        cache.insert("token-a", &caller("alice"), in_secs(600));
-        assert_eq!(cache.get("token-a").unwrap().subject, "alice");
-        assert!(cache.get("token-b").is_none());
+        cache.insert("token-a", &caller("alice"), in_secs(600), 0);
+        assert_eq!(cache.get("token-a", 0).unwrap().subject, "alice");
+        assert!(cache.get("token-b", 0).is_none());
+        assert!(
+            cache.get("token-a", 1).is_none(),
+            "a key set that withdrew a key since"
+        );
     }
 
     #[test]
     fn never_outlives_the_token_or_the_ttl() {
         let cache = VerifiedCache::new(Duration::from_secs(60), 10);
-        cache.insert("expired", &caller("alice"), in_secs(0) - 1);
-        assert!(cache.get("expired").is_none(), "past exp");
+        cache.insert("expired", &caller("alice"), in_secs(0) - 1, 0);
+        assert!(cache.get("expired", 0).is_none(), "past exp");
         let short = VerifiedCache::new(Duration::ZERO, 10);
-        short.insert("token", &caller("alice"), in_secs(600));
-        assert!(short.get("token").is_none(), "past the TTL");
+        short.insert("token", &caller("alice"), in_secs(600), 0);
+        assert!(short.get("token", 0).is_none(), "past the TTL");
     }
 
     #[test]
     fn stays_within_its_capacity() {
         let cache = VerifiedCache::new(Duration::from_secs(60), 3);
         for i in 0..10 {
-            cache.insert(&format!("token-{i}"), &caller("alice"), in_secs(600));
+            cache.insert(&format!("token-{i}"), &caller("alice"), in_secs(600), 0);
         }
         assert!(cache.entries.lock().unwrap().len() <= 3);
-        assert!(cache.get("token-9").is_some(), "the newest entry is kept");
+        assert!(
+            cache.get("token-9", 0).is_some(),
+            "the newest entry is kept"
+        );
     }
 }

@@ -97,6 +97,21 @@ impl EgressPolicy {
         Ok(())
     }
 
+    /// Whether a virtual-host-style S3 URL (`<bucket>.<endpoint host>`) can ever pass: only
+    /// when some allowed origin is such a subdomain, on the endpoint's scheme and port.
+    pub fn allows_a_subdomain_of(&self, endpoint: &url::Url) -> bool {
+        let Some((scheme, host, port)) = endpoint
+            .host_str()
+            .and_then(|host| origin(endpoint.scheme(), host, endpoint.port_or_known_default()?))
+        else {
+            return false;
+        };
+        let suffix = format!(".{host}");
+        self.allowed
+            .iter()
+            .any(|(s, h, p)| *s == scheme && *p == port && h.ends_with(&suffix))
+    }
+
     pub fn origins(&self) -> impl Iterator<Item = String> + '_ {
         self.allowed
             .iter()
@@ -148,25 +163,50 @@ impl WasiHttpHooks for EgressHooks {
         _response_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
     ) -> SendFuture {
         if let Err(refusal) = self.policy.check(&request) {
-            tracing::warn!(request_id = %self.request_id, uri = %request.uri(), "guest egress refused: {refusal}");
+            let target = without_query(request.uri());
+            tracing::warn!(request_id = %self.request_id, %target, "guest egress refused: {refusal}");
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
         // The request's own deadline bounds how long this may take, so the per-call
         // timeouts in `RequestOptions` add nothing a guest could rely on.
         let sent = self.policy.client.request(request);
         Box::new(async move {
-            let response = sent.await.map_err(|error| {
-                if error.is_connect() {
-                    HttpError::ConnectionRefused
-                } else {
-                    HttpError::InternalError(Some(error.to_string()))
-                }
-            })?;
+            let response = sent.await.map_err(error_code)?;
             let response = response.map(|body| body.map_err(HttpError::from).boxed_unsync());
             let connection_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, connection_errors))
         })
+    }
+}
+
+/// Scheme, authority and path, never the query: an S3 request's query is its presigned
+/// signature and session token, usable by anyone who reads the log.
+fn without_query(uri: &http::Uri) -> String {
+    format!(
+        "{}://{}{}",
+        uri.scheme_str().unwrap_or("-"),
+        uri.authority().map_or("-", |authority| authority.as_str()),
+        uri.path()
+    )
+}
+
+/// The wasi:http error code of a failed send, so the guest can tell (by type, not text) a
+/// request worth sending again from one that is not: a pooled connection the server had
+/// closed fails as `ConnectionTerminated`, while a refusal by policy is `HttpRequestDenied`.
+fn error_code(error: hyper_util::client::legacy::Error) -> HttpError {
+    use std::error::Error as _;
+    if error.is_connect() {
+        return HttpError::ConnectionRefused;
+    }
+    match error
+        .source()
+        .and_then(|source| source.downcast_ref::<hyper::Error>())
+    {
+        Some(hyper) if hyper.is_parse() => HttpError::HttpProtocolError,
+        Some(hyper) if hyper.is_timeout() => HttpError::ConnectionReadTimeout,
+        Some(_) => HttpError::ConnectionTerminated,
+        None => HttpError::InternalError(Some(error.to_string())),
     }
 }
 
@@ -242,6 +282,28 @@ mod tests {
                 "authorization"
             )),
             Err(Refusal::OriginNotAllowed)
+        );
+    }
+
+    #[test]
+    fn logged_targets_never_carry_the_query() {
+        let uri: http::Uri =
+            "http://127.0.0.1:8333/b/k?X-Amz-Signature=abc&X-Amz-Security-Token=secret"
+                .parse()
+                .unwrap();
+        assert_eq!(without_query(&uri), "http://127.0.0.1:8333/b/k");
+    }
+
+    #[test]
+    fn virtual_host_buckets_need_an_allowed_subdomain() {
+        let endpoint = url::Url::parse("http://localhost:8333").unwrap();
+        let path_only = EgressPolicy::new([&endpoint], None);
+        assert!(!path_only.allows_a_subdomain_of(&endpoint));
+        let bucket = url::Url::parse("http://raw.localhost:8333").unwrap();
+        let other_port = url::Url::parse("http://cooked.localhost:9000").unwrap();
+        assert!(EgressPolicy::new([&endpoint, &bucket], None).allows_a_subdomain_of(&endpoint));
+        assert!(
+            !EgressPolicy::new([&endpoint, &other_port], None).allows_a_subdomain_of(&endpoint)
         );
     }
 

@@ -31,7 +31,8 @@ pub use request_scope::{Deployment, RequestScope};
 use bindings::{GuestPre, request_context};
 use store::RequestState;
 
-/// Why the guest produced no response.
+/// Why the guest produced no response. The `Display` text is for the log (a trap's includes
+/// the guest's backtrace); clients get [`GuestFailure::client_message`].
 #[derive(Debug, thiserror::Error)]
 pub enum GuestFailure {
     #[error(
@@ -46,6 +47,19 @@ pub enum GuestFailure {
         "the tools guest produced a response larger than this server's limit of {0} bytes; ask for less (e.g. a smaller max_bytes or page)"
     )]
     ResponseTooLarge(usize),
+}
+
+impl GuestFailure {
+    /// What the client is told: short, and never the guest's internals.
+    pub fn client_message(&self, request_id: &str) -> String {
+        match self {
+            Self::Trapped(_) => format!(
+                "the tools guest failed while handling the request; the server is unaffected: \
+                 retry, or report request id {request_id} to the server's operator"
+            ),
+            other => other.to_string(),
+        }
+    }
 }
 
 /// Bounds on one request's run.
@@ -93,12 +107,14 @@ impl Sandbox {
         &self.egress
     }
 
-    /// Runs one request in a fresh instance and returns the guest's response.
+    /// Runs one request in a fresh instance and returns the guest's response. `admitted` is
+    /// dropped when the instance is gone, which may be after the response is returned.
     pub async fn handle(
         &self,
         request: http::Request<Bytes>,
         scope: RequestScope,
         request_id: &str,
+        admitted: impl Send + 'static,
     ) -> Result<http::Response<HyperOutgoingBody>, GuestFailure> {
         let (state, output) = RequestState::new(scope, self.egress.clone(), request_id.to_owned());
         let mut store = Store::new(self.pre.engine(), state);
@@ -143,6 +159,8 @@ impl Sandbox {
                 .await
                 .unwrap_or(Err(GuestFailure::TimedOut(deadline)));
             output.log(&request_id);
+            drop(store);
+            drop(admitted);
             outcome
         });
 

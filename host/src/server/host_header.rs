@@ -97,8 +97,9 @@ impl HostPolicy {
         }
     }
 
-    /// `host` is the header's value; a request without one is not from a browser (browsers
-    /// always send it), so it cannot be a rebinding and the caller lets it through.
+    /// `host` is the request's effective host ([`effective_host`]); a request without one is
+    /// not from a browser (browsers always send it), so it cannot be a rebinding and the
+    /// caller lets it through.
     pub fn allows(&self, host: &str) -> bool {
         host.parse::<AllowedHost>().is_ok_and(|presented| {
             self.allowed
@@ -106,6 +107,27 @@ impl HostPolicy {
                 .any(|allowed| allowed.matches(&presented))
         })
     }
+}
+
+/// A request naming two hosts: RFC 9112 §3.2 requires 400, and a proxy and this server
+/// could each pick a different one.
+#[derive(Debug, PartialEq, Eq)]
+pub struct TwoHostHeaders;
+
+/// The host a request is for: the authority of an absolute-form target (`POST
+/// http://name/mcp`), which RFC 9112 §3.2.2 puts before any `Host` header, else its one `Host`
+/// header. Both forms pass the same allow-list.
+pub fn effective_host<B>(request: &http::Request<B>) -> Result<Option<String>, TwoHostHeaders> {
+    let mut headers = request.headers().get_all(http::header::HOST).iter();
+    let header = headers.next();
+    if headers.next().is_some() {
+        return Err(TwoHostHeaders);
+    }
+    if let Some(authority) = request.uri().authority() {
+        return Ok(Some(authority.as_str().to_owned()));
+    }
+    // A value that is not visible ASCII cannot be a host name; an empty name matches nothing.
+    Ok(header.map(|value| value.to_str().unwrap_or_default().to_owned()))
 }
 
 #[cfg(test)]
@@ -164,6 +186,31 @@ mod tests {
         assert!(!policy.allows("gateway.example.com:9443"));
         assert!(!policy.allows("gateway.example.com"));
         assert!(!policy.allows("evil.example.com"));
+    }
+
+    fn request(target: &str, hosts: &[&str]) -> http::Request<()> {
+        let mut builder = http::Request::post(target);
+        for host in hosts {
+            builder = builder.header(http::header::HOST, *host);
+        }
+        builder.body(()).unwrap()
+    }
+
+    #[test]
+    fn the_effective_host_is_the_absolute_targets_or_the_one_header() {
+        assert_eq!(
+            effective_host(&request("/mcp", &["localhost:8080"])),
+            Ok(Some("localhost:8080".into()))
+        );
+        assert_eq!(effective_host(&request("/mcp", &[])), Ok(None));
+        assert_eq!(
+            effective_host(&request("http://evil.example.com/mcp", &["localhost"])),
+            Ok(Some("evil.example.com".into()))
+        );
+        assert_eq!(
+            effective_host(&request("/mcp", &["localhost", "evil.example.com"])),
+            Err(TwoHostHeaders)
+        );
     }
 
     #[test]

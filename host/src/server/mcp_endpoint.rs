@@ -6,13 +6,14 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
-use serde::Deserialize;
-use serde_json::Value;
 
 use super::App;
+use super::admission::Refusal;
+use super::envelope::Envelope;
 use super::responses::{self, HttpResponse};
 use crate::auth::{self, Caller};
 use crate::sandbox::{GuestFailure, RequestScope};
+use crate::untrusted::bounded;
 
 /// Headers that carry the caller's secrets; the guest gets what was derived from them instead.
 const SECRET_HEADERS: [header::HeaderName; 3] = [
@@ -21,48 +22,28 @@ const SECRET_HEADERS: [header::HeaderName; 3] = [
     header::PROXY_AUTHORIZATION,
 ];
 
-/// The parts of a JSON-RPC message the host reads for its log and its own error answers.
-/// The guest parses the message properly; this never rejects anything.
-#[derive(Default, Deserialize)]
-struct Envelope {
-    #[serde(default)]
-    id: Value,
-    #[serde(default)]
-    method: Option<String>,
-    #[serde(default)]
-    params: Option<EnvelopeParams>,
-}
-
-#[derive(Deserialize)]
-struct EnvelopeParams {
-    #[serde(default)]
-    name: Option<Value>,
-}
-
-impl Envelope {
-    fn peek(body: &[u8]) -> Self {
-        serde_json::from_slice(body).unwrap_or_default()
-    }
-
-    fn tool(&self) -> Option<&str> {
-        self.params.as_ref()?.name.as_ref()?.as_str()
-    }
-}
-
-pub async fn handle(app: &App, request: http::Request<Incoming>) -> HttpResponse {
+/// `host` is the request's effective host (see `host_header::effective_host`).
+pub async fn handle(
+    app: &App,
+    request: http::Request<Incoming>,
+    host: Option<String>,
+) -> HttpResponse {
     let started = Instant::now();
     let request_id = uuid::Uuid::new_v4().to_string();
     let mut envelope = Envelope::default();
     let mut caller = None;
-    let response = checked_then_run(app, request, &request_id, &mut envelope, &mut caller).await;
+    let response =
+        checked_then_run(app, request, host, &request_id, &mut envelope, &mut caller).await;
+    // Every field is bounded: a client chooses the method, the tool name and (through its
+    // identity provider) the subject.
     tracing::info!(
         target: "quilt_mcp::request",
         request_id,
-        method = envelope.method.as_deref().unwrap_or("-"),
-        tool = envelope.tool().unwrap_or("-"),
+        method = envelope.method().as_deref().unwrap_or("-"),
+        tool = envelope.tool().as_deref().unwrap_or("-"),
         status = response.status().as_u16(),
         duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-        subject = caller.as_ref().map(|c: &Caller| c.subject.as_str()).unwrap_or("-"),
+        subject = caller.as_ref().map(|c: &Caller| bounded(&c.subject)).as_deref().unwrap_or("-"),
     );
     response
 }
@@ -70,15 +51,16 @@ pub async fn handle(app: &App, request: http::Request<Incoming>) -> HttpResponse
 async fn checked_then_run(
     app: &App,
     request: http::Request<Incoming>,
+    host: Option<String>,
     request_id: &str,
     envelope: &mut Envelope,
     caller_out: &mut Option<Caller>,
 ) -> HttpResponse {
-    if let Some(host) = request.headers().get(header::HOST)
-        && !host.to_str().is_ok_and(|host| app.hosts.allows(host))
+    if let Some(host) = host
+        && !app.hosts.allows(&host)
     {
-        let host = String::from_utf8_lossy(host.as_bytes());
-        tracing::info!(target: "quilt_mcp::http", request_id, %host, "Host header refused");
+        let host = bounded(&host);
+        tracing::info!(target: "quilt_mcp::http", request_id, %host, "Host refused");
         return responses::forbidden_host(&host);
     }
     if let Some(origin) = request.headers().get(header::ORIGIN)
@@ -111,11 +93,16 @@ async fn checked_then_run(
     *caller_out = caller.clone();
 
     let (mut parts, body) = request.into_parts();
-    let body = match read_body(body, app.max_body_bytes, &parts.headers).await {
-        Ok(body) => body,
-        Err(response) => return response,
+    let read = read_body(body, app.max_body_bytes, &parts.headers);
+    let body = match tokio::time::timeout(app.body_timeout, read).await {
+        Ok(Ok(body)) => body,
+        Ok(Err(response)) => return response,
+        Err(_) => return responses::body_timeout(app.body_timeout),
     };
-    *envelope = Envelope::peek(&body);
+    *envelope = match Envelope::peek(&body) {
+        Ok(envelope) => envelope,
+        Err(duplicate) => return responses::invalid_request(&duplicate.to_string()),
+    };
 
     for name in SECRET_HEADERS {
         parts.headers.remove(name);
@@ -126,14 +113,24 @@ async fn checked_then_run(
             .insert(header::HOST, HeaderValue::from_static("localhost"));
     }
 
+    let ticket = match app.admission.admit(caller.as_ref().map(Caller::key)).await {
+        Ok(ticket) => ticket,
+        Err(refusal) => {
+            tracing::info!(target: "quilt_mcp::admission", request_id, %refusal, "request not admitted");
+            let status = match refusal {
+                Refusal::CallerBusy(_) => StatusCode::TOO_MANY_REQUESTS,
+                Refusal::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+            };
+            return responses::retry_later(status, &envelope.id, &refusal.to_string());
+        }
+    };
     let scope = RequestScope::new(app.deployment.clone(), caller);
-    match app
-        .sandbox
-        .handle(http::Request::from_parts(parts, body), scope, request_id)
-        .await
-    {
+    let request = http::Request::from_parts(parts, body);
+    match app.sandbox.handle(request, scope, request_id, ticket).await {
         Ok(response) => response,
         Err(failure) => {
+            // The log gets the whole failure (a trap's wasm backtrace); the client a short
+            // message with the request id to quote.
             tracing::warn!(target: "quilt_mcp::guest", request_id, %failure, "guest produced no response");
             let status = match failure {
                 GuestFailure::Trapped(_) | GuestFailure::ResponseTooLarge(_) => {
@@ -142,7 +139,8 @@ async fn checked_then_run(
                 GuestFailure::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
                 GuestFailure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             };
-            responses::jsonrpc_error(status, &envelope.id, &failure.to_string())
+            let message = failure.client_message(request_id);
+            responses::jsonrpc_error(status, &envelope.id, &message)
         }
     }
 }

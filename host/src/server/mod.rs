@@ -1,6 +1,9 @@
-//! HTTP in front of the sandbox: routing, the checks that happen before any guest runs
-//! (Host, Origin, bearer token, body size), and one log line per request.
+//! HTTP in front of the sandbox: connections, routing, the checks that happen before any
+//! guest runs (Host, Origin, bearer token, body size and time), and one log line per request.
 
+mod admission;
+mod connections;
+mod envelope;
 mod host_header;
 mod mcp_endpoint;
 mod origin;
@@ -17,6 +20,10 @@ use serde_json::json;
 use tokio::net::TcpListener;
 use url::Url;
 
+pub use admission::{Admission, AdmissionConfig};
+use connections::Acceptor;
+pub use connections::{ConnectionConfig, raise_open_files_limit};
+
 use crate::auth::Authenticator;
 use crate::sandbox::{Deployment, Sandbox};
 pub use host_header::{AllowedHost, HostPolicy};
@@ -26,11 +33,16 @@ use responses::HttpResponse;
 /// Everything a request handler needs, shared by all connections.
 pub struct App {
     pub sandbox: Sandbox,
+    pub admission: Admission,
     pub auth: Option<Authenticator>,
     pub deployment: Arc<Deployment>,
     pub hosts: HostPolicy,
     pub origins: OriginPolicy,
     pub max_body_bytes: usize,
+    /// How long a request's body may take to arrive after its head.
+    pub body_timeout: Duration,
+    /// How long a connection may take to send a request head (idle keep-alive included).
+    pub header_timeout: Duration,
     pub resource_url: String,
     pub authorization_servers: Vec<String>,
 }
@@ -49,8 +61,11 @@ impl App {
 
     async fn route(self: Arc<Self>, request: http::Request<Incoming>) -> HttpResponse {
         use http::Method;
+        let Ok(host) = host_header::effective_host(&request) else {
+            return responses::bad_request("a request must carry one Host header (RFC 9112 §3.2)");
+        };
         match (request.method(), request.uri().path()) {
-            (&Method::POST, "/mcp") => mcp_endpoint::handle(&self, request).await,
+            (&Method::POST, "/mcp") => mcp_endpoint::handle(&self, request, host).await,
             (_, "/mcp") => responses::method_not_allowed(),
             (&Method::GET, "/healthz") => responses::text(http::StatusCode::OK, "ok"),
             (
@@ -78,25 +93,31 @@ impl App {
     }
 }
 
-/// Serves until `shutdown` resolves; connections in flight are finished first.
+/// Serves until `shutdown` resolves; connections in flight are finished first. Nothing a
+/// client does, and no accept error, ends this loop.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
+    max_connections: usize,
+    open_files: Option<u64>,
     shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
+) {
     let connections = tokio_util::task::TaskTracker::new();
+    let mut acceptor = Acceptor::new(max_connections, open_files);
     tokio::pin!(shutdown);
     loop {
-        let (stream, peer) = tokio::select! {
-            accepted = listener.accept() => accepted?,
+        let (stream, peer, slot) = tokio::select! {
+            accepted = acceptor.accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
         let app = app.clone();
-        connections.spawn(serve_connection(app, stream, peer));
+        connections.spawn(async move {
+            serve_connection(app, stream, peer).await;
+            drop(slot);
+        });
     }
     connections.close();
     connections.wait().await;
-    Ok(())
 }
 
 async fn serve_connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: SocketAddr) {
@@ -105,13 +126,14 @@ async fn serve_connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: So
     if let Err(error) = stream.set_nodelay(true) {
         tracing::debug!(%peer, %error, "could not disable Nagle's algorithm");
     }
+    let header_timeout = app.header_timeout;
     let service = hyper::service::service_fn(move |request| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(app.route(request).await) }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())
-        .header_read_timeout(Duration::from_secs(10))
+        .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service);
     if let Err(error) = connection.await {
         tracing::debug!(%peer, %error, "connection closed with an error");

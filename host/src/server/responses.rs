@@ -79,6 +79,46 @@ pub fn forbidden_host(host: &str) -> HttpResponse {
     )
 }
 
+pub fn bad_request(description: &str) -> HttpResponse {
+    json(
+        StatusCode::BAD_REQUEST,
+        &json!({"error": "bad_request", "error_description": description}),
+    )
+}
+
+/// 408 for a body that did not arrive in time; the connection is closed after it, since the
+/// rest of the body may still be on its way.
+pub fn body_timeout(timeout: std::time::Duration) -> HttpResponse {
+    let mut response = json(
+        StatusCode::REQUEST_TIMEOUT,
+        &json!({"error": "request_timeout", "error_description": format!(
+            "the request body did not arrive within {} s of its headers", timeout.as_secs_f64()
+        )}),
+    );
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
+}
+
+/// A JSON-RPC error with `Retry-After`, for a request refused while the server is busy
+/// (503) or its caller is (429).
+pub fn retry_later(status: StatusCode, id: &Value, message: &str) -> HttpResponse {
+    let mut response = jsonrpc_error(status, id, message);
+    response
+        .headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+    response
+}
+
+/// -32600 for a message the host refuses before any guest runs.
+pub fn invalid_request(message: &str) -> HttpResponse {
+    json(
+        StatusCode::BAD_REQUEST,
+        &json!({"jsonrpc": "2.0", "id": null, "error": {"code": -32600, "message": message}}),
+    )
+}
+
 pub fn method_not_allowed() -> HttpResponse {
     let mut response = json(
         StatusCode::METHOD_NOT_ALLOWED,

@@ -1,0 +1,28 @@
+//! Text a client chose (a method or tool name, a token's subject or `crit` entry, a Host),
+//! cut to a length fit for a log line or an error message: a 900 KB tool name must not
+//! become a 900 KB log line.
+
+/// Most characters kept of one client-chosen value.
+pub const MAX_CHARS: usize = 64;
+
+/// `text`, or its first [`MAX_CHARS`] characters and `…`.
+pub fn bounded(text: &str) -> String {
+    match text.char_indices().nth(MAX_CHARS) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cuts_on_a_character_boundary() {
+        assert_eq!(bounded("short"), "short");
+        let cut = bounded(&"é".repeat(900));
+        assert_eq!(cut.chars().count(), MAX_CHARS + 1);
+        assert!(cut.ends_with('…'));
+        assert_eq!(bounded(&"x".repeat(MAX_CHARS)), "x".repeat(MAX_CHARS));
+    }
+}
