@@ -100,7 +100,8 @@ async fn accept_connections(listener: TcpListener, published: Arc<Published>) {
                     let delay = *published.delay.read().expect("not poisoned");
                     tokio::time::sleep(delay).await;
                     let body = published.document.read().expect("not poisoned").to_string();
-                    let mut response = Response::builder().header("content-type", "application/json");
+                    let mut response =
+                        Response::builder().header("content-type", "application/json");
                     if let Some(secs) = *published.max_age_secs.read().expect("not poisoned") {
                         response = response.header("cache-control", format!("max-age={secs}"));
                     }

@@ -1,0 +1,523 @@
+//! What an attacker found (issue 11), each kept fixed: floods of connections, dribbled
+//! bodies, smuggled hosts, duplicate keys, huge names, withdrawn and slow identity-provider
+//! keys, secrets in logs, greedy callers, and guest failures leaking internals.
+
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, bail, ensure};
+use jsonwebtoken::{Algorithm, EncodingKey, Header};
+use quilt_mcp_tests::host_process::HostProcess;
+use quilt_mcp_tests::hostile_guest::GUEST_RAN;
+use quilt_mcp_tests::identity::{Identity, jwks, standard_claims};
+use quilt_mcp_tests::jwks_server::JwksServer;
+use quilt_mcp_tests::mcp::McpClient;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+use crate::support::{Guest, Scenario, args};
+
+/// How long a raw-socket exchange may take before the test calls it hung.
+const EXCHANGE_LIMIT: Duration = Duration::from_secs(10);
+
+fn address(host: &HostProcess) -> String {
+    host.base_url().trim_start_matches("http://").to_owned()
+}
+
+/// Writes `request` on a new connection and reads until the server closes it or answers one
+/// response (`Content-Length` framed), whichever comes first.
+async fn exchange(host: &HostProcess, request: &[u8]) -> Result<String> {
+    let mut stream = TcpStream::connect(address(host)).await?;
+    stream.write_all(request).await?;
+    let mut received = Vec::new();
+    let read = async {
+        let mut buffer = [0; 4096];
+        loop {
+            let n = stream.read(&mut buffer).await?;
+            if n == 0 || response_complete(&received) {
+                break;
+            }
+            received.extend_from_slice(&buffer[..n]);
+            if response_complete(&received) {
+                break;
+            }
+        }
+        anyhow::Ok(())
+    };
+    tokio::time::timeout(EXCHANGE_LIMIT, read)
+        .await
+        .context("the server neither answered nor closed the connection")??;
+    Ok(String::from_utf8_lossy(&received).into_owned())
+}
+
+fn response_complete(received: &[u8]) -> bool {
+    let text = String::from_utf8_lossy(received);
+    let Some((head, body)) = text.split_once("\r\n\r\n") else {
+        return false;
+    };
+    let length = head
+        .lines()
+        .find_map(|line| {
+            let (name, value) = line.split_once(':')?;
+            name.eq_ignore_ascii_case("content-length")
+                .then(|| value.trim().parse::<usize>().ok())?
+        })
+        .unwrap_or(0);
+    body.len() >= length
+}
+
+fn status_of(response: &str) -> Option<u16> {
+    response.split(' ').nth(1)?.parse().ok()
+}
+
+/// Item 1: `accept()` failing with EMFILE under a flood of idle connections is survived, and
+/// connections past `--max-connections` are refused while the server goes on serving.
+pub async fn connection_floods_are_survived(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    limit_open_files(host.server_pid()?, 64)?;
+    let mut flood = Vec::new();
+    for _ in 0..120 {
+        // Connections past the descriptor limit wait in the kernel's backlog: connecting works.
+        flood.push(TcpStream::connect(address(&host)).await?);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    drop(flood);
+    healthy_within(&host, Duration::from_secs(15)).await?;
+    ensure!(
+        host.log().text().contains("accepting connections failed"),
+        "the flood never reached the descriptor limit, so this proved nothing:\n{}",
+        host.log().text()
+    );
+
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&["--max-connections", "4"]);
+    let capped = scenario.start(spec).await?;
+    let mut held = Vec::new();
+    for _ in 0..4 {
+        held.push(TcpStream::connect(address(&capped)).await?);
+    }
+    let refused = exchange(&capped, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await?;
+    ensure!(
+        refused.is_empty(),
+        "a connection past the cap was served: {refused:?}"
+    );
+    drop(held);
+    healthy_within(&capped, Duration::from_secs(5)).await
+}
+
+/// Idle connections are closed after `--header-timeout-secs`, so they cannot hold the cap.
+pub async fn idle_connections_are_reaped(scenario: &Scenario<'_>) -> Result<()> {
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&["--header-timeout-secs", "1"]);
+    let host = scenario.start(spec).await?;
+    let mut idle = TcpStream::connect(address(&host)).await?;
+    let started = Instant::now();
+    let mut buffer = [0; 64];
+    let read = tokio::time::timeout(EXCHANGE_LIMIT, idle.read(&mut buffer)).await;
+    ensure!(
+        matches!(read, Ok(Ok(_)) | Ok(Err(_))),
+        "an idle connection was kept past {EXCHANGE_LIMIT:?}"
+    );
+    let waited = started.elapsed();
+    ensure!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "an idle connection was closed after {waited:?}, not about 1 s"
+    );
+    Ok(())
+}
+
+fn limit_open_files(pid: u32, limit: u64) -> Result<()> {
+    let rlimit = libc::rlimit {
+        rlim_cur: limit,
+        rlim_max: limit,
+    };
+    // SAFETY: prlimit reads the struct passed to it and writes nothing (old limit: null).
+    let result = unsafe {
+        libc::prlimit(
+            pid as libc::pid_t,
+            libc::RLIMIT_NOFILE,
+            &rlimit,
+            std::ptr::null_mut(),
+        )
+    };
+    ensure!(
+        result == 0,
+        "prlimit failed: {}",
+        std::io::Error::last_os_error()
+    );
+    Ok(())
+}
+
+async fn healthy_within(host: &HostProcess, limit: Duration) -> Result<()> {
+    let url = format!("{}/healthz", host.base_url());
+    let started = Instant::now();
+    loop {
+        match reqwest::get(&url).await {
+            Ok(response) if response.status() == 200 => return Ok(()),
+            _ if started.elapsed() > limit => {
+                bail!(
+                    "{url} did not answer within {limit:?}:\n{}",
+                    host.log().text()
+                )
+            }
+            _ => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+}
+
+/// Item 4: a body dribbled after its head gets 408 within the body deadline; no guest runs.
+pub async fn dribbled_body_gets_408(scenario: &Scenario<'_>) -> Result<()> {
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&["--body-timeout-secs", "1"]);
+    let host = scenario.start(spec).await?;
+    let head = format!(
+        "POST /mcp HTTP/1.1\r\nHost: localhost\r\nAuthorization: Bearer {}\r\n\
+         Content-Type: application/json\r\nAccept: application/json, text/event-stream\r\n\
+         Content-Length: 100\r\n\r\n{{\"jsonrpc\":\"2.0\",",
+        scenario.token(&host)
+    );
+    let started = Instant::now();
+    let response = exchange(&host, head.as_bytes()).await?;
+    let waited = started.elapsed();
+    ensure!(
+        status_of(&response) == Some(408),
+        "expected 408, got: {response}"
+    );
+    ensure!(
+        waited >= Duration::from_millis(900) && waited < Duration::from_secs(5),
+        "408 after {waited:?}, not about 1 s"
+    );
+    ensure!(
+        !host.log().text().contains(GUEST_RAN),
+        "the guest ran for a body that never arrived"
+    );
+    Ok(())
+}
+
+/// Item 5: a refused egress request is logged without its query (an S3 URL's signature and
+/// session token), and a virtual-host S3 configuration that could never work is refused at
+/// start with the reason.
+pub async fn secrets_stay_out_of_logs(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let client = scenario.client(&host);
+    let url = "http://127.0.0.1:9/bucket/key?X-Amz-Signature=SIGNATURE-SECRET&X-Amz-Security-Token=SESSION-SECRET";
+    client.request("fetch", json!({"url": url})).await?;
+    host.wait_for_log("guest egress refused").await?;
+    let log = host.log().text();
+    ensure!(
+        log.contains("http://127.0.0.1:9/bucket/key"),
+        "the refusal does not name its target:\n{log}"
+    );
+    ensure!(
+        !log.contains("SIGNATURE-SECRET") && !log.contains("SESSION-SECRET"),
+        "a presigned URL's secrets reached the log:\n{log}"
+    );
+
+    let mut spec = scenario.spec(Guest::Tools);
+    spec.extra = args(&["--s3-path-style=false"]);
+    let refused = match scenario.start(spec).await {
+        Ok(_) => bail!("a host with --s3-path-style=false and no bucket origin allowed started"),
+        Err(error) => format!("{error:#}"),
+    };
+    ensure!(
+        refused.contains("--s3-path-style=false") && refused.contains("--egress-allow"),
+        "the start-up refusal does not say why: {refused}"
+    );
+    Ok(())
+}
+
+/// Item 7: a message with a duplicate key is refused with -32600 before any guest runs, so
+/// the log and the guest can never disagree about which method or tool ran.
+pub async fn duplicate_keys_are_refused(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let client = scenario.client(&host);
+    for body in [
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"rejected-duplicate-method"}"#,
+        r#"{"jsonrpc":"2.0","id":1,"method":"rejected-duplicate-name","params":{"name":"a","name":"b"}}"#,
+    ] {
+        let reply = client.post_raw(body, &[]).await?;
+        ensure!(reply.status == 400, "{body}: HTTP {}", reply.status);
+        let message = reply.json()?;
+        ensure!(message["error"]["code"] == -32600, "{body}: {message}");
+    }
+    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &client).await
+}
+
+/// Item 8: a client-chosen name is cut in the log line.
+pub async fn logged_fields_are_bounded(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Tools).await?;
+    let client = scenario.client(&host);
+    let name = "x".repeat(900_000);
+    let reply = client
+        .send("tools/call", json!({"name": name, "arguments": {}}))
+        .await?;
+    ensure!(reply.status < 500, "HTTP {}", reply.status);
+    host.wait_for_log("quilt_mcp::request").await?;
+    let log = host.log().text();
+    let longest = log.lines().map(str::len).max().unwrap_or(0);
+    ensure!(
+        longest < 4096,
+        "a log line of {longest} bytes: client-chosen fields are not bounded"
+    );
+    Ok(())
+}
+
+/// Item 9: while one caller floods the server with slow calls, another caller is served; the
+/// flooding caller gets 429 with Retry-After past its share.
+pub async fn one_caller_cannot_starve_the_others(scenario: &Scenario<'_>) -> Result<()> {
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&["--max-instances", "8"]);
+    let host = scenario.start(spec).await?;
+    let greedy = scenario.client(&host);
+    let bob_claims = standard_claims(&scenario.stack.issuer(), &host.mcp_url(), "bob@example.com");
+    let bob = McpClient::new(
+        &host.mcp_url(),
+        Some(scenario.stack.identity.sign(&bob_claims)),
+    );
+
+    let flood = futures::future::join_all(
+        (0..40).map(|_| greedy.send("whoami_slow", json!({"hold_ms": 2000}))),
+    );
+    let others = async {
+        // Let the flood take what it can first.
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let mut statuses = Vec::new();
+        for _ in 0..3 {
+            statuses.push(bob.send("whoami", json!({})).await?.status);
+        }
+        anyhow::Ok(statuses)
+    };
+    let (flood, others) = tokio::join!(flood, others);
+    let others = others?;
+    ensure!(
+        others.iter().all(|status| *status == 200),
+        "another caller was not served during the flood: {others:?}"
+    );
+    let mut too_many = 0;
+    for reply in flood {
+        let reply = reply?;
+        match reply.status {
+            200 => {}
+            429 => {
+                ensure!(
+                    reply.header("retry-after").is_some(),
+                    "429 without Retry-After"
+                );
+                too_many += 1;
+            }
+            status => bail!("the flooding caller got HTTP {status}: {}", reply.text()),
+        }
+    }
+    ensure!(
+        too_many > 0,
+        "the flooding caller was never held to its share"
+    );
+    Ok(())
+}
+
+/// Item 10: two Host headers get 400; an absolute-form target's authority is the host that
+/// must pass the allow-list.
+pub async fn host_smuggling_is_refused(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let token = scenario.token(&host);
+    let request = |target: &str, hosts: &[&str], method: &str| {
+        let body = json!({"jsonrpc": "2.0", "id": 1, "method": method}).to_string();
+        let mut request = format!("POST {target} HTTP/1.1\r\n");
+        for name in hosts {
+            request.push_str(&format!("Host: {name}\r\n"));
+        }
+        request.push_str(&format!(
+            "Authorization: Bearer {token}\r\nContent-Type: application/json\r\n\
+             Accept: application/json, text/event-stream\r\nContent-Length: {}\r\n\
+             Connection: close\r\n\r\n{body}",
+            body.len()
+        ));
+        request
+    };
+    let two = request(
+        "/mcp",
+        &["localhost", "evil.example.com"],
+        "rejected-two-hosts",
+    );
+    let two = exchange(&host, two.as_bytes()).await?;
+    ensure!(status_of(&two) == Some(400), "two Host headers: {two}");
+    let absolute = request(
+        "http://evil.example.com/mcp",
+        &["localhost"],
+        "rejected-absolute-form",
+    );
+    let absolute = exchange(&host, absolute.as_bytes()).await?;
+    ensure!(
+        status_of(&absolute) == Some(403),
+        "absolute-form target naming another host: {absolute}"
+    );
+    let allowed = request(
+        &format!("{}/mcp", host.base_url()),
+        &["localhost"],
+        "absolute-form-allowed",
+    );
+    let allowed = exchange(&host, allowed.as_bytes()).await?;
+    ensure!(
+        status_of(&allowed) == Some(200),
+        "absolute-form target naming this server: {allowed}"
+    );
+    let client = scenario.client(&host);
+    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &client).await
+}
+
+/// Item 11 (host side): a trapped guest's 500 tells the client little and the log all.
+pub async fn guest_failures_are_short_for_clients(scenario: &Scenario<'_>) -> Result<()> {
+    let host = scenario.host(Guest::Hostile).await?;
+    let reply = scenario.client(&host).send("trap", json!({})).await?;
+    ensure!(reply.status == 500, "HTTP {}", reply.status);
+    let text = reply.text();
+    ensure!(
+        text.len() < 512 && !text.contains("backtrace") && !text.contains("hostile guest"),
+        "the client got the guest's internals ({} bytes): {text}",
+        text.len()
+    );
+    let message = reply.json()?;
+    let message = message["error"]["message"].as_str().unwrap_or_default();
+    let request_id = message
+        .split_whitespace()
+        .find(|word| word.len() == 36 && word.matches('-').count() == 4)
+        .with_context(|| format!("no request id in {message:?}"))?;
+    host.wait_for_log("guest produced no response").await?;
+    let log = host.log().text();
+    ensure!(
+        log.lines()
+            .any(|line| line.contains("guest produced no response") && line.contains(request_id)),
+        "no log line for request {request_id}:\n{log}"
+    );
+    ensure!(
+        log.contains("backtrace"),
+        "the log lacks the failure's detail:\n{log}"
+    );
+    Ok(())
+}
+
+/// Item 13: a token whose header marks an extension critical is refused (RFC 7515 §4.1.11).
+pub async fn critical_header_extensions_are_refused(scenario: &Scenario<'_>) -> Result<()> {
+    const SECRET: &str = "hardening-hs256-secret";
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.auth = args(&[
+        "--jwt-hs256-secret",
+        SECRET,
+        "--jwt-issuer",
+        "https://issuer.example",
+    ]);
+    let host = scenario.start(spec).await?;
+    let claims = standard_claims("https://issuer.example", &host.mcp_url(), "alice");
+    let sign = |crit: Option<Vec<String>>| {
+        let mut header = Header::new(Algorithm::HS256);
+        header.crit = crit;
+        jsonwebtoken::encode(
+            &header,
+            &claims,
+            &EncodingKey::from_secret(SECRET.as_bytes()),
+        )
+    };
+    let plain = McpClient::new(&host.mcp_url(), Some(sign(None)?));
+    plain.request("whoami", json!({})).await?;
+    let critical = McpClient::new(&host.mcp_url(), Some(sign(Some(vec!["exp".into()]))?));
+    let reply = critical.send("rejected-crit", json!({})).await?;
+    ensure!(
+        reply.status == 401,
+        "HTTP {}: {}",
+        reply.status,
+        reply.text()
+    );
+    ensure!(
+        reply.text().contains("critical"),
+        "the refusal does not say why: {}",
+        reply.text()
+    );
+    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &plain).await
+}
+
+/// Item 3: a key withdrawn from the JWKS stops being trusted once the set's max-age has
+/// passed, even for a token verified before.
+pub async fn withdrawn_keys_stop_being_trusted(scenario: &Scenario<'_>) -> Result<()> {
+    let (first, second) = (Identity::generate("first")?, Identity::generate("second")?);
+    let jwks_server = JwksServer::start(jwks(&[&first, &second])).await?;
+    jwks_server.set_max_age(Some(1));
+    let host = host_for(scenario, &jwks_server, &["--jwks-min-refetch-secs", "1"]).await?;
+    let token = first.sign(&claims_for(&jwks_server, &host, "alice"));
+    let client = McpClient::new(&host.mcp_url(), Some(token));
+    client.request("whoami", json!({})).await?;
+
+    jwks_server.publish(jwks(&[&second]));
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    // The first request may be the one that notices (and waits for) the refresh.
+    let mut statuses = Vec::new();
+    for _ in 0..3 {
+        statuses.push(client.send("whoami", json!({})).await?.status);
+        if statuses.last() == Some(&401) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    ensure!(
+        statuses.last() == Some(&401),
+        "a withdrawn key was still trusted: {statuses:?}"
+    );
+    let kept = McpClient::new(
+        &host.mcp_url(),
+        Some(second.sign(&claims_for(&jwks_server, &host, "bob"))),
+    );
+    kept.request("whoami", json!({})).await?;
+    Ok(())
+}
+
+/// Item 3: a slow identity provider, fetched for an unknown `kid`, stalls no token whose key
+/// is already known.
+pub async fn slow_identity_provider_stalls_no_known_key(scenario: &Scenario<'_>) -> Result<()> {
+    let known = Identity::generate("known")?;
+    let jwks_server = JwksServer::start(jwks(&[&known])).await?;
+    let host = host_for(scenario, &jwks_server, &["--jwks-min-refetch-secs", "0"]).await?;
+    let sign = |subject: &str| known.sign(&claims_for(&jwks_server, &host, subject));
+    McpClient::new(&host.mcp_url(), Some(sign("first")))
+        .request("whoami", json!({}))
+        .await?;
+
+    jwks_server.set_delay(Duration::from_secs(4));
+    let unknown = known.sign_with_kid(&claims_for(&jwks_server, &host, "stranger"), "unknown");
+    let stranger = McpClient::new(&host.mcp_url(), Some(unknown));
+    let fresh = McpClient::new(&host.mcp_url(), Some(sign("second")));
+    let stalled = stranger.send("rejected-unknown-kid", json!({}));
+    let known_key = async {
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let started = Instant::now();
+        let reply = fresh.send("whoami", json!({})).await?;
+        anyhow::Ok((reply.status, started.elapsed()))
+    };
+    let (stalled, known_key) = tokio::join!(stalled, known_key);
+    let (status, waited) = known_key?;
+    ensure!(status == 200, "the known key's token got HTTP {status}");
+    ensure!(
+        waited < Duration::from_millis(2000),
+        "a token with a known key waited {waited:?} behind a slow JWKS fetch"
+    );
+    ensure!(stalled?.status == 401, "an unknown kid was accepted");
+    Ok(())
+}
+
+async fn host_for(
+    scenario: &Scenario<'_>,
+    jwks_server: &JwksServer,
+    extra: &[&str],
+) -> Result<HostProcess> {
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.auth = args(&[
+        "--jwks-url",
+        &jwks_server.jwks_url(),
+        "--jwt-issuer",
+        &jwks_server.origin(),
+    ]);
+    spec.extra = args(extra);
+    scenario.start(spec).await
+}
+
+fn claims_for(jwks_server: &JwksServer, host: &HostProcess, subject: &str) -> Value {
+    standard_claims(&jwks_server.origin(), &host.mcp_url(), subject)
+}
