@@ -39,6 +39,8 @@ struct Shared {
     current: Mutex<Option<Fetched>>,
     /// When a fetch last started, successful or not: the unknown-`kid` rate limit.
     last_attempt: Mutex<Option<Instant>>,
+    /// When the last failed fetch ended, and why.
+    last_failure: Mutex<Option<(Instant, AuthError)>>,
     /// Held across a fetch, so concurrent needs share one.
     fetching: tokio::sync::Mutex<()>,
     /// Counts refreshes that withdrew a key; tokens verified before one must be checked again.
@@ -83,6 +85,7 @@ impl JwksCache {
                 max_age: max_age.max(min_refetch_interval),
                 current: Mutex::default(),
                 last_attempt: Mutex::default(),
+                last_failure: Mutex::default(),
                 fetching: tokio::sync::Mutex::const_new(()),
                 generation: AtomicU64::new(0),
                 refreshing: AtomicBool::new(false),
@@ -124,14 +127,8 @@ impl JwksCache {
                 self.keep_fresh();
                 fetched
             }
-            // Past its age, but a fetch started moments ago (in flight, or failed): waiting
-            // for another would only stall this request or hammer the provider.
-            Some(stale) if stale.within_grace() && !shared.may_refetch() => stale,
-            None if !shared.may_refetch() => {
-                return Err(AuthError::KeysUnavailable(
-                    "the last attempt failed moments ago; retrying shortly".into(),
-                ));
-            }
+            // Past its age while another request fetches: go on with it rather than wait.
+            Some(stale) if stale.within_grace() && shared.fetching.try_lock().is_err() => stale,
             stale => match shared.refresh(Instant::now()).await {
                 Ok(fetched) => fetched,
                 Err(error) => match stale {
@@ -167,7 +164,8 @@ impl Shared {
     }
 
     /// A key set fetched after `needed_after`: the one another request just fetched, or a new
-    /// one.
+    /// one. A fetch that failed after `needed_after`, or less than the least refetch interval
+    /// ago, is not tried again: its error is the answer.
     async fn refresh(&self, needed_after: Instant) -> Result<Fetched, AuthError> {
         let _single_flight = self.fetching.lock().await;
         if let Some(fetched) = self.snapshot()
@@ -175,8 +173,19 @@ impl Shared {
         {
             return Ok(fetched);
         }
+        if let Some((at, error)) = &*self.last_failure.lock().expect("not poisoned")
+            && (*at >= needed_after || at.elapsed() < self.min_refetch_interval)
+        {
+            return Err(error.clone());
+        }
         *self.last_attempt.lock().expect("not poisoned") = Some(Instant::now());
-        let (keys, max_age) = self.fetch().await?;
+        let (keys, max_age) = match self.fetch().await {
+            Ok(fetched) => fetched,
+            Err(error) => {
+                *self.last_failure.lock().expect("not poisoned") = Some((Instant::now(), error.clone()));
+                return Err(error);
+            }
+        };
         let fetched = Fetched {
             keys: Arc::new(keys),
             at: Instant::now(),

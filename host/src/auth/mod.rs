@@ -42,7 +42,7 @@ impl Caller {
 
 /// Why a bearer token was refused. The message goes to the client in the 401 body, so it
 /// explains the refusal without repeating any part of the token.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum AuthError {
     #[error("no bearer token: send `Authorization: Bearer <token>`")]
     Missing,

@@ -96,9 +96,11 @@ pub async fn connection_floods_are_survived(scenario: &Scenario<'_>) -> Result<(
     for _ in 0..4 {
         held.push(TcpStream::connect(address(&capped)).await?);
     }
-    let refused = exchange(&capped, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await?;
+    // Closed as soon as accepted: the client sees the end of the stream, or a reset when
+    // the server closed with the request unread.
+    let refused = exchange(&capped, b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n\r\n").await;
     ensure!(
-        refused.is_empty(),
+        refused.as_ref().map_or(true, String::is_empty),
         "a connection past the cap was served: {refused:?}"
     );
     drop(held);

@@ -6,6 +6,7 @@ mod catalog;
 mod catalog_access;
 mod clients;
 mod conformance;
+mod hardening;
 mod http_surface;
 mod mcp_protocol;
 mod packages;
@@ -136,6 +137,18 @@ fn main() -> std::process::ExitCode {
         clients::rmcp_auto,
         clients::rmcp_legacy,
         http_surface::host_allowlist,
+        hardening::connection_floods_are_survived,
+        hardening::idle_connections_are_reaped,
+        hardening::dribbled_body_gets_408,
+        hardening::secrets_stay_out_of_logs,
+        hardening::duplicate_keys_are_refused,
+        hardening::logged_fields_are_bounded,
+        hardening::one_caller_cannot_starve_the_others,
+        hardening::host_smuggling_is_refused,
+        hardening::guest_failures_are_short_for_clients,
+        hardening::critical_header_extensions_are_refused,
+        hardening::withdrawn_keys_stop_being_trusted,
+        hardening::slow_identity_provider_stalls_no_known_key,
     ];
     // Start the shared stack from this thread, which outlives every trial: its processes
     // die with the thread that spawned them (PR_SET_PDEATHSIG), and a trial's thread may
