@@ -11,6 +11,7 @@
 
 mod catalog;
 mod context;
+mod echo;
 mod http;
 mod mcp;
 mod package;

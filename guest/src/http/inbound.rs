@@ -1,10 +1,12 @@
 //! Reads the one HTTP request this instance serves and writes its response.
 
+use std::io::{self, BufWriter};
+
 use super::outbound::WasiClient;
 use crate::bindings::wasi::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
 use crate::context::HostContext;
 use crate::mcp::{self, Reply, RequestHeaders};
 use crate::tools::Env;
@@ -13,6 +15,9 @@ use crate::tools::Env;
 /// a hostile client cannot make the instance buffer without bound.
 const MAX_REQUEST_BODY: usize = 32 * 1024 * 1024;
 const READ_CHUNK: u64 = 64 * 1024;
+/// What the response is gathered into between writes to the host: JSON is serialised in
+/// small pieces, and every write is a round trip.
+const WRITE_BUFFER: usize = 64 * 1024;
 
 pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     let reply = match request.method() {
@@ -78,11 +83,31 @@ fn respond(reply: Reply, response_out: ResponseOutparam) {
         return;
     };
     ResponseOutparam::set(response_out, Ok(response));
-    if let Ok(stream) = body.write()
-        && super::streams::write_all(&stream, &reply.body).is_err()
-    {
-        // The client went away; nothing is left to tell it.
+    let Ok(stream) = body.write() else {
         return;
+    };
+    let written = reply
+        .body
+        .write_to(BufWriter::with_capacity(WRITE_BUFFER, Output(&stream)));
+    // The stream must be gone before the body can be finished.
+    drop(stream);
+    if written.is_ok() {
+        let _ = OutgoingBody::finish(body, None);
     }
-    let _ = OutgoingBody::finish(body, None);
+    // Otherwise the client went away; nothing is left to tell it.
+}
+
+/// The response body stream as an [`io::Write`], so a reply is serialised straight into it.
+struct Output<'a>(&'a OutputStream);
+
+impl io::Write for Output<'_> {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        super::streams::write_all(self.0, bytes)
+            .map_err(|error| io::Error::other(format!("writing the response: {error:?}")))?;
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }

@@ -1,6 +1,7 @@
 //! HTTP in and out of the component. The request/response types are plain data so
 //! everything above this layer can be tested without wasi.
 
+mod error_code;
 #[cfg(target_arch = "wasm32")]
 pub mod inbound;
 #[cfg(target_arch = "wasm32")]
@@ -9,6 +10,11 @@ pub mod outbound;
 mod streams;
 
 use std::fmt;
+
+/// The most of a non-2xx response body read, whatever the caller allows for success: an
+/// error body is only read to type and quote the error, and a hostile or broken server
+/// could otherwise fill the instance's memory with one.
+pub const MAX_ERROR_BODY: usize = 64 * 1024;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Method {
@@ -33,7 +39,7 @@ pub struct Response {
     pub status: u16,
     /// Names in lower case.
     pub headers: Vec<(String, String)>,
-    /// At most the byte cap the request was sent with.
+    /// At most [`body_cap`] bytes.
     pub body: Vec<u8>,
 }
 
@@ -46,15 +52,25 @@ impl Response {
     }
 }
 
-/// Sends one request and reads at most `max_body` bytes of the response body, so a
+/// How much of a response body with `status` is read when the caller allows `max_body`.
+pub fn body_cap(status: u16, max_body: usize) -> usize {
+    if (200..300).contains(&status) {
+        max_body
+    } else {
+        max_body.min(MAX_ERROR_BODY)
+    }
+}
+
+/// Sends one request and reads at most [`body_cap`] bytes of the response body, so a
 /// huge object never sits whole in memory.
 pub trait Client {
     fn send(&self, request: &Request, max_body: usize) -> Result<Response, HttpError>;
 }
 
-/// Sends an idempotent `request`, and sends it again (at most `retries` times) while it fails
-/// on a pooled connection the server had already closed: each failure discards one such
-/// connection, so the next attempt gets a fresh one.
+/// Sends an idempotent `request`, and sends it again (at most `retries` times) while the
+/// connection is lost under it: each such failure discards a pooled connection the server
+/// had already closed, so the next attempt gets a fresh one. Nothing else is sent again —
+/// least of all a request the allow-list refused.
 pub fn send_idempotent(
     client: &dyn Client,
     request: &Request,
@@ -64,7 +80,7 @@ pub fn send_idempotent(
     let mut response = client.send(request, max_body);
     for _ in 0..retries {
         match &response {
-            Err(error) if error.is_dead_connection() => response = client.send(request, max_body),
+            Err(HttpError::ConnectionLost { .. }) => response = client.send(request, max_body),
             _ => break,
         }
     }
@@ -75,53 +91,34 @@ pub fn send_idempotent(
 pub enum HttpError {
     /// The URL cannot be expressed as a wasi:http request (e.g. unsupported scheme).
     BadUrl(String),
-    /// The host refused or the transport failed (includes the host's allow-list).
+    /// The deployment's egress allow-list refused the origin before anything was sent.
+    Denied { origin: String },
+    /// The connection closed under the request before an answer came: how a pooled
+    /// connection the server had already closed fails, so worth one more try.
+    ConnectionLost { origin: String, detail: String },
+    /// Anything else between here and the server: refused connection, DNS, TLS, timeouts.
     Transport { origin: String, detail: String },
-}
-
-impl HttpError {
-    /// How a request on a pooled connection the server had already closed fails: hyper's
-    /// send error, or the request body stream closing under the guest. Refused or
-    /// unreachable origins fail otherwise, so only these are worth sending again.
-    pub fn is_dead_connection(&self) -> bool {
-        match self {
-            Self::Transport { detail, .. } => {
-                detail.contains("SendRequest")
-                    || detail.contains("writing the request body: stream closed")
-            }
-            Self::BadUrl(_) => false,
-        }
-    }
 }
 
 impl fmt::Display for HttpError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::BadUrl(url) => write!(f, "cannot send a request to '{url}'"),
+            Self::Denied { origin } => write!(
+                f,
+                "this deployment's egress allow-list refused {origin}; only origins its operator allows can be reached"
+            ),
+            Self::ConnectionLost { origin, detail } => write!(
+                f,
+                "the connection to {origin} was lost before it answered ({detail}); try again"
+            ),
             Self::Transport { origin, detail } => write!(
                 f,
-                "could not reach {origin} ({detail}); check that the S3 endpoint of this deployment is up and allowed"
+                "could not reach {origin} ({detail}); check that the S3 endpoint of this deployment is up"
             ),
         }
     }
 }
 
 #[cfg(test)]
-mod tests {
-    use super::HttpError;
-
-    #[test]
-    fn only_dead_connections_are_worth_resending() {
-        let transport = |detail: &str| HttpError::Transport {
-            origin: "http://s3".into(),
-            detail: detail.into(),
-        };
-        assert!(
-            transport("ErrorCode::InternalError(Some(\"client error (SendRequest)\"))")
-                .is_dead_connection()
-        );
-        assert!(transport("writing the request body: stream closed").is_dead_connection());
-        assert!(!transport("ErrorCode::ConnectionRefused").is_dead_connection());
-        assert!(!transport("ErrorCode::HttpRequestDenied").is_dead_connection());
-    }
-}
+mod tests;

@@ -1,10 +1,12 @@
 //! A small blocking client over wasi:http/outgoing-handler: the guest has no async
 //! runtime, so it waits on the host's pollables directly.
 
-use super::{Client, HttpError, Method, Request, Response};
+use super::error_code::http_error;
+use super::{Client, HttpError, Method, Request, Response, body_cap};
 use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
-    Fields, IncomingResponse, Method as WasiMethod, OutgoingBody, OutgoingRequest, Scheme,
+    ErrorCode, Fields, FutureIncomingResponse, IncomingResponse, Method as WasiMethod,
+    OutgoingBody, OutgoingRequest, Scheme, http_error_code,
 };
 use crate::bindings::wasi::io::streams::{InputStream, OutputStream, StreamError};
 
@@ -36,21 +38,27 @@ impl Client for WasiClient {
         // Handing the request over first lets the host stream the body as it is
         // written, instead of buffering all of it.
         let pending =
-            outgoing_handler::handle(outgoing, None).map_err(|e| transport(format!("{e:?}")))?;
-        if let Some(body) = body {
-            write_body(&body, &request.body).map_err(transport)?;
-            OutgoingBody::finish(body, None).map_err(|e| transport(format!("{e:?}")))?;
+            outgoing_handler::handle(outgoing, None).map_err(|code| http_error(&origin, &code))?;
+        let sent = body.map_or(Ok(()), |body| send_body(body, &request.body));
+        match (wait(&pending), sent) {
+            (Some(Ok(response)), _) => read_response(response, max_body).map_err(transport),
+            // A refused or failed request is dropped with its body, so a failed write tells
+            // nothing by itself: the response's error code says what happened.
+            (Some(Err(code)), _) => Err(http_error(&origin, &code)),
+            (None, Err(detail)) => Err(transport(detail)),
+            (None, Ok(())) => Err(transport("response already taken".into())),
         }
+    }
+}
 
-        let response = loop {
-            match pending.get() {
-                Some(Ok(Ok(response))) => break response,
-                Some(Ok(Err(e))) => return Err(transport(format!("{e:?}"))),
-                Some(Err(())) => return Err(transport("response already taken".into())),
-                None => pending.subscribe().block(),
-            }
-        };
-        read_response(response, max_body).map_err(transport)
+/// The response, or the code the request failed with; `None` once it was taken.
+fn wait(pending: &FutureIncomingResponse) -> Option<Result<IncomingResponse, ErrorCode>> {
+    loop {
+        match pending.get() {
+            Some(Ok(outcome)) => return Some(outcome),
+            Some(Err(())) => return None,
+            None => pending.subscribe().block(),
+        }
     }
 }
 
@@ -109,12 +117,17 @@ fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
     Ok(outgoing)
 }
 
-fn write_body(body: &OutgoingBody, bytes: &[u8]) -> Result<(), String> {
+/// Writes and finishes the body; the error is only a description, since the response
+/// future holds the real reason.
+fn send_body(body: OutgoingBody, bytes: &[u8]) -> Result<(), String> {
     let stream: OutputStream = body
         .write()
         .map_err(|()| "request body stream unavailable")?;
     super::streams::write_all(&stream, bytes)
-        .map_err(|e| stream_error("writing the request body", e))
+        .map_err(|e| stream_error("writing the request body", e))?;
+    // The stream must be gone before the body can be finished.
+    drop(stream);
+    OutgoingBody::finish(body, None).map_err(|code| format!("finishing the request body: {code:?}"))
 }
 
 fn read_response(response: IncomingResponse, max_body: usize) -> Result<Response, String> {
@@ -129,16 +142,17 @@ fn read_response(response: IncomingResponse, max_body: usize) -> Result<Response
                 String::from_utf8_lossy(&value).into_owned(),
             )
         })
-        .collect();
+        .collect::<Vec<_>>();
+    let cap = body_cap(status, max_body);
     let incoming = response
         .consume()
         .map_err(|()| "response body unavailable")?;
     let stream: InputStream = incoming
         .stream()
         .map_err(|()| "response body stream unavailable")?;
-    let mut body = Vec::new();
-    while body.len() < max_body {
-        let wanted = READ_CHUNK.min((max_body - body.len()) as u64);
+    let mut body = Vec::with_capacity(expected_length(&headers, cap));
+    while body.len() < cap {
+        let wanted = READ_CHUNK.min((cap - body.len()) as u64);
         match stream.blocking_read(wanted) {
             Ok(chunk) => body.extend_from_slice(&chunk),
             Err(StreamError::Closed) => break,
@@ -155,9 +169,22 @@ fn read_response(response: IncomingResponse, max_body: usize) -> Result<Response
     })
 }
 
+/// Room for the whole body up front when its length is stated (at most `cap`): growing
+/// by doubling would hold the old and the new buffer at once, twice a large object's size.
+fn expected_length(headers: &[(String, String)], cap: usize) -> usize {
+    headers
+        .iter()
+        .find(|(name, _)| name == "content-length")
+        .and_then(|(_, value)| value.trim().parse::<usize>().ok())
+        .map_or(0, |length| length.min(cap))
+}
+
 fn stream_error(doing: &str, error: StreamError) -> String {
     match error {
         StreamError::Closed => format!("{doing}: stream closed"),
-        StreamError::LastOperationFailed(e) => format!("{doing}: {}", e.to_debug_string()),
+        StreamError::LastOperationFailed(e) => match http_error_code(&e) {
+            Some(code) => format!("{doing}: {code:?}"),
+            None => format!("{doing}: {}", e.to_debug_string()),
+        },
     }
 }

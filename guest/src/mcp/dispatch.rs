@@ -1,7 +1,7 @@
 //! The MCP methods each era answers.
 
 use rmcp::model::{CallToolResult, InitializeResult};
-use serde::Serialize;
+use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
@@ -10,29 +10,49 @@ use super::jsonrpc::RpcError;
 use super::{identity, modern, version};
 use crate::tools::{self, Env};
 
-/// The result as JSON text: the tool listing is served verbatim from its snapshot, never
-/// parsed and re-serialised.
+/// A method's result, ready to be serialised into the response.
+#[derive(Debug)]
+pub enum Outcome {
+    /// Already JSON text; the tool listing is served verbatim from its snapshot, never
+    /// parsed and re-serialised.
+    Json(Box<RawValue>),
+    /// A tool's result, as large as what the tool read: it is serialised once, straight
+    /// into the response.
+    Tool(CallToolResult),
+}
+
+impl Serialize for Outcome {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self {
+            Self::Json(json) => json.serialize(serializer),
+            Self::Tool(result) => result.serialize(serializer),
+        }
+    }
+}
+
 pub fn dispatch(
     era: Era,
     method: &str,
     params: Option<Value>,
     env: &Env<'_>,
-) -> Result<Box<RawValue>, RpcError> {
+) -> Result<Outcome, RpcError> {
     match (era, method) {
-        (Era::Legacy, "initialize") => Ok(raw(&initialize(params.as_ref()))),
-        (Era::Legacy, "ping") => Ok(raw(&serde_json::json!({}))),
-        (Era::Legacy, "tools/list") => Ok(RawValue::from_string(tools::LISTING.to_owned())
-            .expect("the tool listing snapshot is JSON")),
-        (Era::Legacy, "tools/call") => Ok(raw(&call_tool(params, env)?)),
-        (Era::Modern, "server/discover") => Ok(raw(&modern::discover())),
-        (Era::Modern, "tools/list") => Ok(raw(&modern::listing())),
-        (Era::Modern, "tools/call") => Ok(raw(&modern::complete(call_tool(params, env)?))),
+        (Era::Legacy, "initialize") => Ok(json(&initialize(params.as_ref()))),
+        (Era::Legacy, "ping") => Ok(json(&serde_json::json!({}))),
+        (Era::Legacy, "tools/list") => Ok(Outcome::Json(
+            RawValue::from_string(tools::LISTING.to_owned())
+                .expect("the tool listing snapshot is JSON"),
+        )),
+        (Era::Legacy, "tools/call") => Ok(Outcome::Tool(call_tool(params, env)?)),
+        (Era::Modern, "server/discover") => Ok(json(&modern::discover())),
+        (Era::Modern, "tools/list") => Ok(json(&modern::listing())),
+        (Era::Modern, "tools/call") => Ok(Outcome::Tool(modern::complete(call_tool(params, env)?))),
         _ => Err(RpcError::method_not_found(method)),
     }
 }
 
-fn raw(result: &impl Serialize) -> Box<RawValue> {
-    serde_json::value::to_raw_value(result).expect("results serialise")
+fn json(result: &impl Serialize) -> Outcome {
+    Outcome::Json(serde_json::value::to_raw_value(result).expect("results serialise"))
 }
 
 fn initialize(params: Option<&Value>) -> InitializeResult {

@@ -3,7 +3,6 @@
 
 use rmcp::model::{ErrorCode, ErrorData};
 use serde::Serialize;
-use serde_json::value::RawValue;
 use serde_json::{Map, Value, json};
 
 #[derive(Debug, Clone, PartialEq)]
@@ -64,15 +63,15 @@ impl RpcError {
     }
 }
 
-/// A success response; the result is spliced in as JSON text, not re-parsed.
+/// A success response, serialised straight from its parts.
 #[derive(Serialize)]
-pub struct Success<'a> {
+pub struct Success<'a, R> {
     jsonrpc: &'static str,
     id: &'a Value,
-    result: &'a RawValue,
+    result: &'a R,
 }
 
-pub fn success<'a>(id: &'a Value, result: &'a RawValue) -> Success<'a> {
+pub fn success<'a, R: Serialize>(id: &'a Value, result: &'a R) -> Success<'a, R> {
     Success {
         jsonrpc: "2.0",
         id,

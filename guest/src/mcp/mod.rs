@@ -7,20 +7,53 @@ mod headers;
 mod identity;
 mod jsonrpc;
 mod modern;
+mod parse;
 mod version;
+
+use std::io;
 
 use serde_json::Value;
 
 use crate::tools::Env;
+use dispatch::Outcome;
 pub use headers::RequestHeaders;
-use jsonrpc::{Message, RpcError};
+use jsonrpc::Message;
 
 /// What to send back over HTTP.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub content_type: Option<&'static str>,
-    pub body: Vec<u8>,
+    pub body: Body,
+}
+
+/// A reply's body. A success keeps its result unserialised until it is written out, then
+/// goes straight into the response: a fetched object's base64 is never copied into a
+/// serialised result, then into an envelope, then into the response.
+#[derive(Debug)]
+pub enum Body {
+    Bytes(Vec<u8>),
+    Success { id: Value, result: Outcome },
+}
+
+impl Body {
+    pub fn write_to(&self, mut out: impl io::Write) -> io::Result<()> {
+        match self {
+            Self::Bytes(bytes) => out.write_all(bytes)?,
+            Self::Success { id, result } => {
+                serde_json::to_writer(&mut out, &jsonrpc::success(id, result))?;
+            }
+        }
+        out.flush()
+    }
+
+    #[cfg(test)]
+    pub fn to_vec(&self) -> Vec<u8> {
+        let mut bytes = Vec::new();
+        self.write_to(&mut bytes)
+            .expect("writing to memory succeeds");
+        bytes
+    }
 }
 
 impl Reply {
@@ -28,7 +61,7 @@ impl Reply {
         Self {
             status,
             content_type: Some("application/json"),
-            body: serde_json::to_vec(value).expect("JSON values serialise"),
+            body: Body::Bytes(serde_json::to_vec(value).expect("JSON values serialise")),
         }
     }
 
@@ -36,7 +69,7 @@ impl Reply {
         Self {
             status,
             content_type: Some("text/plain; charset=utf-8"),
-            body: text.as_bytes().to_vec(),
+            body: Body::Bytes(text.as_bytes().to_vec()),
         }
     }
 
@@ -44,7 +77,15 @@ impl Reply {
         Self {
             status: 202,
             content_type: None,
-            body: Vec::new(),
+            body: Body::Bytes(Vec::new()),
+        }
+    }
+
+    fn success(id: Value, result: Outcome) -> Self {
+        Self {
+            status: 200,
+            content_type: Some("application/json"),
+            body: Body::Success { id, result },
         }
     }
 }
@@ -56,11 +97,10 @@ pub fn handle(headers: &RequestHeaders, body: &[u8], env: &Env<'_>) -> Reply {
             "This server answers in application/json; send Accept: application/json, text/event-stream.",
         );
     }
-    let value: Value = match serde_json::from_slice(body) {
+    let value = match parse::message(body) {
         Ok(value) => value,
-        Err(e) => {
-            let error = RpcError::parse(format!("Parse error: {e}"));
-            return Reply::json(400, &error.response(&Value::Null));
+        Err(unreadable) => {
+            return Reply::json(400, &unreadable.rpc_error().response(&Value::Null));
         }
     };
     let message = match jsonrpc::classify(value) {
@@ -81,7 +121,7 @@ pub fn handle(headers: &RequestHeaders, body: &[u8], env: &Env<'_>) -> Reply {
         Message::Notification | Message::Response => Reply::accepted(),
         Message::Request { id, method, params } => {
             match dispatch::dispatch(era, &method, params, env) {
-                Ok(result) => Reply::json(200, &jsonrpc::success(&id, &result)),
+                Ok(result) => Reply::success(id, result),
                 Err(error) => Reply::json(era.status_of(&error), &error.response(&id)),
             }
         }

@@ -306,7 +306,7 @@ fn unsupported_versions_list_the_supported_ones() {
 fn notifications_are_routed_by_their_header() {
     let notification = json!({"jsonrpc": "2.0", "method": "notifications/initialized"}).to_string();
     let accepted = post(&headers(&[("mcp-protocol-version", MODERN)]), &notification);
-    assert_eq!((accepted.status, accepted.body.len()), (202, 0));
+    assert_eq!((accepted.status, accepted.body.to_vec().len()), (202, 0));
     let refused = post(
         &headers(&[("mcp-protocol-version", "2099-01-01")]),
         &notification,
@@ -328,7 +328,7 @@ fn a_client_that_cannot_read_json_is_told_so() {
         &list,
     );
     assert_eq!(refused.status, 406);
-    assert!(String::from_utf8_lossy(&refused.body).contains("application/json"));
+    assert!(String::from_utf8_lossy(&refused.body.to_vec()).contains("application/json"));
     let served = post(
         &headers(&[
             ("mcp-protocol-version", MODERN),

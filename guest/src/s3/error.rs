@@ -6,7 +6,13 @@ use std::fmt;
 use serde::Deserialize;
 
 use super::uri::object_uri;
+use crate::echo::bounded;
 use crate::http::HttpError;
+
+/// Enough for any message S3 itself writes; a server's longer text is cut, not echoed.
+const MAX_MESSAGE_CHARS: usize = 300;
+/// S3's codes are short identifiers.
+const MAX_CODE_CHARS: usize = 64;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ErrorKind {
@@ -57,14 +63,15 @@ pub fn classify(status: u16, body: &[u8]) -> ErrorKind {
         Some(XmlError { code, message }) => (code, message),
         None => (None, None),
     };
+    let message = bounded(message.as_deref().unwrap_or_default(), MAX_MESSAGE_CHARS);
     match code.as_deref() {
         Some("NoSuchKey") | Some("NoSuchVersion") => ErrorKind::NoSuchKey,
         Some("NoSuchBucket") => ErrorKind::NoSuchBucket,
         Some("AccessDenied") => ErrorKind::AccessDenied,
         Some("PreconditionFailed") => ErrorKind::Changed,
         Some(code) => ErrorKind::Other {
-            code: code.to_owned(),
-            message: message.unwrap_or_default(),
+            code: bounded(code, MAX_CODE_CHARS),
+            message,
             status,
         },
         None => match status {
@@ -73,7 +80,7 @@ pub fn classify(status: u16, body: &[u8]) -> ErrorKind {
             412 => ErrorKind::Changed,
             _ => ErrorKind::Other {
                 code: status_code_name(status).to_owned(),
-                message: message.unwrap_or_default(),
+                message,
                 status,
             },
         },
@@ -190,6 +197,23 @@ mod tests {
             classify(500, b"not xml"),
             ErrorKind::Other { status: 500, .. }
         ));
+    }
+
+    #[test]
+    fn a_huge_error_is_echoed_in_short() {
+        let body = format!(
+            "<Error><Code>{}</Code><Message>{}</Message></Error>",
+            "C".repeat(10_000),
+            "é".repeat(100_000)
+        );
+        let ErrorKind::Other { code, message, .. } = classify(500, body.as_bytes()) else {
+            panic!("not typed as another error");
+        };
+        assert_eq!(message.chars().count(), MAX_MESSAGE_CHARS + 1);
+        assert!(message.ends_with("é…"), "{message}");
+        assert_eq!(code.chars().count(), MAX_CODE_CHARS + 1);
+        let shown = failure(classify(500, body.as_bytes())).to_string();
+        assert!(shown.len() < 1_000, "{} bytes echoed", shown.len());
     }
 
     fn failure(kind: ErrorKind) -> Failure {

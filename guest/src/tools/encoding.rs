@@ -33,30 +33,35 @@ impl Encoding {
     }
 
     /// Lossy: undecodable bytes become U+FFFD. When `truncated`, a character cut in
-    /// half by the byte cap is dropped rather than shown as garbage.
-    pub fn decode(self, bytes: &[u8], truncated: bool) -> String {
+    /// half by the byte cap is dropped rather than shown as garbage. Text that needs no
+    /// change keeps the buffer it was read into: an object read whole is held only once.
+    pub fn decode(self, mut bytes: Vec<u8>, truncated: bool) -> String {
         match self {
             Self::Utf8 => {
-                let bytes = if truncated {
-                    complete_utf8_prefix(bytes)
-                } else {
-                    bytes
-                };
-                String::from_utf8_lossy(bytes).into_owned()
+                if truncated {
+                    bytes.truncate(complete_utf8_prefix(&bytes).len());
+                }
+                String::from_utf8(bytes)
+                    .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
             }
-            Self::Latin1 => bytes.iter().map(|&b| char::from(b)).collect(),
-            Self::Ascii => bytes
-                .iter()
-                .map(|&b| {
-                    if b.is_ascii() {
-                        char::from(b)
-                    } else {
-                        char::REPLACEMENT_CHARACTER
-                    }
-                })
-                .collect(),
+            _ if bytes.is_ascii() => String::from_utf8(bytes).expect("ASCII is UTF-8"),
+            Self::Latin1 => map_high_bytes(&bytes, char::from),
+            Self::Ascii => map_high_bytes(&bytes, |_| char::REPLACEMENT_CHARACTER),
         }
     }
+}
+
+/// `bytes` as text, ASCII kept and every other byte mapped by `high`, in a string sized
+/// once (a high byte takes at most 3 bytes of UTF-8 here).
+fn map_high_bytes(bytes: &[u8], high: fn(u8) -> char) -> String {
+    let high_count = bytes.iter().filter(|b| !b.is_ascii()).count();
+    let mut text = String::with_capacity(bytes.len() + 2 * high_count);
+    text.extend(
+        bytes
+            .iter()
+            .map(|&b| if b.is_ascii() { char::from(b) } else { high(b) }),
+    );
+    text
 }
 
 /// `bytes` without a trailing, incomplete UTF-8 sequence.
@@ -101,7 +106,7 @@ mod tests {
     fn utf8_cut_at_a_character_boundary_when_truncated() {
         let text = "aé€😀".as_bytes();
         for cut in 0..=text.len() {
-            let decoded = Encoding::Utf8.decode(&text[..cut], true);
+            let decoded = Encoding::Utf8.decode(text[..cut].to_vec(), true);
             assert!(!decoded.contains('\u{FFFD}'), "cut at {cut}: {decoded:?}");
             assert!("aé€😀".starts_with(&decoded));
         }
@@ -109,16 +114,22 @@ mod tests {
 
     #[test]
     fn utf8_is_lossy_inside_the_text() {
-        assert_eq!(Encoding::Utf8.decode(b"a\xFFb", false), "a\u{FFFD}b");
+        assert_eq!(
+            Encoding::Utf8.decode(b"a\xFFb".to_vec(), false),
+            "a\u{FFFD}b"
+        );
     }
 
     #[test]
     fn latin1_maps_every_byte() {
-        assert_eq!(Encoding::Latin1.decode(b"caf\xE9", false), "café");
+        assert_eq!(Encoding::Latin1.decode(b"caf\xE9".to_vec(), false), "café");
     }
 
     #[test]
     fn ascii_replaces_high_bytes() {
-        assert_eq!(Encoding::Ascii.decode(b"caf\xE9", false), "caf\u{FFFD}");
+        assert_eq!(
+            Encoding::Ascii.decode(b"caf\xE9".to_vec(), false),
+            "caf\u{FFFD}"
+        );
     }
 }

@@ -288,7 +288,7 @@ fn text(env: &Env<'_>, args: TextArgs) -> Result<ObjectText, ToolError> {
     let truncated = (bytes_read as u64) < download.size;
     Ok(ObjectText {
         s3_uri: uri.to_string(),
-        text: encoding.decode(&download.bytes, truncated),
+        text: encoding.decode(download.bytes, truncated),
         encoding: args.encoding,
         bytes_read,
         size: download.size,
@@ -339,15 +339,7 @@ fn fetch(env: &Env<'_>, args: FetchArgs) -> Result<ObjectBytes, ToolError> {
     let (data_base64, text) = if args.base64_encode {
         (Some(BASE64.encode(&download.bytes)), None)
     } else {
-        let bytes = if truncated {
-            complete_utf8_prefix(&download.bytes)
-        } else {
-            &download.bytes
-        };
-        let text = std::str::from_utf8(bytes).map_err(|_| ToolError::NotUtf8 {
-            s3_uri: uri.to_string(),
-        })?;
-        (None, Some(text.to_owned()))
+        (None, Some(utf8_text(download.bytes, truncated, &uri)?))
     };
     Ok(ObjectBytes {
         s3_uri: uri.to_string(),
@@ -357,6 +349,17 @@ fn fetch(env: &Env<'_>, args: FetchArgs) -> Result<ObjectBytes, ToolError> {
         content_type: download.content_type,
         data_base64,
         text,
+    })
+}
+
+/// The bytes as text in the buffer they were read into; a character cut by the byte cap
+/// is dropped, anything else undecodable refuses the call.
+fn utf8_text(mut bytes: Vec<u8>, truncated: bool, uri: &S3Uri) -> Result<String, ToolError> {
+    if truncated {
+        bytes.truncate(complete_utf8_prefix(&bytes).len());
+    }
+    String::from_utf8(bytes).map_err(|_| ToolError::NotUtf8 {
+        s3_uri: uri.to_string(),
     })
 }
 

@@ -6,6 +6,7 @@ mod catalog;
 mod catalog_access;
 mod clients;
 mod conformance;
+mod guest_limits;
 mod hardening;
 mod http_surface;
 mod mcp_protocol;
@@ -100,6 +101,9 @@ fn main() -> std::process::ExitCode {
         tool_errors::missing_object_and_bucket,
         tool_errors::bad_arguments_name_the_argument,
         tool_errors::read_only_identity_is_denied,
+        guest_limits::refused_egress_is_attempted_once,
+        guest_limits::largest_reads_fit_in_default_memory,
+        guest_limits::huge_s3_error_is_cut_short,
         web_identity::each_caller_reaches_only_their_bucket,
         web_identity::refused_tokens_never_reach_sts,
         web_identity::sts_down_is_a_precise_tool_error,
