@@ -752,3 +752,221 @@ fn a_long_duplicate_key_is_quoted_in_short() {
     assert!(message.len() < 300, "{} bytes: {message}", message.len());
     assert!(message.contains("k…"), "{message}");
 }
+
+/// Issue 11 item 2: S3 URLs resolve `.` and `..` segments, so such a key or bucket would
+/// address another object (or bucket). Each is refused naming it, and nothing is sent —
+/// although the fake would have answered.
+#[test]
+fn dot_segment_keys_and_bad_buckets_send_nothing() {
+    let ok = || response(200, &[("etag", "\"e\""), ("content-length", "1")], b"x");
+    for (tool, arguments, named) in [
+        (
+            "bucket_objects_put",
+            json!({"bucket": "b", "items": [{"key": "dir/../hello.txt", "text": "x"}]}),
+            "dir/../hello.txt",
+        ),
+        (
+            "bucket_objects_put",
+            json!({"bucket": "b", "items": [{"key": "a/../../victim/x", "text": "x"}]}),
+            "a/../../victim/x",
+        ),
+        (
+            "bucket_objects_put",
+            json!({"bucket": "..", "items": [{"key": "newbucket", "text": "x"}]}),
+            "..",
+        ),
+        (
+            "bucket_objects_list",
+            json!({"bucket": "../newbucket"}),
+            "../newbucket",
+        ),
+        ("bucket_object_text", json!({"s3_uri": "s3://b/."}), "'.'"),
+        ("bucket_object_info", json!({"s3_uri": "s3://../k"}), ".."),
+        (
+            "bucket_object_fetch",
+            json!({"s3_uri": "s3://b/a/%2E%2E/%2e%2e/victim/x"}),
+            "a/../../victim/x",
+        ),
+        (
+            "bucket_object_link",
+            json!({"s3_uri": "s3://b/x/../../other/secret"}),
+            "x/../../other/secret",
+        ),
+        (
+            "package_browse",
+            json!({"package_name": "team/p", "registry": "s3://b", "tag": "../../victim/p/latest"}),
+            "../../victim/p/latest",
+        ),
+    ] {
+        let s3 = FakeS3::answering(vec![ok(), ok(), ok()]);
+        let result = call(tool, arguments.clone(), &s3);
+        let text = result["content"][0]["text"].as_str().unwrap_or_default();
+        assert_eq!(result["isError"], true, "{tool} {arguments}: {result}");
+        assert!(text.contains(named), "{tool} {arguments}: {text}");
+        let sent: Vec<String> = s3.sent.borrow().iter().map(|r| r.url.to_string()).collect();
+        assert!(sent.is_empty(), "{tool} {arguments} sent {sent:?}");
+    }
+}
+
+/// Issue 11 item 2, the confused deputy: `package_create copy=true` over a listing holding
+/// a planted `..` key would copy onto another package's `latest` pointer. The listing is
+/// the only request; nothing is read or written for any listed object.
+#[test]
+fn copy_from_a_listing_with_a_dot_dot_key_sends_nothing_outside_the_listing() {
+    let planted = "in/a/../../../.quilt/named_packages/victim/pkg/latest";
+    let listing = format!(
+        r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>src</Name><Prefix>in/</Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>
+<Contents><Key>in/ok.txt</Key><LastModified>2024-03-01T12:00:05.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents>
+<Contents><Key>{planted}</Key><LastModified>2024-03-01T12:00:05.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>"#
+    );
+    let head = || response(200, &[("etag", "\"e\""), ("content-length", "0")], b"");
+    let empty = r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>reg</Name><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>"#;
+    // Enough answers for the whole create, had it gone ahead: list, two HEADs, two copies,
+    // the pointer listing and three PUTs.
+    let mut answers = vec![response(200, &[], listing.as_bytes()), head(), head()];
+    answers.extend([head(), head(), response(200, &[], empty.as_bytes())]);
+    answers.extend([head(), head(), head()]);
+    let s3 = FakeS3::answering(answers);
+    let result = call(
+        "package_create",
+        json!({"package_name": "team/pkg", "registry": "s3://reg", "s3_uris": ["s3://src/in/"], "copy": true}),
+        &s3,
+    );
+    let sent: Vec<String> = s3
+        .sent
+        .borrow()
+        .iter()
+        .map(|r| format!("{:?} {}", r.method, r.url.path()))
+        .collect();
+    assert!(
+        sent.iter().all(|request| request.ends_with(" /src/")),
+        "requests beyond the listing: {sent:?}"
+    );
+    assert_eq!(result["isError"], true, "{result}");
+    let text = result["content"][0]["text"].as_str().unwrap();
+    assert!(
+        text.contains(&planted["in/".len()..]) && text.contains("nothing was written"),
+        "{text}"
+    );
+}
+
+/// Issue 11 item 2, at the S3 client itself: whoever builds the address (a listing, a
+/// manifest, a tool), a refused bucket or key is never sent.
+#[test]
+fn the_s3_client_sends_nothing_for_a_refused_address() {
+    use crate::s3::client::Upload;
+    use crate::s3::{S3, S3Uri};
+    let s3 = FakeS3::answering(
+        (0..8)
+            .map(|_| response(200, &[("etag", "\"e\""), ("content-length", "1")], b"x"))
+            .collect(),
+    );
+    let client = S3::connect(&FakeContext::default(), &s3).unwrap();
+    let at = |bucket: &str, key: &str| S3Uri {
+        bucket: bucket.into(),
+        key: key.into(),
+        version_id: None,
+    };
+    let no_metadata = std::collections::BTreeMap::new();
+    for (bucket, key) in [
+        ("b", "dir/../hello.txt"),
+        ("b", "."),
+        ("b", ""),
+        ("..", "k"),
+    ] {
+        let uri = at(bucket, key);
+        let upload = Upload {
+            key,
+            body: b"x".to_vec(),
+            content_type: "text/plain",
+            metadata: &no_metadata,
+        };
+        let refusals = [
+            client.head(&uri).err(),
+            client.get_prefix(&uri, 10).err(),
+            client.get_range(&uri, 0, 1, "e").err(),
+            client.put(bucket, upload).err(),
+            client.copy(&at("b", "ok"), "e", bucket, key).err(),
+            client.copy(&uri, "e", "b", "ok").err(),
+            client.delete(bucket, key).err(),
+            client
+                .presign_get(
+                    &uri,
+                    std::time::Duration::from_secs(60),
+                    std::time::SystemTime::now(),
+                )
+                .err(),
+        ];
+        for (index, refusal) in refusals.iter().enumerate() {
+            let refusal = refusal.as_ref().map(ToString::to_string);
+            assert!(
+                refusal
+                    .as_ref()
+                    .is_some_and(|text| text.contains("not sent")),
+                "{bucket} {key:?} #{index}: {refusal:?}"
+            );
+        }
+        let sent: Vec<String> = s3.sent.borrow().iter().map(|r| r.url.to_string()).collect();
+        assert!(sent.is_empty(), "{bucket} {key:?} sent {sent:?}");
+    }
+}
+
+/// A key twice in any object, at any depth: refused as the host refuses it, and no tool runs
+/// (the fake S3 has no answer, so any request would fail the test).
+#[test]
+fn a_duplicate_key_anywhere_is_an_invalid_request_naming_it() {
+    for (body, key) in [
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}"#,
+            "method",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"auth_status","name":"bucket_object_text"}}"#,
+            "name",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"bucket_object_text","arguments":{"s3_uri":"s3://a/x","s3_uri":"s3://b/y"}}}"#,
+            "s3_uri",
+        ),
+        (
+            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"bucket_objects_put","arguments":{"bucket":"b","items":[{"key":"k","key":"j","text":"t"}]}}}"#,
+            "key",
+        ),
+        // Met before the syntax error, as the host meets it.
+        (r#"{"id":1,"id":2,"#, "id"),
+    ] {
+        let reply = post(body);
+        assert_eq!(reply.status, 400, "{body}");
+        let answer = json_of(&reply);
+        assert_eq!(answer["error"]["code"], -32600, "{body}");
+        assert_eq!(answer["id"], Value::Null, "{body}");
+        let message = answer["error"]["message"].as_str().unwrap();
+        assert!(
+            message.contains(&format!("the key \"{key}\" twice")),
+            "{body}: {message}"
+        );
+    }
+}
+
+#[test]
+fn the_same_key_in_two_objects_is_no_duplicate() {
+    let reply = post(
+        r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":{"x":1},"b":{"x":1},"_meta":{}}}"#,
+    );
+    assert_eq!(reply.status, 200);
+    assert_eq!(json_of(&reply)["result"], json!({}));
+}
+
+#[test]
+fn a_long_duplicate_key_is_quoted_in_short() {
+    let key = "k".repeat(100_000);
+    let reply = post(&format!(
+        r#"{{"jsonrpc":"2.0","id":1,"{key}":1,"{key}":2}}"#
+    ));
+    let message = json_of(&reply)["error"]["message"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    assert!(message.len() < 300, "{} bytes: {message}", message.len());
+    assert!(message.contains("k…"), "{message}");
+}

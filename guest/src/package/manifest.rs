@@ -42,6 +42,7 @@ pub enum ManifestError {
     BadLine { line: usize, problem: String },
     NoHeader,
     DuplicateKey(String),
+    BadLogicalKey(String),
 }
 
 impl fmt::Display for ManifestError {
@@ -54,6 +55,10 @@ impl fmt::Display for ManifestError {
             ),
             Self::NoHeader => f.write_str("the manifest is empty (no header line)"),
             Self::DuplicateKey(key) => write!(f, "the manifest lists '{key}' twice"),
+            Self::BadLogicalKey(key) => write!(
+                f,
+                "the logical key '{key}' is empty or has an empty, '.' or '..' segment, which quilt3 refuses too"
+            ),
         }
     }
 }
@@ -72,12 +77,21 @@ impl Manifest {
         Json::Object(members)
     }
 
-    /// Entries are put in walk order; the same logical key twice is refused.
+    /// Entries are put in walk order; the same logical key twice, or one [`validate_logical_key`]
+    /// refuses, is refused.
     pub fn new(
         header: Json,
         folders: Vec<(String, Json)>,
         mut entries: Vec<Entry>,
     ) -> Result<Self, ManifestError> {
+        for entry in &entries {
+            validate_logical_key(&entry.logical_key)?;
+        }
+        for (folder, _) in &folders {
+            // Folder lines name a folder with its trailing '/': `data/`.
+            validate_logical_key(folder.strip_suffix('/').unwrap_or(folder))
+                .map_err(|_| ManifestError::BadLogicalKey(folder.clone()))?;
+        }
         entries.sort_by(|a, b| walk_order(&a.logical_key, &b.logical_key));
         if let Some(pair) = entries
             .windows(2)
@@ -247,6 +261,16 @@ fn bad_line(index: usize, problem: String) -> ManifestError {
         line: index + 1,
         problem,
     }
+}
+
+/// quilt3's rule for a logical key (`quilt3.util.validate_key`): not empty, and no empty, `.` or
+/// `..` segment. Copied data lands at `<ns>/<name>/<logical key>`, so such a key would write
+/// outside the package.
+pub fn validate_logical_key(key: &str) -> Result<(), ManifestError> {
+    if key.is_empty() || key.split('/').any(|part| matches!(part, "" | "." | "..")) {
+        return Err(ManifestError::BadLogicalKey(key.to_owned()));
+    }
+    Ok(())
 }
 
 /// quilt3 walks a package folder by folder, sorting names within each: `data/a.txt`
@@ -446,5 +470,66 @@ mod tests {
             "{error}"
         );
         assert_eq!(Manifest::parse(b""), Err(ManifestError::NoHeader));
+    }
+
+    fn entry_line(logical_key: &str) -> String {
+        format!(
+            r#"{{"logical_key": "{logical_key}", "physical_keys": ["s3://b/k"], "size": 1, "hash": {{"type": "SHA256", "value": "00"}}, "meta": {{}}}}"#
+        )
+    }
+
+    #[test]
+    fn logical_keys_follow_quilt3s_rule() {
+        for bad in [
+            "",
+            "a/../victim",
+            "../x",
+            "a/./b",
+            ".",
+            "..",
+            "a//b",
+            "/a",
+            "a/",
+        ] {
+            let text = format!("{{\"version\": \"v0\"}}\n{}\n", entry_line(bad));
+            let error = Manifest::parse(text.as_bytes()).expect_err(bad);
+            assert_eq!(error, ManifestError::BadLogicalKey(bad.into()), "{bad}");
+            assert!(error.to_string().contains(&format!("'{bad}'")), "{error}");
+        }
+        let folder = "{\"version\": \"v0\"}\n{\"logical_key\": \"a/../\", \"meta\": {}}\n";
+        assert_eq!(
+            Manifest::parse(folder.as_bytes()),
+            Err(ManifestError::BadLogicalKey("a/../".into()))
+        );
+        for good in ["a", "..a/b..", "dir/.hidden", "é t/x"] {
+            let text = format!("{{\"version\": \"v0\"}}\n{}\n", entry_line(good));
+            assert!(Manifest::parse(text.as_bytes()).is_ok(), "{good}");
+        }
+        let nested = Manifest::parse(&fixture("nested", "manifest.jsonl")).unwrap();
+        assert!(!nested.folders.is_empty(), "the fixture has folder lines");
+    }
+
+    /// Python's json (quilt3) keeps the last of duplicate keys; so does this reader, for the
+    /// header and for entries, and the top hash is the one quilt3 computes for that reading.
+    #[test]
+    fn duplicate_json_keys_resolve_as_quilt3_reads_them() {
+        let doubled = concat!(
+            r#"{"version": "v0", "message": "first", "user_meta": {"k": 1, "k": 2}, "message": "last"}"#,
+            "\n",
+            r#"{"logical_key": "first.txt", "physical_keys": ["s3://b/first"], "size": 9, "hash": {"type": "SHA256", "value": "00"}, "meta": {}, "logical_key": "last.txt", "size": 1, "physical_keys": ["s3://b/last"]}"#,
+            "\n"
+        );
+        let as_quilt3_reads_it = concat!(
+            r#"{"version": "v0", "message": "last", "user_meta": {"k": 2}}"#,
+            "\n",
+            r#"{"logical_key": "last.txt", "physical_keys": ["s3://b/last"], "size": 1, "hash": {"type": "SHA256", "value": "00"}, "meta": {}}"#,
+            "\n"
+        );
+        let read = Manifest::parse(doubled.as_bytes()).unwrap();
+        let expected = Manifest::parse(as_quilt3_reads_it.as_bytes()).unwrap();
+        assert_eq!(read.message(), Some("last"));
+        assert_eq!(read.entries, expected.entries);
+        assert_eq!(read.top_hash(), expected.top_hash());
+        assert_eq!(read.to_jsonl(), as_quilt3_reads_it);
     }
 }

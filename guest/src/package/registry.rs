@@ -18,6 +18,7 @@ pub struct PackageName {
 pub enum NameError {
     BadPackageName(String),
     BadTopHash(String),
+    InvalidTag(String),
 }
 
 impl fmt::Display for NameError {
@@ -30,6 +31,10 @@ impl fmt::Display for NameError {
             Self::BadTopHash(hash) => write!(
                 f,
                 "'{hash}' is not a top hash; give 7 to 64 hexadecimal characters"
+            ),
+            Self::InvalidTag(tag) => write!(
+                f,
+                "'{tag}' is not a tag; use 'latest' or a timestamp tag (one name: no '/', not '.' or '..')"
             ),
         }
     }
@@ -93,7 +98,28 @@ pub fn parse_hash_prefix(input: &str) -> Result<String, NameError> {
 /// A pointer body: the top hash, whitespace stripped. `None` when it is not one.
 pub fn parse_pointer(body: &[u8]) -> Option<String> {
     let text = std::str::from_utf8(body).ok()?.trim().to_ascii_lowercase();
-    (text.len() == 64 && text.chars().all(|c| c.is_ascii_hexdigit())).then_some(text)
+    is_top_hash(&text).then_some(text)
+}
+
+/// 64 lowercase hexadecimal characters: the only names manifests have.
+pub fn is_top_hash(text: &str) -> bool {
+    text.len() == 64
+        && text
+            .chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, 'a'..='f'))
+}
+
+/// A tag: one pointer name under the package's prefix. Whatever else is in a tag's place
+/// (`a/b`, `..`) would make a pointer key outside the package.
+pub fn parse_tag(input: &str) -> Result<&str, NameError> {
+    let tag = input.trim();
+    let one_name = !matches!(tag, "" | "." | "..")
+        && !tag
+            .chars()
+            .any(|c| c == '/' || c.is_whitespace() || c.is_control());
+    one_name
+        .then_some(tag)
+        .ok_or_else(|| NameError::InvalidTag(input.to_owned()))
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -108,9 +134,10 @@ pub fn resolve_prefix<'a>(
     prefix: &str,
     candidates: impl IntoIterator<Item = &'a str>,
 ) -> Resolution {
+    // A listing may hold other keys under the prefix (`<hash>/../x`); only names are hashes.
     let mut matches: Vec<String> = candidates
         .into_iter()
-        .filter(|hash| hash.starts_with(prefix))
+        .filter(|hash| is_top_hash(hash) && hash.starts_with(prefix))
         .map(str::to_owned)
         .collect();
     matches.sort();
@@ -189,5 +216,29 @@ mod tests {
         assert_eq!(seconds, [1700000500, 1700000000, 1600000000]);
         assert_eq!(fresh_timestamp(1700000100, &found), 1700000501);
         assert_eq!(fresh_timestamp(1800000000, &found), 1800000000);
+    }
+
+    #[test]
+    fn tags_are_one_pointer_name() {
+        assert_eq!(parse_tag(" latest "), Ok("latest"));
+        assert_eq!(parse_tag("1700000000"), Ok("1700000000"));
+        for bad in ["..", ".", "../../victim/p/latest", "a/b", "a b", ""] {
+            assert_eq!(parse_tag(bad), Err(NameError::InvalidTag(bad.into())), "{bad}");
+        }
+    }
+
+    #[test]
+    fn only_top_hashes_resolve_a_prefix() {
+        let hash = "a".repeat(64);
+        let planted = format!("{}/../../x", "a".repeat(7));
+        let upper = "A".repeat(64);
+        assert_eq!(
+            resolve_prefix("aaaaaaa", [planted.as_str(), hash.as_str(), upper.as_str()]),
+            Resolution::Unique(hash.clone())
+        );
+        assert_eq!(
+            resolve_prefix("aaaaaaa", [planted.as_str()]),
+            Resolution::None
+        );
     }
 }

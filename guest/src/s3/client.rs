@@ -13,7 +13,7 @@ use rusty_s3::{Bucket, Credentials, UrlStyle};
 use url::Url;
 
 use super::error::{ErrorKind, Failure, classify};
-use super::uri::S3Uri;
+use super::uri::{S3Uri, UriError, validate_bucket, validate_key};
 use crate::context::{Context, credential_error_message};
 use crate::http::{Client, Method, Request, Response, send_idempotent};
 
@@ -177,7 +177,7 @@ impl<'a> S3<'a> {
 
     pub fn head(&self, uri: &S3Uri) -> Result<Head, Failure> {
         let fail = |kind| self.object_failure(kind, "s3:GetObject", uri);
-        let bucket = self.bucket(&uri.bucket).map_err(&fail)?;
+        let bucket = self.object_bucket(&uri.bucket, &uri.key).map_err(&fail)?;
         let mut action = bucket.head_object(Some(&self.credentials), &uri.key);
         select_version(&mut action, uri);
         let url = action.sign_with_time(SEND_EXPIRY, &now());
@@ -210,7 +210,7 @@ impl<'a> S3<'a> {
     /// The first `max_bytes` of an object, with a ranged GET so S3 sends no more.
     pub fn get_prefix(&self, uri: &S3Uri, max_bytes: usize) -> Result<Download, Failure> {
         let fail = |kind| self.object_failure(kind, "s3:GetObject", uri);
-        let bucket = self.bucket(&uri.bucket).map_err(&fail)?;
+        let bucket = self.object_bucket(&uri.bucket, &uri.key).map_err(&fail)?;
         let mut action = bucket.get_object(Some(&self.credentials), &uri.key);
         select_version(&mut action, uri);
         let url = action.sign_with_time(SEND_EXPIRY, &now());
@@ -250,7 +250,7 @@ impl<'a> S3<'a> {
 
     pub fn put(&self, bucket_name: &str, upload: Upload<'_>) -> Result<Stored, Failure> {
         let fail = |kind| self.failure(kind, "s3:PutObject", bucket_name, upload.key, None);
-        let bucket = self.bucket(bucket_name).map_err(&fail)?;
+        let bucket = self.object_bucket(bucket_name, upload.key).map_err(&fail)?;
         let mut action = bucket.put_object(Some(&self.credentials), upload.key);
         let mut headers = vec![(
             "content-type".to_owned(),
@@ -287,14 +287,24 @@ impl<'a> S3<'a> {
         signed_at: SystemTime,
     ) -> Result<Url, Failure> {
         let bucket = self
-            .bucket(&uri.bucket)
+            .object_bucket(&uri.bucket, &uri.key)
             .map_err(|kind| self.object_failure(kind, "s3:GetObject", uri))?;
         let mut action = bucket.get_object(Some(&self.credentials), &uri.key);
         select_version(&mut action, uri);
         Ok(action.sign_with_time(expires_in, &timestamp(signed_at)))
     }
 
+    /// The bucket of an object request, refused (nothing is sent) for a key the rule in
+    /// `uri` refuses: rusty-s3 would resolve its dot segments and address another object.
+    pub(super) fn object_bucket(&self, name: &str, key: &str) -> Result<Bucket, ErrorKind> {
+        check_object(name, key)?;
+        self.bucket(name)
+    }
+
+    /// Every URL this client builds starts here, so a bucket name the rule in `uri` refuses
+    /// (`..`, a host-name trick) never reaches rusty-s3.
     pub(super) fn bucket(&self, name: &str) -> Result<Bucket, ErrorKind> {
+        validate_bucket(name).map_err(not_sent("InvalidBucketName"))?;
         Bucket::new(
             self.endpoint.clone(),
             self.style,
@@ -362,6 +372,21 @@ impl<'a> S3<'a> {
             subject: self.subject.clone(),
             source: self.source.clone(),
         }
+    }
+}
+
+/// Refuses (nothing is sent) an object address the rule in `uri` refuses.
+pub(super) fn check_object(bucket: &str, key: &str) -> Result<(), ErrorKind> {
+    validate_bucket(bucket).map_err(not_sent("InvalidBucketName"))?;
+    validate_key(key).map_err(not_sent("InvalidObjectName"))
+}
+
+/// An address refused before anything was sent, typed like S3's own refusals of it.
+fn not_sent(code: &'static str) -> impl Fn(UriError) -> ErrorKind {
+    move |error| ErrorKind::Other {
+        code: code.into(),
+        message: format!("not sent: {error}"),
+        status: 400,
     }
 }
 

@@ -3,7 +3,7 @@
 
 use rusty_s3::S3Action;
 
-use super::client::{ListQuery, ListedObject, S3, SEND_EXPIRY, now, select_version};
+use super::client::{ListQuery, ListedObject, S3, SEND_EXPIRY, check_object, now, select_version};
 use super::error::{ErrorKind, Failure};
 use super::uri::S3Uri;
 use crate::http::Method;
@@ -27,7 +27,7 @@ impl S3<'_> {
         etag: &str,
     ) -> Result<Vec<u8>, Failure> {
         let fail = |kind| self.object_failure(kind, "s3:GetObject", uri);
-        let bucket = self.bucket(&uri.bucket).map_err(&fail)?;
+        let bucket = self.object_bucket(&uri.bucket, &uri.key).map_err(&fail)?;
         let mut action = bucket.get_object(Some(&self.credentials), &uri.key);
         select_version(&mut action, uri);
         let url = action.sign_with_time(SEND_EXPIRY, &now());
@@ -58,7 +58,10 @@ impl S3<'_> {
         key: &str,
     ) -> Result<Copied, Failure> {
         let fail = |kind| self.failure(kind, "s3:PutObject", bucket_name, key, None);
-        let bucket = self.bucket(bucket_name).map_err(&fail)?;
+        // The source goes in a header, not the URL, but S3 resolves it as a path too.
+        check_object(&source.bucket, &source.key)
+            .map_err(|kind| self.object_failure(kind, "s3:GetObject", source))?;
+        let bucket = self.object_bucket(bucket_name, key).map_err(&fail)?;
         let mut action = bucket.put_object(Some(&self.credentials), key);
         let mut copy_source = format!("/{}/{}", source.bucket, encode_key(&source.key));
         if let Some(version) = &source.version_id {
@@ -101,7 +104,7 @@ impl S3<'_> {
 
     pub fn delete(&self, bucket_name: &str, key: &str) -> Result<(), Failure> {
         let fail = |kind| self.failure(kind, "s3:DeleteObject", bucket_name, key, None);
-        let bucket = self.bucket(bucket_name).map_err(&fail)?;
+        let bucket = self.object_bucket(bucket_name, key).map_err(&fail)?;
         let url = bucket
             .delete_object(Some(&self.credentials), key)
             .sign_with_time(SEND_EXPIRY, &now());

@@ -2,6 +2,9 @@
 //!
 //! Keys are percent-decoded when parsed and only `%`, `?` and `#` are encoded when
 //! written, so a URI printed by a tool can be pasted back into any tool unchanged.
+//!
+//! [`validate_bucket`] and [`validate_key`] are the one rule for what may be sent to S3:
+//! parsing applies them for good errors, and the S3 client again before it builds any URL.
 
 use std::fmt;
 
@@ -16,8 +19,9 @@ pub struct S3Uri {
 pub enum UriError {
     NotS3(String),
     MissingBucket(String),
-    InvalidBucket(String),
+    InvalidBucket { name: String, problem: &'static str },
     MissingKey(String),
+    InvalidKey { key: String, problem: &'static str },
     UnsupportedQuery(String),
 }
 
@@ -28,14 +32,16 @@ impl fmt::Display for UriError {
             Self::MissingBucket(s) => {
                 write!(f, "'{s}' names no bucket; write it as s3://bucket/key")
             }
-            Self::InvalidBucket(s) => write!(
-                f,
-                "'{s}' is not a valid bucket name (no '/', '?', '#' or whitespace allowed)"
-            ),
+            Self::InvalidBucket { name, problem } => {
+                write!(f, "'{name}' is not a valid S3 bucket name: {problem}")
+            }
             Self::MissingKey(s) => write!(
                 f,
                 "'{s}' names a bucket but no object; write it as s3://bucket/key"
             ),
+            Self::InvalidKey { key, problem } => {
+                write!(f, "'{key}' cannot be used as an S3 key: {problem}")
+            }
             Self::UnsupportedQuery(s) => write!(
                 f,
                 "'{s}' has a query other than ?versionId=...; remove it or use only versionId"
@@ -53,11 +59,12 @@ impl S3Uri {
             None => (rest, None),
         };
         let (bucket, key) = location.split_once('/').unwrap_or((location, ""));
-        let bucket = validate_bucket(bucket, input)?;
+        let bucket = bucket_name(bucket, input)?;
         let key = decode(key);
         if key.is_empty() {
             return Err(UriError::MissingKey(input.to_owned()));
         }
+        validate_key(&key)?;
         let version_id = match query {
             None => None,
             Some(query) => Some(
@@ -87,7 +94,7 @@ pub fn parse_bucket(input: &str) -> Result<String, UriError> {
     let trimmed = input.trim();
     let name = strip_scheme(trimmed).unwrap_or(trimmed);
     let name = name.strip_suffix('/').unwrap_or(name);
-    validate_bucket(name, input)
+    bucket_name(name, input)
 }
 
 pub fn object_uri(bucket: &str, key: &str) -> String {
@@ -100,17 +107,65 @@ fn strip_scheme(s: &str) -> Option<&str> {
         .map(|_| &s[5..])
 }
 
-fn validate_bucket(name: &str, input: &str) -> Result<String, UriError> {
+fn bucket_name(name: &str, input: &str) -> Result<String, UriError> {
     if name.is_empty() {
         return Err(UriError::MissingBucket(input.to_owned()));
     }
-    if name
-        .chars()
-        .any(|c| c == '/' || c == '?' || c == '#' || c.is_whitespace() || c.is_control())
-    {
-        return Err(UriError::InvalidBucket(name.to_owned()));
-    }
+    validate_bucket(name)?;
     Ok(name.to_owned())
+}
+
+/// S3's bucket naming rules, except the 3-character minimum: path-style URLs put the name
+/// in the path (`..` there addresses the endpoint's root) and virtual-host URLs in the host
+/// name, so anything else could address another bucket or host. Names shorter than three
+/// characters address only themselves, and S3 answers them with its own error.
+pub fn validate_bucket(name: &str) -> Result<(), UriError> {
+    let refuse = |problem| {
+        Err(UriError::InvalidBucket {
+            name: name.to_owned(),
+            problem,
+        })
+    };
+    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
+    if name.is_empty() || name.len() > 63 {
+        return refuse("bucket names have 1 to 63 characters");
+    }
+    if !name
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
+    {
+        return refuse("bucket names use only lowercase letters, digits, '.' and '-'");
+    }
+    if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
+        return refuse("bucket names start and end with a letter or digit");
+    }
+    if name.contains("..") {
+        return refuse("bucket names have no two adjacent periods");
+    }
+    if name.parse::<std::net::Ipv4Addr>().is_ok() {
+        return refuse("bucket names are not IP addresses");
+    }
+    Ok(())
+}
+
+/// S3 keys may hold any characters, but a `.` or `..` segment is removed when the request
+/// URL is built (URL dot-segment rules), so the request would reach another object — or
+/// another bucket. Empty segments (`a//b`) are kept by URLs and stored by S3 as they are.
+pub fn validate_key(key: &str) -> Result<(), UriError> {
+    let problem = if key.is_empty() {
+        "the key is empty"
+    } else if key
+        .split('/')
+        .any(|segment| segment == "." || segment == "..")
+    {
+        "it has a '.' or '..' segment, which request URLs resolve away, so S3 would be asked for another object; rename the object without it"
+    } else {
+        return Ok(());
+    };
+    Err(UriError::InvalidKey {
+        key: key.to_owned(),
+        problem,
+    })
 }
 
 fn parse_version(query: &str) -> Option<String> {
@@ -260,5 +315,68 @@ mod tests {
         assert!(parse_bucket("s3://a/b").is_err());
         assert!(parse_bucket("").is_err());
         assert!(parse_bucket("my bucket").is_err());
+    }
+
+    #[test]
+    fn keys_with_dot_segments_are_refused_naming_the_key() {
+        for (input, key) in [
+            ("s3://b/dir/../hello.txt", "dir/../hello.txt"),
+            ("s3://b/a/../../victim/x", "a/../../victim/x"),
+            ("s3://b/.", "."),
+            ("s3://b/..", ".."),
+            ("s3://b/a/./b", "a/./b"),
+            ("s3://b/%2E%2e/x", "../x"),
+            ("s3://b/dir/..?versionId=v1", "dir/.."),
+        ] {
+            let error = S3Uri::parse(input).expect_err(input);
+            assert!(
+                error.to_string().contains(&format!("'{key}'")),
+                "{input}: {error}"
+            );
+        }
+    }
+
+    #[test]
+    fn keys_may_have_empty_segments_and_dots_inside_names() {
+        for key in [
+            "a//b", "dir/", "/lead", "..hidden", "a/.x/b..", "...", "a.b/c",
+        ] {
+            assert_eq!(
+                S3Uri::parse(&format!("s3://b/{key}")).map(|u| u.key),
+                Ok(key.to_owned())
+            );
+        }
+    }
+
+    #[test]
+    fn buckets_follow_s3_naming_rules() {
+        for good in [
+            "b",
+            "my-bucket",
+            "my.bucket.2",
+            "e2e-pkg-12",
+            &"a".repeat(63),
+        ] {
+            assert_eq!(parse_bucket(good), Ok(good.to_owned()));
+        }
+        for bad in [
+            "..",
+            ".",
+            "../newbucket",
+            "a..b",
+            "My-Bucket",
+            "under_score",
+            "-lead",
+            "trail-",
+            ".lead",
+            "192.168.0.1",
+            "x@evil.example",
+            "b%2e",
+            &"a".repeat(64),
+        ] {
+            let error = parse_bucket(bad).expect_err(bad);
+            assert!(error.to_string().contains(bad), "{bad}: {error}");
+            assert!(S3Uri::parse(&format!("s3://{bad}/k")).is_err(), "{bad}");
+        }
     }
 }

@@ -8,6 +8,7 @@ mod clients;
 mod conformance;
 mod guest_limits;
 mod hardening;
+mod hostile_keys;
 mod http_surface;
 mod mcp_protocol;
 mod packages;
@@ -122,7 +123,9 @@ fn main() -> std::process::ExitCode {
         packages::package_errors,
         packages::denied_create_leaves_no_pointer,
         packages::quilt3_reads_ours_and_we_read_its,
+        packages::duplicate_manifest_keys_read_as_quilt3_reads_them,
         packages::manifest_limits_come_from_configuration,
+        hostile_keys::dot_segments_are_refused_and_nothing_moves,
         catalog_access::bearer_is_forwarded_unless_turned_off,
         catalog_access::authorization_header_goes_only_to_the_registry,
         catalog_access::registry_credentials_are_exchanged_once_per_token,

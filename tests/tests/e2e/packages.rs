@@ -509,10 +509,13 @@ pub async fn package_errors(scenario: &Scenario<'_>) -> Result<()> {
             && ambiguous.contains(&second),
         "{ambiguous}"
     );
-    let unique = call(&client, "package_browse", browse_at("ABCDEF02")).await?;
+    // A unique prefix resolves, but these planted manifests do not hash to their names.
+    let tampered = fail(&client, "package_browse", browse_at("ABCDEF02")).await?;
     ensure!(
-        unique["top_hash"] == second.as_str() && unique["entries"] == json!([]),
-        "{unique}"
+        tampered.contains(&format!(
+            "The manifest at s3://{bucket}/.quilt/packages/{second} does not hash to {second}"
+        )) && tampered.contains("tampered with"),
+        "{tampered}"
     );
     let none = fail(&client, "package_browse", browse_at("abcdef9")).await?;
     ensure!(none.contains("No revision of 'team/p'"), "{none}");
@@ -597,20 +600,34 @@ pub async fn denied_create_leaves_no_pointer(scenario: &Scenario<'_>) -> Result<
 }
 
 /// Drives the real quilt3 client (7.2.0, from the project's tools virtualenv) at SeaweedFS.
+/// `browse` without a top hash resolves the name through the `latest` pointer, as people do.
 const QUILT3_SCRIPT: &str = r#"
 import json, sys
+import quilt3
 from quilt3 import Package
-mode, registry, name = sys.argv[1:4]
+mode, args = sys.argv[1], sys.argv[2:]
 if mode == "browse":
-    package = Package.browse(name, registry=registry, top_hash=sys.argv[4])
+    registry, name = args[:2]
+    package = Package.browse(name, registry=registry, top_hash=args[2] if len(args) > 2 else None)
     verified = []
     for key, entry in package.walk():
         entry._verify_hash(entry.get_bytes())  # raises on a mismatch
         verified.append(key)
-    print(json.dumps({"top_hash": package.top_hash, "verified": verified, "meta": package.meta}))
+    print(json.dumps({"top_hash": package.top_hash, "verified": verified, "header": package._meta}))
+elif mode == "list":
+    registry, name = args
+    print(json.dumps({
+        "packages": sorted(quilt3.list_packages(registry)),
+        "versions": sorted(quilt3.list_package_versions(name, registry=registry)),
+    }))
+elif mode == "load":
+    with open(args[0]) as manifest:
+        package = Package.load(manifest)
+    print(json.dumps({"top_hash": package.top_hash, "header": package._meta, "keys": [key for key, _ in package.walk()]}))
 else:
+    registry, name = args[:2]
     package = Package()
-    for pair in sys.argv[4:]:
+    for pair in args[2:]:
         logical_key, s3_uri = pair.split("=", 1)
         package.set(logical_key, s3_uri)
     package.set_meta({"by": "quilt3"})
@@ -731,6 +748,60 @@ pub async fn quilt3_reads_ours_and_we_read_its(scenario: &Scenario<'_>) -> Resul
     ensure!(
         diff["unchanged"] == 2 && diff["changed"] == json!([]) && diff["removed"] == json!([]),
         "{diff}"
+    );
+    Ok(())
+}
+
+/// A manifest with duplicate JSON keys reads as quilt3 (Python's json) reads it, last value
+/// wins, and so hashes to the name quilt3 computes for it: we accept it under that name.
+pub async fn duplicate_manifest_keys_read_as_quilt3_reads_them(
+    scenario: &Scenario<'_>,
+) -> Result<()> {
+    let bucket = scenario.bucket("pkg-dup-keys").await?;
+    put(scenario, &bucket, "a.txt", "hello\n").await?;
+    let header = r#"{"version": "v0", "message": "first", "user_meta": {"k": 1, "k": 2}, "message": "last"}"#;
+    let entry_line = format!(
+        r#"{{"logical_key": "first.txt", "physical_keys": ["s3://{bucket}/a.txt"], "size": 9, "hash": {{"type": "sha2-256-chunked", "value": "{HELLO_HASH}"}}, "meta": {{}}, "logical_key": "last.txt", "size": 6}}"#
+    );
+    let manifest = format!("{header}\n{entry_line}\n");
+    let dir = tempfile::tempdir()?;
+    let path = dir.path().join("manifest.jsonl");
+    std::fs::write(&path, &manifest)?;
+    let theirs = quilt3(scenario, &["load", &path.to_string_lossy()]).await?;
+    ensure!(
+        theirs["keys"] == json!(["last.txt"]) && theirs["header"]["message"] == "last",
+        "{theirs}"
+    );
+    let top_hash = theirs["top_hash"].as_str().context("top_hash")?;
+    put(
+        scenario,
+        &bucket,
+        &format!(".quilt/packages/{top_hash}"),
+        manifest,
+    )
+    .await?;
+    put(
+        scenario,
+        &bucket,
+        ".quilt/named_packages/team/dup/latest",
+        top_hash,
+    )
+    .await?;
+    let host = scenario.host(Guest::Tools).await?;
+    let client = scenario.client(&host);
+    let browse = call(
+        &client,
+        "package_browse",
+        json!({"package_name": "team/dup", "registry": format!("s3://{bucket}")}),
+    )
+    .await?;
+    ensure!(
+        browse["top_hash"] == top_hash
+            && browse["message"] == "last"
+            && browse["user_meta"] == theirs["header"]["user_meta"]
+            && keys(&browse) == ["last.txt"]
+            && entry(&browse, "last.txt")?["size"] == 6,
+        "we read {browse}, quilt3 read {theirs}"
     );
     Ok(())
 }

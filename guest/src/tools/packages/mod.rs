@@ -27,7 +27,7 @@ use crate::package::registry::{self, LATEST, NAMED_PACKAGES, PackageName, Resolu
 use crate::s3::client::{ListedObject, Upload};
 use crate::s3::error::ErrorKind;
 use crate::s3::transfer::{ListAllError, MAX_COPY_BYTES};
-use crate::s3::uri::{UriError, parse_bucket};
+use crate::s3::uri::{UriError, parse_bucket, validate_key};
 use crate::s3::{S3, S3Uri};
 
 /// Manifests past the deployment's limits (`--max-manifest-bytes`, `--max-manifest-entries`)
@@ -154,6 +154,15 @@ pub enum PackageError {
     BadPointer {
         key: String,
     },
+    TamperedManifest {
+        uri: String,
+        hash: String,
+        actual: String,
+    },
+    BadSource {
+        uri: String,
+        problem: String,
+    },
     DuplicateLogicalKeys(Vec<String>),
     NothingToPackage(String),
     PathNotFound {
@@ -205,6 +214,14 @@ impl fmt::Display for PackageError {
             Self::BadPointer { key } => write!(
                 f,
                 "The pointer {key} does not hold a top hash; repair or delete it"
+            ),
+            Self::TamperedManifest { uri, hash, actual } => write!(
+                f,
+                "The manifest at {uri} does not hash to {hash} (it hashes to {actual}): it was tampered with; nothing was read from it"
+            ),
+            Self::BadSource { uri, problem } => write!(
+                f,
+                "{uri} cannot be packaged: {problem}; nothing was written"
             ),
             Self::DuplicateLogicalKeys(keys) => write!(
                 f,

@@ -36,10 +36,13 @@ pub(super) fn resolve(
             }
         };
     }
-    let tag = tag
-        .map(str::trim)
-        .filter(|t| !t.is_empty())
-        .unwrap_or(LATEST);
+    let tag = match tag.filter(|t| !t.trim().is_empty()) {
+        Some(tag) => registry::parse_tag(tag).map_err(|e| ToolError::Argument {
+            name: "tag",
+            problem: e.to_string(),
+        })?,
+        None => LATEST,
+    };
     read_pointer(s3, target, tag)
 }
 
@@ -107,6 +110,17 @@ pub(super) fn load_manifest(
         hash: hash.to_owned(),
         problem: e.to_string(),
     })?;
+    // A manifest is named by its top hash: one that hashes otherwise was changed after it
+    // was written, and its name no longer says what it holds.
+    let actual = manifest.top_hash();
+    if actual != hash {
+        return Err(PackageError::TamperedManifest {
+            uri: uri.to_string(),
+            hash: hash.to_owned(),
+            actual,
+        }
+        .into());
+    }
     if manifest.entries.len() > limits.entries {
         return Err(PackageError::TooManyEntries {
             count: manifest.entries.len(),
@@ -124,7 +138,9 @@ pub(super) fn pointers(s3: &S3<'_>, target: &Target) -> Result<Vec<(String, Stri
     let found: Vec<(String, String)> = listed
         .into_iter()
         .filter_map(|o| Some((o.key.strip_prefix(&prefix)?.to_owned(), o.key)))
-        .filter(|(name, _)| !name.is_empty() && !name.contains('/'))
+        // Keys that are no tag (`sub/x`, `..`) are not this package's pointers, and
+        // could not be addressed as keys anyway.
+        .filter(|(name, _)| registry::parse_tag(name).is_ok_and(|tag| tag == name))
         .collect();
     if found.is_empty() {
         return Err(PackageError::NoSuchPackage {

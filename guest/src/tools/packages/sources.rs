@@ -33,6 +33,7 @@ pub(super) fn collect_sources(
                 } else {
                     uri.key.clone()
                 };
+                check_source(input, &uri.key, &logical_key)?;
                 sources.push(pin(s3, uri, logical_key, None)?);
                 continue;
             }
@@ -42,12 +43,21 @@ pub(super) fn collect_sources(
         };
         let listed = list_under(s3, &bucket, &prefix, limits.entries)?;
         let before = sources.len();
-        for object in listed.into_iter().filter(|o| !o.key.ends_with('/')) {
-            let logical_key = if flatten {
-                object.key[prefix.len()..].to_owned()
-            } else {
-                object.key.clone()
-            };
+        // Every listed key is checked before any of them is asked for.
+        let named = listed
+            .into_iter()
+            .filter(|o| !o.key.ends_with('/'))
+            .map(|object| {
+                let logical_key = if flatten {
+                    object.key[prefix.len()..].to_owned()
+                } else {
+                    object.key.clone()
+                };
+                check_source(input, &object.key, &logical_key)?;
+                Ok((object, logical_key))
+            })
+            .collect::<Result<Vec<_>, ToolError>>()?;
+        for (object, logical_key) in named {
             let uri = S3Uri {
                 bucket: bucket.clone(),
                 key: object.key,
@@ -67,6 +77,24 @@ pub(super) fn collect_sources(
         }
     }
     Ok(sources)
+}
+
+/// Refuses a source before anything is asked of S3 about it: a listing may hold keys in any
+/// form (AWS stores `a/../b` as it is), and its logical key decides where a copy is written.
+fn check_source(input: &str, key: &str, logical_key: &str) -> Result<(), ToolError> {
+    let problem = match (
+        validate_key(key),
+        manifest::validate_logical_key(logical_key),
+    ) {
+        (Err(error), _) => error.to_string(),
+        (Ok(()), Err(error)) => error.to_string(),
+        (Ok(()), Ok(())) => return Ok(()),
+    };
+    Err(PackageError::BadSource {
+        uri: input.to_owned(),
+        problem,
+    }
+    .into())
 }
 
 /// HEADs the object for its size, ETag and version; a listed ETag that no longer
