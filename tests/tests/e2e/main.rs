@@ -123,6 +123,7 @@ fn main() -> std::process::ExitCode {
         packages::package_errors,
         packages::denied_create_leaves_no_pointer,
         packages::quilt3_reads_ours_and_we_read_its,
+        packages::quilt3_resolves_ours_by_name_and_lists_it,
         packages::duplicate_manifest_keys_read_as_quilt3_reads_them,
         packages::manifest_limits_come_from_configuration,
         hostile_keys::dot_segments_are_refused_and_nothing_moves,

@@ -752,6 +752,66 @@ pub async fn quilt3_reads_ours_and_we_read_its(scenario: &Scenario<'_>) -> Resul
     Ok(())
 }
 
+/// quilt3 resolves our package by name (through our `latest` pointer, never by a hash it
+/// was given) and lists it with our timestamp pointers, reading the metadata we wrote.
+pub async fn quilt3_resolves_ours_by_name_and_lists_it(scenario: &Scenario<'_>) -> Result<()> {
+    let bucket = scenario.bucket("pkg-quilt3-named").await?;
+    put(scenario, &bucket, "src/a.txt", "hello\n").await?;
+    put(scenario, &bucket, "src/b.txt", "one\n").await?;
+    let host = scenario.host(Guest::Tools).await?;
+    let client = scenario.client(&host);
+    let registry = format!("s3://{bucket}");
+    let create = |uri: String, meta: Value, message: &str| {
+        json!({"package_name": "mcp/named", "registry": registry, "s3_uris": [uri],
+               "metadata": meta, "message": message})
+    };
+    let first_meta = json!({"round": 1});
+    let first = call(
+        &client,
+        "package_create",
+        create(format!("s3://{bucket}/src/a.txt"), first_meta, "first"),
+    )
+    .await?;
+    let second_meta = json!({"round": 2, "nested": {"x": [1, 2.5, "é"]}, "none": null});
+    let second = call(
+        &client,
+        "package_update",
+        create(
+            format!("s3://{bucket}/src/b.txt"),
+            second_meta.clone(),
+            "second",
+        ),
+    )
+    .await?;
+
+    let seen = quilt3(scenario, &["browse", &registry, "mcp/named"]).await?;
+    ensure!(
+        seen["top_hash"] == second["top_hash"],
+        "quilt3 resolves latest to {seen}, we wrote {second}"
+    );
+    ensure!(seen["verified"] == json!(["a.txt", "b.txt"]), "{seen}");
+    ensure!(
+        seen["header"]["user_meta"] == second_meta && seen["header"]["message"] == "second",
+        "quilt3 reads the metadata {seen}, we wrote {second_meta}"
+    );
+
+    let listed = quilt3(scenario, &["list", &registry, "mcp/named"]).await?;
+    ensure!(listed["packages"] == json!(["mcp/named"]), "{listed}");
+    let pointer =
+        |revision: &Value| json!([revision["timestamp"].to_string(), revision["top_hash"]]);
+    let mut expected = vec![
+        pointer(&first),
+        pointer(&second),
+        json!(["latest", second["top_hash"]]),
+    ];
+    expected.sort_by_key(Value::to_string);
+    ensure!(
+        listed["versions"] == Value::Array(expected.clone()),
+        "quilt3 lists {listed}, we wrote {expected:?}"
+    );
+    Ok(())
+}
+
 /// A manifest with duplicate JSON keys reads as quilt3 (Python's json) reads it, last value
 /// wins, and so hashes to the name quilt3 computes for it: we accept it under that name.
 pub async fn duplicate_manifest_keys_read_as_quilt3_reads_them(
