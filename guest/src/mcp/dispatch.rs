@@ -1,14 +1,15 @@
 //! The MCP methods each era answers.
 
-use rmcp::model::{CallToolResult, InitializeResult};
+use rmcp::model::InitializeResult;
 use serde::{Serialize, Serializer};
 use serde_json::Value;
 use serde_json::value::RawValue;
 
 use super::era::Era;
 use super::jsonrpc::RpcError;
+use super::tool_result::ToolResult;
 use super::{identity, modern, version};
-use crate::tools::{self, Env};
+use crate::tools::{self, Called, Env};
 
 /// A method's result, ready to be serialised into the response.
 #[derive(Debug)]
@@ -18,7 +19,7 @@ pub enum Outcome {
     Json(Box<RawValue>),
     /// A tool's result, as large as what the tool read: it is serialised once, straight
     /// into the response.
-    Tool(CallToolResult),
+    Tool(ToolResult),
 }
 
 impl Serialize for Outcome {
@@ -43,10 +44,9 @@ pub fn dispatch(
             RawValue::from_string(tools::LISTING.to_owned())
                 .expect("the tool listing snapshot is JSON"),
         )),
-        (Era::Legacy, "tools/call") => Ok(Outcome::Tool(call_tool(params, env)?)),
         (Era::Modern, "server/discover") => Ok(json(&modern::discover())),
         (Era::Modern, "tools/list") => Ok(json(&modern::listing())),
-        (Era::Modern, "tools/call") => Ok(Outcome::Tool(modern::complete(call_tool(params, env)?))),
+        (_, "tools/call") => Ok(Outcome::Tool(ToolResult::new(call_tool(params, env)?, era))),
         _ => Err(RpcError::method_not_found(method)),
     }
 }
@@ -66,7 +66,7 @@ fn initialize(params: Option<&Value>) -> InitializeResult {
     result
 }
 
-fn call_tool(params: Option<Value>, env: &Env<'_>) -> Result<CallToolResult, RpcError> {
+fn call_tool(params: Option<Value>, env: &Env<'_>) -> Result<Called, RpcError> {
     let Some(Value::Object(mut params)) = params else {
         return Err(RpcError::invalid_params(
             "tools/call needs params {name, arguments}".into(),

@@ -8,6 +8,7 @@ mod identity;
 mod jsonrpc;
 mod modern;
 mod parse;
+mod tool_result;
 mod version;
 
 use std::io;

@@ -2,7 +2,7 @@
 //! in `_meta`; `server/discover` and `tools/list` also say how long, and for whom, they
 //! may be cached.
 
-use rmcp::model::{CacheScope, CallToolResult, DiscoverResult, MetaObject, ResultType};
+use rmcp::model::{CacheScope, DiscoverResult, MetaObject, ResultType};
 use serde::{Deserialize, Serialize};
 use serde_json::value::RawValue;
 
@@ -58,13 +58,8 @@ pub fn listing() -> Listing {
     }
 }
 
-pub fn complete(mut result: CallToolResult) -> CallToolResult {
-    result.result_type = Some(ResultType::COMPLETE);
-    result.meta = Some(server_meta());
-    result
-}
-
-fn server_meta() -> MetaObject {
+/// The server's name and version, which every 2026-era result carries.
+pub fn server_meta() -> MetaObject {
     let mut meta = MetaObject::new();
     meta.0.insert(
         SERVER_INFO.to_owned(),

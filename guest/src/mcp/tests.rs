@@ -693,66 +693,6 @@ fn put_is_an_error_only_when_every_item_fails() {
     );
 }
 
-/// A key twice in any object, at any depth: refused as the host refuses it, and no tool runs
-/// (the fake S3 has no answer, so any request would fail the test).
-#[test]
-fn a_duplicate_key_anywhere_is_an_invalid_request_naming_it() {
-    for (body, key) in [
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}"#,
-            "method",
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"auth_status","name":"bucket_object_text"}}"#,
-            "name",
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"bucket_object_text","arguments":{"s3_uri":"s3://a/x","s3_uri":"s3://b/y"}}}"#,
-            "s3_uri",
-        ),
-        (
-            r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"bucket_objects_put","arguments":{"bucket":"b","items":[{"key":"k","key":"j","text":"t"}]}}}"#,
-            "key",
-        ),
-        // Met before the syntax error, as the host meets it.
-        (r#"{"id":1,"id":2,"#, "id"),
-    ] {
-        let reply = post(body);
-        assert_eq!(reply.status, 400, "{body}");
-        let answer = json_of(&reply);
-        assert_eq!(answer["error"]["code"], -32600, "{body}");
-        assert_eq!(answer["id"], Value::Null, "{body}");
-        let message = answer["error"]["message"].as_str().unwrap();
-        assert!(
-            message.contains(&format!("the key \"{key}\" twice")),
-            "{body}: {message}"
-        );
-    }
-}
-
-#[test]
-fn the_same_key_in_two_objects_is_no_duplicate() {
-    let reply = post(
-        r#"{"jsonrpc":"2.0","id":1,"method":"ping","params":{"a":{"x":1},"b":{"x":1},"_meta":{}}}"#,
-    );
-    assert_eq!(reply.status, 200);
-    assert_eq!(json_of(&reply)["result"], json!({}));
-}
-
-#[test]
-fn a_long_duplicate_key_is_quoted_in_short() {
-    let key = "k".repeat(100_000);
-    let reply = post(&format!(
-        r#"{{"jsonrpc":"2.0","id":1,"{key}":1,"{key}":2}}"#
-    ));
-    let message = json_of(&reply)["error"]["message"]
-        .as_str()
-        .unwrap()
-        .to_owned();
-    assert!(message.len() < 300, "{} bytes: {message}", message.len());
-    assert!(message.contains("k…"), "{message}");
-}
-
 /// Issue 11 item 2: S3 URLs resolve `.` and `..` segments, so such a key or bucket would
 /// address another object (or bucket). Each is refused naming it, and nothing is sent —
 /// although the fake would have answered.

@@ -7,15 +7,16 @@ mod encoding;
 mod objects;
 mod packages;
 
-use std::fmt;
 use std::sync::Arc;
+use std::{fmt, io};
 
 use rmcp::handler::server::tool::schema_for_input;
-use rmcp::model::{CallToolResult, ContentBlock, Tool, ToolAnnotations};
+use rmcp::model::{Tool, ToolAnnotations};
 use schemars::JsonSchema;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
+use serde_json::value::RawValue;
 
 use crate::catalog::CatalogError;
 use crate::context::Context;
@@ -100,7 +101,7 @@ impl From<Failure> for ToolError {
     }
 }
 
-type Handler = Box<dyn Fn(&Env<'_>, Value) -> Result<Value, ToolError>>;
+type Handler = Box<dyn Fn(&Env<'_>, Value) -> Result<Box<RawValue>, ToolError>>;
 
 pub struct Entry {
     name: &'static str,
@@ -144,8 +145,7 @@ where
     let describe = Box::new(move || describe::<A, O>(name, title, description, effect));
     let handler: Handler = Box::new(move |env, arguments| {
         let arguments = parse_arguments::<A>(arguments)?;
-        let output = run(env, arguments)?;
-        Ok(serde_json::to_value(output).expect("tool outputs serialise to JSON"))
+        Ok(json_text(&run(env, arguments)?))
     });
     Entry {
         name,
@@ -251,23 +251,50 @@ fn describe_all() -> Vec<Tool> {
     registry().iter().map(|entry| (entry.describe)()).collect()
 }
 
+/// What a tool call came to.
+#[derive(Debug)]
+pub enum Called {
+    /// The tool's output as compact JSON text, which `mcp` sends as the structured content
+    /// and again as the text block, straight from this one copy.
+    Output(Box<RawValue>),
+    /// Why it failed, worded for the person using the assistant.
+    Failed(String),
+}
+
 /// `None` when no tool has that name.
-pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<CallToolResult> {
+pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<Called> {
     let entry = registry().into_iter().find(|entry| entry.name == name)?;
-    let mut result = match (entry.handler)(env, arguments) {
-        Ok(structured) => {
-            // The text block repeats the structured result for clients that only read text;
-            // compact, since it doubles the response and the model reads JSON either way.
-            let text = serde_json::to_string(&structured).expect("JSON values serialise");
-            let mut result = CallToolResult::success(vec![ContentBlock::text(text)]);
-            result.structured_content = Some(structured);
-            result
-        }
-        Err(error) => CallToolResult::error(vec![ContentBlock::text(error.to_string())]),
-    };
-    // `resultType` exists only in the 2026 era, whose results `mcp::modern` marks complete.
-    result.result_type = None;
-    Some(result)
+    Some(match (entry.handler)(env, arguments) {
+        Ok(output) => Called::Output(output),
+        Err(error) => Called::Failed(error.to_string()),
+    })
+}
+
+/// `output` serialised once into a buffer sized first: an output can be as large as the
+/// object a tool read, and a buffer grown by doubling holds up to three times that.
+fn json_text(output: &impl Serialize) -> Box<RawValue> {
+    const SERIALISES: &str = "tool outputs serialise to JSON";
+    let mut length = ByteCount(0);
+    serde_json::to_writer(&mut length, output).expect(SERIALISES);
+    let mut text = Vec::with_capacity(length.0);
+    serde_json::to_writer(&mut text, output).expect(SERIALISES);
+    let text = String::from_utf8(text).expect("serde_json writes UTF-8");
+    // With no spare capacity the text becomes the raw value as it is, without a copy.
+    RawValue::from_string(text).expect("serde_json writes JSON")
+}
+
+/// Counts what is written to it.
+struct ByteCount(usize);
+
+impl io::Write for ByteCount {
+    fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
+        self.0 += bytes.len();
+        Ok(bytes.len())
+    }
+
+    fn flush(&mut self) -> io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Bad arguments are tool failures, so the message names the offending argument.

@@ -4,9 +4,10 @@ use std::collections::BTreeMap;
 use std::time::{Duration, SystemTime};
 
 use base64::Engine;
+use base64::display::Base64Display;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
+use serde::{Deserialize, Serialize, Serializer};
 
 use super::encoding::{Encoding, complete_utf8_prefix};
 use super::{Effect, Entry, Env, ToolError, entry};
@@ -324,7 +325,8 @@ pub struct ObjectBytes {
     content_type: Option<String>,
     /// The bytes read, base64-encoded (when base64_encode is true).
     #[serde(skip_serializing_if = "Option::is_none")]
-    data_base64: Option<String>,
+    #[schemars(with = "Option<String>")]
+    data_base64: Option<Base64>,
     /// The bytes read as UTF-8 text (when base64_encode is false).
     #[serde(skip_serializing_if = "Option::is_none")]
     text: Option<String>,
@@ -337,7 +339,7 @@ fn fetch(env: &Env<'_>, args: FetchArgs) -> Result<ObjectBytes, ToolError> {
     let bytes_read = download.bytes.len();
     let truncated = (bytes_read as u64) < download.size;
     let (data_base64, text) = if args.base64_encode {
-        (Some(BASE64.encode(&download.bytes)), None)
+        (Some(Base64(download.bytes)), None)
     } else {
         (None, Some(utf8_text(download.bytes, truncated, &uri)?))
     };
@@ -350,6 +352,16 @@ fn fetch(env: &Env<'_>, args: FetchArgs) -> Result<ObjectBytes, ToolError> {
         data_base64,
         text,
     })
+}
+
+/// Bytes that serialise as their base64 text, encoded only as they are written: the
+/// encoded copy, a third larger than the bytes, is never held.
+struct Base64(Vec<u8>);
+
+impl Serialize for Base64 {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&Base64Display::new(&self.0, &BASE64))
+    }
 }
 
 /// The bytes as text in the buffer they were read into; a character cut by the byte cap
