@@ -18,6 +18,7 @@ use quilt_mcp_tests::seaweedfs::{ADMIN, SeaweedFs, SeaweedOptions};
 use rusty_s3::actions::ListObjectsV2;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde_json::json;
+use sha2::{Digest, Sha256};
 
 const BUCKET: &str = "bench";
 const OBJECTS: usize = 100;
@@ -226,14 +227,30 @@ async fn listed_bucket(admin: &S3Client, bucket: &str) -> Result<()> {
 /// `latest`), so browsing is measured without creating thousands of objects.
 async fn store_package(admin: &S3Client, entries: usize) -> Result<String> {
     let name = format!("bench/entries-{entries}");
-    let top_hash = format!("{entries:064x}");
-    let mut manifest = String::from("{\"version\": \"v0\", \"message\": \"bench\"}\n");
-    for i in 0..entries {
-        manifest.push_str(&format!(
-            "{{\"logical_key\": \"data/{}/file-{i:05}.csv\", \"physical_keys\": [\"s3://{BUCKET}/data/object-000.txt\"], \"size\": 8, \"hash\": {{\"type\": \"sha2-256-chunked\", \"value\": \"7LZbuY+dkFtwRYmGw5/LrXcV5fL8w7Hwd2fXyD4kOMw=\"}}, \"meta\": {{}}}}\n",
-            i % 10
-        ));
+    let header = json!({"version": "v0", "message": "bench"});
+    let mut manifest = format!("{header}\n");
+    // The top hash is quilt3's: sha256 over the canonical header and entries (keys sorted,
+    // no spaces: serde_json's default map and compact writer), entries in walk order, which
+    // for `data/<digit>/file-<zero-padded>.csv` is the order written here.
+    let mut top_hash = Sha256::new();
+    top_hash.update(header.to_string());
+    let hash = json!({"type": "sha2-256-chunked", "value": "7LZbuY+dkFtwRYmGw5/LrXcV5fL8w7Hwd2fXyD4kOMw="});
+    for folder in 0..10 {
+        for i in (folder..entries).step_by(10) {
+            let logical_key = format!("data/{folder}/file-{i:05}.csv");
+            let physical_key = format!("s3://{BUCKET}/data/object-000.txt");
+            let hashed = json!({"logical_key": logical_key, "hash": hash, "size": 8, "meta": {}});
+            top_hash.update(hashed.to_string());
+            let mut line = hashed;
+            line["physical_keys"] = json!([physical_key]);
+            manifest.push_str(&format!("{line}\n"));
+        }
     }
+    let top_hash: String = top_hash
+        .finalize()
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect();
     admin
         .put_object(BUCKET, &format!(".quilt/packages/{top_hash}"), manifest)
         .send()
