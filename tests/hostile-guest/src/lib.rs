@@ -44,6 +44,7 @@ impl Guest for HostileGuest {
             "trap" => panic!("hostile guest: trap requested"),
             "loop" => spin_forever(),
             "alloc" => exhaust_memory(),
+            "hold" => hold_memory(params["mib"].as_u64().unwrap_or(1) as usize),
             "recurse" => json!({"depth": recurse(0)}),
             "huge_response" => {
                 // Many MiB of JSON: more than a host with a small --max-response-bytes passes on.
@@ -102,6 +103,19 @@ fn exhaust_memory() -> ! {
     loop {
         hoard.push(std::hint::black_box(vec![1u8; 1 << 20]));
     }
+}
+
+/// Holds `mib` MiB at once, every page written, and answers: the size a memory cap must
+/// allow or refuse, unlike `alloc`, which fails under any cap.
+fn hold_memory(mib: usize) -> Value {
+    let hoard: Vec<Vec<u8>> = (0..mib)
+        .map(|index| std::hint::black_box(vec![index as u8 | 1; 1 << 20]))
+        .collect();
+    let checksum: u64 = hoard
+        .iter()
+        .map(|chunk| u64::from(chunk[chunk.len() / 2]))
+        .sum();
+    json!({"held_mib": hoard.len(), "checksum": checksum})
 }
 
 /// An outgoing GET, with an `Authorization` header when given; returns the status, or the

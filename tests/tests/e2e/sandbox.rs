@@ -2,8 +2,12 @@
 //! traps, endless loops and memory exhaustion end one request, not the server; no
 //! state survives a request; egress only to allowed origins; no credential headers.
 
-use anyhow::{Result, ensure};
-use quilt_mcp_tests::host_process::HostProcess;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, Result, ensure};
+use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::host_sandbox::HostSandbox;
 use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::jwks_server::JwksServer;
@@ -22,7 +26,7 @@ pub async fn trap_is_contained(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
     let attempt = Attempt::new("resources", "panic (a trap) in the guest", CONTAINED);
-    attempt.record(contained(&client, 41, "trap", 500).await)
+    attempt.record(contained(&client, request(41, "trap", json!({})), 500).await)
 }
 
 pub async fn endless_loop_times_out(scenario: &Scenario<'_>) -> Result<()> {
@@ -35,22 +39,177 @@ pub async fn endless_loop_times_out(scenario: &Scenario<'_>) -> Result<()> {
         "endless loop, --request-timeout-ms 1000",
         "HTTP 504 at the deadline, JSON-RPC error -32603; next request served",
     );
-    let started = std::time::Instant::now();
-    let outcome = contained(&client, 42, "loop", 504)
-        .await
-        .and_then(|observed| {
-            let elapsed = started.elapsed();
-            // The deadline plus scheduling slack on a busy machine, never an unbounded wait.
-            ensure!(
-                elapsed < std::time::Duration::from_secs(5),
-                "stopped only after {elapsed:?}"
-            );
-            Ok(format!(
-                "{observed}; answered after {:.1} s",
-                elapsed.as_secs_f64()
-            ))
+    attempt.record(
+        times_out(
+            &client,
+            request(42, "loop", json!({})),
+            still_serving(&client),
+        )
+        .await,
+    )
+}
+
+/// A 1 s deadline (`--request-timeout-ms 1000`) seen from the client: not before it, and not
+/// long after it (scheduling slack on a busy machine, never an unbounded wait).
+const DEADLINE_WINDOW: std::ops::Range<Duration> =
+    Duration::from_millis(900)..Duration::from_secs(3);
+
+/// Sends `message`, expects 504 with the host's JSON-RPC error inside [`DEADLINE_WINDOW`],
+/// then `next` to be served; describes what it saw.
+async fn times_out(
+    client: &McpClient,
+    message: Value,
+    next: impl Future<Output = Result<()>>,
+) -> Result<String> {
+    let started = Instant::now();
+    let reply = tokio::time::timeout(
+        DEADLINE_WINDOW.end,
+        client.post_raw(message.to_string(), &[]),
+    )
+    .await
+    .with_context(|| format!("no answer within {:?}", DEADLINE_WINDOW.end))??;
+    let elapsed = started.elapsed();
+    ensure!(
+        reply.status == 504,
+        "{}: HTTP {} after {elapsed:?}: {}",
+        message["method"],
+        reply.status,
+        reply.text()
+    );
+    ensure!(
+        DEADLINE_WINDOW.contains(&elapsed),
+        "answered after {elapsed:?}, outside {DEADLINE_WINDOW:?} of a 1 s deadline"
+    );
+    expect_internal_error(&reply, message["id"].as_u64().unwrap_or_default())?;
+    next.await?;
+    Ok(format!(
+        "HTTP 504 after {:.2} s; next request served",
+        elapsed.as_secs_f64()
+    ))
+}
+
+/// The guest waits on the host for an allowed origin that accepts the connection and never
+/// answers: the deadline still ends the request.
+pub async fn deadline_covers_a_slow_outgoing_request(scenario: &Scenario<'_>) -> Result<()> {
+    let silent = SilentServer::start().await?;
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&[
+        "--request-timeout-ms",
+        "1000",
+        "--egress-allow",
+        silent.origin(),
+    ]);
+    let host = scenario.start(spec).await?;
+    let client = scenario.client(&host);
+    let attempt = Attempt::new(
+        "resources",
+        "fetch from an allowed origin that never answers, --request-timeout-ms 1000",
+        "HTTP 504 at the deadline; next request served",
+    );
+    let fetch = request(
+        45,
+        "fetch",
+        json!({"url": format!("{}/slow", silent.origin())}),
+    );
+    let outcome = times_out(&client, fetch, still_serving(&client)).await;
+    attempt.record(outcome.and_then(|observed| silent.was_reached(observed)))
+}
+
+/// The tools guest lists a bucket at an S3 endpoint that accepts the connection and never
+/// answers: the deadline ends the request, and the host serves the next one.
+pub async fn deadline_covers_a_slow_s3(scenario: &Scenario<'_>) -> Result<()> {
+    let silent = SilentServer::start().await?;
+    let spec = scenario.spec(Guest::Tools);
+    let mut flags = args(&[
+        "--s3-endpoint",
+        silent.origin(),
+        "--request-timeout-ms",
+        "1000",
+    ]);
+    flags.extend(spec.auth);
+    flags.extend(spec.credentials);
+    // Started here rather than by the scenario, which points every host at the shared S3.
+    let host = HostProcess::start(HostLaunch {
+        host_bin: &scenario.stack.artifacts.host_bin,
+        guest: &scenario.stack.artifacts.guest,
+        listen: "127.0.0.1:0",
+        args: &flags,
+        env: &[],
+        echo_logs: false,
+    })
+    .await?;
+    let client = scenario.client(&host);
+    let attempt = Attempt::new(
+        "resources",
+        "bucket_objects_list at an S3 that never answers, --request-timeout-ms 1000",
+        "HTTP 504 at the deadline; next request served",
+    );
+    let list = request(
+        46,
+        "tools/call",
+        json!({"name": "bucket_objects_list", "arguments": {"bucket": "slow"}}),
+    );
+    let next = async {
+        client.request("tools/list", json!({})).await?;
+        Ok(())
+    };
+    let outcome = times_out(&client, list, next).await;
+    attempt
+        .record(outcome.and_then(|observed| silent.was_reached(observed)))
+        .with_context(|| format!("--- host log ---\n{}", host.log().text()))
+}
+
+/// A loopback server that accepts connections, reads what comes and never answers; it counts
+/// the connections, so a test can tell "waited on it" from "never got there".
+struct SilentServer {
+    origin: String,
+    connections: Arc<AtomicUsize>,
+    accept_loop: tokio::task::JoinHandle<()>,
+}
+
+impl SilentServer {
+    async fn start() -> Result<Self> {
+        use tokio::io::AsyncReadExt;
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+        let origin = format!("http://{}", listener.local_addr()?);
+        let connections = Arc::new(AtomicUsize::new(0));
+        let counter = connections.clone();
+        let accept_loop = tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                counter.fetch_add(1, Ordering::SeqCst);
+                // Held until the client gives up: reading to the end never answers.
+                tokio::spawn(async move {
+                    let mut sink = [0u8; 4096];
+                    while stream.read(&mut sink).await.is_ok_and(|read| read > 0) {}
+                });
+            }
         });
-    attempt.record(outcome)
+        Ok(Self {
+            origin,
+            connections,
+            accept_loop,
+        })
+    }
+
+    fn origin(&self) -> &str {
+        &self.origin
+    }
+
+    /// `observed`, if the guest's request got here at all.
+    fn was_reached(&self, observed: String) -> Result<String> {
+        let connections = self.connections.load(Ordering::SeqCst);
+        ensure!(
+            connections > 0,
+            "the request never reached the silent server: the timeout came from elsewhere"
+        );
+        Ok(observed)
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.accept_loop.abort();
+    }
 }
 
 pub async fn memory_exhaustion_is_contained(scenario: &Scenario<'_>) -> Result<()> {
@@ -63,7 +222,21 @@ pub async fn memory_exhaustion_is_contained(scenario: &Scenario<'_>) -> Result<(
         "allocate past --guest-memory-mib 16",
         CONTAINED,
     );
-    attempt.record(contained(&client, 43, "alloc", 500).await)
+    attempt.record(contained(&client, request(43, "alloc", json!({})), 500).await)?;
+    // Allocating without end fails under any cap; these two sizes tell 16 MiB from the
+    // 64 MiB default.
+    let attempt = Attempt::new(
+        "resources",
+        "hold 8 MiB, then 32 MiB, under --guest-memory-mib 16",
+        "8 MiB served; 32 MiB HTTP 500; next request served",
+    );
+    let outcome = async {
+        let held = client.request("hold", json!({"mib": 8})).await?;
+        ensure!(held["held_mib"] == 8, "holding 8 MiB: {held}");
+        let refused = contained(&client, request(47, "hold", json!({"mib": 32})), 500).await?;
+        Ok(format!("8 MiB served; 32 MiB: {refused}"))
+    };
+    attempt.record(outcome.await)
 }
 
 pub async fn no_state_survives_a_request(scenario: &Scenario<'_>) -> Result<()> {
@@ -204,7 +377,7 @@ pub async fn credential_headers_are_stripped(scenario: &Scenario<'_>) -> Result<
     let host = scenario.host(Guest::Hostile).await?;
     let attempt = Attempt::new(
         "request",
-        "read the Authorization and Cookie headers",
+        "read the Authorization, Cookie and Proxy-Authorization headers",
         "stripped before the guest runs",
     );
     attempt.record(stripped_headers(scenario, &host).await)
@@ -213,11 +386,12 @@ pub async fn credential_headers_are_stripped(scenario: &Scenario<'_>) -> Result<
 async fn stripped_headers(scenario: &Scenario<'_>, host: &HostProcess) -> Result<String> {
     let extra = [
         ("cookie", "session=top-secret"),
+        ("proxy-authorization", "Basic cHJveHk6dG9wLXNlY3JldA=="),
         ("x-probe", "reaches-the-guest"),
     ];
     let reply = scenario
         .client(host)
-        .post_raw(request_with_id(1, "headers"), &extra)
+        .post_raw(request(1, "headers", json!({})).to_string(), &extra)
         .await?;
     ensure!(
         reply.status == 200,
@@ -240,13 +414,91 @@ async fn stripped_headers(scenario: &Scenario<'_>, host: &HostProcess) -> Result
         names.iter().any(|name| name == "x-probe"),
         "ordinary headers do not reach the guest: {headers}"
     );
-    for stripped in ["authorization", "cookie"] {
+    for stripped in ["authorization", "cookie", "proxy-authorization"] {
         ensure!(
             !names.iter().any(|name| name == stripped),
             "{stripped} reached the guest: {headers}"
         );
     }
     Ok(format!("the guest saw {}", names.join(", ")))
+}
+
+/// How long the requests filling the pool stay in the guest: longer than any wait for a free
+/// slot the host may make before it answers 503, so the request sent meanwhile must get 503.
+const POOL_HOLD: Duration = Duration::from_secs(8);
+/// Time for the two holding requests to be inside the guest before the third is sent; the
+/// guest's own timestamps prove afterwards that they were.
+const POOL_SETTLE: Duration = Duration::from_secs(2);
+
+/// `--max-instances 2` with two requests held in the guest: a third gets 503 with the host's
+/// JSON-RPC error, and once they are done the next request is served. Each request comes from
+/// a caller of its own, so only the pool, not a per-caller cap, can refuse it.
+pub async fn full_pool_answers_503(scenario: &Scenario<'_>) -> Result<()> {
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.extra = args(&["--max-instances", "2"]);
+    let host = scenario.start(spec).await?;
+    let client_for = |subject: &str| {
+        let claims = standard_claims(&scenario.stack.issuer(), &host.mcp_url(), subject);
+        McpClient::new(&host.mcp_url(), Some(scenario.stack.identity.sign(&claims)))
+    };
+    let callers = [
+        client_for("holder-1@example.com"),
+        client_for("holder-2@example.com"),
+        client_for("third@example.com"),
+    ];
+    let attempt = Attempt::new(
+        "resources",
+        "a third request while --max-instances 2 are busy",
+        "HTTP 503, JSON-RPC error -32603; served once a slot is free",
+    );
+    attempt.record(overflow_the_pool(&callers).await)
+}
+
+async fn overflow_the_pool([first, second, third]: &[McpClient; 3]) -> Result<String> {
+    let hold = json!({"hold_ms": POOL_HOLD.as_millis() as u64});
+    let holders = futures::future::try_join(
+        first.request("whoami_slow", hold.clone()),
+        second.request("whoami_slow", hold),
+    );
+    let overflow = async {
+        tokio::time::sleep(POOL_SETTLE).await;
+        let sent_ms = unix_millis();
+        let reply = third
+            .post_raw(request(49, "whoami", json!({})).to_string(), &[])
+            .await?;
+        Ok((sent_ms, unix_millis(), reply))
+    };
+    let (held, (sent_ms, answered_ms, reply)) =
+        futures::future::try_join(holders, overflow).await?;
+    for answer in [&held.0, &held.1] {
+        let (started, finished) = (
+            answer["started_ms"].as_u64(),
+            answer["finished_ms"].as_u64(),
+        );
+        ensure!(
+            started.is_some_and(|at| at <= sent_ms) && finished.is_some_and(|at| at >= answered_ms),
+            "the pool was not full while the third request ran ({sent_ms}..{answered_ms} ms): {answer}"
+        );
+    }
+    ensure!(
+        reply.status == 503,
+        "third request with a full pool: HTTP {} {}",
+        reply.status,
+        reply.text()
+    );
+    expect_internal_error(&reply, 49)?;
+    still_serving(third).await?;
+    Ok(format!(
+        "HTTP 503 after {} ms, JSON-RPC error {}; next request served",
+        answered_ms - sent_ms,
+        reply.json()?["error"]["code"]
+    ))
+}
+
+fn unix_millis() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |since| since.as_millis() as u64)
 }
 
 pub async fn request_context_carries_the_caller(scenario: &Scenario<'_>) -> Result<()> {
@@ -358,21 +610,22 @@ pub async fn no_credentials_configured(scenario: &Scenario<'_>) -> Result<()> {
     attempt.record(outcome.await)
 }
 
-fn request_with_id(id: u64, method: &str) -> String {
-    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": {}}).to_string()
+fn request(id: u64, method: &str, params: Value) -> Value {
+    json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params})
 }
 
-/// Sends `method`, expects the host's HTTP `status` with its JSON-RPC error, then a normal
+/// Sends `message`, expects the host's HTTP `status` with its JSON-RPC error, then a normal
 /// answer to the next request; describes what it saw.
-async fn contained(client: &McpClient, id: u64, method: &str, status: u16) -> Result<String> {
-    let reply = client.post_raw(request_with_id(id, method), &[]).await?;
+async fn contained(client: &McpClient, message: Value, status: u16) -> Result<String> {
+    let reply = client.post_raw(message.to_string(), &[]).await?;
     ensure!(
         reply.status == status,
-        "{method}: HTTP {} {}",
+        "{}: HTTP {} {}",
+        message["method"],
         reply.status,
         reply.text()
     );
-    expect_internal_error(&reply, id)?;
+    expect_internal_error(&reply, message["id"].as_u64().unwrap_or_default())?;
     still_serving(client).await?;
     let code = &reply.json()?["error"]["code"];
     Ok(format!(
@@ -656,7 +909,7 @@ pub async fn stack_overflow_is_contained(scenario: &Scenario<'_>) -> Result<()> 
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
     let attempt = Attempt::new("resources", "recurse past the wasm stack", CONTAINED);
-    attempt.record(contained(&client, 43, "recurse", 500).await)
+    attempt.record(contained(&client, request(48, "recurse", json!({})), 500).await)
 }
 
 pub async fn oversized_response_is_replaced_by_an_error(scenario: &Scenario<'_>) -> Result<()> {
