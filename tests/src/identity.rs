@@ -62,15 +62,21 @@ impl Identity {
 
     /// An RS256 token over `claims`, its header naming this key's `kid`.
     pub fn sign(&self, claims: &Value) -> String {
-        self.sign_with_kid(claims, &self.kid.clone())
+        self.sign_as(claims, Algorithm::RS256, Some(&self.kid))
     }
 
     /// An RS256 token signed by this key but naming `kid` (e.g. one nobody published).
     pub fn sign_with_kid(&self, claims: &Value, kid: &str) -> String {
-        let mut header = Header::new(Algorithm::RS256);
-        header.kid = Some(kid.to_string());
+        self.sign_as(claims, Algorithm::RS256, Some(kid))
+    }
+
+    /// A token signed by this key with `algorithm` (an RSA one: RS256/384/512, PS256/384/512),
+    /// its header naming `kid` or no key at all.
+    pub fn sign_as(&self, claims: &Value, algorithm: Algorithm, kid: Option<&str>) -> String {
+        let mut header = Header::new(algorithm);
+        header.kid = kid.map(str::to_owned);
         jsonwebtoken::encode(&header, claims, &self.encoding_key)
-            .expect("RS256 signing cannot fail")
+            .expect("RSA signing with an RSA algorithm cannot fail")
     }
 }
 

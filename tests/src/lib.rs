@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod child;
 pub mod host_process;
 pub mod host_sandbox;
+pub mod hostile_guest;
 pub mod identity;
 pub mod jwks_server;
 pub mod mcp;

@@ -3,6 +3,7 @@
 
 use anyhow::{Result, ensure};
 use quilt_mcp_tests::host_process::HostProcess;
+use quilt_mcp_tests::hostile_guest::{assert_guest_never_ran, refused_message};
 use quilt_mcp_tests::mcp::McpClient;
 use serde_json::{Value, json};
 
@@ -65,10 +66,12 @@ pub async fn get_and_delete_are_not_allowed(scenario: &Scenario<'_>) -> Result<(
     let host = scenario.host(Guest::Hostile).await?;
     let http = reqwest::Client::new();
     for method in [reqwest::Method::GET, reqwest::Method::DELETE] {
+        // A body the guest would log, were it to run.
         let response = http
             .request(method.clone(), host.mcp_url())
             .bearer_auth(scenario.token(&host))
             .header("accept", "text/event-stream")
+            .body(refused_message(method.as_str()))
             .send()
             .await?;
         ensure!(
@@ -83,7 +86,7 @@ pub async fn get_and_delete_are_not_allowed(scenario: &Scenario<'_>) -> Result<(
             .unwrap_or_default();
         ensure!(allow.contains("POST"), "{method}: Allow {allow:?}");
     }
-    Ok(())
+    assert_guest_never_ran(&host, &scenario.client(&host)).await
 }
 
 pub async fn unknown_path_is_not_found(scenario: &Scenario<'_>) -> Result<()> {
@@ -93,7 +96,7 @@ pub async fn unknown_path_is_not_found(scenario: &Scenario<'_>) -> Result<()> {
         let response = http
             .post(format!("{}{path}", host.base_url()))
             .bearer_auth(scenario.token(&host))
-            .body("{}")
+            .body(refused_message("not-found"))
             .send()
             .await?;
         ensure!(
@@ -102,7 +105,7 @@ pub async fn unknown_path_is_not_found(scenario: &Scenario<'_>) -> Result<()> {
             response.status()
         );
     }
-    Ok(())
+    assert_guest_never_ran(&host, &scenario.client(&host)).await
 }
 
 pub async fn origin_allowlist(scenario: &Scenario<'_>) -> Result<()> {
@@ -113,9 +116,10 @@ pub async fn origin_allowlist(scenario: &Scenario<'_>) -> Result<()> {
         "https://localhost.example.test",
         "null",
     ] {
+        let status = status_with_origin(scenario, &host, origin, false).await?;
         ensure!(
-            status_with_origin(scenario, &host, origin).await? == 403,
-            "Origin {origin} was not refused"
+            status == 403,
+            "Origin {origin} was not refused: HTTP {status}"
         );
     }
     for origin in [
@@ -123,37 +127,48 @@ pub async fn origin_allowlist(scenario: &Scenario<'_>) -> Result<()> {
         "http://localhost:6274",
         "http://127.0.0.1:3000",
     ] {
-        let status = status_with_origin(scenario, &host, origin).await?;
+        let status = status_with_origin(scenario, &host, origin, true).await?;
         ensure!(status == 200, "Origin {origin}: HTTP {status}");
     }
+    assert_guest_never_ran(&host, &scenario.client(&host)).await?;
 
     let mut spec = scenario.spec(Guest::Hostile);
     spec.extra = args(&["--allowed-origin", "https://app.example.test"]);
     let host = scenario.start(spec).await?;
-    let status = status_with_origin(scenario, &host, "https://app.example.test").await?;
+    let status = status_with_origin(scenario, &host, "https://app.example.test", true).await?;
     ensure!(status == 200, "configured Origin: HTTP {status}");
-    let status = status_with_origin(scenario, &host, "https://other.example.test").await?;
+    let status = status_with_origin(scenario, &host, "https://other.example.test", false).await?;
     ensure!(status == 403, "unlisted Origin: HTTP {status}");
-    Ok(())
+    assert_guest_never_ran(&host, &scenario.client(&host)).await
 }
 
+/// The status of a request with `Origin: origin`, named as one to be served or refused.
 async fn status_with_origin(
     scenario: &Scenario<'_>,
     host: &HostProcess,
     origin: &str,
+    served: bool,
 ) -> Result<u16> {
-    let message = json!({"jsonrpc": "2.0", "id": 1, "method": "whoami"}).to_string();
     Ok(scenario
         .client(host)
-        .post_raw(message, &[("origin", origin)])
+        .post_raw(message(served, "origin"), &[("origin", origin)])
         .await?
         .status)
+}
+
+/// A `whoami` for a request to be served, else a `rejected-<case>` one.
+fn message(served: bool, case: &str) -> String {
+    match served {
+        true => json!({"jsonrpc": "2.0", "id": 1, "method": "whoami"}).to_string(),
+        false => refused_message(case),
+    }
 }
 
 /// DNS rebinding: /mcp answers only to the names this server is known by, before any token
 /// check; /healthz answers to any, since probes address pods by IP.
 pub async fn host_allowlist(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
+    let client = scenario.client(&host);
     let port = url::Url::parse(host.base_url())?
         .port()
         .expect("the harness's hosts listen on explicit ports");
@@ -163,24 +178,24 @@ pub async fn host_allowlist(scenario: &Scenario<'_>) -> Result<()> {
         format!("127.0.0.1:{port}"),
         "localhost:1".into(),
     ] {
-        let status = status_with_host(scenario, &host, &name, true).await?;
+        let status = status_with_host(&client, &name, true).await?;
         ensure!(status == 200, "Host {name}: HTTP {status}");
     }
     for name in [
         "evil.example.test".to_string(),
         format!("evil.example.test:{port}"),
     ] {
-        let status = status_with_host(scenario, &host, &name, true).await?;
+        let status = status_with_host(&client, &name, false).await?;
         ensure!(status == 403, "Host {name} was not refused: HTTP {status}");
     }
-    let tokenless = status_with_host(scenario, &host, "evil.example.test", false).await?;
+    let anonymous = McpClient::new(&host.mcp_url(), None);
+    let tokenless = status_with_host(&anonymous, "evil.example.test", false).await?;
     ensure!(
         tokenless == 403,
         "refused Host without a token: HTTP {tokenless}"
     );
-    let refusal = scenario
-        .client(&host)
-        .post_raw("{}", &[("host", "evil.example.test")])
+    let refusal = client
+        .post_raw(refused_message("host"), &[("host", "evil.example.test")])
         .await?
         .json()?;
     ensure!(
@@ -203,28 +218,25 @@ pub async fn host_allowlist(scenario: &Scenario<'_>) -> Result<()> {
         health.status()
     );
 
+    assert_guest_never_ran(&host, &client).await?;
+
     let mut spec = scenario.spec(Guest::Hostile);
     spec.extra = args(&["--allowed-host", "quilt-mcp.internal"]);
     let host = scenario.start(spec).await?;
-    let status = status_with_host(scenario, &host, "quilt-mcp.internal:8080", true).await?;
+    let client = scenario.client(&host);
+    let status = status_with_host(&client, "quilt-mcp.internal:8080", true).await?;
     ensure!(status == 200, "configured Host: HTTP {status}");
-    let status = status_with_host(scenario, &host, "other.internal", true).await?;
+    let status = status_with_host(&client, "other.internal", false).await?;
     ensure!(status == 403, "unlisted Host: HTTP {status}");
-    Ok(())
+    assert_guest_never_ran(&host, &client).await
 }
 
-async fn status_with_host(
-    scenario: &Scenario<'_>,
-    host: &HostProcess,
-    name: &str,
-    with_token: bool,
-) -> Result<u16> {
-    let message = json!({"jsonrpc": "2.0", "id": 1, "method": "whoami"}).to_string();
-    let client = match with_token {
-        true => scenario.client(host),
-        false => McpClient::new(&host.mcp_url(), None),
-    };
-    Ok(client.post_raw(message, &[("host", name)]).await?.status)
+/// The status of `client`'s request with `Host: name`, named as one to be served or refused.
+async fn status_with_host(client: &McpClient, name: &str, served: bool) -> Result<u16> {
+    Ok(client
+        .post_raw(message(served, "host"), &[("host", name)])
+        .await?
+        .status)
 }
 
 pub async fn oversized_body_is_refused(scenario: &Scenario<'_>) -> Result<()> {
@@ -232,11 +244,11 @@ pub async fn oversized_body_is_refused(scenario: &Scenario<'_>) -> Result<()> {
     spec.extra = args(&["--max-body-bytes", "2048"]);
     let host = scenario.start(spec).await?;
     let client = scenario.client(&host);
-    let message_of = |padding: usize| {
-        json!({"jsonrpc": "2.0", "id": 1, "method": "whoami", "params": {"padding": "x".repeat(padding)}}).to_string()
+    let message_of = |method: &str, padding: usize| {
+        json!({"jsonrpc": "2.0", "id": 1, "method": method, "params": {"padding": "x".repeat(padding)}}).to_string()
     };
 
-    let oversized = message_of(4096);
+    let oversized = message_of("rejected-oversized", 4096);
     let reply = client.post_raw(oversized, &[]).await?;
     ensure!(
         reply.status == 413,
@@ -244,7 +256,7 @@ pub async fn oversized_body_is_refused(scenario: &Scenario<'_>) -> Result<()> {
         reply.status,
         reply.text()
     );
-    let fitting = message_of(1024);
+    let fitting = message_of("whoami", 1024);
     let reply = client.post_raw(fitting, &[]).await?;
     ensure!(
         reply.status == 200,
@@ -252,5 +264,5 @@ pub async fn oversized_body_is_refused(scenario: &Scenario<'_>) -> Result<()> {
         reply.status,
         reply.text()
     );
-    Ok(())
+    assert_guest_never_ran(&host, &client).await
 }

@@ -50,6 +50,8 @@ fn main() -> std::process::ExitCode {
         auth::hs256_secret_source,
         auth::no_auth_mode_runs_anonymously,
         auth::rotated_key_is_fetched_on_unknown_kid,
+        auth::configured_algorithms_are_the_accepted_ones,
+        auth::leeway_applies_to_exp_and_nbf,
         auth::tokens_never_appear_in_logs,
         http_surface::health_check,
         http_surface::protected_resource_metadata,
