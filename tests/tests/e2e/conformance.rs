@@ -5,7 +5,8 @@
 //!
 //! Scenarios that need the reference server's fixtures are listed, each with its reason,
 //! in `tests/conformance/expected-failures.yml`. The suite itself fails the run on any
-//! other failure, and on a listed scenario that passes.
+//! other failure, and on a listed scenario that passes — but not on a run of no scenarios,
+//! nor on a listed one that never ran, so its summary is read here as well.
 
 use std::path::Path;
 use std::process::Stdio;
@@ -49,5 +50,56 @@ pub async fn official_suite(scenario: &Scenario<'_>) -> Result<()> {
         output.status,
         String::from_utf8_lossy(&output.stderr)
     );
+    let baseline = std::fs::read_to_string(&expected_failures)?;
+    check_summary(&stdout, &listed_scenarios(&baseline))
+        .with_context(|| format!("the suite's output:\n{stdout}"))
+}
+
+/// The suite's own account of the run: it announced a number of scenarios, summarised each
+/// of them, found the failures all expected — and every listed scenario is among those run.
+fn check_summary(stdout: &str, listed: &[&str]) -> Result<()> {
+    let announced: usize = stdout
+        .lines()
+        .find_map(|line| line.split_once(" suite (")?.1.split_once(" scenarios)"))
+        .context("no `Running … suite (N scenarios)` line")?
+        .0
+        .parse()?;
+    let ran = summarised_scenarios(stdout);
+    ensure!(announced > 0, "the suite ran no scenarios");
+    ensure!(
+        ran.len() == announced,
+        "{announced} scenarios announced, {} summarised",
+        ran.len()
+    );
+    ensure!(
+        stdout.contains("Baseline check passed"),
+        "the suite did not report its baseline check as passed"
+    );
+    let missing: Vec<&&str> = listed.iter().filter(|name| !ran.contains(name)).collect();
+    ensure!(
+        missing.is_empty(),
+        "listed in expected-failures.yml but never run: {missing:?}"
+    );
     Ok(())
+}
+
+/// Scenario names from the `=== SUMMARY ===` lines, `✓ name: 3 passed, 0 failed` (or `✗`).
+fn summarised_scenarios(stdout: &str) -> Vec<&str> {
+    let summary = stdout
+        .split_once("=== SUMMARY ===")
+        .map_or("", |(_, rest)| rest);
+    summary
+        .lines()
+        .filter_map(|line| line.strip_prefix("✓ ").or_else(|| line.strip_prefix("✗ ")))
+        .filter_map(|line| line.split_once(": ").map(|(name, _)| name))
+        .collect()
+}
+
+/// The scenario names of expected-failures.yml: its `- name # reason` list items.
+fn listed_scenarios(document: &str) -> Vec<&str> {
+    document
+        .lines()
+        .filter_map(|line| line.trim_start().strip_prefix("- "))
+        .filter_map(|item| item.split_whitespace().next())
+        .collect()
 }
