@@ -7,7 +7,7 @@ use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::identity::{now_secs, standard_claims};
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::mcp::McpClient;
-use quilt_mcp_tests::ports::free_port;
+use quilt_mcp_tests::ports::ClosedPort;
 use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, role_arn};
 use serde_json::{Value, json};
 
@@ -279,7 +279,8 @@ pub async fn refused_tokens_never_reach_sts(scenario: &Scenario<'_>) -> Result<(
 }
 
 pub async fn sts_down_is_a_precise_tool_error(scenario: &Scenario<'_>) -> Result<()> {
-    let closed = format!("http://127.0.0.1:{}", free_port());
+    let closed_port = ClosedPort::bind()?;
+    let closed = closed_port.origin();
     let host = host_with_sts_at(scenario, &closed).await?;
     let alice = client(
         scenario,

@@ -12,7 +12,7 @@ use rsa::pkcs1::EncodeRsaPrivateKey;
 use rsa::traits::PublicKeyParts;
 use rsa::{RsaPrivateKey, RsaPublicKey};
 use serde_json::{Value, json};
-use tokio::net::TcpListener;
+use tokio::net::{TcpListener, TcpSocket};
 use url::Url;
 
 use crate::{AccessKeys, RegistryStandin, SearchRecord, StandinConfig, UserGrant};
@@ -69,17 +69,19 @@ async fn serve_jwks(jwk: Value) -> Url {
     Url::parse(&format!("http://{addr}/jwks.json")).unwrap()
 }
 
-/// An address nothing listens on.
-async fn closed_endpoint() -> Url {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    drop(listener);
-    Url::parse(&format!("http://{addr}")).unwrap()
+/// An address that refuses connections while the socket lives: bound, never listening, so no
+/// other server can take the port meanwhile.
+fn closed_endpoint() -> (Url, TcpSocket) {
+    let socket = TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let addr = socket.local_addr().unwrap();
+    (Url::parse(&format!("http://{addr}")).unwrap(), socket)
 }
 
-async fn start(signer: &Signer) -> RegistryStandin {
-    let closed = closed_endpoint().await;
-    RegistryStandin::start(StandinConfig {
+/// The stand-in, and the socket holding its S3 and STS port closed.
+async fn start(signer: &Signer) -> (RegistryStandin, TcpSocket) {
+    let (closed, socket) = closed_endpoint();
+    let standin = RegistryStandin::start(StandinConfig {
         listen: "127.0.0.1:0".parse().unwrap(),
         jwks_url: serve_jwks(signer.jwk.clone()).await,
         issuer: ISSUER.into(),
@@ -100,7 +102,8 @@ async fn start(signer: &Signer) -> RegistryStandin {
         refresh: Duration::ZERO,
     })
     .await
-    .expect("the stand-in starts")
+    .expect("the stand-in starts");
+    (standin, socket)
 }
 
 /// [`claims`] for Alice with `name` set to `value` (removed when `value` is null).
@@ -138,7 +141,7 @@ fn get(standin: &RegistryStandin, path_and_query: &str) -> reqwest::RequestBuild
 #[tokio::test]
 async fn tokens_are_required_and_checked() {
     let signer = Signer::generate();
-    let standin = start(&signer).await;
+    let (standin, _closed) = start(&signer).await;
     let me = || graphql(&standin, "{ me { email } }");
 
     let (status, body) = call(me(), None).await;
@@ -180,7 +183,7 @@ async fn tokens_are_required_and_checked() {
 #[tokio::test]
 async fn a_caller_without_a_grant_is_forbidden_everywhere() {
     let signer = Signer::generate();
-    let standin = start(&signer).await;
+    let (standin, _closed) = start(&signer).await;
     let carol = signer.sign(&claims("carol@example.com"));
     let requests = [
         get(&standin, "api/auth/get_credentials"),
@@ -201,7 +204,7 @@ async fn a_caller_without_a_grant_is_forbidden_everywhere() {
 #[tokio::test]
 async fn graphql_answers_with_the_grant_and_the_caller() {
     let signer = Signer::generate();
-    let standin = start(&signer).await;
+    let (standin, _closed) = start(&signer).await;
     let alice = signer.sign(&alice_with("name", json!("Alice")));
     let query = "query { buckets: bucketConfigs { name title browsable relevanceScore iconUrl tags } \
                  me { name email isAdmin } }";
@@ -238,7 +241,7 @@ async fn graphql_answers_with_the_grant_and_the_caller() {
 #[tokio::test]
 async fn services_behind_it_failing_are_bad_gateway_and_searches_are_logged() {
     let signer = Signer::generate();
-    let standin = start(&signer).await;
+    let (standin, _closed) = start(&signer).await;
     let alice = signer.sign(&claims(ALICE));
 
     let (status, body) = call(get(&standin, "api/auth/get_credentials"), Some(&alice)).await;
