@@ -910,3 +910,23 @@ fn a_long_duplicate_key_is_quoted_in_short() {
     assert!(message.len() < 300, "{} bytes: {message}", message.len());
     assert!(message.contains("k…"), "{message}");
 }
+
+/// 6 MiB of control characters is 36 MiB of JSON (each is escaped as `\u0001`): more than a
+/// call may return, so the tool refuses it, naming what to ask for instead.
+#[test]
+fn a_result_too_large_to_return_is_a_tool_error() {
+    let size = 6 * 1024 * 1024;
+    let s3 = FakeS3::answering(vec![response(
+        200,
+        &[("content-length", &size.to_string())],
+        &vec![1u8; size],
+    )]);
+    let result = call(
+        "bucket_object_text",
+        json!({"s3_uri": "s3://b/controls.txt", "max_bytes": size, "encoding": "latin-1"}),
+        &s3,
+    );
+    assert_eq!(result["isError"], true, "a {size} byte read was returned");
+    let message = result["content"][0]["text"].as_str().unwrap();
+    assert!(message.contains("max_bytes"), "{message}");
+}

@@ -1,6 +1,8 @@
 //! Turning the first bytes of an object into text.
 
-use std::fmt;
+use std::fmt::{self, Write};
+
+use serde::{Serialize, Serializer};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Encoding {
@@ -32,36 +34,70 @@ impl Encoding {
         }
     }
 
-    /// Lossy: undecodable bytes become U+FFFD. When `truncated`, a character cut in
-    /// half by the byte cap is dropped rather than shown as garbage. Text that needs no
-    /// change keeps the buffer it was read into: an object read whole is held only once.
-    pub fn decode(self, mut bytes: Vec<u8>, truncated: bool) -> String {
-        match self {
-            Self::Utf8 => {
-                if truncated {
-                    bytes.truncate(complete_utf8_prefix(&bytes).len());
-                }
-                String::from_utf8(bytes)
-                    .unwrap_or_else(|error| String::from_utf8_lossy(error.as_bytes()).into_owned())
-            }
-            _ if bytes.is_ascii() => String::from_utf8(bytes).expect("ASCII is UTF-8"),
-            Self::Latin1 => map_high_bytes(&bytes, char::from),
-            Self::Ascii => map_high_bytes(&bytes, |_| char::REPLACEMENT_CHARACTER),
+    /// The bytes as text in this encoding. When `truncated`, a UTF-8 character cut in half
+    /// by the byte cap is dropped rather than shown as garbage.
+    pub fn decode(self, mut bytes: Vec<u8>, truncated: bool) -> Text {
+        if self == Self::Utf8 && truncated {
+            bytes.truncate(complete_utf8_prefix(&bytes).len());
+        }
+        Text {
+            bytes,
+            encoding: self,
         }
     }
 }
 
-/// `bytes` as text, ASCII kept and every other byte mapped by `high`, in a string sized
-/// once (a high byte takes at most 3 bytes of UTF-8 here).
-fn map_high_bytes(bytes: &[u8], high: fn(u8) -> char) -> String {
-    let high_count = bytes.iter().filter(|b| !b.is_ascii()).count();
-    let mut text = String::with_capacity(bytes.len() + 2 * high_count);
-    text.extend(
-        bytes
-            .iter()
-            .map(|&b| if b.is_ascii() { char::from(b) } else { high(b) }),
-    );
-    text
+/// Bytes shown as text, decoded only as they are written (into JSON, say): the decoded copy,
+/// up to three times the bytes, is never held. Lossy: undecodable bytes become U+FFFD.
+pub struct Text {
+    bytes: Vec<u8>,
+    encoding: Encoding,
+}
+
+impl fmt::Display for Text {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self.encoding {
+            Encoding::Utf8 => {
+                for chunk in self.bytes.utf8_chunks() {
+                    f.write_str(chunk.valid())?;
+                    if !chunk.invalid().is_empty() {
+                        f.write_char(char::REPLACEMENT_CHARACTER)?;
+                    }
+                }
+                Ok(())
+            }
+            Encoding::Latin1 => write_mapping_high_bytes(f, &self.bytes, char::from),
+            Encoding::Ascii => {
+                write_mapping_high_bytes(f, &self.bytes, |_| char::REPLACEMENT_CHARACTER)
+            }
+        }
+    }
+}
+
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+/// Writes `bytes`, ASCII as it is and every other byte as `high` maps it.
+fn write_mapping_high_bytes(
+    f: &mut fmt::Formatter<'_>,
+    bytes: &[u8],
+    high: fn(u8) -> char,
+) -> fmt::Result {
+    // Each run is ASCII up to and including one high byte, but for the last.
+    for run in bytes.split_inclusive(|b| !b.is_ascii()) {
+        let (ascii, last) = match run.split_last() {
+            Some((&last, ascii)) if !last.is_ascii() => (ascii, Some(last)),
+            _ => (run, None),
+        };
+        f.write_str(std::str::from_utf8(ascii).expect("ASCII is UTF-8"))?;
+        if let Some(byte) = last {
+            f.write_char(high(byte))?;
+        }
+    }
+    Ok(())
 }
 
 /// `bytes` without a trailing, incomplete UTF-8 sequence.
@@ -106,7 +142,9 @@ mod tests {
     fn utf8_cut_at_a_character_boundary_when_truncated() {
         let text = "aé€😀".as_bytes();
         for cut in 0..=text.len() {
-            let decoded = Encoding::Utf8.decode(text[..cut].to_vec(), true);
+            let decoded = Encoding::Utf8
+                .decode(text[..cut].to_vec(), true)
+                .to_string();
             assert!(!decoded.contains('\u{FFFD}'), "cut at {cut}: {decoded:?}");
             assert!("aé€😀".starts_with(&decoded));
         }
@@ -115,20 +153,48 @@ mod tests {
     #[test]
     fn utf8_is_lossy_inside_the_text() {
         assert_eq!(
-            Encoding::Utf8.decode(b"a\xFFb".to_vec(), false),
+            Encoding::Utf8.decode(b"a\xFFb".to_vec(), false).to_string(),
             "a\u{FFFD}b"
         );
     }
 
     #[test]
+    fn utf8_is_decoded_as_from_utf8_lossy_decodes_it() {
+        for bytes in [
+            &b"a\xFF\xFEb"[..],
+            b"\xE2\x82",
+            b"ok \xF0\x9F\x98\x80 \xC3",
+            b"",
+        ] {
+            let decoded = Encoding::Utf8.decode(bytes.to_vec(), false).to_string();
+            assert_eq!(decoded, String::from_utf8_lossy(bytes), "{bytes:?}");
+        }
+    }
+
+    #[test]
+    fn ascii_runs_between_high_bytes_are_kept() {
+        let latin1 = Encoding::Latin1.decode(b"\xE9a\xE9\xE9bc".to_vec(), false);
+        assert_eq!(latin1.to_string(), "éaéébc");
+        let ascii = Encoding::Ascii.decode(b"x\x80y".to_vec(), false);
+        assert_eq!(ascii.to_string(), "x\u{FFFD}y");
+    }
+
+    #[test]
     fn latin1_maps_every_byte() {
-        assert_eq!(Encoding::Latin1.decode(b"caf\xE9".to_vec(), false), "café");
+        assert_eq!(
+            Encoding::Latin1
+                .decode(b"caf\xE9".to_vec(), false)
+                .to_string(),
+            "café"
+        );
     }
 
     #[test]
     fn ascii_replaces_high_bytes() {
         assert_eq!(
-            Encoding::Ascii.decode(b"caf\xE9".to_vec(), false),
+            Encoding::Ascii
+                .decode(b"caf\xE9".to_vec(), false)
+                .to_string(),
             "caf\u{FFFD}"
         );
     }

@@ -54,6 +54,10 @@ pub enum ToolError {
         s3_uri: String,
     },
     AllItemsFailed(Vec<(String, String)>),
+    /// The output, as JSON, is larger than one call may return.
+    OutputTooLarge {
+        bytes: usize,
+    },
     Package(packages::PackageError),
     Catalog(CatalogError),
 }
@@ -72,6 +76,12 @@ impl fmt::Display for ToolError {
             ),
             Self::Package(error) => error.fmt(f),
             Self::Catalog(error) => error.fmt(f),
+            Self::OutputTooLarge { bytes } => write!(
+                f,
+                "The result would be {} MiB of JSON, over the {} MiB one call may return; ask for less (a smaller max_bytes)",
+                bytes.div_ceil(1 << 20),
+                MAX_OUTPUT_BYTES >> 20
+            ),
             Self::AllItemsFailed(failures) => {
                 write!(f, "No object was written:")?;
                 for (key, error) in failures {
@@ -145,7 +155,7 @@ where
     let describe = Box::new(move || describe::<A, O>(name, title, description, effect));
     let handler: Handler = Box::new(move |env, arguments| {
         let arguments = parse_arguments::<A>(arguments)?;
-        Ok(json_text(&run(env, arguments)?))
+        json_text(&run(env, arguments)?)
     });
     Entry {
         name,
@@ -270,17 +280,26 @@ pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<Called> {
     })
 }
 
+/// The most JSON one call may return. The response carries it twice (as the structured
+/// content and as the text block), so more could not pass the host's default 64 MiB
+/// response cap anyway; refusing it before it is built keeps the guest in its memory.
+const MAX_OUTPUT_BYTES: usize = 32 << 20;
+
 /// `output` serialised once into a buffer sized first: an output can be as large as the
-/// object a tool read, and a buffer grown by doubling holds up to three times that.
-fn json_text(output: &impl Serialize) -> Box<RawValue> {
+/// object a tool read (more, once JSON escapes it), and a buffer grown by doubling holds
+/// up to three times that.
+fn json_text(output: &impl Serialize) -> Result<Box<RawValue>, ToolError> {
     const SERIALISES: &str = "tool outputs serialise to JSON";
     let mut length = ByteCount(0);
     serde_json::to_writer(&mut length, output).expect(SERIALISES);
+    if length.0 > MAX_OUTPUT_BYTES {
+        return Err(ToolError::OutputTooLarge { bytes: length.0 });
+    }
     let mut text = Vec::with_capacity(length.0);
     serde_json::to_writer(&mut text, output).expect(SERIALISES);
     let text = String::from_utf8(text).expect("serde_json writes UTF-8");
     // With no spare capacity the text becomes the raw value as it is, without a copy.
-    RawValue::from_string(text).expect("serde_json writes JSON")
+    Ok(RawValue::from_string(text).expect("serde_json writes JSON"))
 }
 
 /// Counts what is written to it.

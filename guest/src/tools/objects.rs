@@ -9,7 +9,7 @@ use base64::engine::general_purpose::STANDARD as BASE64;
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 
-use super::encoding::{Encoding, complete_utf8_prefix};
+use super::encoding::{Encoding, Text, complete_utf8_prefix};
 use super::{Effect, Entry, Env, ToolError, entry};
 use crate::s3::client::{ListQuery, Upload};
 use crate::s3::uri::{object_uri, parse_bucket};
@@ -266,7 +266,8 @@ pub struct ObjectText {
     /// The object read.
     s3_uri: String,
     /// The decoded text.
-    text: String,
+    #[schemars(with = "String")]
+    text: Text,
     /// The encoding used.
     encoding: String,
     /// Bytes read from the object.

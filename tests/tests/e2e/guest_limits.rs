@@ -230,3 +230,37 @@ pub async fn huge_s3_error_is_cut_short(scenario: &Scenario<'_>) -> Result<()> {
     );
     Ok(())
 }
+
+/// Text that JSON must escape (a control character becomes six bytes) makes a result far
+/// larger than the bytes read: too large to send, it is refused as a tool error naming what
+/// to ask for instead, and the guest never runs out of memory building it.
+pub async fn oversized_results_are_a_tool_error(scenario: &Scenario<'_>) -> Result<()> {
+    let bucket = scenario.bucket("escaped-read").await?;
+    scenario
+        .admin()
+        .put_object(&bucket, "controls.txt", vec![1u8; MAX_READ_BYTES])
+        .send()
+        .await?;
+    let host = scenario.host(Guest::Tools).await?;
+    let client = scenario.client(&host);
+    let read = async |max_bytes: usize| {
+        client
+            .call_tool(
+                "bucket_object_text",
+                json!({"s3_uri": format!("s3://{bucket}/controls.txt"), "max_bytes": max_bytes, "encoding": "latin-1"}),
+            )
+            .await
+    };
+    let refused = read(MAX_READ_BYTES).await?.failure()?;
+    ensure!(
+        refused.contains("max_bytes"),
+        "the error does not say what to ask for: {refused}"
+    );
+    let smaller = read(1024 * 1024).await?.success()?;
+    ensure!(
+        smaller["text"].as_str().map(str::len) == Some(1024 * 1024),
+        "a smaller read: {}",
+        smaller["bytes_read"]
+    );
+    Ok(())
+}
