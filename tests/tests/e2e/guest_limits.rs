@@ -8,6 +8,9 @@ use anyhow::{Result, ensure};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
+use quilt_mcp_tests::mcp::McpClient;
+use quilt_mcp_tests::seaweedfs::ADMIN;
+use quilt_mcp_tests::wasmtime_serve::{StandaloneArtifacts, WasmtimeServe};
 use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
@@ -261,6 +264,33 @@ pub async fn oversized_results_are_a_tool_error(scenario: &Scenario<'_>) -> Resu
         smaller["text"].as_str().map(str::len) == Some(1024 * 1024),
         "a smaller read: {}",
         smaller["bytes_read"]
+    );
+    Ok(())
+}
+
+/// Without our host in front (here under `wasmtime serve`), the guest itself refuses a
+/// message with a key twice, as our host does, and runs nothing.
+pub async fn standalone_guest_refuses_duplicate_keys(scenario: &Scenario<'_>) -> Result<()> {
+    let artifacts = StandaloneArtifacts::from_env()?;
+    let endpoint = scenario.stack.seaweed.s3_endpoint.as_str();
+    let config = [
+        ("s3_endpoint", endpoint.trim_end_matches('/').to_owned()),
+        ("aws_access_key_id", ADMIN.access_key_id.to_owned()),
+        ("aws_secret_access_key", ADMIN.secret_access_key.to_owned()),
+    ];
+    let server = WasmtimeServe::start(&artifacts.wasmtime, &artifacts.tools, &config).await?;
+    let client = McpClient::new(&server.mcp_url(), None);
+    let twice = r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"auth_status","name":"bucket_objects_list","arguments":{"bucket":"b"}}}"#;
+    let reply = client.post_raw(twice, &[]).await?;
+    let answer = reply.json()?;
+    ensure!(
+        reply.status == 400
+            && answer["error"]["code"] == -32600
+            && answer["error"]["message"]
+                .as_str()
+                .is_some_and(|message| message.contains("the key \"name\" twice")),
+        "HTTP {}: {answer}",
+        reply.status
     );
     Ok(())
 }

@@ -111,6 +111,7 @@ fn main() -> std::process::ExitCode {
         guest_limits::largest_reads_fit_in_default_memory,
         guest_limits::huge_s3_error_is_cut_short,
         guest_limits::oversized_results_are_a_tool_error,
+        guest_limits::standalone_guest_refuses_duplicate_keys,
         web_identity::each_caller_reaches_only_their_bucket,
         web_identity::refused_tokens_never_reach_sts,
         web_identity::sts_down_is_a_precise_tool_error,
