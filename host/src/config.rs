@@ -143,12 +143,14 @@ pub struct AuthConfig {
 
     /// Least time between two JWKS fetches caused by unknown `kid`s, so forged `kid`s cannot
     /// make this server hammer the identity provider.
-    #[arg(long, env = "QUILT_MCP_JWKS_MIN_REFETCH_SECS", default_value_t = 10)]
+    #[arg(long, env = "QUILT_MCP_JWKS_MIN_REFETCH_SECS", default_value_t = 10,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub jwks_min_refetch_secs: u64,
 
     /// Longest time a fetched JWKS is trusted before it is fetched again, so a key the identity
     /// provider withdrew stops being honoured; a shorter `Cache-Control: max-age` wins.
-    #[arg(long, env = "QUILT_MCP_JWKS_MAX_AGE_SECS", default_value_t = 300)]
+    #[arg(long, env = "QUILT_MCP_JWKS_MAX_AGE_SECS", default_value_t = 300,
+          value_parser = clap::value_parser!(u64).range(1..=crate::auth::JWKS_MAX_AGE_LIMIT_SECS))]
     pub jwks_max_age_secs: u64,
 
     /// Accepted signature algorithms (comma list). The token's header never chooses: a token
@@ -170,7 +172,8 @@ pub struct AuthConfig {
     pub authorization_server: Option<String>,
 
     /// Clock skew tolerated for `exp` and `nbf`, in seconds.
-    #[arg(long, env = "QUILT_MCP_JWT_LEEWAY_SECS", default_value_t = 30)]
+    #[arg(long, env = "QUILT_MCP_JWT_LEEWAY_SECS", default_value_t = 30,
+          value_parser = clap::value_parser!(u64).range(0..=3600))]
     pub jwt_leeway_secs: u64,
 
     /// Claims passed on to the tools (besides `sub` and `iss`), e.g. email,groups.

@@ -130,7 +130,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     server::serve(
         app,
         listener,
-        config.connections.max_connections,
+        &config.connections,
         open_files,
         shutdown_signal(),
     )

@@ -7,8 +7,13 @@ pub const MAX_CHARS: usize = 64;
 
 /// `text`, or its first [`MAX_CHARS`] characters and `…`.
 pub fn bounded(text: &str) -> String {
-    match text.char_indices().nth(MAX_CHARS) {
-        Some((cut, _)) => format!("{}…", &text[..cut]),
+    cut(text, MAX_CHARS)
+}
+
+/// `text`, or its first `max_chars` characters and `…`.
+pub fn cut(text: &str, max_chars: usize) -> String {
+    match text.char_indices().nth(max_chars) {
+        Some((at, _)) => format!("{}…", &text[..at]),
         None => text.to_owned(),
     }
 }

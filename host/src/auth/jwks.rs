@@ -26,6 +26,10 @@ use super::AuthError;
 
 /// How long a key set past its maximum age still serves while its provider cannot be reached.
 const STALE_GRACE: Duration = Duration::from_secs(3600);
+/// Largest key set read: a provider publishes a handful of keys, a few KiB.
+const MAX_JWKS_BYTES: usize = 1 << 20;
+/// The longest `--jwks-max-age-secs` (a day): larger values could overflow `Instant` arithmetic.
+pub const MAX_AGE_LIMIT_SECS: u64 = 86_400;
 
 pub struct JwksCache {
     shared: Arc<Shared>,
@@ -182,7 +186,8 @@ impl Shared {
         let (keys, max_age) = match self.fetch().await {
             Ok(fetched) => fetched,
             Err(error) => {
-                *self.last_failure.lock().expect("not poisoned") = Some((Instant::now(), error.clone()));
+                *self.last_failure.lock().expect("not poisoned") =
+                    Some((Instant::now(), error.clone()));
                 return Err(error);
             }
         };
@@ -214,12 +219,29 @@ impl Shared {
             .await
             .map_err(unavailable)?;
         let response = response.error_for_status().map_err(unavailable)?;
-        let max_age = response
-            .headers()
-            .get(http::header::CACHE_CONTROL)
-            .and_then(|value| value.to_str().ok())
-            .and_then(cache_max_age);
-        let keys = response.json::<JwkSet>().await.map_err(unavailable)?;
+        let header = |name| {
+            response
+                .headers()
+                .get(name)
+                .and_then(|value: &http::HeaderValue| value.to_str().ok())
+        };
+        // A cache in front of the provider may have held the set for `Age` seconds already.
+        let age = header(http::header::AGE).and_then(|age| age.trim().parse().ok());
+        let max_age = header(http::header::CACHE_CONTROL)
+            .and_then(cache_max_age)
+            .map(|max_age| max_age.saturating_sub(Duration::from_secs(age.unwrap_or(0))));
+        let mut body = Vec::new();
+        let mut response = response;
+        while let Some(chunk) = response.chunk().await.map_err(unavailable)? {
+            if body.len() + chunk.len() > MAX_JWKS_BYTES {
+                return Err(AuthError::KeysUnavailable(format!(
+                    "the key set is larger than {MAX_JWKS_BYTES} bytes"
+                )));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        let keys = serde_json::from_slice::<JwkSet>(&body)
+            .map_err(|e| AuthError::KeysUnavailable(format!("the key set is not a JWKS: {e}")))?;
         Ok((keys, max_age))
     }
 }

@@ -18,6 +18,7 @@ use serde_json::{Map, Value};
 use crate::config::AuthConfig;
 use crate::untrusted::bounded;
 use jwks::JwksCache;
+pub use jwks::MAX_AGE_LIMIT_SECS as JWKS_MAX_AGE_LIMIT_SECS;
 use verified_cache::VerifiedCache;
 pub use verified_token::VerifiedToken;
 
@@ -183,14 +184,15 @@ impl Authenticator {
         // RFC 7515 §4.1.11: a recipient must refuse a token whose `crit` names an extension
         // it does not understand, and this server understands none.
         if let Some(critical) = &header.crit {
-            let names = critical.iter().map(|name| format!("{:?}", bounded(name)));
-            return Err(AuthError::UnsupportedCritical(
-                names.collect::<Vec<_>>().join(", "),
-            ));
+            return Err(AuthError::UnsupportedCritical(named_at_most(critical, 3)));
         }
         let key = match &self.keys {
             Keys::Fixed(key) => key.clone(),
-            Keys::Jwks(cache) => cache.key_for(header.kid.as_deref()).await?,
+            Keys::Jwks(cache) => {
+                cache
+                    .key_for(header.kid.as_deref().map(bounded).as_deref())
+                    .await?
+            }
         };
         let data = jsonwebtoken::decode::<Map<String, Value>>(token, &key, &self.validation)
             .map_err(classify)?;
@@ -256,6 +258,20 @@ fn decoding_key_from_pem(pem: &[u8]) -> anyhow::Result<DecodingKey> {
         .context("--jwt-public-key is not an RSA, EC or Ed25519 public key in PEM form")
 }
 
+/// `names` quoted and cut for an error message: the first `shown`, then how many more.
+fn named_at_most(names: &[String], shown: usize) -> String {
+    let mut text = names
+        .iter()
+        .take(shown)
+        .map(|name| format!("{:?}", bounded(name)))
+        .collect::<Vec<_>>()
+        .join(", ");
+    if names.len() > shown {
+        text.push_str(&format!(" and {} more", names.len() - shown));
+    }
+    text
+}
+
 /// The token from an `Authorization: Bearer …` header value.
 pub fn bearer_token(header: Option<&http::HeaderValue>) -> Result<&str, AuthError> {
     let value = header
@@ -273,6 +289,16 @@ pub fn bearer_token(header: Option<&http::HeaderValue>) -> Result<&str, AuthErro
 mod tests {
     use super::*;
     use http::HeaderValue;
+
+    #[test]
+    fn named_lists_are_cut_for_messages() {
+        let names: Vec<String> = (0..15_000).map(|i| format!("ext{i}")).collect();
+        assert_eq!(
+            named_at_most(&names, 3),
+            r#""ext0", "ext1", "ext2" and 14997 more"#
+        );
+        assert_eq!(named_at_most(&names[..1], 3), r#""ext0""#);
+    }
 
     #[test]
     fn bearer_scheme_is_case_insensitive_and_required() {

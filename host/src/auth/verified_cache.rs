@@ -46,7 +46,11 @@ impl VerifiedCache {
     /// since the epoch) or the TTL.
     pub fn insert(&self, token: &str, caller: &Caller, exp: u64, key_generation: u64) {
         let now = SystemTime::now();
-        let valid_until = (now + self.ttl).min(UNIX_EPOCH + Duration::from_secs(exp));
+        // A token may claim any `exp`; one beyond what SystemTime holds is "far future".
+        let expires = UNIX_EPOCH
+            .checked_add(Duration::from_secs(exp))
+            .unwrap_or(now + self.ttl);
+        let valid_until = (now + self.ttl).min(expires);
         let mut entries = self.entries.lock().expect("not poisoned");
         if entries.len() >= self.capacity {
             entries.retain(|_, entry| entry.valid_until > now);
@@ -112,6 +116,13 @@ mod tests {
         let short = VerifiedCache::new(Duration::ZERO, 10);
         short.insert("token", &caller("alice"), in_secs(600), 0);
         assert!(short.get("token", 0).is_none(), "past the TTL");
+    }
+
+    #[test]
+    fn an_exp_beyond_the_clock_does_not_panic() {
+        let cache = VerifiedCache::new(Duration::from_secs(60), 10);
+        cache.insert("far", &caller("alice"), u64::MAX, 0);
+        assert!(cache.get("far", 0).is_some());
     }
 
     #[test]

@@ -180,16 +180,24 @@ impl WasiHttpHooks for EgressHooks {
     }
 }
 
-/// Scheme, authority and path, never the query: an S3 request's query is its presigned
-/// signature and session token, usable by anyone who reads the log.
+/// Scheme, host, port and the start of the path, never the query or any user info: an S3
+/// request's query is its presigned signature and session token, usable by anyone who reads
+/// the log.
 fn without_query(uri: &http::Uri) -> String {
+    let port = uri
+        .port()
+        .map(|port| format!(":{port}"))
+        .unwrap_or_default();
     format!(
-        "{}://{}{}",
+        "{}://{}{port}{}",
         uri.scheme_str().unwrap_or("-"),
-        uri.authority().map_or("-", |authority| authority.as_str()),
-        uri.path()
+        uri.host().unwrap_or("-"),
+        crate::untrusted::cut(uri.path(), MAX_LOGGED_PATH_CHARS)
     )
 }
+
+/// Enough of a path to tell a bucket and key prefix apart.
+const MAX_LOGGED_PATH_CHARS: usize = 256;
 
 /// The wasi:http error code of a failed send, so the guest can tell (by type, not text) a
 /// request worth sending again from one that is not: a pooled connection the server had
@@ -292,6 +300,12 @@ mod tests {
                 .parse()
                 .unwrap();
         assert_eq!(without_query(&uri), "http://127.0.0.1:8333/b/k");
+        let with_user: http::Uri = "http://user:secret@s3.example.com/b/k".parse().unwrap();
+        assert_eq!(without_query(&with_user), "http://s3.example.com/b/k");
+        let long: http::Uri = format!("http://s3.example.com/{}", "k".repeat(60_000))
+            .parse()
+            .unwrap();
+        assert!(without_query(&long).len() < 400);
     }
 
     #[test]

@@ -22,7 +22,6 @@ use wasmtime::Store;
 use wasmtime::component::Linker;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
-use wasmtime_wasi_http::p2::body::HyperOutgoingBody;
 
 pub use egress::EgressPolicy;
 pub use engine::{EngineLimits, precompile};
@@ -107,15 +106,16 @@ impl Sandbox {
         &self.egress
     }
 
-    /// Runs one request in a fresh instance and returns the guest's response. `admitted` is
-    /// dropped when the instance is gone, which may be after the response is returned.
+    /// Runs one request in a fresh instance and returns the guest's response, read whole
+    /// within the deadline. `admitted` is dropped when the instance is gone, which may be after
+    /// the response is returned.
     pub async fn handle(
         &self,
         request: http::Request<Bytes>,
         scope: RequestScope,
         request_id: &str,
         admitted: impl Send + 'static,
-    ) -> Result<http::Response<HyperOutgoingBody>, GuestFailure> {
+    ) -> Result<http::Response<Bytes>, GuestFailure> {
         let (state, output) = RequestState::new(scope, self.egress.clone(), request_id.to_owned());
         let mut store = Store::new(self.pre.engine(), state);
         store.set_epoch_deadline(deadline_ticks(self.limits.deadline));
@@ -173,10 +173,9 @@ impl Sandbox {
                 let max = self.limits.max_response_bytes;
                 let (parts, body) = response.into_parts();
                 match tokio::time::timeout(remaining, Limited::new(body, max).collect()).await {
-                    Ok(Ok(collected)) => Ok(http::Response::from_parts(
-                        parts,
-                        buffered(collected.to_bytes()),
-                    )),
+                    Ok(Ok(collected)) => {
+                        Ok(http::Response::from_parts(parts, collected.to_bytes()))
+                    }
                     Ok(Err(error)) if error.is::<LengthLimitError>() => {
                         task.abort();
                         Err(GuestFailure::ResponseTooLarge(max))
@@ -229,12 +228,6 @@ impl Sandbox {
         }
         Ok(timings)
     }
-}
-
-fn buffered(bytes: Bytes) -> HyperOutgoingBody {
-    Full::new(bytes)
-        .map_err(|never: Infallible| -> wasmtime_wasi_http::Error { match never {} })
-        .boxed_unsync()
 }
 
 fn deadline_ticks(deadline: Duration) -> u64 {

@@ -1,19 +1,28 @@
-//! Accepting connections: an accept error is logged and survived, never the end of the
-//! process, and connections are capped so a flood degrades to refused connections.
+//! Client connections: accepted without ever ending the process, capped, kept only while
+//! they make progress, and closed gracefully on eviction and at shutdown.
 //!
-//! The cap (`--max-connections`) is lowered at start-up to what the process's descriptor
-//! limit can hold, since each admitted connection may also open one outgoing connection (S3,
-//! STS, the registry). Idle connections are reaped by hyper's header timeout, which also runs
-//! while a keep-alive connection waits for its next request.
+//! - An accept error is logged (at most once a second) and survived; on descriptor
+//!   exhaustion (EMFILE, ENFILE…) accepting pauses briefly instead of spinning.
+//! - `--max-connections`, lowered at start-up to what the open-files limit can hold (each
+//!   connection may also open one outgoing connection: S3, STS, the registry), caps the
+//!   connections held. At the cap the longest-held connection is asked to close gracefully
+//!   (its requests in flight finish first) to make room: refusing newcomers instead would let a
+//!   client that keeps its connections busy with cheap requests lock everyone else out.
+//! - A connection that sends no request head within the header timeout (idle keep-alive
+//!   included), or whose writes make no progress within the write timeout (a client that never
+//!   reads its response), is closed.
 
+use std::collections::BTreeMap;
 use std::io;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::pin::Pin;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use clap::Args;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+use tokio::sync::Notify;
+use tokio_io_timeout::TimeoutStream;
 
 /// How long to stop accepting after an error that is not about one connection (EMFILE,
 /// ENFILE, ENOBUFS…): accepting again at once would only fail again, in a busy loop.
@@ -21,26 +30,42 @@ const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
 /// Descriptors kept for everything but client connections: the listener, logs, the engine,
 /// JWKS and credential exchanges.
 const RESERVED_DESCRIPTORS: u64 = 32;
-/// Refusals and accept errors are logged at most this often, so a flood cannot flood the log.
+/// Evictions and accept errors are logged at most this often, so a flood cannot flood the log.
 const WARN_INTERVAL: Duration = Duration::from_secs(1);
 
-/// How many client connections are held, and for how long an idle or slow one is kept.
+/// Seconds, for a timeout: at least 1 (0 would refuse everything), at most an hour.
+fn timeout_secs() -> clap::builder::RangedU64ValueParser {
+    clap::value_parser!(u64).range(1..=3600)
+}
+
+/// How many client connections are held, and how long a slow or idle one is kept.
 #[derive(Debug, Clone, Args)]
 pub struct ConnectionConfig {
-    /// Client connections held at once; past it new ones are closed as soon as accepted.
-    /// Lowered at start-up to fit the open-files limit (`ulimit -n`), with a warning.
-    #[arg(long, env = "QUILT_MCP_MAX_CONNECTIONS", default_value_t = 1024)]
-    pub max_connections: usize,
+    /// Client connections held at once; a new one past it makes the longest-held connection
+    /// close gracefully. Lowered at start-up to fit the open-files limit (`ulimit -n`).
+    #[arg(long, env = "QUILT_MCP_MAX_CONNECTIONS", default_value_t = 1024,
+          value_parser = clap::value_parser!(u32).range(1..))]
+    pub max_connections: u32,
 
     /// A connection that does not send a complete request head within this many seconds is
     /// closed; this includes a keep-alive connection waiting idle for its next request.
-    #[arg(long, env = "QUILT_MCP_HEADER_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "QUILT_MCP_HEADER_TIMEOUT_SECS", default_value_t = 10, value_parser = timeout_secs())]
     pub header_timeout_secs: u64,
 
     /// A request whose body has not fully arrived this many seconds after its head gets 408
     /// and its connection is closed.
-    #[arg(long, env = "QUILT_MCP_BODY_TIMEOUT_SECS", default_value_t = 10)]
+    #[arg(long, env = "QUILT_MCP_BODY_TIMEOUT_SECS", default_value_t = 10, value_parser = timeout_secs())]
     pub body_timeout_secs: u64,
+
+    /// A connection whose response writes make no progress for this many seconds (a client
+    /// that does not read) is closed, and what was buffered for it freed.
+    #[arg(long, env = "QUILT_MCP_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = timeout_secs())]
+    pub write_timeout_secs: u64,
+
+    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish before the
+    /// process exits anyway.
+    #[arg(long, env = "QUILT_MCP_DRAIN_TIMEOUT_SECS", default_value_t = 30, value_parser = timeout_secs())]
+    pub drain_timeout_secs: u64,
 }
 
 impl ConnectionConfig {
@@ -51,26 +76,57 @@ impl ConnectionConfig {
     pub fn body_timeout(&self) -> Duration {
         Duration::from_secs(self.body_timeout_secs)
     }
+
+    pub fn drain_timeout(&self) -> Duration {
+        Duration::from_secs(self.drain_timeout_secs)
+    }
 }
 
-/// Admits accepted connections up to the cap.
+/// A client connection's stream, failing any write that makes no progress in time.
+pub type ClientStream = Pin<Box<TimeoutStream<TcpStream>>>;
+
+/// The live connections, oldest first, each with the signal that asks it to close.
+#[derive(Default)]
+struct Registry {
+    next: u64,
+    live: BTreeMap<u64, Arc<Notify>>,
+}
+
+/// Admits accepted connections, evicting the longest-held one at the cap.
 pub struct Acceptor {
-    slots: Arc<Semaphore>,
+    registry: Arc<Mutex<Registry>>,
     cap: usize,
+    write_timeout: Duration,
     last_warning: Option<Instant>,
+}
+
+/// A connection's place among the live ones; dropping it gives the place back.
+pub struct Slot {
+    id: u64,
+    registry: Arc<Mutex<Registry>>,
+    /// Notified when this connection should finish its requests in flight and close.
+    pub closing: Arc<Notify>,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.registry
+            .lock()
+            .expect("not poisoned")
+            .live
+            .remove(&self.id);
+    }
 }
 
 impl Acceptor {
     /// The configured cap, lowered to what `open_files` descriptors can hold.
-    pub fn new(configured: usize, open_files: Option<u64>) -> Self {
-        let cap = match open_files {
-            Some(limit) => {
-                let fits = (limit.saturating_sub(RESERVED_DESCRIPTORS) / 2).max(1);
-                configured.min(usize::try_from(fits).unwrap_or(usize::MAX))
-            }
-            None => configured,
-        }
-        .max(1);
+    pub fn new(config: &ConnectionConfig, open_files: Option<u64>) -> Self {
+        let configured = usize::try_from(config.max_connections).unwrap_or(usize::MAX);
+        let fits = open_files.map_or(usize::MAX, |limit| {
+            let fits = limit.saturating_sub(RESERVED_DESCRIPTORS) / 2;
+            usize::try_from(fits).unwrap_or(usize::MAX)
+        });
+        let cap = configured.min(fits).max(1);
         if cap < configured {
             tracing::warn!(
                 max_connections = cap,
@@ -80,29 +136,30 @@ impl Acceptor {
             );
         }
         Self {
-            slots: Arc::new(Semaphore::new(cap)),
+            registry: Arc::default(),
             cap,
+            write_timeout: Duration::from_secs(config.write_timeout_secs),
             last_warning: None,
         }
     }
 
-    /// The next admitted connection, with the slot it holds until it closes. Accept errors
-    /// and connections over the cap are logged (rate-limited) and never returned.
-    pub async fn accept(
-        &mut self,
-        listener: &TcpListener,
-    ) -> (TcpStream, SocketAddr, OwnedSemaphorePermit) {
+    /// The next connection, with its slot. Accept errors are logged (rate-limited) and
+    /// never returned.
+    pub async fn accept(&mut self, listener: &TcpListener) -> (ClientStream, SocketAddr, Slot) {
         loop {
             match listener.accept().await {
-                Ok((stream, peer)) => match self.slots.clone().try_acquire_owned() {
-                    Ok(slot) => return (stream, peer, slot),
-                    Err(_) => {
-                        // Dropping the stream closes it: the client sees a refused connection.
-                        if self.may_warn() {
-                            tracing::warn!(%peer, max_connections = self.cap, "connection refused: at the connection cap");
-                        }
+                Ok((stream, peer)) => {
+                    // Responses stream from the guest in several writes; without this,
+                    // Nagle's algorithm meets the client's delayed ACK and a 13 KB
+                    // tools/list answer waits 40 ms.
+                    if let Err(error) = stream.set_nodelay(true) {
+                        tracing::debug!(%peer, %error, "could not disable Nagle's algorithm");
                     }
-                },
+                    let slot = self.admit(peer);
+                    let mut stream = TimeoutStream::new(stream);
+                    stream.set_write_timeout(Some(self.write_timeout));
+                    return (Box::pin(stream), peer, slot);
+                }
                 Err(error) if is_about_one_connection(&error) => {
                     tracing::debug!(%error, "a connection failed while being accepted");
                 }
@@ -113,6 +170,37 @@ impl Acceptor {
                     tokio::time::sleep(ACCEPT_BACKOFF).await;
                 }
             }
+        }
+    }
+
+    fn admit(&mut self, peer: SocketAddr) -> Slot {
+        let mut registry = self.registry.lock().expect("not poisoned");
+        if registry.live.len() >= self.cap
+            && let Some((_, oldest)) = registry.live.pop_first()
+        {
+            oldest.notify_one();
+            drop(registry);
+            if self.may_warn() {
+                tracing::warn!(%peer, max_connections = self.cap, "at the connection cap: closing the longest-held connection");
+            }
+            registry = self.registry.lock().expect("not poisoned");
+        }
+        let id = registry.next;
+        registry.next += 1;
+        let closing = Arc::new(Notify::new());
+        registry.live.insert(id, closing.clone());
+        Slot {
+            id,
+            registry: self.registry.clone(),
+            closing,
+        }
+    }
+
+    /// Asks every live connection to finish its requests in flight and close.
+    pub fn close_all(&self) {
+        let live = std::mem::take(&mut self.registry.lock().expect("not poisoned").live);
+        for closing in live.values() {
+            closing.notify_one();
         }
     }
 
@@ -168,13 +256,46 @@ pub fn raise_open_files_limit() -> Option<u64> {
 mod tests {
     use super::*;
 
+    fn acceptor(max_connections: u32, open_files: Option<u64>) -> Acceptor {
+        let config = ConnectionConfig {
+            max_connections,
+            header_timeout_secs: 10,
+            body_timeout_secs: 10,
+            write_timeout_secs: 30,
+            drain_timeout_secs: 30,
+        };
+        Acceptor::new(&config, open_files)
+    }
+
     #[test]
     fn the_cap_fits_the_open_files_limit() {
-        assert_eq!(Acceptor::new(1024, None).cap, 1024);
-        assert_eq!(Acceptor::new(1024, Some(1 << 20)).cap, 1024);
-        assert_eq!(Acceptor::new(1024, Some(64)).cap, 16);
-        assert_eq!(Acceptor::new(1024, Some(10)).cap, 1);
-        assert_eq!(Acceptor::new(0, None).cap, 1);
+        assert_eq!(acceptor(1024, None).cap, 1024);
+        assert_eq!(acceptor(1024, Some(1 << 20)).cap, 1024);
+        assert_eq!(acceptor(1024, Some(64)).cap, 16);
+        assert_eq!(acceptor(1024, Some(10)).cap, 1);
+    }
+
+    #[test]
+    fn at_the_cap_the_longest_held_connection_is_asked_to_close() {
+        let mut acceptor = acceptor(2, None);
+        let peer: SocketAddr = "127.0.0.1:1".parse().unwrap();
+        let first = acceptor.admit(peer);
+        let second = acceptor.admit(peer);
+        let third = acceptor.admit(peer);
+        let live = |acceptor: &Acceptor| acceptor.registry.lock().unwrap().live.len();
+        assert_eq!(live(&acceptor), 2);
+        // The first was notified: its permit is stored, so a later wait returns at once.
+        let closing = first.closing.clone();
+        drop(first);
+        let notified = closing.notified();
+        tokio::pin!(notified);
+        assert!(
+            notified.as_mut().enable(),
+            "the oldest connection was asked to close"
+        );
+        assert_eq!(live(&acceptor), 2, "an evicted slot was already given back");
+        drop((second, third));
+        assert_eq!(live(&acceptor), 0);
     }
 
     #[test]

@@ -9,26 +9,18 @@ use std::cell::RefCell;
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::Deserialize;
 use serde::de::{self, DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::Value;
 
 use crate::untrusted::bounded;
 
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default)]
 pub struct Envelope {
-    #[serde(default)]
+    /// The request's id when it is one JSON-RPC allows (a string or a number), else null:
+    /// the host echoes it in its own errors.
     pub id: Value,
-    #[serde(default)]
     method: Option<String>,
-    #[serde(default)]
-    params: Option<Params>,
-}
-
-#[derive(Debug, Deserialize)]
-struct Params {
-    #[serde(default)]
-    name: Option<Value>,
+    tool: Option<String>,
 }
 
 /// A message with the same key twice in one object.
@@ -46,17 +38,30 @@ impl fmt::Display for DuplicateKey {
 }
 
 impl Envelope {
-    /// What the host needs of `body`. Anything that is not JSON at all yields an empty
-    /// envelope, and the guest answers with its parse error.
+    /// What the host needs of `body`. Anything that is not one JSON object within serde_json's
+    /// nesting limit yields an empty envelope (logged as `-`), and the guest answers it.
     pub fn peek(body: &[u8]) -> Result<Self, DuplicateKey> {
         let found = RefCell::new(None);
         let mut deserializer = serde_json::Deserializer::from_slice(body);
-        // A syntax error ends the walk too; only a duplicate met before it matters here.
-        let _ = UniqueKeys(&found).deserialize(&mut deserializer);
+        let walked = UniqueKeys(&found).deserialize(&mut deserializer);
         if let Some(key) = found.into_inner() {
             return Err(DuplicateKey(bounded(&key)));
         }
-        Ok(serde_json::from_slice(body).unwrap_or_default())
+        if walked.is_err() {
+            return Ok(Self::default());
+        }
+        let Ok(Value::Object(message)) = serde_json::from_slice::<Value>(body) else {
+            return Ok(Self::default());
+        };
+        let text = |value: Option<&Value>| value.and_then(Value::as_str).map(str::to_owned);
+        Ok(Self {
+            id: match message.get("id") {
+                Some(id @ (Value::String(_) | Value::Number(_))) => id.clone(),
+                _ => Value::Null,
+            },
+            method: text(message.get("method")),
+            tool: text(message.get("params").and_then(|params| params.get("name"))),
+        })
     }
 
     /// The method, cut to a length fit for a log line.
@@ -66,7 +71,7 @@ impl Envelope {
 
     /// The called tool's name, cut to a length fit for a log line.
     pub fn tool(&self) -> Option<String> {
-        self.params.as_ref()?.name.as_ref()?.as_str().map(bounded)
+        self.tool.as_deref().map(bounded)
     }
 }
 
@@ -159,6 +164,27 @@ mod tests {
             None,
             "the same key in two objects is fine"
         );
+    }
+
+    #[test]
+    fn only_a_json_object_names_a_method() {
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        for body in [
+            format!(r#"{{"x":{deep},"method":"tools/call","method":"tools/list"}}"#),
+            r#"[1,"tools/call",["bucket_objects_put"]]"#.to_owned(),
+        ] {
+            let envelope = Envelope::peek(body.as_bytes()).unwrap();
+            assert_eq!(envelope.method(), None, "{body}");
+            assert_eq!(envelope.tool(), None, "{body}");
+        }
+        let envelope = Envelope::peek(br#"{"id":{"a":1},"method":"m","params":"zzz"}"#).unwrap();
+        assert_eq!(
+            envelope.id,
+            Value::Null,
+            "an id JSON-RPC does not allow is not echoed"
+        );
+        assert_eq!(envelope.method().as_deref(), Some("m"));
+        assert_eq!(envelope.tool(), None);
     }
 
     #[test]

@@ -47,7 +47,10 @@ impl FromStr for AllowedHost {
     fn from_str(text: &str) -> Result<Self, Self::Err> {
         let refused = || NotAHost(text.to_owned());
         let authority = Authority::from_str(text.trim()).map_err(|_| refused())?;
-        if authority.as_str().contains('@') || authority.host().is_empty() {
+        // A port that is not a number up to 65535 is no port a server listens on, not "none".
+        let port = authority.as_str()[authority.host().len()..].trim_start_matches(':');
+        let bad_port = !port.is_empty() && port.parse::<u16>().is_err();
+        if authority.as_str().contains('@') || authority.host().is_empty() || bad_port {
             return Err(refused());
         }
         Ok(Self {
@@ -109,21 +112,25 @@ impl HostPolicy {
     }
 }
 
-/// A request naming two hosts: RFC 9112 §3.2 requires 400, and a proxy and this server
-/// could each pick a different one.
+/// A request whose host cannot be told: RFC 9112 §3.2 requires 400 for two `Host` headers
+/// (a proxy and this server could each pick a different one), and an absolute-form target
+/// must be an http(s) URL.
 #[derive(Debug, PartialEq, Eq)]
-pub struct TwoHostHeaders;
+pub struct AmbiguousHost;
 
 /// The host a request is for: the authority of an absolute-form target (`POST
 /// http://name/mcp`), which RFC 9112 §3.2.2 puts before any `Host` header, else its one `Host`
 /// header. Both forms pass the same allow-list.
-pub fn effective_host<B>(request: &http::Request<B>) -> Result<Option<String>, TwoHostHeaders> {
+pub fn effective_host<B>(request: &http::Request<B>) -> Result<Option<String>, AmbiguousHost> {
     let mut headers = request.headers().get_all(http::header::HOST).iter();
     let header = headers.next();
     if headers.next().is_some() {
-        return Err(TwoHostHeaders);
+        return Err(AmbiguousHost);
     }
     if let Some(authority) = request.uri().authority() {
+        if !matches!(request.uri().scheme_str(), Some("http" | "https")) {
+            return Err(AmbiguousHost);
+        }
         return Ok(Some(authority.as_str().to_owned()));
     }
     // A value that is not visible ASCII cannot be a host name; an empty name matches nothing.
@@ -157,6 +164,7 @@ mod tests {
             "evil.example.com:8080",
             "evil.example.com@localhost:8080",
             "localhost:8080/mcp",
+            "localhost:99999",
             "",
         ] {
             assert!(!policy.allows(host), "{host}");
@@ -209,7 +217,11 @@ mod tests {
         );
         assert_eq!(
             effective_host(&request("/mcp", &["localhost", "evil.example.com"])),
-            Err(TwoHostHeaders)
+            Err(AmbiguousHost)
+        );
+        assert_eq!(
+            effective_host(&request("ftp://localhost/mcp", &[])),
+            Err(AmbiguousHost)
         );
     }
 

@@ -1,5 +1,6 @@
 //! `POST /mcp`: the checks before the guest, the guest, and the request's log line.
 
+use std::sync::Arc;
 use std::time::Instant;
 
 use bytes::Bytes;
@@ -7,10 +8,10 @@ use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
 
-use super::App;
 use super::admission::Refusal;
 use super::envelope::Envelope;
 use super::responses::{self, HttpResponse};
+use super::{App, held_body};
 use crate::auth::{self, Caller};
 use crate::sandbox::{GuestFailure, RequestScope};
 use crate::untrusted::bounded;
@@ -28,38 +29,65 @@ pub async fn handle(
     request: http::Request<Incoming>,
     host: Option<String>,
 ) -> HttpResponse {
-    let started = Instant::now();
-    let request_id = uuid::Uuid::new_v4().to_string();
-    let mut envelope = Envelope::default();
-    let mut caller = None;
-    let response =
-        checked_then_run(app, request, host, &request_id, &mut envelope, &mut caller).await;
-    // Every field is bounded: a client chooses the method, the tool name and (through its
-    // identity provider) the subject.
-    tracing::info!(
-        target: "quilt_mcp::request",
-        request_id,
-        method = envelope.method().as_deref().unwrap_or("-"),
-        tool = envelope.tool().as_deref().unwrap_or("-"),
-        status = response.status().as_u16(),
-        duration_ms = (started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-        subject = caller.as_ref().map(|c: &Caller| bounded(&c.subject)).as_deref().unwrap_or("-"),
-    );
+    let mut line = RequestLine::new();
+    let response = checked_then_run(app, request, host, &mut line).await;
+    line.status = Some(response.status().as_u16());
     response
 }
+
+/// The request's one log line, written when the request is over — also when the client went
+/// away first (status 499), since the tool it called may still be running.
+struct RequestLine {
+    started: Instant,
+    request_id: String,
+    envelope: Envelope,
+    caller: Option<Caller>,
+    status: Option<u16>,
+}
+
+impl RequestLine {
+    fn new() -> Self {
+        Self {
+            started: Instant::now(),
+            request_id: uuid::Uuid::new_v4().to_string(),
+            envelope: Envelope::default(),
+            caller: None,
+            status: None,
+        }
+    }
+}
+
+impl Drop for RequestLine {
+    fn drop(&mut self) {
+        // Every field is bounded: a client chooses the method, the tool name and (through
+        // its identity provider) the subject.
+        tracing::info!(
+            target: "quilt_mcp::request",
+            request_id = self.request_id,
+            method = self.envelope.method().as_deref().unwrap_or("-"),
+            tool = self.envelope.tool().as_deref().unwrap_or("-"),
+            status = self.status.unwrap_or(CLIENT_CLOSED_REQUEST),
+            duration_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
+            subject = self.caller.as_ref().map(|c| bounded(&c.subject)).as_deref().unwrap_or("-"),
+        );
+    }
+}
+
+/// nginx's status for a request whose client closed the connection before the answer.
+const CLIENT_CLOSED_REQUEST: u16 = 499;
 
 async fn checked_then_run(
     app: &App,
     request: http::Request<Incoming>,
     host: Option<String>,
-    request_id: &str,
-    envelope: &mut Envelope,
-    caller_out: &mut Option<Caller>,
+    line: &mut RequestLine,
 ) -> HttpResponse {
-    if let Some(host) = host
-        && !app.hosts.allows(&host)
+    let request_id = line.request_id.clone();
+    let request_id = request_id.as_str();
+    if let Some(host) = &host
+        && !app.hosts.allows(host)
     {
-        let host = bounded(&host);
+        let host = bounded(host);
         tracing::info!(target: "quilt_mcp::http", request_id, %host, "Host refused");
         return responses::forbidden_host(&host);
     }
@@ -90,7 +118,7 @@ async fn checked_then_run(
             }
         }
     };
-    *caller_out = caller.clone();
+    line.caller = caller.clone();
 
     let (mut parts, body) = request.into_parts();
     let read = read_body(body, app.max_body_bytes, &parts.headers);
@@ -99,35 +127,43 @@ async fn checked_then_run(
         Ok(Err(response)) => return response,
         Err(_) => return responses::body_timeout(app.body_timeout),
     };
-    *envelope = match Envelope::peek(&body) {
+    line.envelope = match Envelope::peek(&body) {
         Ok(envelope) => envelope,
         Err(duplicate) => return responses::invalid_request(&duplicate.to_string()),
     };
+    let id = line.envelope.id.clone();
 
     for name in SECRET_HEADERS {
         parts.headers.remove(name);
     }
-    if !parts.headers.contains_key(header::HOST) {
-        parts
-            .headers
-            .insert(header::HOST, HeaderValue::from_static("localhost"));
-    }
+    // The guest sees the host that was checked: an absolute-form target's authority replaces
+    // the `Host` header (RFC 9112 §3.2.2); a request with neither is for localhost.
+    let host = host
+        .and_then(|host| HeaderValue::from_str(&host).ok())
+        .unwrap_or(HeaderValue::from_static("localhost"));
+    parts.headers.insert(header::HOST, host);
 
     let ticket = match app.admission.admit(caller.as_ref().map(Caller::key)).await {
-        Ok(ticket) => ticket,
+        Ok(ticket) => Arc::new(ticket),
         Err(refusal) => {
             tracing::info!(target: "quilt_mcp::admission", request_id, %refusal, "request not admitted");
             let status = match refusal {
                 Refusal::CallerBusy(_) => StatusCode::TOO_MANY_REQUESTS,
                 Refusal::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             };
-            return responses::retry_later(status, &envelope.id, &refusal.to_string());
+            return responses::retry_later(status, &id, &refusal.to_string());
         }
     };
     let scope = RequestScope::new(app.deployment.clone(), caller);
     let request = http::Request::from_parts(parts, body);
-    match app.sandbox.handle(request, scope, request_id, ticket).await {
-        Ok(response) => response,
+    match app
+        .sandbox
+        .handle(request, scope, request_id, ticket.clone())
+        .await
+    {
+        // The ticket is held until the response is written too: a buffered response counts
+        // against its caller's share until the client has read it.
+        Ok(response) => response.map(|body| held_body::holding(body, ticket)),
         Err(failure) => {
             // The log gets the whole failure (a trap's wasm backtrace); the client a short
             // message with the request id to quote.
@@ -140,7 +176,7 @@ async fn checked_then_run(
                 GuestFailure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             };
             let message = failure.client_message(request_id);
-            responses::jsonrpc_error(status, &envelope.id, &message)
+            responses::jsonrpc_error(status, &id, &message)
         }
     }
 }

@@ -4,6 +4,7 @@
 mod admission;
 mod connections;
 mod envelope;
+mod held_body;
 mod host_header;
 mod mcp_endpoint;
 mod origin;
@@ -21,7 +22,7 @@ use tokio::net::TcpListener;
 use url::Url;
 
 pub use admission::{Admission, AdmissionConfig};
-use connections::Acceptor;
+use connections::{Acceptor, ClientStream, Slot};
 pub use connections::{ConnectionConfig, raise_open_files_limit};
 
 use crate::auth::Authenticator;
@@ -62,7 +63,9 @@ impl App {
     async fn route(self: Arc<Self>, request: http::Request<Incoming>) -> HttpResponse {
         use http::Method;
         let Ok(host) = host_header::effective_host(&request) else {
-            return responses::bad_request("a request must carry one Host header (RFC 9112 §3.2)");
+            return responses::bad_request(
+                "a request must carry one Host header, and an absolute target must be an http(s) URL (RFC 9112 §3.2)",
+            );
         };
         match (request.method(), request.uri().path()) {
             (&Method::POST, "/mcp") => mcp_endpoint::handle(&self, request, host).await,
@@ -93,39 +96,42 @@ impl App {
     }
 }
 
-/// Serves until `shutdown` resolves; connections in flight are finished first. Nothing a
+/// Serves until `shutdown` resolves, then stops accepting, asks every connection to close once
+/// its requests in flight are answered, and waits for them up to the drain timeout. Nothing a
 /// client does, and no accept error, ends this loop.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
-    max_connections: usize,
+    config: &ConnectionConfig,
     open_files: Option<u64>,
     shutdown: impl Future<Output = ()>,
 ) {
     let connections = tokio_util::task::TaskTracker::new();
-    let mut acceptor = Acceptor::new(max_connections, open_files);
+    let mut acceptor = Acceptor::new(config, open_files);
     tokio::pin!(shutdown);
     loop {
         let (stream, peer, slot) = tokio::select! {
             accepted = acceptor.accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
-        let app = app.clone();
-        connections.spawn(async move {
-            serve_connection(app, stream, peer).await;
-            drop(slot);
-        });
+        connections.spawn(serve_connection(app.clone(), stream, peer, slot));
     }
+    // New clients are refused from here on, rather than left waiting in the backlog.
+    drop(listener);
+    acceptor.close_all();
     connections.close();
-    connections.wait().await;
+    if tokio::time::timeout(config.drain_timeout(), connections.wait())
+        .await
+        .is_err()
+    {
+        tracing::warn!(
+            connections = connections.len(),
+            "connections still open after the drain timeout; exiting anyway"
+        );
+    }
 }
 
-async fn serve_connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: SocketAddr) {
-    // Responses stream from the guest in several writes; without this, Nagle's algorithm
-    // meets the client's delayed ACK and a 13 KB tools/list answer waits 40 ms.
-    if let Err(error) = stream.set_nodelay(true) {
-        tracing::debug!(%peer, %error, "could not disable Nagle's algorithm");
-    }
+async fn serve_connection(app: Arc<App>, stream: ClientStream, peer: SocketAddr, slot: Slot) {
     let header_timeout = app.header_timeout;
     let service = hyper::service::service_fn(move |request| {
         let app = app.clone();
@@ -135,7 +141,16 @@ async fn serve_connection(app: Arc<App>, stream: tokio::net::TcpStream, peer: So
         .timer(TokioTimer::new())
         .header_read_timeout(header_timeout)
         .serve_connection(TokioIo::new(stream), service);
-    if let Err(error) = connection.await {
+    tokio::pin!(connection);
+    let closed = tokio::select! {
+        closed = connection.as_mut() => closed,
+        () = slot.closing.notified() => {
+            // Answers what is in flight (with `Connection: close`), then closes.
+            connection.as_mut().graceful_shutdown();
+            connection.await
+        }
+    };
+    if let Err(error) = closed {
         tracing::debug!(%peer, %error, "connection closed with an error");
     }
 }
