@@ -8,6 +8,8 @@
 
 use std::fmt;
 
+use crate::echo::bounded;
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Uri {
     pub bucket: String,
@@ -33,6 +35,7 @@ impl fmt::Display for UriError {
                 write!(f, "'{s}' names no bucket; write it as s3://bucket/key")
             }
             Self::InvalidBucket { name, problem } => {
+                let name = bounded(name, MAX_ECHOED_CHARS);
                 write!(f, "'{name}' is not a valid S3 bucket name: {problem}")
             }
             Self::MissingKey(s) => write!(
@@ -40,6 +43,7 @@ impl fmt::Display for UriError {
                 "'{s}' names a bucket but no object; write it as s3://bucket/key"
             ),
             Self::InvalidKey { key, problem } => {
+                let key = bounded(key, MAX_ECHOED_CHARS);
                 write!(f, "'{key}' cannot be used as an S3 key: {problem}")
             }
             Self::UnsupportedQuery(s) => write!(
@@ -151,9 +155,16 @@ pub fn validate_bucket(name: &str) -> Result<(), UriError> {
 /// S3 keys may hold any characters, but a `.` or `..` segment is removed when the request
 /// URL is built (URL dot-segment rules), so the request would reach another object — or
 /// another bucket. Empty segments (`a//b`) are kept by URLs and stored by S3 as they are.
+/// S3's longest key, in bytes of UTF-8.
+const MAX_KEY_BYTES: usize = 1024;
+/// Most characters of a refused key or bucket name repeated in an error.
+const MAX_ECHOED_CHARS: usize = 256;
+
 pub fn validate_key(key: &str) -> Result<(), UriError> {
     let problem = if key.is_empty() {
         "the key is empty"
+    } else if key.len() > MAX_KEY_BYTES {
+        "it is longer than S3's limit of 1024 bytes"
     } else if key
         .split('/')
         .any(|segment| segment == "." || segment == "..")
@@ -334,6 +345,15 @@ mod tests {
                 "{input}: {error}"
             );
         }
+    }
+
+    #[test]
+    fn keys_past_s3s_limit_are_refused_and_echoed_short() {
+        let error = S3Uri::parse(&format!("s3://b/{}", "k".repeat(65_000))).unwrap_err();
+        let message = error.to_string();
+        assert!(message.contains("1024 bytes"), "{message}");
+        assert!(message.len() < 600, "{} bytes", message.len());
+        assert!(S3Uri::parse(&format!("s3://b/{}", "k".repeat(1024))).is_ok());
     }
 
     #[test]
