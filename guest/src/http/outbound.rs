@@ -63,7 +63,12 @@ fn wait(pending: &FutureIncomingResponse) -> Option<Result<IncomingResponse, Err
 }
 
 fn build(request: &Request) -> Result<OutgoingRequest, HttpError> {
-    let bad_url = || HttpError::BadUrl(request.url.to_string());
+    // Named without its query (a presigned URL's signature and session token) and cut short.
+    let bad_url = || {
+        let mut shown = request.url.clone();
+        shown.set_query(None);
+        HttpError::BadUrl(crate::echo::bounded(shown.as_str(), 256))
+    };
     let url = &request.url;
     let scheme = match url.scheme() {
         "http" => Scheme::Http,

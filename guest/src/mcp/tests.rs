@@ -930,3 +930,32 @@ fn a_result_too_large_to_return_is_a_tool_error() {
     let message = result["content"][0]["text"].as_str().unwrap();
     assert!(message.contains("max_bytes"), "{message}");
 }
+
+/// A listing holding a key this server refuses to address still answers; that one object
+/// gets no signed link (a link to it would point at another object).
+#[test]
+fn a_planted_dot_dot_key_in_a_listing_gets_no_link() {
+    let planted = "in/../victim.txt";
+    let listing = format!(
+        r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>src</Name><Prefix></Prefix><KeyCount>2</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>
+<Contents><Key>in/ok.txt</Key><LastModified>2024-03-01T12:00:05.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents>
+<Contents><Key>{planted}</Key><LastModified>2024-03-01T12:00:05.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>"#
+    );
+    let s3 = FakeS3::answering(vec![response(200, &[], listing.as_bytes())]);
+    let result = call(
+        "bucket_objects_list",
+        json!({"bucket": "src", "include_signed_urls": true}),
+        &s3,
+    );
+    assert_eq!(result["isError"], false, "{result}");
+    let objects = result["structuredContent"]["objects"].as_array().unwrap();
+    assert_eq!(objects.len(), 2, "{result}");
+    let link = |key: &str| {
+        objects
+            .iter()
+            .find(|object| object["key"] == key)
+            .map(|object| object["signed_url"].clone())
+    };
+    assert!(link("in/ok.txt").unwrap().is_string(), "{result}");
+    assert_eq!(link(planted), Some(Value::Null), "{result}");
+}

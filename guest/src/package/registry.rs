@@ -223,7 +223,11 @@ mod tests {
         assert_eq!(parse_tag(" latest "), Ok("latest"));
         assert_eq!(parse_tag("1700000000"), Ok("1700000000"));
         for bad in ["..", ".", "../../victim/p/latest", "a/b", "a b", ""] {
-            assert_eq!(parse_tag(bad), Err(NameError::InvalidTag(bad.into())), "{bad}");
+            assert_eq!(
+                parse_tag(bad),
+                Err(NameError::InvalidTag(bad.into())),
+                "{bad}"
+            );
         }
     }
 

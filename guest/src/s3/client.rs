@@ -15,11 +15,10 @@ use url::Url;
 use super::error::{ErrorKind, Failure, classify};
 use super::uri::{S3Uri, UriError, validate_bucket, validate_key};
 use crate::context::{Context, credential_error_message};
-use crate::http::{Client, Method, Request, Response, send_idempotent};
+use crate::http::{Client, MAX_ERROR_BODY, Method, Request, Response, send_idempotent};
 
 /// Signatures of requests sent right away only need to outlive clock skew.
 pub(super) const SEND_EXPIRY: Duration = Duration::from_secs(300);
-const MAX_ERROR_BODY: usize = 64 * 1024;
 const TRANSPORT_RETRIES: usize = 3;
 const MAX_LISTING_BODY: usize = 16 * 1024 * 1024;
 
@@ -304,7 +303,7 @@ impl<'a> S3<'a> {
     /// Every URL this client builds starts here, so a bucket name the rule in `uri` refuses
     /// (`..`, a host-name trick) never reaches rusty-s3.
     pub(super) fn bucket(&self, name: &str) -> Result<Bucket, ErrorKind> {
-        validate_bucket(name).map_err(not_sent("InvalidBucketName"))?;
+        validate_bucket(name).map_err(not_sent)?;
         Bucket::new(
             self.endpoint.clone(),
             self.style,
@@ -377,17 +376,13 @@ impl<'a> S3<'a> {
 
 /// Refuses (nothing is sent) an object address the rule in `uri` refuses.
 pub(super) fn check_object(bucket: &str, key: &str) -> Result<(), ErrorKind> {
-    validate_bucket(bucket).map_err(not_sent("InvalidBucketName"))?;
-    validate_key(key).map_err(not_sent("InvalidObjectName"))
+    validate_bucket(bucket).map_err(not_sent)?;
+    validate_key(key).map_err(not_sent)
 }
 
-/// An address refused before anything was sent, typed like S3's own refusals of it.
-fn not_sent(code: &'static str) -> impl Fn(UriError) -> ErrorKind {
-    move |error| ErrorKind::Other {
-        code: code.into(),
-        message: format!("not sent: {error}"),
-        status: 400,
-    }
+/// An address refused before anything was sent.
+fn not_sent(error: UriError) -> ErrorKind {
+    ErrorKind::NotSent(error.to_string())
 }
 
 /// Addresses the version `uri` names, if any (`?versionId=` on the signed request).

@@ -30,6 +30,8 @@ pub enum ErrorKind {
     Transport(HttpError),
     /// S3 answered with success but a body this client cannot read.
     BadResponse(String),
+    /// Refused here, before anything was sent: the address is one S3 must not be asked for.
+    NotSent(String),
 }
 
 /// An S3 error with what was attempted, on what, by whom.
@@ -143,6 +145,9 @@ impl fmt::Display for Failure {
                 "{} on {target} returned a response that could not be read: {detail}",
                 self.action
             ),
+            ErrorKind::NotSent(reason) => {
+                write!(f, "{} on {target} was not sent: {reason}", self.action)
+            }
         }
     }
 }

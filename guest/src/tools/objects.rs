@@ -171,14 +171,13 @@ fn list(env: &Env<'_>, args: ListArgs) -> Result<ObjectList, ToolError> {
                 key: object.key,
                 version_id: None,
             };
-            let signed_url = if args.include_signed_urls {
-                Some(
-                    s3.presign_get(&uri, Duration::from_secs(LIST_LINK_SECONDS), signed_at)?
-                        .to_string(),
-                )
-            } else {
-                None
-            };
+            // A listed key this server refuses to address (a planted `..`, say) gets no link;
+            // the rest of the listing is still answered.
+            let signed_url = args
+                .include_signed_urls
+                .then(|| s3.presign_get(&uri, Duration::from_secs(LIST_LINK_SECONDS), signed_at))
+                .and_then(Result::ok)
+                .map(|url| url.to_string());
             Ok(ListedObject {
                 s3_uri: uri.to_string(),
                 key: uri.key,
