@@ -12,7 +12,7 @@ use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 use quilt_mcp_tests::artifacts::path_from_env;
 use quilt_mcp_tests::child::spawn_guarded;
 use tokio::process::Command;
@@ -52,7 +52,7 @@ pub async fn official_suite(scenario: &Scenario<'_>) -> Result<()> {
     );
     let baseline = std::fs::read_to_string(&expected_failures)?;
     check_summary(&stdout, &listed_scenarios(&baseline))
-        .with_context(|| format!("the suite's output:\n{stdout}"))
+        .map_err(|error| anyhow!("{error:#}; the suite's output:\n{stdout}"))
 }
 
 /// The suite's own account of the run: it announced a number of scenarios, summarised each

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
-use anyhow::{Context, Result, ensure};
+use anyhow::{Context, Result, anyhow, ensure};
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::host_sandbox::HostSandbox;
 use quilt_mcp_tests::identity::standard_claims;
@@ -156,7 +156,7 @@ pub async fn deadline_covers_a_slow_s3(scenario: &Scenario<'_>) -> Result<()> {
     let outcome = times_out(&client, list, next).await;
     attempt
         .record(outcome.and_then(|observed| silent.was_reached(observed)))
-        .with_context(|| format!("--- host log ---\n{}", host.log().text()))
+        .map_err(|error| anyhow!("{error:#}\n--- host log ---\n{}", host.log().text()))
 }
 
 /// A loopback server that accepts connections, reads what comes and never answers; it counts
