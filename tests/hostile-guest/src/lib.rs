@@ -62,7 +62,10 @@ impl Guest for HostileGuest {
             ),
             "catalog" => catalog(),
             "whoami" => whoami(),
-            "whoami_slow" => whoami_slow(params["hold_ms"].as_u64().unwrap_or(300)),
+            "whoami_slow" => whoami_slow(
+                params["hold_ms"].as_u64().unwrap_or(300),
+                params["signal_url"].as_str(),
+            ),
             "headers" => json!({"headers": headers}),
             "read_file" => read_file(params["path"].as_str().unwrap_or_default()),
             "list_dir" => list_dir(params["path"].as_str().unwrap_or_default()),
@@ -189,13 +192,16 @@ fn whoami() -> Value {
 }
 
 /// `whoami` held open between reading the caller and reading the rest, so that concurrent
-/// requests overlap inside the host; the wall-clock times let a test prove they did.
-fn whoami_slow(hold_ms: u64) -> Value {
+/// requests overlap inside the host; the wall-clock times let a test prove they did. With
+/// `signal_url`, a GET to it first tells the test this request is inside the guest.
+fn whoami_slow(hold_ms: u64, signal_url: Option<&str>) -> Value {
     let started_ms = unix_millis();
     let subject_before_hold = request_context::get_caller().map(|caller| caller.subject);
+    let signal = signal_url.map(|url| fetch(url, None));
     wasi::clocks::monotonic_clock::subscribe_duration(hold_ms * 1_000_000).block();
     let mut answer = whoami();
     answer["subject_before_hold"] = json!(subject_before_hold);
+    answer["signal"] = json!(signal);
     answer["started_ms"] = json!(started_ms);
     answer["finished_ms"] = json!(unix_millis());
     answer

@@ -426,16 +426,17 @@ async fn stripped_headers(scenario: &Scenario<'_>, host: &HostProcess) -> Result
 /// How long the requests filling the pool stay in the guest: longer than any wait for a free
 /// slot the host may make before it answers 503, so the request sent meanwhile must get 503.
 const POOL_HOLD: Duration = Duration::from_secs(8);
-/// Time for the two holding requests to be inside the guest before the third is sent; the
-/// guest's own timestamps prove afterwards that they were.
-const POOL_SETTLE: Duration = Duration::from_secs(2);
+/// The longest wait for the holding requests to reach the guest (instances start in ms).
+const POOL_ARRIVAL: Duration = Duration::from_secs(30);
 
 /// `--max-instances 2` with two requests held in the guest: a third gets 503 with the host's
 /// JSON-RPC error, and once they are done the next request is served. Each request comes from
 /// a caller of its own, so only the pool, not a per-caller cap, can refuse it.
 pub async fn full_pool_answers_503(scenario: &Scenario<'_>) -> Result<()> {
+    // Each holding request calls here once it is inside the guest.
+    let arrivals = JwksServer::start(json!({})).await?;
     let mut spec = scenario.spec(Guest::Hostile);
-    spec.extra = args(&["--max-instances", "2"]);
+    spec.extra = args(&["--max-instances", "2", "--egress-allow", &arrivals.origin()]);
     let host = scenario.start(spec).await?;
     let client_for = |subject: &str| {
         let claims = standard_claims(&scenario.stack.issuer(), &host.mcp_url(), subject);
@@ -451,17 +452,32 @@ pub async fn full_pool_answers_503(scenario: &Scenario<'_>) -> Result<()> {
         "a third request while --max-instances 2 are busy",
         "HTTP 503, JSON-RPC error -32603; served once a slot is free",
     );
-    attempt.record(overflow_the_pool(&callers).await)
+    attempt.record(overflow_the_pool(&callers, &arrivals).await)
 }
 
-async fn overflow_the_pool([first, second, third]: &[McpClient; 3]) -> Result<String> {
-    let hold = json!({"hold_ms": POOL_HOLD.as_millis() as u64});
+/// The first two callers hold the pool; once both have called `arrivals` from inside the
+/// guest, the third sends its request.
+async fn overflow_the_pool(
+    [first, second, third]: &[McpClient; 3],
+    arrivals: &JwksServer,
+) -> Result<String> {
+    let hold = json!({
+        "hold_ms": POOL_HOLD.as_millis() as u64,
+        "signal_url": format!("{}/inside", arrivals.origin()),
+    });
     let holders = futures::future::try_join(
         first.request("whoami_slow", hold.clone()),
         second.request("whoami_slow", hold),
     );
     let overflow = async {
-        tokio::time::sleep(POOL_SETTLE).await;
+        let waiting = Instant::now();
+        while arrivals.hits() < 2 {
+            ensure!(
+                waiting.elapsed() < POOL_ARRIVAL,
+                "the holding requests did not reach the guest within {POOL_ARRIVAL:?}"
+            );
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
         let sent_ms = unix_millis();
         let reply = third
             .post_raw(request(49, "whoami", json!({})).to_string(), &[])
