@@ -21,8 +21,14 @@ pub enum Message {
 #[derive(Debug, Clone, PartialEq)]
 pub struct RpcError(pub ErrorData);
 
+/// The longest JSON-RPC error message.
+const MAX_MESSAGE_CHARS: usize = 1000;
+
 impl RpcError {
+    /// Every JSON-RPC error's message is bounded here: many quote what the client sent (a
+    /// method or tool name, an argument's value).
     fn new(code: ErrorCode, message: String) -> Self {
+        let message = crate::echo::bounded(&message, MAX_MESSAGE_CHARS);
         Self(ErrorData::new(code, message, None))
     }
 

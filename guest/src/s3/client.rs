@@ -221,9 +221,8 @@ impl<'a> S3<'a> {
             body: Vec::new(),
         };
         // Error bodies must be read whole to be typed, even when few bytes were asked for.
-        let mut response = self
-            .http
-            .send(&request, max_bytes.max(MAX_ERROR_BODY))
+        let cap = max_bytes.max(MAX_ERROR_BODY);
+        let mut response = send_idempotent(self.http, &request, cap, TRANSPORT_RETRIES)
             .map_err(|e| fail(ErrorKind::Transport(e)))?;
         let content_type = response.header("content-type").map(str::to_owned);
         let size = match response.status {

@@ -139,6 +139,15 @@ impl S3<'_> {
                 return Err(ListAllError::TooMany { limit });
             }
             match page.next_continuation_token {
+                // A token that does not move would list the same page until the deadline.
+                Some(next) if next.is_empty() || next == token => {
+                    let stuck = ErrorKind::BadResponse(
+                        "S3 repeated its continuation token, so the listing does not advance"
+                            .into(),
+                    );
+                    let failure = self.failure(stuck, "s3:ListBucket", bucket, prefix, None);
+                    return Err(ListAllError::S3(failure));
+                }
                 Some(next) => token = next,
                 None => return Ok(objects),
             }

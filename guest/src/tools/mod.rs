@@ -276,9 +276,14 @@ pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<Called> {
     let entry = registry().into_iter().find(|entry| entry.name == name)?;
     Some(match (entry.handler)(env, arguments) {
         Ok(output) => Called::Output(output),
-        Err(error) => Called::Failed(error.to_string()),
+        // One bound for every failure: messages quote keys, names and values the caller or a
+        // server chose, and none of them may make the answer huge.
+        Err(error) => Called::Failed(crate::echo::bounded(&error.to_string(), MAX_FAILURE_CHARS)),
     })
 }
+
+/// The longest tool error message; enough for a per-item report of a batch.
+const MAX_FAILURE_CHARS: usize = 4000;
 
 /// The most JSON one call may return. The response carries it twice (as the structured
 /// content and as the text block), so more could not pass the host's default 64 MiB

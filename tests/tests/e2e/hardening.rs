@@ -378,15 +378,30 @@ pub async fn duplicate_keys_are_refused(scenario: &Scenario<'_>) -> Result<()> {
     quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &client).await
 }
 
-/// Item 8: a client-chosen name is cut in the log line.
+/// Item 8: a client-chosen name or value is cut in the log line and in the answer.
 pub async fn logged_fields_are_bounded(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Tools).await?;
     let client = scenario.client(&host);
-    let name = "x".repeat(900_000);
-    let reply = client
-        .send("tools/call", json!({"name": name, "arguments": {}}))
-        .await?;
-    ensure!(reply.status < 500, "HTTP {}", reply.status);
+    let huge = "x".repeat(900_000);
+    for (what, params) in [
+        ("a tool name", json!({"name": huge, "arguments": {}})),
+        (
+            "an argument's value",
+            json!({"name": "bucket_object_text", "arguments": {"s3_uri": "s3://b/k", "max_bytes": huge}}),
+        ),
+        (
+            "a key",
+            json!({"name": "bucket_object_info", "arguments": {"s3_uri": format!("s3://b/{huge}")}}),
+        ),
+    ] {
+        let reply = client.send("tools/call", params).await?;
+        ensure!(reply.status < 500, "{what}: HTTP {}", reply.status);
+        ensure!(
+            reply.text().len() < 8192,
+            "{what} of 900 KB came back in a {} byte answer",
+            reply.text().len()
+        );
+    }
     host.wait_for_log("quilt_mcp::request").await?;
     let log = host.log().text();
     let longest = log.lines().map(str::len).max().unwrap_or(0);

@@ -48,8 +48,14 @@ pub(super) fn collect_sources(
             .into_iter()
             .filter(|o| !o.key.ends_with('/'))
             .map(|object| {
+                // A listing holds only keys under its prefix; a server that says otherwise
+                // gets its key kept whole rather than cut at a byte that may not be a boundary.
                 let logical_key = if flatten {
-                    object.key[prefix.len()..].to_owned()
+                    object
+                        .key
+                        .strip_prefix(prefix.as_str())
+                        .unwrap_or(&object.key)
+                        .to_owned()
                 } else {
                     object.key.clone()
                 };
