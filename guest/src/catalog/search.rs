@@ -234,7 +234,7 @@ impl From<EsHit> for Hit {
             Hit {
                 description: package.as_ref().map(|p| format!("file in package {p}")),
                 s3_uri: package.as_ref().map(|p| {
-                    let revision = top_hash.as_deref().map_or(Revision::Latest, Revision::Hash);
+                    let revision = revision_of(top_hash.as_deref());
                     quilt_uri(&bucket, Some(p), revision, &logical_key)
                 }),
                 size: source["entry_size"].as_u64(),
@@ -247,7 +247,7 @@ impl From<EsHit> for Hit {
             Hit {
                 description: text("comment"),
                 s3_uri: package.as_ref().map(|p| {
-                    let revision = top_hash.as_deref().map_or(Revision::Latest, Revision::Hash);
+                    let revision = revision_of(top_hash.as_deref());
                     quilt_uri(&bucket, Some(p), revision, "")
                 }),
                 last_modified: text("ptr_last_modified"),
@@ -286,4 +286,35 @@ fn json_text(value: &Value) -> Option<Value> {
 
 fn file_name(path: &str) -> String {
     path.rsplit('/').next().unwrap_or(path).to_owned()
+}
+
+/// The revision an index document names. Only hex is a top hash (or a prefix of one): any
+/// other text would be spliced into the Quilt+ URI as is (`&path=…`), so it is ignored.
+fn revision_of(top_hash: Option<&str>) -> Revision<'_> {
+    match top_hash {
+        Some(hash) if !hash.is_empty() && hash.bytes().all(|b| b.is_ascii_hexdigit()) => {
+            Revision::Hash(hash)
+        }
+        _ => Revision::Latest,
+    }
+}
+
+#[cfg(test)]
+mod revision_tests {
+    use super::*;
+
+    #[test]
+    fn only_hex_names_a_revision() {
+        assert!(matches!(
+            revision_of(Some("abc123")),
+            Revision::Hash("abc123")
+        ));
+        for planted in ["abc&path=../../x", "", "latest", "ab cd"] {
+            assert!(
+                matches!(revision_of(Some(planted)), Revision::Latest),
+                "{planted}"
+            );
+        }
+        assert!(matches!(revision_of(None), Revision::Latest));
+    }
 }
