@@ -222,12 +222,15 @@ test: build standalone tools clients bubblewrap $(WASMTIME_STAMP) $(HADOLINT_STA
 e2e: build tools
 	cargo test --release -p quilt-mcp-tests --test e2e -- $(T)
 
-# Every sandbox attempt (the host's sockets unit test, the end-to-end sandbox trials), each
+# Every sandbox attempt (the host's sockets unit test, the end-to-end sandbox, hardening and
+# hostile-key trials), each
 # recorded as it is checked, then printed as a table; fails if any guarantee did not hold.
 sandbox-report: build tools bubblewrap
 	rm -f "$(SANDBOX_REPORT)"
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp --lib -- sandbox::store
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- sandbox
+	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- hardening
+	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- hostile_keys
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo run --quiet --release -p quilt-mcp-tests --bin sandbox_report
 
 run: build tools

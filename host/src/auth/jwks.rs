@@ -102,6 +102,14 @@ impl JwksCache {
         self.shared.generation.load(Ordering::SeqCst)
     }
 
+    /// Whether the key set is within its maximum age (none fetched yet counts as fresh: there
+    /// is nothing a token could have been verified with).
+    pub fn is_fresh(&self) -> bool {
+        self.shared
+            .snapshot()
+            .is_none_or(|fetched| fetched.age() < fetched.max_age)
+    }
+
     /// Starts a background refresh when the set is due for one, without waiting for it.
     pub fn keep_fresh(&self) {
         let due = self

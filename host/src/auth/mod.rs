@@ -167,14 +167,16 @@ impl Authenticator {
     }
 
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
-        let generation = match &self.keys {
-            Keys::Fixed(_) => 0,
+        // A token verified with a key set now past its maximum age is checked again: the key
+        // lookup then waits for the refresh, which may have withdrawn that key.
+        let (generation, keys_fresh) = match &self.keys {
+            Keys::Fixed(_) => (0, true),
             Keys::Jwks(cache) => {
                 cache.keep_fresh();
-                cache.generation()
+                (cache.generation(), cache.is_fresh())
             }
         };
-        if let Some(caller) = self.verified.get(token, generation) {
+        if keys_fresh && let Some(caller) = self.verified.get(token, generation) {
             return Ok(caller);
         }
         let header = jsonwebtoken::decode_header(token).map_err(|_| AuthError::Malformed)?;

@@ -11,6 +11,7 @@ use quilt_mcp_tests::hostile_guest::GUEST_RAN;
 use quilt_mcp_tests::identity::{Identity, jwks, standard_claims};
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::mcp::McpClient;
+use quilt_mcp_tests::sandbox_report::Attempt;
 use serde_json::{Value, json};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -73,6 +74,15 @@ fn status_of(response: &str) -> Option<u16> {
 /// Item 1: `accept()` failing with EMFILE under a flood of idle connections is survived, and
 /// connections past `--max-connections` are refused while the server goes on serving.
 pub async fn connection_floods_are_survived(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "connections",
+        "120 idle connections under ulimit -n 64; then a newcomer while 4 of --max-connections 4 are busy",
+        "accept errors survived, /healthz served; the newcomer served, the longest-held connection closed",
+    );
+    attempt.record(connection_floods_are_survived_checked(scenario).await)
+}
+
+async fn connection_floods_are_survived_checked(scenario: &Scenario<'_>) -> Result<String> {
     let host = scenario.host(Guest::Hostile).await?;
     limit_open_files(host.server_pid()?, 64)?;
     let mut flood = Vec::new();
@@ -116,12 +126,24 @@ pub async fn connection_floods_are_survived(scenario: &Scenario<'_>) -> Result<(
         matches!(closed, Ok(Ok(0)) | Ok(Err(_))),
         "the longest-held connection was not closed: {closed:?}"
     );
-    Ok(())
+    Ok(
+        "EMFILE survived, /healthz served; newcomer HTTP 200, longest-held connection closed"
+            .into(),
+    )
 }
 
 /// A client that never reads its response loses the connection after the write timeout,
 /// and until then the response counts against its caller's share.
 pub async fn clients_that_never_read_are_cut_off(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "connections",
+        "a client that never reads an 8 MiB response, --write-timeout-secs 1",
+        "connection closed, buffer freed; its share held until then (429), then served",
+    );
+    attempt.record(clients_that_never_read_are_cut_off_checked(scenario).await)
+}
+
+async fn clients_that_never_read_are_cut_off_checked(scenario: &Scenario<'_>) -> Result<String> {
     let mut spec = scenario.spec(Guest::Hostile);
     spec.extra = args(&[
         "--write-timeout-secs",
@@ -171,12 +193,23 @@ pub async fn clients_that_never_read_are_cut_off(scenario: &Scenario<'_>) -> Res
         "the whole response ({received} bytes) waited for a client that did not read"
     );
     client.request("whoami", json!({})).await?;
-    Ok(())
+    Ok(format!(
+        "closed after {received} of 8388608 bytes; 429 while unread; then served"
+    ))
 }
 
 /// On SIGTERM the server stops accepting, closes idle keep-alive connections at once, answers
 /// what is in flight, and exits.
 pub async fn shutdown_drains_and_exits(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "connections",
+        "SIGTERM with one request in flight and one idle keep-alive connection",
+        "the request answered, the idle connection closed, no new connections accepted",
+    );
+    attempt.record(shutdown_drains_and_exits_checked(scenario).await)
+}
+
+async fn shutdown_drains_and_exits_checked(scenario: &Scenario<'_>) -> Result<String> {
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
     let mut idle = TcpStream::connect(address(&host)).await?;
@@ -219,7 +252,7 @@ pub async fn shutdown_drains_and_exits(scenario: &Scenario<'_>) -> Result<()> {
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    Ok(())
+    Ok("in-flight request HTTP 200; idle connection closed; accepting stopped".into())
 }
 
 /// A client that goes away before its answer still leaves the request's log line (status
@@ -302,6 +335,15 @@ async fn healthy_within(host: &HostProcess, limit: Duration) -> Result<()> {
 
 /// Item 4: a body dribbled after its head gets 408 within the body deadline; no guest runs.
 pub async fn dribbled_body_gets_408(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "connections",
+        "a body dribbled after its head, --body-timeout-secs 1",
+        "HTTP 408 in about 1 s; no guest runs",
+    );
+    attempt.record(dribbled_body_gets_408_checked(scenario).await)
+}
+
+async fn dribbled_body_gets_408_checked(scenario: &Scenario<'_>) -> Result<String> {
     let mut spec = scenario.spec(Guest::Hostile);
     spec.extra = args(&["--body-timeout-secs", "1"]);
     let host = scenario.start(spec).await?;
@@ -326,7 +368,10 @@ pub async fn dribbled_body_gets_408(scenario: &Scenario<'_>) -> Result<()> {
         !host.log().text().contains(GUEST_RAN),
         "the guest ran for a body that never arrived"
     );
-    Ok(())
+    Ok(format!(
+        "HTTP 408 after {:.1} s; the guest never ran",
+        waited.as_secs_f64()
+    ))
 }
 
 /// Item 5: a refused egress request is logged without its query (an S3 URL's signature and
@@ -364,6 +409,15 @@ pub async fn secrets_stay_out_of_logs(scenario: &Scenario<'_>) -> Result<()> {
 /// Item 7: a message with a duplicate key is refused with -32600 before any guest runs, so
 /// the log and the guest can never disagree about which method or tool ran.
 pub async fn duplicate_keys_are_refused(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "requests",
+        "a message with a duplicate key (method, params.name)",
+        "HTTP 400, -32600, before any guest runs",
+    );
+    attempt.record(duplicate_keys_are_refused_checked(scenario).await)
+}
+
+async fn duplicate_keys_are_refused_checked(scenario: &Scenario<'_>) -> Result<String> {
     let host = scenario.host(Guest::Hostile).await?;
     let client = scenario.client(&host);
     for body in [
@@ -375,11 +429,21 @@ pub async fn duplicate_keys_are_refused(scenario: &Scenario<'_>) -> Result<()> {
         let message = reply.json()?;
         ensure!(message["error"]["code"] == -32600, "{body}: {message}");
     }
-    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &client).await
+    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &client).await?;
+    Ok("HTTP 400, -32600; the guest never ran".into())
 }
 
 /// Item 8: a client-chosen name or value is cut in the log line and in the answer.
 pub async fn logged_fields_are_bounded(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "requests",
+        "900 KB tool name, argument value and key",
+        "answers and log lines stay short",
+    );
+    attempt.record(logged_fields_are_bounded_checked(scenario).await)
+}
+
+async fn logged_fields_are_bounded_checked(scenario: &Scenario<'_>) -> Result<String> {
     let host = scenario.host(Guest::Tools).await?;
     let client = scenario.client(&host);
     let huge = "x".repeat(900_000);
@@ -409,12 +473,23 @@ pub async fn logged_fields_are_bounded(scenario: &Scenario<'_>) -> Result<()> {
         longest < 4096,
         "a log line of {longest} bytes: client-chosen fields are not bounded"
     );
-    Ok(())
+    Ok(format!(
+        "answers under 8 KiB; longest log line {longest} bytes"
+    ))
 }
 
 /// Item 9: while one caller floods the server with slow calls, another caller is served; the
 /// flooding caller gets 429 with Retry-After past its share.
 pub async fn one_caller_cannot_starve_the_others(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "fairness",
+        "40 concurrent slow calls from one caller, --max-instances 8",
+        "every other caller served; the flooding caller held to its share with 429 + Retry-After",
+    );
+    attempt.record(one_caller_cannot_starve_the_others_checked(scenario).await)
+}
+
+async fn one_caller_cannot_starve_the_others_checked(scenario: &Scenario<'_>) -> Result<String> {
     let mut spec = scenario.spec(Guest::Hostile);
     spec.extra = args(&["--max-instances", "8"]);
     let host = scenario.start(spec).await?;
@@ -462,12 +537,23 @@ pub async fn one_caller_cannot_starve_the_others(scenario: &Scenario<'_>) -> Res
         too_many > 0,
         "the flooding caller was never held to its share"
     );
-    Ok(())
+    Ok(format!(
+        "other caller: {others:?}; flooding caller: {too_many} of 40 got 429"
+    ))
 }
 
 /// Item 10: two Host headers get 400; an absolute-form target's authority is the host that
 /// must pass the allow-list.
 pub async fn host_smuggling_is_refused(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "requests",
+        "two Host headers; an absolute-form target naming another host",
+        "HTTP 400; HTTP 403; the guest never ran",
+    );
+    attempt.record(host_smuggling_is_refused_checked(scenario).await)
+}
+
+async fn host_smuggling_is_refused_checked(scenario: &Scenario<'_>) -> Result<String> {
     let host = scenario.host(Guest::Hostile).await?;
     let token = scenario.token(&host);
     let request = |target: &str, hosts: &[&str], method: &str| {
@@ -512,7 +598,8 @@ pub async fn host_smuggling_is_refused(scenario: &Scenario<'_>) -> Result<()> {
         "absolute-form target naming this server: {allowed}"
     );
     let client = scenario.client(&host);
-    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &client).await
+    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &client).await?;
+    Ok("HTTP 400; HTTP 403; the guest never ran".into())
 }
 
 /// Item 11 (host side): a trapped guest's 500 tells the client little and the log all.
@@ -548,6 +635,15 @@ pub async fn guest_failures_are_short_for_clients(scenario: &Scenario<'_>) -> Re
 
 /// Item 13: a token whose header marks an extension critical is refused (RFC 7515 §4.1.11).
 pub async fn critical_header_extensions_are_refused(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "tokens",
+        "a token whose header marks crit: [\"exp\"]",
+        "HTTP 401 naming the critical extension; no guest runs",
+    );
+    attempt.record(critical_header_extensions_are_refused_checked(scenario).await)
+}
+
+async fn critical_header_extensions_are_refused_checked(scenario: &Scenario<'_>) -> Result<String> {
     const SECRET: &str = "hardening-hs256-secret";
     let mut spec = scenario.spec(Guest::Hostile);
     spec.auth = args(&[
@@ -582,7 +678,8 @@ pub async fn critical_header_extensions_are_refused(scenario: &Scenario<'_>) -> 
         "the refusal does not say why: {}",
         reply.text()
     );
-    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &plain).await
+    quilt_mcp_tests::hostile_guest::assert_guest_never_ran(&host, &plain).await?;
+    Ok("HTTP 401 (critical extension); the guest never ran".into())
 }
 
 /// Item 8: a token's header fields reach the log and the 401 cut short.
@@ -612,6 +709,15 @@ pub async fn token_header_fields_are_bounded(scenario: &Scenario<'_>) -> Result<
 /// Item 3: a key withdrawn from the JWKS stops being trusted once the set's max-age has
 /// passed, even for a token verified before.
 pub async fn withdrawn_keys_stop_being_trusted(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "tokens",
+        "a key withdrawn from the JWKS (max-age 1 s), token verified before",
+        "HTTP 401 once the set is past its max age; the remaining key still accepted",
+    );
+    attempt.record(withdrawn_keys_stop_being_trusted_checked(scenario).await)
+}
+
+async fn withdrawn_keys_stop_being_trusted_checked(scenario: &Scenario<'_>) -> Result<String> {
     let (first, second) = (Identity::generate("first")?, Identity::generate("second")?);
     let jwks_server = JwksServer::start(jwks(&[&first, &second])).await?;
     jwks_server.set_max_age(Some(1));
@@ -622,17 +728,10 @@ pub async fn withdrawn_keys_stop_being_trusted(scenario: &Scenario<'_>) -> Resul
 
     jwks_server.publish(jwks(&[&second]));
     tokio::time::sleep(Duration::from_millis(2500)).await;
-    // The first request may be the one that notices (and waits for) the refresh.
-    let mut statuses = Vec::new();
-    for _ in 0..3 {
-        statuses.push(client.send("whoami", json!({})).await?.status);
-        if statuses.last() == Some(&401) {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(300)).await;
-    }
+    // The set is past its max age: the very next request waits for the refresh.
+    let statuses = vec![client.send("whoami", json!({})).await?.status];
     ensure!(
-        statuses.last() == Some(&401),
+        statuses == [401],
         "a withdrawn key was still trusted: {statuses:?}"
     );
     let kept = McpClient::new(
@@ -640,12 +739,25 @@ pub async fn withdrawn_keys_stop_being_trusted(scenario: &Scenario<'_>) -> Resul
         Some(second.sign(&claims_for(&jwks_server, &host, "bob"))),
     );
     kept.request("whoami", json!({})).await?;
-    Ok(())
+    Ok(format!(
+        "statuses after withdrawal: {statuses:?}; the other key accepted"
+    ))
 }
 
 /// Item 3: a slow identity provider, fetched for an unknown `kid`, stalls no token whose key
 /// is already known.
 pub async fn slow_identity_provider_stalls_no_known_key(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "tokens",
+        "an unknown kid while the JWKS answers in 4 s",
+        "a token whose key is known is answered at once",
+    );
+    attempt.record(slow_identity_provider_stalls_no_known_key_checked(scenario).await)
+}
+
+async fn slow_identity_provider_stalls_no_known_key_checked(
+    scenario: &Scenario<'_>,
+) -> Result<String> {
     let known = Identity::generate("known")?;
     let jwks_server = JwksServer::start(jwks(&[&known])).await?;
     let host = host_for(scenario, &jwks_server, &["--jwks-min-refetch-secs", "0"]).await?;
@@ -673,7 +785,10 @@ pub async fn slow_identity_provider_stalls_no_known_key(scenario: &Scenario<'_>)
         "a token with a known key waited {waited:?} behind a slow JWKS fetch"
     );
     ensure!(stalled?.status == 401, "an unknown kid was accepted");
-    Ok(())
+    Ok(format!(
+        "known key answered in {:.2} s; unknown kid 401",
+        waited.as_secs_f64()
+    ))
 }
 
 async fn host_for(

@@ -7,6 +7,7 @@
 
 use anyhow::{Result, ensure};
 use quilt_mcp_tests::mcp::McpClient;
+use quilt_mcp_tests::sandbox_report::Attempt;
 use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario};
@@ -34,6 +35,17 @@ fn put_text(bucket: &str, key: &str) -> Value {
 }
 
 pub async fn dot_segments_are_refused_and_nothing_moves(scenario: &Scenario<'_>) -> Result<()> {
+    let attempt = Attempt::new(
+        "keys",
+        "dir/../hello.txt, a/../../victim/x, ../newbucket, s3://b/., bucket ..",
+        "tool errors naming each; nothing written, no bucket created; server still serving",
+    );
+    attempt.record(dot_segments_are_refused_and_nothing_moves_checked(scenario).await)
+}
+
+async fn dot_segments_are_refused_and_nothing_moves_checked(
+    scenario: &Scenario<'_>,
+) -> Result<String> {
     let bucket = scenario.bucket("hostile").await?;
     let victim = scenario.bucket("victim").await?;
     let admin = scenario.admin();
@@ -117,5 +129,5 @@ pub async fn dot_segments_are_refused_and_nothing_moves(scenario: &Scenario<'_>)
         .await?
         .success()?;
     ensure!(read["text"] == ORIGINAL, "{read}");
-    Ok(())
+    Ok("each refused by name; victim objects untouched, no new bucket; still serving".into())
 }
