@@ -520,7 +520,9 @@ pub async fn rotated_key_is_fetched_on_unknown_kid(scenario: &Scenario<'_>) -> R
     let first = Identity::generate("rotation-1")?;
     let second = Identity::generate("rotation-2")?;
     let jwks_server = JwksServer::start(jwks(&[&first])).await?;
-    let rate_limited = host_with_refetch_interval(scenario, &jwks_server, "3600").await?;
+    let rate_limited = scenario
+        .host_trusting(&jwks_server, &["--jwks-min-refetch-secs", "3600"])
+        .await?;
     let mut claims = scenario.claims(&rate_limited);
     claims["iss"] = json!(jwks_server.origin());
     McpClient::new(&rate_limited.mcp_url(), Some(first.sign(&claims)))
@@ -541,7 +543,9 @@ pub async fn rotated_key_is_fetched_on_unknown_kid(scenario: &Scenario<'_>) -> R
         "10 forged kids caused {refetches} JWKS fetches"
     );
 
-    let rotating = host_with_refetch_interval(scenario, &jwks_server, "0").await?;
+    let rotating = scenario
+        .host_trusting(&jwks_server, &["--jwks-min-refetch-secs", "0"])
+        .await?;
     let mut claims = scenario.claims(&rotating);
     claims["iss"] = json!(jwks_server.origin());
     McpClient::new(&rotating.mcp_url(), Some(first.sign(&claims)))
@@ -553,24 +557,6 @@ pub async fn rotated_key_is_fetched_on_unknown_kid(scenario: &Scenario<'_>) -> R
         .await
         .context("a key added to the JWKS was not fetched for its first token")?;
     Ok(())
-}
-
-/// A host trusting `jwks_server`'s keys, refetching them at most every `secs` seconds.
-async fn host_with_refetch_interval(
-    scenario: &Scenario<'_>,
-    jwks_server: &JwksServer,
-    secs: &str,
-) -> Result<HostProcess> {
-    let mut spec = scenario.spec(Guest::Hostile);
-    spec.auth = args(&[
-        "--jwks-url",
-        &jwks_server.jwks_url(),
-        "--jwt-issuer",
-        &jwks_server.origin(),
-        "--jwks-min-refetch-secs",
-        secs,
-    ]);
-    scenario.start(spec).await
 }
 
 pub async fn tokens_never_appear_in_logs(scenario: &Scenario<'_>) -> Result<()> {

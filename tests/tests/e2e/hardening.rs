@@ -721,7 +721,9 @@ async fn withdrawn_keys_stop_being_trusted_checked(scenario: &Scenario<'_>) -> R
     let (first, second) = (Identity::generate("first")?, Identity::generate("second")?);
     let jwks_server = JwksServer::start(jwks(&[&first, &second])).await?;
     jwks_server.set_max_age(Some(1));
-    let host = host_for(scenario, &jwks_server, &["--jwks-min-refetch-secs", "1"]).await?;
+    let host = scenario
+        .host_trusting(&jwks_server, &["--jwks-min-refetch-secs", "1"])
+        .await?;
     let token = first.sign(&claims_for(&jwks_server, &host, "alice"));
     let client = McpClient::new(&host.mcp_url(), Some(token));
     client.request("whoami", json!({})).await?;
@@ -760,7 +762,9 @@ async fn slow_identity_provider_stalls_no_known_key_checked(
 ) -> Result<String> {
     let known = Identity::generate("known")?;
     let jwks_server = JwksServer::start(jwks(&[&known])).await?;
-    let host = host_for(scenario, &jwks_server, &["--jwks-min-refetch-secs", "0"]).await?;
+    let host = scenario
+        .host_trusting(&jwks_server, &["--jwks-min-refetch-secs", "0"])
+        .await?;
     let sign = |subject: &str| known.sign(&claims_for(&jwks_server, &host, subject));
     McpClient::new(&host.mcp_url(), Some(sign("first")))
         .request("whoami", json!({}))
@@ -789,22 +793,6 @@ async fn slow_identity_provider_stalls_no_known_key_checked(
         "known key answered in {:.2} s; unknown kid 401",
         waited.as_secs_f64()
     ))
-}
-
-async fn host_for(
-    scenario: &Scenario<'_>,
-    jwks_server: &JwksServer,
-    extra: &[&str],
-) -> Result<HostProcess> {
-    let mut spec = scenario.spec(Guest::Hostile);
-    spec.auth = args(&[
-        "--jwks-url",
-        &jwks_server.jwks_url(),
-        "--jwt-issuer",
-        &jwks_server.origin(),
-    ]);
-    spec.extra = args(extra);
-    scenario.start(spec).await
 }
 
 fn claims_for(jwks_server: &JwksServer, host: &HostProcess, subject: &str) -> Value {

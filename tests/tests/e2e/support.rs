@@ -177,6 +177,24 @@ impl Scenario<'_> {
         self.start(self.spec(guest)).await
     }
 
+    /// A hostile-guest host trusting `jwks_server`'s keys (its origin as the issuer), with
+    /// `extra` flags (e.g. how often it may refetch them).
+    pub async fn host_trusting(
+        &self,
+        jwks_server: &JwksServer,
+        extra: &[&str],
+    ) -> Result<HostProcess> {
+        let mut spec = self.spec(Guest::Hostile);
+        spec.auth = args(&[
+            "--jwks-url",
+            &jwks_server.jwks_url(),
+            "--jwt-issuer",
+            &jwks_server.origin(),
+        ]);
+        spec.extra = args(extra);
+        self.start(spec).await
+    }
+
     /// Valid claims for [`SUBJECT`] on `host` (its MCP URL is the default audience).
     pub fn claims(&self, host: &HostProcess) -> Value {
         standard_claims(&self.stack.issuer(), &host.mcp_url(), SUBJECT)
