@@ -3,10 +3,12 @@
 
 use rmcp::model::{Implementation, ServerCapabilities, ToolsCapability};
 
-pub const INSTRUCTIONS: &str = "Tools for browsing and writing the S3 buckets behind a Quilt catalog, as the signed-in user. \
-Objects are addressed as s3://bucket/key (optionally ?versionId=...). Start with auth_status to see which identity and \
-credentials are in use, then bucket_objects_list to browse, bucket_object_info/text/fetch to read, bucket_object_link \
-to share, and bucket_objects_put to write.";
+pub const INSTRUCTIONS: &str = "Tools for the S3 buckets and Quilt data packages behind a Quilt catalog, acting as the \
+signed-in user with only what their credentials allow. Start with auth_status to see the identity and credentials in use. \
+Find data with search_catalog and bucket_list; browse and read objects (s3://bucket/key, optionally ?versionId=...) with \
+bucket_objects_list and bucket_object_info/text/fetch, share them with bucket_object_link, and write them with \
+bucket_objects_put. Packages: packages_list, package_browse and package_diff to read; package_create and package_update to \
+add a revision; package_delete to remove one; catalog_uri and catalog_url give links people can open.";
 
 pub fn server_info() -> Implementation {
     let mut info = Implementation::new("quilt-mcp", env!("CARGO_PKG_VERSION"));

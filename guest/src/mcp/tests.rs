@@ -336,7 +336,10 @@ fn tools_list_describes_every_tool_fully() {
         .find(|t| t["name"] == "bucket_objects_put")
         .unwrap();
     assert_eq!(put["annotations"]["readOnlyHint"], false);
-    assert_eq!(put["annotations"]["destructiveHint"], false);
+    assert_eq!(
+        put["annotations"]["destructiveHint"], true,
+        "a put replaces whatever object was at its key"
+    );
     let list = tools
         .iter()
         .find(|t| t["name"] == "bucket_objects_list")

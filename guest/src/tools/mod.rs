@@ -132,7 +132,8 @@ enum Effect {
     Introspect,
     /// Reads S3.
     Read,
-    /// Writes S3 without deleting or overwriting anything but the named objects.
+    /// Writes the named S3 objects, replacing any already at those keys (so destructive: an
+    /// overwritten object is gone unless the bucket keeps versions).
     Write,
     /// Adds a package revision: a second identical call adds another (timestamped) one, so
     /// it is not idempotent.
@@ -190,7 +191,7 @@ fn describe<A: JsonSchema + 'static, O: JsonSchema + 'static>(
             .open_world(true),
         Effect::Write => ToolAnnotations::new()
             .read_only(false)
-            .destructive(false)
+            .destructive(true)
             .idempotent(true)
             .open_world(true),
         Effect::NewRevision => ToolAnnotations::new()

@@ -162,10 +162,6 @@ impl Authenticator {
         }))
     }
 
-    pub fn accepted_algorithms(&self) -> &[Algorithm] {
-        &self.validation.algorithms
-    }
-
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
         // A token verified with a key set now past its maximum age is checked again: the key
         // lookup then waits for the refresh, which may have withdrawn that key.

@@ -89,9 +89,6 @@ impl App {
             "authorization_servers": self.authorization_servers,
             "bearer_methods_supported": ["header"],
             "resource_name": "Quilt MCP",
-            "resource_signing_alg_values_supported": self.auth.as_ref().map(|auth| {
-                auth.accepted_algorithms().iter().map(|alg| format!("{alg:?}")).collect::<Vec<_>>()
-            }),
         })
     }
 }

@@ -145,8 +145,10 @@ pub async fn tools_list_describes_every_tool(scenario: &Scenario<'_>) -> Result<
             annotations["readOnlyHint"] == !writes,
             "{name}: readOnlyHint {annotations}"
         );
+        // A put replaces whatever object was at its key.
+        let destroys = deletes || name == "bucket_objects_put";
         ensure!(
-            annotations["destructiveHint"] == deletes,
+            annotations["destructiveHint"] == destroys,
             "{name}: destructiveHint {annotations}"
         );
     }
