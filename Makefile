@@ -208,6 +208,7 @@ bubblewrap:
 # The suite runs twice: the second time every host runs under bwrap with a read-only root
 # and a private /tmp, so any write elsewhere fails a test.
 test: build standalone tools clients bubblewrap $(WASMTIME_STAMP) $(HADOLINT_STAMP)
+	cargo fmt --all -- --check
 	"$(HADOLINT_VENV)/bin/hadolint" host/Containerfile
 	cargo test --release -p quilt-mcp
 	cargo test --release -p quilt-mcp-guest

@@ -46,7 +46,9 @@ pub async fn protected_resource_metadata(scenario: &Scenario<'_>) -> Result<()> 
         // RFC 9728: that field names algorithms the resource signs its responses with, which
         // this server does not do; the token algorithms it accepts are not for it.
         ensure!(
-            document.get("resource_signing_alg_values_supported").is_none(),
+            document
+                .get("resource_signing_alg_values_supported")
+                .is_none(),
             "{path}: {document}"
         );
     }
