@@ -7,8 +7,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
 use super::{CatalogError, Registry};
+use crate::package::layout::PackageName;
 use crate::package::links::{Revision, quilt_uri};
-use crate::package::registry::PackageName;
 use crate::s3::uri::S3Uri;
 
 /// Index suffix of a bucket's package and package-entry documents.

@@ -1,6 +1,6 @@
 //! Addresses people paste: physical keys in manifests, quilt+s3 URIs and catalog URLs.
 
-use super::registry::PackageName;
+use super::layout::PackageName;
 
 /// A manifest's physical key: `s3://bucket/<key percent-encoded, '/' kept>[?versionId=V]`,
 /// as Python's `urllib.parse.quote` writes it for quilt3.

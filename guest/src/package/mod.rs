@@ -10,6 +10,6 @@
 
 pub mod content_hash;
 pub mod json;
+pub mod layout;
 pub mod links;
 pub mod manifest;
-pub mod registry;

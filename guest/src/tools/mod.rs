@@ -243,7 +243,8 @@ fn drop_numeric_formats(schema: &mut serde_json::Map<String, Value>) {
     }
 }
 
-fn registry() -> Vec<Entry> {
+/// The tool table: every tool this server offers, in the order `tools/list` shows them.
+fn all() -> Vec<Entry> {
     let mut entries = vec![auth_status::entry()];
     entries.extend(objects::entries());
     entries.extend(packages::entries());
@@ -259,7 +260,7 @@ pub const LISTING: &str = include_str!(concat!(env!("OUT_DIR"), "/tools-list.jso
 /// The tools' metadata, generated from their types.
 #[cfg(test)]
 fn describe_all() -> Vec<Tool> {
-    registry().iter().map(|entry| (entry.describe)()).collect()
+    all().iter().map(|entry| (entry.describe)()).collect()
 }
 
 /// What a tool call came to.
@@ -274,7 +275,7 @@ pub enum Called {
 
 /// `None` when no tool has that name.
 pub fn call(env: &Env<'_>, name: &str, arguments: Value) -> Option<Called> {
-    let entry = registry().into_iter().find(|entry| entry.name == name)?;
+    let entry = all().into_iter().find(|entry| entry.name == name)?;
     Some(match (entry.handler)(env, arguments) {
         Ok(output) => Called::Output(output),
         // One bound for every failure: messages quote keys, names and values the caller or a

@@ -31,7 +31,7 @@ pub(super) fn catalog_uri(_env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, Too
         .as_deref()
         .filter(|h| !h.trim().is_empty())
         .map(|h| {
-            registry::parse_hash_prefix(h).map_err(|e| ToolError::Argument {
+            layout::parse_hash_prefix(h).map_err(|e| ToolError::Argument {
                 name: "top_hash",
                 problem: e.to_string(),
             })

@@ -11,20 +11,20 @@ pub(super) fn resolve(
     tag: Option<&str>,
 ) -> Result<String, ToolError> {
     if let Some(prefix) = top_hash.filter(|h| !h.trim().is_empty()) {
-        let prefix = registry::parse_hash_prefix(prefix).map_err(|e| ToolError::Argument {
+        let prefix = layout::parse_hash_prefix(prefix).map_err(|e| ToolError::Argument {
             name: "top_hash",
             problem: e.to_string(),
         })?;
         let listed = list_under(
             s3,
             &target.bucket,
-            &registry::manifest_key(&prefix),
+            &layout::manifest_key(&prefix),
             MAX_POINTERS,
         )?;
         let hashes = listed
             .iter()
-            .filter_map(|o| o.key.strip_prefix(registry::MANIFESTS));
-        return match registry::resolve_prefix(&prefix, hashes) {
+            .filter_map(|o| o.key.strip_prefix(layout::MANIFESTS));
+        return match layout::resolve_prefix(&prefix, hashes) {
             Resolution::Unique(hash) => Ok(hash),
             Resolution::None => Err(PackageError::NoSuchRevision {
                 package: target.name.to_string(),
@@ -37,7 +37,7 @@ pub(super) fn resolve(
         };
     }
     let tag = match tag.filter(|t| !t.trim().is_empty()) {
-        Some(tag) => registry::parse_tag(tag).map_err(|e| ToolError::Argument {
+        Some(tag) => layout::parse_tag(tag).map_err(|e| ToolError::Argument {
             name: "tag",
             problem: e.to_string(),
         })?,
@@ -70,7 +70,7 @@ pub(super) fn read_pointer(
         }
         Err(failure) => return Err(failure.into()),
     };
-    registry::parse_pointer(&body).ok_or_else(|| {
+    layout::parse_pointer(&body).ok_or_else(|| {
         PackageError::BadPointer {
             key: uri.to_string(),
         }
@@ -84,7 +84,7 @@ pub(super) fn load_manifest(
     hash: &str,
     limits: ManifestLimits,
 ) -> Result<Manifest, ToolError> {
-    let uri = target.object(registry::manifest_key(hash));
+    let uri = target.object(layout::manifest_key(hash));
     let download = s3
         .get_prefix(&uri, limits.bytes.saturating_add(1))
         .map_err(|failure| {
@@ -140,7 +140,7 @@ pub(super) fn pointers(s3: &S3<'_>, target: &Target) -> Result<Vec<(String, Stri
         .filter_map(|o| Some((o.key.strip_prefix(&prefix)?.to_owned(), o.key)))
         // Keys that are no tag (`sub/x`, `..`) are not this package's pointers, and
         // could not be addressed as keys anyway.
-        .filter(|(name, _)| registry::parse_tag(name).is_ok_and(|tag| tag == name))
+        .filter(|(name, _)| layout::parse_tag(name).is_ok_and(|tag| tag == name))
         .collect();
     if found.is_empty() {
         return Err(PackageError::NoSuchPackage {
@@ -182,11 +182,11 @@ pub(super) fn push(
         Err(ToolError::Package(PackageError::NoSuchPackage { .. })) => Vec::new(),
         Err(error) => return Err(error),
     };
-    let taken = registry::revisions(existing.iter().map(|(name, _)| name.as_str()));
+    let taken = layout::revisions(existing.iter().map(|(name, _)| name.as_str()));
     let now = SystemTime::now()
         .duration_since(SystemTime::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
-    let timestamp = registry::fresh_timestamp(now, &taken);
+    let timestamp = layout::fresh_timestamp(now, &taken);
     let no_metadata = BTreeMap::new();
     let put = |key: String, body: Vec<u8>, content_type: &str| {
         s3.put(
@@ -199,7 +199,7 @@ pub(super) fn push(
             },
         )
     };
-    put(registry::manifest_key(&top_hash), body, "application/jsonl")?;
+    put(layout::manifest_key(&top_hash), body, "application/jsonl")?;
     put(
         target.name.pointer_key(&timestamp.to_string()),
         top_hash.clone().into_bytes(),

@@ -132,7 +132,7 @@ pub(super) fn delete(env: &Env<'_>, args: DeleteArgs) -> Result<Deleted, ToolErr
         s3.delete(&target.bucket, key)?;
         deleted_pointers.push(key.clone());
     }
-    let survivors = registry::revisions(
+    let survivors = layout::revisions(
         named
             .iter()
             .filter(|(name, _, h)| *h != hash && name != LATEST)
