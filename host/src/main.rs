@@ -117,7 +117,6 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         origins: OriginPolicy::new(&config.allowed_origins, &public_url),
         max_body_bytes: config.limits.max_body_bytes,
         body_timeout: config.connections.body_timeout(),
-        header_timeout: config.connections.header_timeout(),
         resource_url,
         authorization_servers,
     });

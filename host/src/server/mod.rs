@@ -42,8 +42,6 @@ pub struct App {
     pub max_body_bytes: usize,
     /// How long a request's body may take to arrive after its head.
     pub body_timeout: Duration,
-    /// How long a connection may take to send a request head (idle keep-alive included).
-    pub header_timeout: Duration,
     pub resource_url: String,
     pub authorization_servers: Vec<String>,
 }
@@ -111,7 +109,14 @@ pub async fn serve(
             accepted = acceptor.accept(&listener) => accepted,
             () = &mut shutdown => break,
         };
-        connections.spawn(serve_connection(app.clone(), stream, peer, slot));
+        let header_timeout = config.header_timeout();
+        connections.spawn(serve_connection(
+            app.clone(),
+            stream,
+            peer,
+            slot,
+            header_timeout,
+        ));
     }
     // New clients are refused from here on, rather than left waiting in the backlog.
     drop(listener);
@@ -128,8 +133,15 @@ pub async fn serve(
     }
 }
 
-async fn serve_connection(app: Arc<App>, stream: ClientStream, peer: SocketAddr, slot: Slot) {
-    let header_timeout = app.header_timeout;
+/// Serves one connection; `header_timeout` bounds each wait for a request head (idle
+/// keep-alive included).
+async fn serve_connection(
+    app: Arc<App>,
+    stream: ClientStream,
+    peer: SocketAddr,
+    slot: Slot,
+    header_timeout: Duration,
+) {
     let service = hyper::service::service_fn(move |request| {
         let app = app.clone();
         async move { Ok::<_, std::convert::Infallible>(app.route(request).await) }
