@@ -1,5 +1,10 @@
 //! What the host derived for this request, behind a trait so the MCP and tool logic
 //! can be exercised natively with a fake.
+//!
+//! The host side of `quilt:mcp/request-context` (`wit/world.wit`) is
+//! `host/src/sandbox/request_scope.rs`: it answers these calls for the one request this
+//! instance serves, deriving AWS credentials only when [`Context::aws_credentials`] is
+//! first called.
 
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::quilt::mcp::request_context as host;

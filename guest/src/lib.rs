@@ -2,6 +2,8 @@
 //!
 //! The host gives each HTTP request a fresh instance, so nothing here outlives one
 //! request: there is no session state to keep and no async runtime to run.
+//!
+//! The modules below are listed in the order a request meets them.
 
 // Natively (for unit tests) the wasi entry point is not built, so all it reaches looks unused.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -9,38 +11,25 @@
 // are rare and an instance lives for one request, so boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
+/// The WIT world as Rust (wit-bindgen), under everything above.
+mod bindings;
+/// The Quilt registry API as the caller: search and GraphQL bucket configs.
 mod catalog;
+/// What the host derived for this request (caller, credentials, catalog, settings).
 mod context;
+/// Bounding what is echoed back from input or from a server's answer.
 mod echo;
+/// Outgoing HTTP as plain data, and its wasi:http client.
 mod http;
+/// JSON-RPC and the two MCP eras: discover/initialize, ping, tools/list, tools/call.
 mod mcp;
+/// The Quilt package format (manifests, hashes, layout, links) and the package store.
 mod package;
+/// S3 through presigned requests: the client, transfers, URIs, typed errors.
 mod s3;
+/// The entry: reads the HTTP request, calls `mcp::handle`, writes the reply. Only built
+/// for wasm32, since its export symbols are wasm component names a native linker rejects.
+#[cfg(target_arch = "wasm32")]
+mod serve;
+/// The tool table: typed arguments in, JSON out, one file per tool or family.
 mod tools;
-
-#[allow(clippy::all, dead_code, unused)]
-mod bindings {
-    wit_bindgen::generate!({
-        world: "quilt:mcp/guest",
-        path: "../wit",
-        generate_all,
-    });
-}
-
-// The export symbols are wasm component names, which a native linker rejects; natively
-// only the logic above the wasi boundary is built, for tests.
-#[cfg(target_arch = "wasm32")]
-struct Component;
-
-#[cfg(target_arch = "wasm32")]
-impl bindings::exports::wasi::http::incoming_handler::Guest for Component {
-    fn handle(
-        request: bindings::wasi::http::types::IncomingRequest,
-        response_out: bindings::wasi::http::types::ResponseOutparam,
-    ) {
-        http::inbound::serve(request, response_out);
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-bindings::export!(Component with_types_in bindings);

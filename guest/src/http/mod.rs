@@ -1,13 +1,12 @@
-//! HTTP in and out of the component. The request/response types are plain data so
-//! everything above this layer can be tested without wasi.
+//! Outgoing HTTP as plain data (requests, responses, errors, the retry rule), so
+//! everything above this layer can be tested without wasi; `outbound` sends it over
+//! wasi:http, and `streams` writes wasi:io streams for it and for `serve`.
 
 mod error_code;
 #[cfg(target_arch = "wasm32")]
-pub mod inbound;
-#[cfg(target_arch = "wasm32")]
 pub mod outbound;
 #[cfg(target_arch = "wasm32")]
-mod streams;
+pub mod streams;
 
 use std::fmt;
 

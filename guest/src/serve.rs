@@ -1,13 +1,17 @@
-//! Reads the one HTTP request this instance serves and writes its response.
+//! The entry: the one HTTP request this instance serves comes in here (the export of
+//! `wasi:http/incoming-handler`), is read, handed to [`mcp::handle`] with this request's
+//! environment, and its reply written back. Everything else in the guest is below this.
 
 use std::io::{self, BufWriter};
 
-use super::outbound::WasiClient;
+use crate::bindings::exports::wasi::http::incoming_handler::Guest;
 use crate::bindings::wasi::http::types::{
     Fields, IncomingRequest, Method, OutgoingBody, OutgoingResponse, ResponseOutparam,
 };
 use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
 use crate::context::HostContext;
+use crate::http::outbound::WasiClient;
+use crate::http::streams::write_all;
 use crate::mcp::{self, Reply, RequestHeaders};
 use crate::tools::Env;
 
@@ -19,7 +23,18 @@ const READ_CHUNK: u64 = 64 * 1024;
 /// small pieces, and every write is a round trip.
 const WRITE_BUFFER: usize = 64 * 1024;
 
-pub fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
+/// The component's export; the host calls it once per instance.
+struct Component;
+
+impl Guest for Component {
+    fn handle(request: IncomingRequest, response_out: ResponseOutparam) {
+        serve(request, response_out);
+    }
+}
+
+crate::bindings::export!(Component with_types_in crate::bindings);
+
+fn serve(request: IncomingRequest, response_out: ResponseOutparam) {
     let reply = match request.method() {
         Method::Post => match read_body(&request) {
             Ok(body) => {
@@ -102,7 +117,7 @@ struct Output<'a>(&'a OutputStream);
 
 impl io::Write for Output<'_> {
     fn write(&mut self, bytes: &[u8]) -> io::Result<usize> {
-        super::streams::write_all(self.0, bytes)
+        write_all(self.0, bytes)
             .map_err(|error| io::Error::other(format!("writing the response: {error:?}")))?;
         Ok(bytes.len())
     }
