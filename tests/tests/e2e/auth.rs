@@ -12,6 +12,21 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, KID, SUBJECT, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    valid_token_is_served,
+    missing_token_is_challenged,
+    rejected_tokens_never_reach_the_guest,
+    explicit_audience_and_public_url,
+    public_key_pem_source,
+    hs256_secret_source,
+    no_auth_mode_runs_anonymously,
+    rotated_key_is_fetched_on_unknown_kid,
+    configured_algorithms_are_the_accepted_ones,
+    leeway_applies_to_exp_and_nbf,
+    tokens_never_appear_in_logs,
+];
+
 pub async fn valid_token_is_served(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let result = scenario.client(&host).request("whoami", json!({})).await?;

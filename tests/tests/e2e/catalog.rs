@@ -18,6 +18,16 @@ use serde_json::{Value, json};
 
 use crate::support::{OwnSeaweed, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    registry_credentials_reach_only_the_callers_bucket,
+    search_finds_objects_packages_and_entries,
+    withheld_or_refused_catalog_access_is_an_error,
+    one_exchange_per_token_until_near_expiry,
+    registry_down_is_a_precise_error,
+    search_narrows_when_the_registry_refuses_many_indices,
+];
+
 /// Accepted by the host, the registry stand-in and SeaweedFS's OIDC provider alike: the
 /// deployment choice that lets one token serve all three.
 const AUDIENCE: &str = "quilt-mcp-catalog-e2e";

@@ -12,6 +12,13 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    bearer_is_forwarded_unless_turned_off,
+    authorization_header_goes_only_to_the_registry,
+    registry_credentials_are_exchanged_once_per_token,
+];
+
 /// Whatever a guest sends it: a header leaving the sandbox must never reach it.
 const PROBE_AUTHORIZATION: &str = "Bearer not-a-real-token";
 

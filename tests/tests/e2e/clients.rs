@@ -17,6 +17,18 @@ use tokio::process::Command;
 
 use crate::support::{Guest, Scenario};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    python_mcp2_auto,
+    python_mcp2_legacy,
+    python_mcp1_streamable_http,
+    typescript_sdk,
+    inspector_cli,
+    stdio_client_through_mcp_remote,
+    rmcp_auto,
+    rmcp_legacy,
+];
+
 /// The object every client must find in its listing.
 const KNOWN_KEY: &str = "reports/2026/summary.csv";
 /// Node and Python start slowly on a loaded machine; a hung client must still end the trial.

@@ -19,6 +19,11 @@ use tokio::process::Command;
 
 use crate::support::{Guest, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    official_suite,
+];
+
 /// The whole suite takes seconds; this bounds a hung scenario.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
 

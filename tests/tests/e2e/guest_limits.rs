@@ -17,6 +17,15 @@ use tokio::net::TcpListener;
 
 use crate::support::{Guest, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    refused_egress_is_attempted_once,
+    largest_reads_fit_in_default_memory,
+    huge_s3_error_is_cut_short,
+    oversized_results_are_a_tool_error,
+    standalone_guest_refuses_duplicate_keys,
+];
+
 /// The `max_bytes` bucket_object_fetch and bucket_object_text advertise.
 const MAX_READ_BYTES: usize = 16 * 1024 * 1024;
 const REFUSED: &str = "guest egress refused";

@@ -18,6 +18,26 @@ use tokio::net::TcpStream;
 
 use crate::support::{Guest, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    connection_floods_are_survived,
+    idle_connections_are_reaped,
+    clients_that_never_read_are_cut_off,
+    shutdown_drains_and_exits,
+    abandoned_requests_are_logged,
+    token_header_fields_are_bounded,
+    dribbled_body_gets_408,
+    secrets_stay_out_of_logs,
+    duplicate_keys_are_refused,
+    logged_fields_are_bounded,
+    one_caller_cannot_starve_the_others,
+    host_smuggling_is_refused,
+    guest_failures_are_short_for_clients,
+    critical_header_extensions_are_refused,
+    withdrawn_keys_stop_being_trusted,
+    slow_identity_provider_stalls_no_known_key,
+];
+
 /// How long a raw-socket exchange may take before the test calls it hung.
 const EXCHANGE_LIMIT: Duration = Duration::from_secs(10);
 

@@ -9,6 +9,17 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    health_check,
+    protected_resource_metadata,
+    get_and_delete_are_not_allowed,
+    unknown_path_is_not_found,
+    origin_allowlist,
+    oversized_body_is_refused,
+    host_allowlist,
+];
+
 pub async fn health_check(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Hostile).await?;
     let response = reqwest::get(format!("{}/healthz", host.base_url())).await?;

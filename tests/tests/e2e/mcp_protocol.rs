@@ -9,6 +9,23 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    initialize_negotiates_the_version,
+    notifications_are_accepted_without_a_body,
+    ping,
+    tools_list_describes_every_tool,
+    tools_call_needs_no_initialize,
+    unknown_methods,
+    malformed_messages,
+    unsupported_protocol_version_header,
+    never_a_session,
+    modern_era_discover_list_and_call,
+    modern_era_refusals,
+    eras_are_chosen_per_request,
+    accept_header,
+];
+
 const TOOLS: [&str; 17] = [
     "auth_status",
     "bucket_objects_list",

@@ -9,6 +9,22 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    create_browse_and_list,
+    big_object_hashed_in_chunks,
+    copy_mode_puts_data_in_the_registry,
+    versioned_bucket_pins_versions,
+    update_then_diff,
+    delete_revision_then_whole_package,
+    package_errors,
+    denied_create_leaves_no_pointer,
+    quilt3_reads_ours_and_we_read_its,
+    quilt3_resolves_ours_by_name_and_lists_it,
+    duplicate_manifest_keys_read_as_quilt3_reads_them,
+    manifest_limits_come_from_configuration,
+];
+
 /// sha2-256-chunked values, computed with Python's hashlib.
 const HELLO_HASH: &str = "7LZbuY+dkFtwRYmGw5/LrXcV5fL8w7Hwd2fXyD4kOMw=";
 const ONE_HASH: &str = "nGQHH8GW0z/sADb0iJi3/yz4OYuJLq2K/ObpVo9/tt4=";

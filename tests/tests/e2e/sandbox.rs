@@ -19,6 +19,28 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, SUBJECT, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    trap_is_contained,
+    endless_loop_times_out,
+    memory_exhaustion_is_contained,
+    no_state_survives_a_request,
+    deadline_covers_a_slow_outgoing_request,
+    deadline_covers_a_slow_s3,
+    full_pool_answers_503,
+    egress_is_limited_to_the_allowlist,
+    credential_headers_are_stripped,
+    request_context_carries_the_caller,
+    guest_output_is_logged_per_request,
+    no_credentials_configured,
+    guest_with_forbidden_import_is_refused_at_start,
+    no_files_environment_or_arguments,
+    planted_credentials_are_never_used,
+    stack_overflow_is_contained,
+    oversized_response_is_replaced_by_an_error,
+    concurrent_callers_see_only_their_own,
+];
+
 /// What every contained failure must look like to the client and to the next request.
 const CONTAINED: &str = "HTTP 500, JSON-RPC error -32603; next request served";
 

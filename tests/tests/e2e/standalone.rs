@@ -12,6 +12,13 @@ use serde_json::{Value, json};
 
 use crate::support::Scenario;
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    s3_tools_under_wasmtime_serve,
+    hostile_guest_reaches_only_s3_and_the_registry,
+    unusable_configuration_is_named,
+];
+
 fn s3_endpoint(scenario: &Scenario<'_>) -> String {
     scenario
         .stack

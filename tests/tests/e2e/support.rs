@@ -243,6 +243,34 @@ pub fn args(values: &[&str]) -> Vec<String> {
     values.iter().map(|value| value.to_string()).collect()
 }
 
+/// What each module's `trials()` returns its trials to.
+pub type TrialList = fn(&Handle, &Arc<SharedStack>) -> Vec<Trial>;
+
+/// Declares the calling module's `pub fn trials(..) -> Vec<Trial>` (a [`TrialList`]) with one
+/// trial per named test fn, named `module::test` (the module from `module_path!`, without the
+/// crate), so names cannot drift from where the test lives. Invoked once in each module, next
+/// to its tests: a test fn left out of the list is never used, and `#![deny(dead_code)]` on
+/// the e2e crate turns that into a build error; main.rs does the same for a module whose list
+/// it does not join.
+macro_rules! trials {
+    ($($test:ident),* $(,)?) => {
+        /// This module's trials.
+        pub fn trials(
+            runtime: &tokio::runtime::Handle,
+            stack: &std::sync::Arc<crate::support::SharedStack>,
+        ) -> Vec<libtest_mimic::Trial> {
+            let module = crate::support::module_name(module_path!());
+            vec![$(crate::support::trial(&format!("{module}::{}", stringify!($test)), $test, runtime, stack)),*]
+        }
+    };
+}
+pub(crate) use trials;
+
+/// `e2e::auth` → `auth`: trial names leave out the test binary's crate name.
+pub fn module_name(path: &str) -> &str {
+    path.split_once("::").map_or(path, |(_, module)| module)
+}
+
 /// A libtest-mimic trial running `test` on the shared runtime; a failure carries the
 /// logs of the hosts the trial started and the end of the shared SeaweedFS's log.
 pub fn trial<T>(name: &str, test: T, runtime: &Handle, stack: &Arc<SharedStack>) -> Trial

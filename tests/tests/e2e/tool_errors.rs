@@ -7,6 +7,13 @@ use serde_json::json;
 
 use crate::support::{Guest, SUBJECT, Scenario};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    missing_object_and_bucket,
+    bad_arguments_name_the_argument,
+    read_only_identity_is_denied,
+];
+
 pub async fn missing_object_and_bucket(scenario: &Scenario<'_>) -> Result<()> {
     let bucket = scenario.bucket("missing").await?;
     let host = scenario.host(Guest::Tools).await?;

@@ -9,6 +9,21 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, SUBJECT, Scenario};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    auth_status,
+    list_objects,
+    list_objects_pages,
+    object_info,
+    object_text,
+    object_text_encodings,
+    object_fetch,
+    object_link,
+    put_then_read_back,
+    put_reports_each_item,
+    versioned_objects,
+];
+
 /// Objects with a two-level layout, for listing with prefixes and delimiters.
 const LAYOUT: [(&str, &str); 4] = [
     ("README.md", "# Demo\n"),

@@ -13,6 +13,13 @@ use serde_json::{Value, json};
 
 use crate::support::{Guest, HostSpec, Scenario, args};
 
+// Every trial of this module; one left out fails the build (see `support::trials!`).
+crate::support::trials![
+    each_caller_reaches_only_their_bucket,
+    refused_tokens_never_reach_sts,
+    sts_down_is_a_precise_tool_error,
+];
+
 /// The audience both the host and SeaweedFS's OIDC provider (its `clientId`) accept.
 const AUDIENCE: &str = "quilt-mcp-web-identity-e2e";
 const ALICE: &str = "alice@example.com";
