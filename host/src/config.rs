@@ -264,7 +264,8 @@ pub enum CredentialSourceKind {
     WebIdentity,
     /// Each caller's own token exchanged at the Quilt registry (--registry-url,
     /// /api/auth/get_credentials) for the temporary keys of their Quilt role.
-    Registry,
+    #[value(name = "registry")]
+    QuiltExchange,
 }
 
 /// Where each request's AWS credentials come from. Never from AWS_* variables or ~/.aws.
@@ -502,7 +503,10 @@ mod tests {
     #[test]
     fn registry_is_a_credential_source() {
         let config = serve(&["--credentials", "registry"]).unwrap();
-        assert_eq!(config.credentials.source, CredentialSourceKind::Registry);
+        assert_eq!(
+            config.credentials.source,
+            CredentialSourceKind::QuiltExchange
+        );
     }
 
     #[test]

@@ -72,7 +72,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
 
     let exchanges_tokens = match config.credentials.source {
         CredentialSourceKind::WebIdentity => Some("web-identity"),
-        CredentialSourceKind::Registry => Some("registry"),
+        CredentialSourceKind::QuiltExchange => Some("registry"),
         CredentialSourceKind::None | CredentialSourceKind::Static => None,
     };
     if let (None, Some(source)) = (&auth, exchanges_tokens) {

@@ -6,7 +6,7 @@
 //! No source ever reads `~/.aws`, `~/.quilt` or the process's `AWS_*` variables.
 
 mod cache;
-mod registry;
+mod quilt_exchange;
 mod roles;
 mod static_keys;
 mod web_identity;
@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 pub use cache::CachedCredentials;
-pub use registry::RegistryCredentials;
+pub use quilt_exchange::QuiltExchange;
 pub use static_keys::StaticKeys;
 pub use web_identity::WebIdentity;
 
@@ -121,14 +121,14 @@ pub fn from_config(
                 config.sts_duration_secs,
             )))
         }
-        CredentialSourceKind::Registry => {
+        CredentialSourceKind::QuiltExchange => {
             let registry = registry.context(
                 "--credentials registry exchanges each caller's token at the Quilt registry: \
                  give its URL with --registry-url (e.g. https://registry.example.com)",
             )?;
-            cached(Arc::new(RegistryCredentials::new(
+            cached(Arc::new(QuiltExchange::new(
                 registry,
-                registry::EXCHANGE_TIMEOUT,
+                quilt_exchange::EXCHANGE_TIMEOUT,
             )?))
         }
     })

@@ -87,14 +87,14 @@ pub type ClientStream = Pin<Box<TimeoutStream<TcpStream>>>;
 
 /// The live connections, oldest first, each with the signal that asks it to close.
 #[derive(Default)]
-struct Registry {
+struct LiveConnections {
     next: u64,
     live: BTreeMap<u64, Arc<Notify>>,
 }
 
 /// Admits accepted connections, evicting the longest-held one at the cap.
 pub struct Acceptor {
-    registry: Arc<Mutex<Registry>>,
+    live_connections: Arc<Mutex<LiveConnections>>,
     cap: usize,
     write_timeout: Duration,
     last_warning: Option<Instant>,
@@ -103,14 +103,14 @@ pub struct Acceptor {
 /// A connection's place among the live ones; dropping it gives the place back.
 pub struct Slot {
     id: u64,
-    registry: Arc<Mutex<Registry>>,
+    live_connections: Arc<Mutex<LiveConnections>>,
     /// Notified when this connection should finish its requests in flight and close.
     pub closing: Arc<Notify>,
 }
 
 impl Drop for Slot {
     fn drop(&mut self) {
-        self.registry
+        self.live_connections
             .lock()
             .expect("not poisoned")
             .live
@@ -136,7 +136,7 @@ impl Acceptor {
             );
         }
         Self {
-            registry: Arc::default(),
+            live_connections: Arc::default(),
             cap,
             write_timeout: Duration::from_secs(config.write_timeout_secs),
             last_warning: None,
@@ -174,31 +174,31 @@ impl Acceptor {
     }
 
     fn admit(&mut self, peer: SocketAddr) -> Slot {
-        let mut registry = self.registry.lock().expect("not poisoned");
-        if registry.live.len() >= self.cap
-            && let Some((_, oldest)) = registry.live.pop_first()
+        let mut connections = self.live_connections.lock().expect("not poisoned");
+        if connections.live.len() >= self.cap
+            && let Some((_, oldest)) = connections.live.pop_first()
         {
             oldest.notify_one();
-            drop(registry);
+            drop(connections);
             if self.may_warn() {
                 tracing::warn!(%peer, max_connections = self.cap, "at the connection cap: closing the longest-held connection");
             }
-            registry = self.registry.lock().expect("not poisoned");
+            connections = self.live_connections.lock().expect("not poisoned");
         }
-        let id = registry.next;
-        registry.next += 1;
+        let id = connections.next;
+        connections.next += 1;
         let closing = Arc::new(Notify::new());
-        registry.live.insert(id, closing.clone());
+        connections.live.insert(id, closing.clone());
         Slot {
             id,
-            registry: self.registry.clone(),
+            live_connections: self.live_connections.clone(),
             closing,
         }
     }
 
     /// Asks every live connection to finish its requests in flight and close.
     pub fn close_all(&self) {
-        let live = std::mem::take(&mut self.registry.lock().expect("not poisoned").live);
+        let live = std::mem::take(&mut self.live_connections.lock().expect("not poisoned").live);
         for closing in live.values() {
             closing.notify_one();
         }
@@ -282,7 +282,7 @@ mod tests {
         let first = acceptor.admit(peer);
         let second = acceptor.admit(peer);
         let third = acceptor.admit(peer);
-        let live = |acceptor: &Acceptor| acceptor.registry.lock().unwrap().live.len();
+        let live = |acceptor: &Acceptor| acceptor.live_connections.lock().unwrap().live.len();
         assert_eq!(live(&acceptor), 2);
         // The first was notified: its permit is stored, so a later wait returns at once.
         let closing = first.closing.clone();

@@ -20,7 +20,7 @@ use crate::auth::Caller;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 pub const EXCHANGE_TIMEOUT: Duration = Duration::from_secs(10);
 
-pub struct RegistryCredentials {
+pub struct QuiltExchange {
     client: reqwest::Client,
     /// The registry as configured, for messages.
     registry: String,
@@ -38,7 +38,7 @@ struct Issued {
     expiration: String,
 }
 
-impl RegistryCredentials {
+impl QuiltExchange {
     pub fn new(registry: &Url, timeout: Duration) -> anyhow::Result<Self> {
         let registry = registry.as_str().trim_end_matches('/').to_owned();
         // Appended rather than joined, as quilt3 does: a registry may live under a path.
@@ -135,7 +135,7 @@ impl RegistryCredentials {
 }
 
 #[async_trait::async_trait]
-impl CredentialSource for RegistryCredentials {
+impl CredentialSource for QuiltExchange {
     fn name(&self) -> &'static str {
         "registry"
     }
@@ -220,7 +220,7 @@ mod tests {
     }
 
     async fn exchange_at(url: &Url) -> Result<AwsCredentials, CredentialError> {
-        let source = RegistryCredentials::new(url, Duration::from_secs(2)).unwrap();
+        let source = QuiltExchange::new(url, Duration::from_secs(2)).unwrap();
         source.credentials(Some(&caller())).await
     }
 
@@ -301,7 +301,7 @@ mod tests {
         // Accepts connections (the backlog does) but never answers.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        let source = RegistryCredentials::new(&url, Duration::from_millis(300)).unwrap();
+        let source = QuiltExchange::new(&url, Duration::from_millis(300)).unwrap();
         let error = source.credentials(Some(&caller())).await.err().unwrap();
         assert!(
             error.to_string().contains("did not answer within"),
@@ -313,7 +313,7 @@ mod tests {
     #[tokio::test]
     async fn no_caller_means_not_configured() {
         let (url, seen) = registry(200, ISSUED).await;
-        let source = RegistryCredentials::new(&url, Duration::from_secs(2)).unwrap();
+        let source = QuiltExchange::new(&url, Duration::from_secs(2)).unwrap();
         let error = source.credentials(None).await.err().unwrap();
         assert!(
             matches!(error, CredentialError::NotConfigured(_)),
