@@ -5,6 +5,7 @@
 mod error_code;
 #[cfg(target_arch = "wasm32")]
 pub mod outbound;
+pub mod percent;
 #[cfg(target_arch = "wasm32")]
 pub mod streams;
 

@@ -1,14 +1,15 @@
 //! Addresses people paste: physical keys in manifests, quilt+s3 URIs and catalog URLs.
 
 use super::layout::PackageName;
+use crate::http::percent::{PYTHON_QUOTE, PYTHON_QUOTE_PATH, encode};
 
 /// A manifest's physical key: `s3://bucket/<key percent-encoded, '/' kept>[?versionId=V]`,
 /// as Python's `urllib.parse.quote` writes it for quilt3.
 pub fn physical_key(bucket: &str, key: &str, version_id: Option<&str>) -> String {
-    let mut out = format!("s3://{bucket}/{}", quote(key, "/"));
+    let mut out = format!("s3://{bucket}/{}", encode(key, PYTHON_QUOTE_PATH));
     if let Some(version) = version_id {
         out.push_str("?versionId=");
-        out.push_str(&quote(version, ""));
+        out.push_str(&encode(version, PYTHON_QUOTE));
     }
     out
 }
@@ -33,15 +34,15 @@ pub fn quilt_uri(
         let pinned = match revision {
             Revision::Latest => String::new(),
             Revision::Hash(hash) => format!("@{hash}"),
-            Revision::Tag(tag) => format!(":{}", quote(tag, "")),
+            Revision::Tag(tag) => format!(":{}", encode(tag, PYTHON_QUOTE)),
         };
         fragment.push(format!(
             "package={}{pinned}",
-            quote(&package.to_string(), "/")
+            encode(&package.to_string(), PYTHON_QUOTE_PATH)
         ));
     }
     if !path.is_empty() {
-        fragment.push(format!("path={}", quote(path, "/")));
+        fragment.push(format!("path={}", encode(path, PYTHON_QUOTE_PATH)));
     }
     if !fragment.is_empty() {
         out.push('#');
@@ -59,39 +60,26 @@ pub fn catalog_url(
     revision: Revision<'_>,
     path: &str,
 ) -> String {
-    let base = format!("{}/b/{}", catalog.trim_end_matches('/'), quote(bucket, ""));
-    let path = quote(path, "/");
+    let base = format!(
+        "{}/b/{}",
+        catalog.trim_end_matches('/'),
+        encode(bucket, PYTHON_QUOTE)
+    );
+    let path = encode(path, PYTHON_QUOTE_PATH);
     match package {
         Some(package) => {
             let revision = match revision {
                 Revision::Latest => "latest".to_owned(),
                 Revision::Hash(hash) => hash.to_owned(),
-                Revision::Tag(tag) => quote(tag, ""),
+                Revision::Tag(tag) => encode(tag, PYTHON_QUOTE),
             };
             format!(
                 "{base}/packages/{}/tree/{revision}/{path}",
-                quote(&package.to_string(), "/")
+                encode(&package.to_string(), PYTHON_QUOTE_PATH)
             )
         }
         None => format!("{base}/tree/{path}"),
     }
-}
-
-/// Python's `urllib.parse.quote(text, safe)`: keeps letters, digits, `_.-~` and `safe`.
-fn quote(text: &str, safe: &str) -> String {
-    let mut out = String::with_capacity(text.len());
-    for byte in text.bytes() {
-        let c = byte as char;
-        if byte.is_ascii_alphanumeric()
-            || "_.-~".contains(c)
-            || (byte.is_ascii() && safe.contains(c))
-        {
-            out.push(c);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }
 
 #[cfg(test)]

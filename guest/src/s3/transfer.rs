@@ -7,6 +7,7 @@ use super::client::{ListQuery, ListedObject, S3, SEND_EXPIRY, check_object, now,
 use super::error::{ErrorKind, Failure};
 use super::uri::S3Uri;
 use crate::http::Method;
+use crate::http::percent::{PYTHON_QUOTE_PATH, encode};
 
 /// S3's limit for a single-request copy; larger objects need a multipart copy.
 pub const MAX_COPY_BYTES: u64 = 5 * 1024 * 1024 * 1024;
@@ -63,10 +64,14 @@ impl S3<'_> {
             .map_err(|kind| self.object_failure(kind, "s3:GetObject", source))?;
         let bucket = self.object_bucket(bucket_name, key).map_err(&fail)?;
         let mut action = bucket.put_object(Some(&self.credentials), key);
-        let mut copy_source = format!("/{}/{}", source.bucket, encode_key(&source.key));
+        let mut copy_source = format!(
+            "/{}/{}",
+            source.bucket,
+            encode(&source.key, PYTHON_QUOTE_PATH)
+        );
         if let Some(version) = &source.version_id {
             copy_source.push_str("?versionId=");
-            copy_source.push_str(&encode_key(version));
+            copy_source.push_str(&encode(version, PYTHON_QUOTE_PATH));
         }
         let headers = vec![
             ("x-amz-copy-source".to_owned(), copy_source),
@@ -159,17 +164,4 @@ impl S3<'_> {
 pub enum ListAllError {
     S3(Failure),
     TooMany { limit: usize },
-}
-
-/// Copy sources are `bucket/key` with the key URL-encoded ('/' kept).
-fn encode_key(key: &str) -> String {
-    let mut out = String::with_capacity(key.len());
-    for byte in key.bytes() {
-        if byte.is_ascii_alphanumeric() || b"-_.~/".contains(&byte) {
-            out.push(byte as char);
-        } else {
-            out.push_str(&format!("%{byte:02X}"));
-        }
-    }
-    out
 }

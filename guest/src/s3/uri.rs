@@ -1,7 +1,8 @@
 //! `s3://bucket/key[?versionId=...]` as users and the established Quilt tools write it.
 //!
-//! Keys are percent-decoded when parsed and only `%`, `?` and `#` are encoded when
-//! written, so a URI printed by a tool can be pasted back into any tool unchanged.
+//! Keys are percent-decoded when parsed and only `%`, `?`, `#` and control characters are
+//! encoded when written (`http::percent`), so a URI printed by a tool can be pasted back
+//! into any tool unchanged.
 //!
 //! [`validate_bucket`] and [`validate_key`] are the one rule for what may be sent to S3:
 //! parsing applies them for good errors, and the S3 client again before it builds any URL.
@@ -9,6 +10,7 @@
 use std::fmt;
 
 use crate::echo::bounded;
+use crate::http::percent::{S3_URI_KEY, S3_URI_QUERY_VALUE, decode, encode_readable};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct S3Uri {
@@ -87,7 +89,11 @@ impl fmt::Display for S3Uri {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         write!(f, "{}", object_uri(&self.bucket, &self.key))?;
         if let Some(version) = &self.version_id {
-            write!(f, "?versionId={}", encode(version, true))?;
+            write!(
+                f,
+                "?versionId={}",
+                encode_readable(version, S3_URI_QUERY_VALUE)
+            )?;
         }
         Ok(())
     }
@@ -102,7 +108,7 @@ pub fn parse_bucket(input: &str) -> Result<String, UriError> {
 }
 
 pub fn object_uri(bucket: &str, key: &str) -> String {
-    format!("s3://{bucket}/{}", encode(key, false))
+    format!("s3://{bucket}/{}", encode_readable(key, S3_URI_KEY))
 }
 
 fn strip_scheme(s: &str) -> Option<&str> {
@@ -185,48 +191,6 @@ fn parse_version(query: &str) -> Option<String> {
         return None;
     }
     Some(decode(value))
-}
-
-/// Percent-decoding only: a `+` in a key is a literal plus, not a space.
-fn decode(s: &str) -> String {
-    let bytes = s.as_bytes();
-    let mut out = Vec::with_capacity(bytes.len());
-    let mut i = 0;
-    while i < bytes.len() {
-        if bytes[i] == b'%'
-            && let Some(byte) = bytes
-                .get(i + 1..i + 3)
-                .and_then(|hex| std::str::from_utf8(hex).ok())
-                .and_then(|hex| u8::from_str_radix(hex, 16).ok())
-        {
-            out.push(byte);
-            i += 3;
-        } else {
-            out.push(bytes[i]);
-            i += 1;
-        }
-    }
-    String::from_utf8_lossy(&out).into_owned()
-}
-
-fn encode(s: &str, query: bool) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '%' => out.push_str("%25"),
-            '?' => out.push_str("%3F"),
-            '#' => out.push_str("%23"),
-            '&' if query => out.push_str("%26"),
-            c if c.is_control() => {
-                let mut buf = [0; 4];
-                for byte in c.encode_utf8(&mut buf).bytes() {
-                    out.push_str(&format!("%{byte:02X}"));
-                }
-            }
-            c => out.push(c),
-        }
-    }
-    out
 }
 
 #[cfg(test)]
