@@ -13,8 +13,6 @@
 
 /// The WIT world as Rust (wit-bindgen), under everything above.
 mod bindings;
-/// The Quilt registry API as the caller: search and GraphQL bucket configs.
-mod catalog;
 /// What the host derived for this request (caller, credentials, catalog, settings).
 mod context;
 /// Bounding what is echoed back from input or from a server's answer.
@@ -25,6 +23,8 @@ mod http;
 mod mcp;
 /// The Quilt package format (manifests, hashes, layout, links) and the package store.
 mod package;
+/// The Quilt registry's API (the web catalog's backend) as the caller: search, buckets.
+mod registry_api;
 /// S3 through presigned requests: the client, transfers, URIs, typed errors.
 mod s3;
 /// The entry: reads the HTTP request, calls `mcp::handle`, writes the reply. Only built

@@ -2,10 +2,11 @@
 //! registry derives the MCP metadata from those types and adapts them to JSON.
 
 mod auth_status;
-mod catalog;
+mod bucket_list;
 mod encoding;
 mod objects;
 mod packages;
+mod search_catalog;
 
 use std::sync::Arc;
 use std::{fmt, io};
@@ -18,9 +19,9 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
-use crate::catalog::CatalogError;
 use crate::context::Context;
 use crate::http::Client;
+use crate::registry_api::RegistryError;
 use crate::s3::client::ConnectError;
 use crate::s3::uri::UriError;
 use crate::s3::{Failure, S3};
@@ -59,7 +60,7 @@ pub enum ToolError {
         bytes: usize,
     },
     Package(packages::PackageError),
-    Catalog(CatalogError),
+    Registry(RegistryError),
 }
 
 impl fmt::Display for ToolError {
@@ -75,7 +76,7 @@ impl fmt::Display for ToolError {
                 "The object at {s3_uri} is not valid UTF-8 text; call again with base64_encode true"
             ),
             Self::Package(error) => error.fmt(f),
-            Self::Catalog(error) => error.fmt(f),
+            Self::Registry(error) => error.fmt(f),
             Self::OutputTooLarge { bytes } => write!(
                 f,
                 "The result would be {} MiB of JSON, over the {} MiB one call may return; ask for less (a smaller max_bytes)",
@@ -99,9 +100,9 @@ impl From<UriError> for ToolError {
     }
 }
 
-impl From<CatalogError> for ToolError {
-    fn from(error: CatalogError) -> Self {
-        Self::Catalog(error)
+impl From<RegistryError> for ToolError {
+    fn from(error: RegistryError) -> Self {
+        Self::Registry(error)
     }
 }
 
@@ -248,7 +249,8 @@ fn all() -> Vec<Entry> {
     let mut entries = vec![auth_status::entry()];
     entries.extend(objects::entries());
     entries.extend(packages::entries());
-    entries.extend(catalog::entries());
+    entries.push(search_catalog::entry());
+    entries.push(bucket_list::entry());
     entries
 }
 

@@ -7,7 +7,7 @@ use serde_json::{Value, json};
 
 use super::buckets::bucket_configs;
 use super::search::{Scope, escape, search};
-use super::{CatalogError, Registry};
+use super::{RegistryApi, RegistryError};
 use crate::context::{AwsCredentials, Caller, CatalogAccess, Context, CredentialError, Settings};
 use crate::http::{Client, HttpError, Method, Request, Response};
 
@@ -105,7 +105,7 @@ fn file_search_names_each_bucket_and_sends_the_bearer() {
         "_source": {"key": "dir/report.csv", "size": 12, "ext": ".csv",
                     "last_modified": "2026-01-01T00:00:00Z", "version_id": "v1"}
     }]))]);
-    let registry = Registry::connect(&FORWARDED, &http, "search").unwrap();
+    let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
     let found = search(
         &registry,
         "report-2026",
@@ -161,7 +161,7 @@ fn package_scopes_search_the_package_indices() {
         }])),
         es_answer(json!([])),
     ]);
-    let registry = Registry::connect(&FORWARDED, &http, "search").unwrap();
+    let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
     let two = buckets(&["alpha", "beta"]);
 
     let packages = search(&registry, "first", Scope::Package, &two, 10).unwrap();
@@ -215,7 +215,7 @@ fn too_many_indices_retries_with_fewer_buckets() {
     let many: Vec<String> = (0..45).map(|i| format!("b{i}")).collect();
     let refused = Ok((403, json!({"error": {"reason": "too many indices"}})));
     let http = Answers::new(vec![refused.clone(), refused, es_answer(json!([]))]);
-    let registry = Registry::connect(&FORWARDED, &http, "search").unwrap();
+    let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
     let found = search(&registry, "x", Scope::File, &many, 10).unwrap();
     assert_eq!(found.buckets.len(), 30);
     let counts: Vec<usize> = (0..3)
@@ -227,9 +227,9 @@ fn too_many_indices_retries_with_fewer_buckets() {
 #[test]
 fn a_refusal_that_survives_narrowing_is_an_authorization_error() {
     let http = Answers::new(vec![Ok((403, json!({"message": "no access"})))]);
-    let registry = Registry::connect(&FORWARDED, &http, "search").unwrap();
+    let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
     let error = search(&registry, "x", Scope::File, &buckets(&["alpha"]), 10).unwrap_err();
-    assert!(matches!(&error, CatalogError::Forbidden { reason, .. } if reason == "no access"));
+    assert!(matches!(&error, RegistryError::Forbidden { reason, .. } if reason == "no access"));
     assert!(
         error
             .to_string()
@@ -263,7 +263,7 @@ fn each_failure_reads_as_what_happened() {
     ];
     for (answer, expected) in cases {
         let http = Answers::new(vec![answer]);
-        let registry = Registry::connect(&FORWARDED, &http, "search").unwrap();
+        let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
         let error = search(&registry, "x", Scope::File, &buckets(&["a"]), 1).unwrap_err();
         assert!(error.to_string().contains(expected), "{error}");
         assert!(
@@ -280,7 +280,7 @@ fn no_registry_or_withheld_token_never_sends_anything() {
         registry_url: None,
         bearer: None,
     };
-    let error = Registry::connect(&none, &http, "search_catalog")
+    let error = RegistryApi::connect(&none, &http, "search_catalog")
         .err()
         .unwrap();
     assert!(
@@ -294,7 +294,7 @@ fn no_registry_or_withheld_token_never_sends_anything() {
         registry_url: Some("https://registry.example"),
         bearer: None,
     };
-    let error = Registry::connect(&withheld, &http, "search_catalog")
+    let error = RegistryApi::connect(&withheld, &http, "search_catalog")
         .err()
         .unwrap();
     assert!(
@@ -315,7 +315,7 @@ fn bucket_configs_posts_graphql_and_orders_by_relevance() {
             {"name": "high", "relevanceScore": 5, "browsable": true, "tags": ["x"]},
         ]}}),
     ))]);
-    let registry = Registry::connect(&FORWARDED, &http, "bucket_list").unwrap();
+    let registry = RegistryApi::connect(&FORWARDED, &http, "bucket_list").unwrap();
     let names: Vec<String> = bucket_configs(&registry)
         .unwrap()
         .into_iter()
@@ -337,7 +337,7 @@ fn graphql_errors_are_reported() {
         200,
         json!({"data": null, "errors": [{"message": "denied"}]}),
     ))]);
-    let registry = Registry::connect(&FORWARDED, &http, "bucket_list").unwrap();
+    let registry = RegistryApi::connect(&FORWARDED, &http, "bucket_list").unwrap();
     let error = bucket_configs(&registry).unwrap_err();
     assert!(
         error.to_string().contains("bucketConfigs failed: denied"),

@@ -3,12 +3,12 @@
 use serde::Deserialize;
 use serde_json::json;
 
-use super::{CatalogError, Registry};
+use super::{RegistryApi, RegistryError};
 
 const BUCKET_CONFIGS: &str =
     "query { bucketConfigs { name title description iconUrl relevanceScore browsable tags } }";
 
-/// One bucket as the catalog describes it.
+/// One bucket as the registry describes it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(rename_all = "camelCase")]
 pub struct BucketConfig {
@@ -39,12 +39,12 @@ struct GraphQlError {
     message: String,
 }
 
-/// The caller's buckets, most relevant first (the catalog's own order of importance).
-pub fn bucket_configs(registry: &Registry<'_>) -> Result<Vec<BucketConfig>, CatalogError> {
+/// The caller's buckets, most relevant first (the registry's own order of importance).
+pub fn bucket_configs(registry: &RegistryApi<'_>) -> Result<Vec<BucketConfig>, RegistryError> {
     let answer: GraphQlAnswer = registry.post("/graphql", &json!({ "query": BUCKET_CONFIGS }))?;
     if !answer.errors.is_empty() {
         let messages: Vec<_> = answer.errors.into_iter().map(|e| e.message).collect();
-        return Err(CatalogError::Failed {
+        return Err(RegistryError::Failed {
             registry: registry.name(),
             detail: format!("bucketConfigs failed: {}", messages.join("; ")),
         });
@@ -52,7 +52,7 @@ pub fn bucket_configs(registry: &Registry<'_>) -> Result<Vec<BucketConfig>, Cata
     let mut buckets = answer
         .data
         .and_then(|data| data.bucket_configs)
-        .ok_or_else(|| CatalogError::Failed {
+        .ok_or_else(|| RegistryError::Failed {
             registry: registry.name(),
             detail: "bucketConfigs answered no data".into(),
         })?;

@@ -1,4 +1,5 @@
-//! The Quilt registry (the catalog's API) as this request's caller: search and GraphQL.
+//! The Quilt registry's API (the web catalog's backend) as this request's caller:
+//! search and GraphQL.
 //!
 //! The host hands over the registry's URL and, when the deployment forwards it, the
 //! caller's own bearer token; it lets that token leave the sandbox only toward the
@@ -25,7 +26,7 @@ const DEAD_CONNECTION_RETRIES: usize = 2;
 const MAX_QUOTED_REASON: usize = 300;
 
 /// The registry, addressed as the caller of this request.
-pub struct Registry<'a> {
+pub struct RegistryApi<'a> {
     http: &'a dyn Client,
     base: Url,
     bearer: String,
@@ -33,7 +34,7 @@ pub struct Registry<'a> {
 
 /// Why a registry call failed, worded for the person using the assistant.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum CatalogError {
+pub enum RegistryError {
     /// The deployment names no registry.
     NoRegistry { wanted: &'static str },
     /// A registry is configured but the caller's token is not forwarded to it.
@@ -50,7 +51,7 @@ pub enum CatalogError {
     Failed { registry: String, detail: String },
 }
 
-impl fmt::Display for CatalogError {
+impl fmt::Display for RegistryError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Self::NoRegistry { wanted } => write!(
@@ -90,23 +91,23 @@ impl fmt::Display for CatalogError {
     }
 }
 
-impl<'a> Registry<'a> {
+impl<'a> RegistryApi<'a> {
     /// The registry of this deployment, authorized as the caller; `wanted` names the
     /// tool for the error when there is none.
     pub fn connect(
         context: &dyn Context,
         http: &'a dyn Client,
         wanted: &'static str,
-    ) -> Result<Self, CatalogError> {
-        let catalog = context.catalog();
-        let url = catalog
+    ) -> Result<Self, RegistryError> {
+        let access = context.catalog();
+        let url = access
             .registry_url
-            .ok_or(CatalogError::NoRegistry { wanted })?;
+            .ok_or(RegistryError::NoRegistry { wanted })?;
         let base = Url::parse(&url)
             .ok()
             .filter(|base| matches!(base.scheme(), "http" | "https"))
-            .ok_or_else(|| CatalogError::BadRegistryUrl(url.clone()))?;
-        let bearer = catalog.bearer.ok_or_else(|| CatalogError::TokenWithheld {
+            .ok_or_else(|| RegistryError::BadRegistryUrl(url.clone()))?;
+        let bearer = access.bearer.ok_or_else(|| RegistryError::TokenWithheld {
             registry: display(&base),
         })?;
         Ok(Self { http, base, bearer })
@@ -122,7 +123,7 @@ impl<'a> Registry<'a> {
         &self,
         path: &str,
         query: &[(&str, &str)],
-    ) -> Result<T, CatalogError> {
+    ) -> Result<T, RegistryError> {
         let mut url = self.endpoint(path)?;
         url.query_pairs_mut().extend_pairs(query);
         self.exchange(Method::Get, url, Vec::new())
@@ -133,13 +134,13 @@ impl<'a> Registry<'a> {
         &self,
         path: &str,
         body: &serde_json::Value,
-    ) -> Result<T, CatalogError> {
+    ) -> Result<T, RegistryError> {
         let url = self.endpoint(path)?;
         let body = serde_json::to_vec(body).expect("JSON values serialise");
         self.exchange(Method::Post, url, body)
     }
 
-    fn endpoint(&self, path: &str) -> Result<Url, CatalogError> {
+    fn endpoint(&self, path: &str) -> Result<Url, RegistryError> {
         // Keep a path prefix the registry may be mounted under (e.g. https://host/api-root).
         let mut url = self.base.clone();
         let joined = format!("{}{path}", url.path().trim_end_matches('/'));
@@ -152,7 +153,7 @@ impl<'a> Registry<'a> {
         method: Method,
         url: Url,
         body: Vec<u8>,
-    ) -> Result<T, CatalogError> {
+    ) -> Result<T, RegistryError> {
         let mut headers = vec![
             (
                 "authorization".to_owned(),
@@ -175,7 +176,7 @@ impl<'a> Registry<'a> {
             MAX_RESPONSE_BODY,
             DEAD_CONNECTION_RETRIES,
         )
-        .map_err(|error| CatalogError::Unreachable {
+        .map_err(|error| RegistryError::Unreachable {
             registry: self.name(),
             detail: match error {
                 crate::http::HttpError::Transport { detail, .. } => detail,
@@ -185,25 +186,25 @@ impl<'a> Registry<'a> {
         self.decode(response)
     }
 
-    fn decode<T: DeserializeOwned>(&self, response: Response) -> Result<T, CatalogError> {
+    fn decode<T: DeserializeOwned>(&self, response: Response) -> Result<T, RegistryError> {
         let registry = self.name();
         let reason = || reason(&response.body);
         match response.status {
             200..=299 => {
-                serde_json::from_slice(&response.body).map_err(|error| CatalogError::Failed {
+                serde_json::from_slice(&response.body).map_err(|error| RegistryError::Failed {
                     registry,
                     detail: format!("its answer is not the JSON this API returns ({error})"),
                 })
             }
-            401 => Err(CatalogError::Unauthenticated {
+            401 => Err(RegistryError::Unauthenticated {
                 registry,
                 reason: reason(),
             }),
-            403 => Err(CatalogError::Forbidden {
+            403 => Err(RegistryError::Forbidden {
                 registry,
                 reason: reason(),
             }),
-            status => Err(CatalogError::Failed {
+            status => Err(RegistryError::Failed {
                 registry,
                 detail: format!("HTTP {status}: {}", reason()),
             }),

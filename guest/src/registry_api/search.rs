@@ -1,4 +1,4 @@
-//! Catalog search through the registry's Elasticsearch proxy, as the established Quilt
+//! Search through the registry's Elasticsearch proxy, as the established Quilt
 //! tools send it: explicit index lists (the proxy rejects wildcards), Lucene-escaped
 //! query text, and fewer buckets when the proxy refuses too many indices.
 
@@ -6,7 +6,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use super::{CatalogError, Registry};
+use super::{RegistryApi, RegistryError};
 use crate::package::layout::PackageName;
 use crate::package::links::{Revision, quilt_uri};
 use crate::s3::uri::S3Uri;
@@ -78,12 +78,12 @@ pub struct Found {
 
 /// Searches `buckets` (most relevant first) as the registry's caller.
 pub fn search(
-    registry: &Registry<'_>,
+    registry: &RegistryApi<'_>,
     query: &str,
     scope: Scope,
     buckets: &[String],
     limit: u32,
-) -> Result<Found, CatalogError> {
+) -> Result<Found, RegistryError> {
     let body = request_body(&escape(query), scope, limit).to_string();
     let size = limit.to_string();
     let mut attempts = std::iter::once(buckets.len())
@@ -108,7 +108,7 @@ pub fn search(
             }
             // The proxy answers 403 when an index list is too long for it; the established
             // client then asks again about fewer buckets.
-            Err(CatalogError::Forbidden { .. }) if attempts.peek().is_some() => continue,
+            Err(RegistryError::Forbidden { .. }) if attempts.peek().is_some() => continue,
             Err(error) => return Err(error),
         }
     }
