@@ -68,7 +68,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         );
     }
     let sandbox = Sandbox::load(&config.guest, &limits, egress, request_limits)?;
-    tracing::info!(egress = ?sandbox.egress().origins().collect::<Vec<_>>(), "guest loaded");
+    tracing::info!(egress = ?sandbox.egress().origins().map(ToString::to_string).collect::<Vec<_>>(), "guest loaded");
 
     let exchanges_tokens = match config.credentials.source {
         CredentialSourceKind::WebIdentity => Some("web-identity"),

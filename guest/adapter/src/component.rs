@@ -3,7 +3,7 @@
 use std::sync::OnceLock;
 
 use crate::config::{ACCESS_KEY_ID, Config, ConfigError, SECRET_ACCESS_KEY};
-use crate::egress::AllowList;
+use crate::egress::Egress;
 
 #[allow(clippy::all, dead_code, unused)]
 mod bindings {
@@ -111,10 +111,10 @@ impl outgoing_handler::Guest for Adapter {
         request: OutgoingRequest,
         options: Option<RequestOptions>,
     ) -> Result<FutureIncomingResponse, ErrorCode> {
-        static ALLOWED: OnceLock<Option<AllowList>> = OnceLock::new();
+        static ALLOWED: OnceLock<Option<Egress>> = OnceLock::new();
         let allowed = ALLOWED.get_or_init(|| {
             let config = config().as_ref().ok()?;
-            Some(AllowList::new(
+            Some(Egress::new(
                 &config.s3_endpoint,
                 config.registry_url.as_ref(),
             ))

@@ -7,6 +7,7 @@
 use std::collections::BTreeMap;
 use std::fmt;
 
+use quilt_mcp_policy::defaults;
 use url::Url;
 
 pub const REGION: &str = "aws_region";
@@ -36,13 +37,6 @@ pub const KEYS: [&str; 11] = [
     MAX_MANIFEST_BYTES,
     MAX_MANIFEST_ENTRIES,
 ];
-
-// The same defaults as `quilt-mcp serve`, so a package that one deployment can read,
-// the other can too.
-const DEFAULT_REGION: &str = "us-east-1";
-const DEFAULT_PATH_STYLE: bool = true;
-const DEFAULT_MAX_MANIFEST_BYTES: u64 = 16 << 20;
-const DEFAULT_MAX_MANIFEST_ENTRIES: u32 = 50_000;
 
 /// One static key pair for everyone who reaches this deployment.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -116,17 +110,22 @@ impl Config {
             .collect();
         let get = |key: &str| values.get(key).cloned();
 
-        let region = get(REGION).unwrap_or_else(|| DEFAULT_REGION.to_owned());
+        // Unset settings take `quilt-mcp serve`'s defaults (quilt_mcp_policy::defaults).
+        let region = get(REGION).unwrap_or_else(|| defaults::REGION.to_owned());
         let s3_endpoint = match get(S3_ENDPOINT) {
             Some(value) => origin_url(S3_ENDPOINT, value)?,
-            None => origin_url(REGION, format!("https://s3.{region}.amazonaws.com"))?,
+            None => defaults::s3_endpoint(&region).map_err(|_| ConfigError::Invalid {
+                key: REGION,
+                value: region.clone(),
+                expected: "an AWS region name, e.g. us-east-1",
+            })?,
         };
         Ok(Self {
             s3_endpoint,
             path_style: get(S3_PATH_STYLE)
                 .map(|value| parse_bool(S3_PATH_STYLE, value))
                 .transpose()?
-                .unwrap_or(DEFAULT_PATH_STYLE),
+                .unwrap_or(defaults::PATH_STYLE),
             keys: static_keys(
                 get(ACCESS_KEY_ID),
                 get(SECRET_ACCESS_KEY),
@@ -152,11 +151,11 @@ impl Config {
             max_manifest_bytes: get(MAX_MANIFEST_BYTES)
                 .map(|value| parse_number(MAX_MANIFEST_BYTES, value))
                 .transpose()?
-                .unwrap_or(DEFAULT_MAX_MANIFEST_BYTES),
+                .unwrap_or(defaults::MAX_MANIFEST_BYTES),
             max_manifest_entries: get(MAX_MANIFEST_ENTRIES)
                 .map(|value| parse_number(MAX_MANIFEST_ENTRIES, value))
                 .transpose()?
-                .unwrap_or(DEFAULT_MAX_MANIFEST_ENTRIES),
+                .unwrap_or(defaults::MAX_MANIFEST_ENTRIES),
             region,
         })
     }
@@ -220,7 +219,11 @@ fn parse_number<T: std::str::FromStr>(key: &'static str, value: String) -> Resul
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        ACCESS_KEY_ID, BUCKETS, CATALOG_URL, Config, ConfigError, MAX_MANIFEST_BYTES,
+        MAX_MANIFEST_ENTRIES, REGION, REGISTRY_URL, S3_ENDPOINT, S3_PATH_STYLE, SECRET_ACCESS_KEY,
+        SESSION_TOKEN, StaticKeys,
+    };
 
     fn config(pairs: &[(&str, &str)]) -> Result<Config, ConfigError> {
         Config::from_pairs(

@@ -1,19 +1,16 @@
 //! The guest's only way out: outgoing HTTP, to exactly the origins the deployment allows.
 //!
 //! Every `wasi:http/outgoing-handler.handle` call passes through [`EgressHooks::send_request`],
-//! which compares scheme, host and port with the allow-list and refuses anything else before a
-//! connection is opened. Redirects are not followed, so a redirect to another origin comes back
-//! to the guest, and following it means a new request through this same check.
-//!
-//! An `Authorization` header may only go to the Quilt registry: it is where the guest sends the
-//! caller's forwarded token, and S3 requests are presigned in the query string, so a header
-//! bound anywhere else can only be that token leaking.
+//! which checks it against the allow-list (the rule, shared with the standalone adapter, is
+//! `quilt_mcp_policy::egress`: exact origin; `Authorization` to the registry only) and refuses
+//! anything else before a connection is opened. Redirects are not followed, so a redirect to
+//! another origin comes back to the guest, and following it means a new request through this
+//! same check.
 //!
 //! Allowed requests go out through one pooled client shared by all requests: guest instances
 //! live for one request, but the TCP and TLS connections to S3 need not. Connections carry no
 //! identity — every request is signed by its own caller's credentials.
 
-use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +18,8 @@ use http_body_util::BodyExt;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::TokioExecutor;
+use quilt_mcp_policy::egress::{AllowList, Refusal};
+use quilt_mcp_policy::origin::Origin;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
@@ -28,23 +27,9 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// and a request sent on it just then fails. Under load connections are reused long before.
 const IDLE_CONNECTION_TIMEOUT: Duration = Duration::from_secs(2);
 
-/// scheme, lowercased host, port
-type Origin = (String, String, u16);
-
 pub struct EgressPolicy {
-    allowed: HashSet<Origin>,
-    /// The registry's origin: the only one an `Authorization` header may go to.
-    registry: Option<Origin>,
+    allowed: AllowList,
     client: Client<hyper_rustls::HttpsConnector<HttpConnector>, WasiBody>,
-}
-
-/// Why a guest's request may not leave the sandbox.
-#[derive(Debug, PartialEq, Eq, thiserror::Error)]
-enum Refusal {
-    #[error("origin not allowed")]
-    OriginNotAllowed,
-    #[error("authorization header toward an origin other than the registry's")]
-    AuthorizationOffRegistry,
 }
 
 impl EgressPolicy {
@@ -53,14 +38,6 @@ impl EgressPolicy {
         origins: impl IntoIterator<Item = &'a url::Url>,
         registry: Option<&url::Url>,
     ) -> Self {
-        let url_origin =
-            |url: &url::Url| origin(url.scheme(), url.host_str()?, url.port_or_known_default()?);
-        let registry = registry.and_then(url_origin);
-        let allowed = origins
-            .into_iter()
-            .filter_map(url_origin)
-            .chain(registry.clone())
-            .collect();
         let mut http = HttpConnector::new();
         http.set_connect_timeout(Some(CONNECT_TIMEOUT));
         http.set_nodelay(true);
@@ -75,8 +52,7 @@ impl EgressPolicy {
             .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
             .build(connector);
         Self {
-            allowed,
-            registry,
+            allowed: AllowList::new(origins, registry),
             client,
         }
     }
@@ -87,54 +63,22 @@ impl EgressPolicy {
     }
 
     fn check<B>(&self, request: &http::Request<B>) -> Result<(), Refusal> {
-        let target = uri_origin(request.uri())
-            .filter(|target| self.allowed.contains(target))
-            .ok_or(Refusal::OriginNotAllowed)?;
-        let carries_authorization = request.headers().contains_key(http::header::AUTHORIZATION);
-        if carries_authorization && self.registry.as_ref() != Some(&target) {
-            return Err(Refusal::AuthorizationOffRegistry);
-        }
-        Ok(())
+        let uri = request.uri();
+        self.allowed.check(
+            uri.scheme_str(),
+            uri.authority().map(http::uri::Authority::as_str),
+            request.headers().contains_key(http::header::AUTHORIZATION),
+        )
     }
 
-    /// Whether a virtual-host-style S3 URL (`<bucket>.<endpoint host>`) can ever pass: only
-    /// when some allowed origin is such a subdomain, on the endpoint's scheme and port.
+    /// Whether a virtual-host-style S3 URL (`<bucket>.<endpoint host>`) can ever pass.
     pub fn allows_a_subdomain_of(&self, endpoint: &url::Url) -> bool {
-        let Some((scheme, host, port)) = endpoint
-            .host_str()
-            .and_then(|host| origin(endpoint.scheme(), host, endpoint.port_or_known_default()?))
-        else {
-            return false;
-        };
-        let suffix = format!(".{host}");
-        self.allowed
-            .iter()
-            .any(|(s, h, p)| *s == scheme && *p == port && h.ends_with(&suffix))
+        self.allowed.allows_a_subdomain_of(endpoint)
     }
 
-    pub fn origins(&self) -> impl Iterator<Item = String> + '_ {
-        self.allowed
-            .iter()
-            .map(|(scheme, host, port)| format!("{scheme}://{host}:{port}"))
+    pub fn origins(&self) -> impl Iterator<Item = &Origin> {
+        self.allowed.origins()
     }
-}
-
-fn uri_origin(uri: &http::Uri) -> Option<Origin> {
-    let scheme = uri.scheme_str()?;
-    let port = uri.port_u16().or(match scheme {
-        "http" => Some(80),
-        "https" => Some(443),
-        _ => None,
-    })?;
-    origin(scheme, uri.host()?, port)
-}
-
-fn origin(scheme: &str, host: &str, port: u16) -> Option<Origin> {
-    let host = host
-        .trim_start_matches('[')
-        .trim_end_matches(']')
-        .to_ascii_lowercase();
-    Some((scheme.to_ascii_lowercase(), host, port))
 }
 
 /// The wasi:http hooks of one request's store.
@@ -220,77 +164,54 @@ fn error_code(error: hyper_util::client::legacy::Error) -> HttpError {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
-
-    const REGISTRY: &str = "https://registry.example.com/api/";
+    use super::{EgressPolicy, Refusal, without_query};
 
     fn policy() -> EgressPolicy {
-        let registry = url::Url::parse(REGISTRY).unwrap();
-        EgressPolicy::new(
-            &[
-                url::Url::parse("http://127.0.0.1:8333").unwrap(),
-                url::Url::parse("https://S3.example.com").unwrap(),
-            ],
-            Some(&registry),
-        )
+        let s3 = url::Url::parse("https://s3.example.com").unwrap();
+        let registry = url::Url::parse("https://registry.example.com/api/").unwrap();
+        EgressPolicy::new([&s3], Some(&registry))
     }
 
-    fn get(uri: &str) -> http::Request<()> {
-        http::Request::get(uri).body(()).unwrap()
+    fn get_with(uri: &str, header: Option<&str>) -> http::Request<()> {
+        let request = http::Request::get(uri);
+        let request = match header {
+            Some(name) => request.header(name, "Bearer caller-token"),
+            None => request,
+        };
+        request.body(()).unwrap()
     }
 
-    fn get_with_authorization(uri: &str, header_name: &str) -> http::Request<()> {
-        http::Request::get(uri)
-            .header(header_name, "Bearer caller-token")
-            .body(())
-            .unwrap()
-    }
-
+    /// The rule itself is quilt_mcp_policy's to test; this is what the host hands it.
     #[test]
-    fn allows_exact_origins_only() {
+    fn requests_are_checked_by_their_uri_and_any_authorization_header() {
         let policy = policy();
-        let allows = |uri: &str| policy.check(&get(uri)).is_ok();
-        assert!(allows("http://127.0.0.1:8333/bucket/key"));
-        assert!(allows("https://s3.example.com/b"));
-        assert!(allows("https://s3.example.com:443/b"));
-        assert!(
-            allows("https://registry.example.com/graphql"),
-            "the registry's origin"
+        assert_eq!(
+            policy.check(&get_with("https://s3.example.com/b/k", None)),
+            Ok(())
         );
-        assert!(!allows("http://127.0.0.1:8334/"), "other port");
-        assert!(!allows("https://127.0.0.1:8333/"), "other scheme");
-        assert!(
-            !allows("http://s3.example.com/b"),
-            "http where https is configured"
+        assert_eq!(
+            policy.check(&get_with("https://user@s3.example.com/b/k", None)),
+            Err(Refusal::OriginNotAllowed),
+            "the authority as written, user info included"
         );
-        assert!(!allows("http://169.254.169.254/latest/meta-data"));
-        assert!(!allows("/relative"));
-    }
-
-    #[test]
-    fn authorization_goes_to_the_registry_only() {
-        let policy = policy();
+        assert_eq!(
+            policy.check(&get_with("/relative", None)),
+            Err(Refusal::Unaddressed)
+        );
         for name in ["authorization", "Authorization", "AUTHORIZATION"] {
             assert_eq!(
-                policy.check(&get_with_authorization(
+                policy.check(&get_with(
                     "https://registry.example.com:443/graphql",
-                    name
+                    Some(name)
                 )),
                 Ok(())
             );
             assert_eq!(
-                policy.check(&get_with_authorization("https://s3.example.com/b/k", name)),
+                policy.check(&get_with("https://s3.example.com/b/k", Some(name))),
                 Err(Refusal::AuthorizationOffRegistry),
                 "{name} toward S3"
             );
         }
-        assert_eq!(
-            policy.check(&get_with_authorization(
-                "https://elsewhere.example.com/",
-                "authorization"
-            )),
-            Err(Refusal::OriginNotAllowed)
-        );
     }
 
     #[test]
@@ -306,32 +227,5 @@ mod tests {
             .parse()
             .unwrap();
         assert!(without_query(&long).len() < 400);
-    }
-
-    #[test]
-    fn virtual_host_buckets_need_an_allowed_subdomain() {
-        let endpoint = url::Url::parse("http://localhost:8333").unwrap();
-        let path_only = EgressPolicy::new([&endpoint], None);
-        assert!(!path_only.allows_a_subdomain_of(&endpoint));
-        let bucket = url::Url::parse("http://raw.localhost:8333").unwrap();
-        let other_port = url::Url::parse("http://cooked.localhost:9000").unwrap();
-        assert!(EgressPolicy::new([&endpoint, &bucket], None).allows_a_subdomain_of(&endpoint));
-        assert!(
-            !EgressPolicy::new([&endpoint, &other_port], None).allows_a_subdomain_of(&endpoint)
-        );
-    }
-
-    #[test]
-    fn without_a_registry_no_authorization_leaves() {
-        let s3 = url::Url::parse("http://127.0.0.1:8333").unwrap();
-        let policy = EgressPolicy::new([&s3], None);
-        assert!(policy.check(&get("http://127.0.0.1:8333/b")).is_ok());
-        assert_eq!(
-            policy.check(&get_with_authorization(
-                "http://127.0.0.1:8333/b",
-                "authorization"
-            )),
-            Err(Refusal::AuthorizationOffRegistry)
-        );
     }
 }

@@ -1,0 +1,17 @@
+//! The rules that `quilt-mcp serve` (host/) and the standalone adapter (guest/adapter/) must
+//! both apply, written once so the two deployments cannot drift apart:
+//!
+//! - [`egress`]: which outgoing requests of the tools guest may leave, and where an
+//!   `Authorization` header may go.
+//! - [`origin`]: what "the same origin" means for that check.
+//! - [`defaults`]: the deployment settings either one assumes when nothing is configured, so a
+//!   package one deployment can read, the other can too.
+//!
+//! Built natively (the host, unit tests) and for wasm32-wasip2 (the adapter).
+
+pub mod defaults;
+pub mod egress;
+pub mod origin;
+
+#[cfg(test)]
+mod tests;
