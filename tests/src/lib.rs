@@ -18,5 +18,6 @@ pub mod registry;
 pub mod s3;
 pub mod sandbox_report;
 pub mod seaweedfs;
+pub mod stack;
 pub mod sts;
 pub mod wasmtime_serve;

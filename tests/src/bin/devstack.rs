@@ -8,16 +8,13 @@
 use std::path::Path;
 
 use anyhow::{Context, Result};
-use quilt_mcp_tests::artifacts::Artifacts;
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
-use quilt_mcp_tests::identity::{Identity, jwks, now_secs, standard_claims};
-use quilt_mcp_tests::jwks_server::JwksServer;
+use quilt_mcp_tests::identity::{now_secs, standard_claims};
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::preferred_or_free;
-use quilt_mcp_tests::registry::{RegistryStandin, grant, standin_config};
 use quilt_mcp_tests::s3::S3Client;
-use quilt_mcp_tests::seaweedfs::{SeaweedFs, SeaweedOptions};
-use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, allow_writes};
+use quilt_mcp_tests::stack::{RoleAccess, Stack};
+use quilt_mcp_tests::sts::BucketReader;
 use serde_json::json;
 
 const RUN_DIR: &str = ".run";
@@ -55,70 +52,47 @@ const DEMO_OBJECTS: [(&str, &str, &str); 3] = [
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let artifacts = Artifacts::from_env()?;
     let run_dir = std::env::current_dir()?.join(RUN_DIR);
     std::fs::create_dir_all(&run_dir)?;
     std::fs::write(run_dir.join("devstack.pid"), std::process::id().to_string())?;
 
-    // The issuer first: SeaweedFS's STS must know its JWKS when it starts.
-    let identity = Identity::generate("quilt-mcp-dev")?;
-    let jwks_server = JwksServer::start(jwks(&[&identity])).await?;
-    let issuer = jwks_server.origin();
     let users = dev_users();
-    let trust = WebIdentityTrust {
-        issuer: issuer.clone(),
-        audience: AUDIENCE.into(),
-        jwks_url: jwks_server.jwks_url(),
-        readers: users.iter().map(|user| user.role()).collect(),
-    };
-    let mut iam = trust.iam_config();
-    for role in &trust.readers {
-        allow_writes(&mut iam, role);
-    }
-    let options = SeaweedOptions {
-        data_dir: run_dir.join("seaweedfs"),
-        preferred_s3_port: Some(S3_PORT),
-    };
-    let seaweed = SeaweedFs::start_with_iam(&artifacts.weed, &options, &iam).await?;
-    add_demo_objects(&seaweed.admin()).await?;
-
-    let mut registry_config = standin_config(
-        &seaweed,
-        &jwks_server.jwks_url(),
-        &issuer,
-        AUDIENCE,
-        trust.readers.iter().map(grant).collect(),
-    )?;
-    registry_config.listen = format!("127.0.0.1:{}", preferred_or_free(REGISTRY_PORT)).parse()?;
-    let registry = RegistryStandin::start(registry_config).await?;
-    let registry_url = registry.url().as_str().trim_end_matches('/').to_owned();
-
-    let endpoint = seaweed
-        .s3_endpoint
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let flags: Vec<String> = [
-        "--jwks-url",
-        &jwks_server.jwks_url(),
-        "--jwt-issuer",
-        &issuer,
-        "--jwt-audience",
-        AUDIENCE,
-        "--s3-endpoint",
-        &endpoint,
-        "--credentials",
-        "registry",
-        "--registry-url",
-        &registry_url,
-    ]
-    .map(String::from)
-    .to_vec();
+    let stack = Stack::builder("quilt-mcp-dev")
+        .data_dir(run_dir.join("seaweedfs"))
+        .preferred_s3_port(S3_PORT)
+        .with_sts(
+            AUDIENCE,
+            users.iter().map(DevUser::role).collect(),
+            RoleAccess::ReadWrite,
+        )
+        .with_registry_standin(Some(REGISTRY_PORT))
+        .start()
+        .await?;
+    add_demo_objects(&stack.seaweed.admin()).await?;
+    let issuer = stack.issuer();
+    let registry_url = stack
+        .registry_url()
+        .context("the stack has a registry stand-in")?;
+    let endpoint = stack.s3_endpoint();
+    let mut flags = stack.auth_flags();
+    flags.extend(
+        [
+            "--jwt-audience",
+            AUDIENCE,
+            "--s3-endpoint",
+            &endpoint,
+            "--credentials",
+            "registry",
+            "--registry-url",
+            &registry_url,
+        ]
+        .map(String::from),
+    );
     let listen = format!("127.0.0.1:{}", preferred_or_free(MCP_PORT));
     let launch = HostLaunch {
         env: &[],
-        host_bin: &artifacts.host_bin,
-        guest: &artifacts.guest,
+        host_bin: &stack.artifacts.host_bin,
+        guest: &stack.artifacts.guest,
         listen: &listen,
         args: &flags,
         echo_logs: true,
@@ -130,7 +104,7 @@ async fn main() -> Result<()> {
         .map(|user| {
             let mut claims = standard_claims(&issuer, AUDIENCE, user.subject);
             claims["exp"] = json!(now_secs() + TOKEN_HOURS * 3600);
-            (user, identity.sign(&claims))
+            (user, stack.identity.sign(&claims))
         })
         .collect();
     // The demo package is made through the server itself, as its first user.
@@ -151,9 +125,8 @@ async fn main() -> Result<()> {
         .context("waiting for Ctrl-C")?;
     eprintln!("stopping the quilt-mcp dev stack");
     drop(host);
-    drop(registry);
-    drop(jwks_server);
-    drop(seaweed);
+    // The registry stand-in, the JWKS server, then SeaweedFS.
+    drop(stack);
     std::fs::remove_file(run_dir.join("devstack.pid")).ok();
     Ok(())
 }

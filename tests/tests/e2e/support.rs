@@ -9,9 +9,8 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, anyhow};
 use libtest_mimic::{Failed, Trial};
-use quilt_mcp_tests::artifacts::Artifacts;
 use quilt_mcp_tests::host_process::{HostLaunch, HostLog, HostProcess};
-use quilt_mcp_tests::identity::{Identity, standard_claims};
+use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::jwks_server::JwksServer;
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::s3::S3Client;
@@ -25,42 +24,31 @@ pub const KID: &str = "e2e-key-1";
 /// The subject of the tokens tests mint unless they say otherwise.
 pub const SUBJECT: &str = "alice@example.com";
 
+/// The shared [`quilt_mcp_tests::stack::Stack`] (SeaweedFS, issuer, JWKS server, artifacts),
+/// plus a counter for bucket names no two trials share.
 pub struct Stack {
-    pub artifacts: Artifacts,
-    pub seaweed: SeaweedFs,
-    pub identity: Identity,
-    pub jwks: JwksServer,
+    stack: quilt_mcp_tests::stack::Stack,
     bucket_counter: AtomicUsize,
-    // Declared last so it is removed after `seaweed` has been killed.
-    _data_dir: tempfile::TempDir,
 }
 
 impl Stack {
     async fn start() -> Result<Self> {
-        let artifacts = Artifacts::from_env()?;
-        let data_dir = tempfile::Builder::new()
-            .prefix("quilt-mcp-e2e-")
-            .tempdir()?;
-        let options = SeaweedOptions {
-            data_dir: data_dir.path().join("seaweedfs"),
-            preferred_s3_port: None,
-        };
-        let seaweed = SeaweedFs::start(&artifacts.weed, &options).await?;
-        let identity = Identity::generate(KID)?;
-        let jwks = JwksServer::start(quilt_mcp_tests::identity::jwks(&[&identity])).await?;
+        let stack = quilt_mcp_tests::stack::Stack::builder(KID)
+            .temp_data_dir("quilt-mcp-e2e-")
+            .start()
+            .await?;
         Ok(Self {
-            artifacts,
-            seaweed,
-            identity,
-            jwks,
+            stack,
             bucket_counter: AtomicUsize::new(0),
-            _data_dir: data_dir,
         })
     }
+}
 
-    /// The `iss` of the shared issuer's tokens.
-    pub fn issuer(&self) -> String {
-        self.jwks.origin()
+impl Deref for Stack {
+    type Target = quilt_mcp_tests::stack::Stack;
+
+    fn deref(&self) -> &Self::Target {
+        &self.stack
     }
 }
 
@@ -128,12 +116,7 @@ impl Scenario<'_> {
     pub fn spec(&self, guest: Guest) -> HostSpec {
         HostSpec {
             guest,
-            auth: args(&[
-                "--jwks-url",
-                &self.stack.jwks.jwks_url(),
-                "--jwt-issuer",
-                &self.stack.issuer(),
-            ]),
+            auth: self.stack.auth_flags(),
             credentials: ADMIN.static_source_flags(),
             extra: Vec::new(),
             env: Vec::new(),
@@ -145,14 +128,7 @@ impl Scenario<'_> {
             Guest::Tools => &self.stack.artifacts.guest,
             Guest::Hostile => &self.stack.artifacts.hostile_guest,
         };
-        let mut flags = args(&[
-            "--s3-endpoint",
-            self.stack
-                .seaweed
-                .s3_endpoint
-                .as_str()
-                .trim_end_matches('/'),
-        ]);
+        let mut flags = args(&["--s3-endpoint", &self.stack.s3_endpoint()]);
         flags.extend(spec.auth);
         flags.extend(spec.credentials);
         flags.extend(spec.extra);

@@ -4,14 +4,11 @@
 
 use std::time::{Duration, Instant};
 
-use anyhow::{Result, bail};
-use quilt_mcp_tests::artifacts::Artifacts;
+use anyhow::{Context, Result, bail};
 use quilt_mcp_tests::host_process::HostProcess;
-use quilt_mcp_tests::identity::{Identity, standard_claims};
-use quilt_mcp_tests::jwks_server::JwksServer;
-use quilt_mcp_tests::registry::{RegistryStandin, grant, standin_config};
-use quilt_mcp_tests::seaweedfs::{SeaweedFs, SeaweedOptions};
-use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust};
+use quilt_mcp_tests::identity::standard_claims;
+use quilt_mcp_tests::stack::{RoleAccess, Stack};
+use quilt_mcp_tests::sts::BucketReader;
 use serde_json::json;
 
 const AUDIENCE: &str = "quilt-mcp-bench-exchange";
@@ -20,46 +17,26 @@ const BUCKET: &str = "bench-exchange";
 /// New tokens per mode; each costs one exchange.
 const SAMPLES: usize = 40;
 
-/// Table rows, then one summary line per mode.
-pub async fn rows(
-    artifacts: &Artifacts,
-    identity: &Identity,
-    jwks: &JwksServer,
-    http: &reqwest::Client,
-) -> Result<Vec<String>> {
+/// Table rows, then one summary line per mode, from a stack of their own: SeaweedFS with STS
+/// and the registry stand-in, both trusting that stack's issuer.
+pub async fn rows(http: &reqwest::Client) -> Result<Vec<String>> {
     let reader = BucketReader {
         role_name: "BenchReader".into(),
         subject: SUBJECT.into(),
         bucket: BUCKET.into(),
     };
     let role_arn = reader.role_arn();
-    let trust = WebIdentityTrust {
-        issuer: jwks.origin(),
-        audience: AUDIENCE.into(),
-        jwks_url: jwks.jwks_url(),
-        readers: vec![reader],
-    };
-    let data_dir = tempfile_dir()?;
-    let options = SeaweedOptions {
-        data_dir: data_dir.clone(),
-        preferred_s3_port: None,
-    };
-    let seaweed = SeaweedFs::start_with_sts(&artifacts.weed, &options, &trust).await?;
-    super::listed_bucket(&seaweed.admin(), BUCKET).await?;
-    let config = standin_config(
-        &seaweed,
-        &jwks.jwks_url(),
-        &jwks.origin(),
-        AUDIENCE,
-        trust.readers.iter().map(grant).collect(),
-    )?;
-    let registry = RegistryStandin::start(config).await?;
-    let endpoint = seaweed
-        .s3_endpoint
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let registry_url = registry.url().as_str().trim_end_matches('/').to_owned();
+    let stack = Stack::builder("bench-exchange")
+        .temp_data_dir("quilt-mcp-bench-exchange-")
+        .with_sts(AUDIENCE, vec![reader], RoleAccess::Read)
+        .with_registry_standin(None)
+        .start()
+        .await?;
+    super::listed_bucket(&stack.seaweed.admin(), BUCKET).await?;
+    let endpoint = stack.s3_endpoint();
+    let registry_url = stack
+        .registry_url()
+        .context("the stack has a registry stand-in")?;
 
     let modes: [(&str, Vec<&str>); 2] = [
         (
@@ -80,27 +57,17 @@ pub async fn rows(
     ];
     let (mut rows, mut summaries) = (Vec::new(), Vec::new());
     for (mode, credentials) in modes {
-        let mut flags: Vec<String> = [
-            "--jwks-url",
-            &jwks.jwks_url(),
-            "--jwt-issuer",
-            &jwks.origin(),
-            "--jwt-audience",
-            AUDIENCE,
-            "--s3-endpoint",
-            &endpoint,
-        ]
-        .map(String::from)
-        .to_vec();
+        let mut flags = stack.auth_flags();
+        flags.extend(["--jwt-audience", AUDIENCE, "--s3-endpoint", &endpoint].map(String::from));
         flags.extend(credentials.iter().map(|flag| flag.to_string()));
-        let host = super::start_host(artifacts, &flags).await?;
+        let host = super::start_host(&stack.artifacts, &flags).await?;
         let (mut first, mut cached) = (Vec::new(), Vec::new());
         for sample in 0..SAMPLES {
-            let mut claims = standard_claims(&jwks.origin(), AUDIENCE, SUBJECT);
+            let mut claims = standard_claims(&stack.issuer(), AUDIENCE, SUBJECT);
             // A distinct token each time: caches are keyed by the token's hash.
             claims["jti"] = json!(format!("bench-{mode}-{sample}"));
             claims["role_arn"] = json!(role_arn);
-            let token = identity.sign(&claims);
+            let token = stack.identity.sign(&claims);
             first.push(timed_list(http, &host, &token).await?);
             cached.push(timed_list(http, &host, &token).await?);
         }
@@ -120,13 +87,14 @@ pub async fn rows(
             ms(first.0) - ms(cached.0)
         ));
     }
-    let exchanges = registry.credential_exchanges();
+    let exchanges = stack
+        .registry
+        .as_ref()
+        .map_or(0, |registry| registry.credential_exchanges());
     if exchanges != SAMPLES {
         bail!("{exchanges} registry exchanges for {SAMPLES} tokens");
     }
-    drop(registry);
-    drop(seaweed);
-    let _ = std::fs::remove_dir_all(data_dir);
+    drop(stack);
     rows.push(String::new());
     rows.extend(summaries);
     Ok(rows)
@@ -170,10 +138,4 @@ fn row(workload: &str, (p50, p99): (Duration, Duration)) -> String {
 
 fn ms(duration: Duration) -> f64 {
     duration.as_secs_f64() * 1000.0
-}
-
-fn tempfile_dir() -> Result<std::path::PathBuf> {
-    let dir = std::env::temp_dir().join(format!("quilt-mcp-bench-exchange-{}", std::process::id()));
-    std::fs::create_dir_all(&dir)?;
-    Ok(dir)
 }

@@ -11,10 +11,10 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use quilt_mcp_tests::artifacts::Artifacts;
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
-use quilt_mcp_tests::identity::{Identity, jwks, standard_claims};
-use quilt_mcp_tests::jwks_server::JwksServer;
+use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::s3::{REGION, S3Client};
-use quilt_mcp_tests::seaweedfs::{ADMIN, SeaweedFs, SeaweedOptions};
+use quilt_mcp_tests::seaweedfs::ADMIN;
+use quilt_mcp_tests::stack::Stack;
 use rusty_s3::actions::ListObjectsV2;
 use rusty_s3::{Bucket, Credentials, S3Action, UrlStyle};
 use serde_json::json;
@@ -31,40 +31,20 @@ const HASH_RUNS: usize = 3;
 
 #[tokio::main]
 async fn main() -> Result<()> {
-    let artifacts = Artifacts::from_env()?;
-    let data_dir = std::env::temp_dir().join(format!("quilt-mcp-bench-{}", std::process::id()));
-    let seaweed = SeaweedFs::start(
-        &artifacts.weed,
-        &SeaweedOptions {
-            data_dir: data_dir.clone(),
-            preferred_s3_port: None,
-        },
-    )
-    .await?;
+    let stack = Stack::builder("bench")
+        .temp_data_dir("quilt-mcp-bench-")
+        .start()
+        .await?;
+    let (artifacts, seaweed) = (&stack.artifacts, &stack.seaweed);
     let admin = seaweed.admin();
     listed_bucket(&admin, BUCKET).await?;
 
-    let identity = Identity::generate("bench")?;
-    let jwks_server = JwksServer::start(jwks(&[&identity])).await?;
-    let endpoint = seaweed
-        .s3_endpoint
-        .as_str()
-        .trim_end_matches('/')
-        .to_owned();
-    let mut flags: Vec<String> = [
-        "--jwks-url",
-        &jwks_server.jwks_url(),
-        "--jwt-issuer",
-        &jwks_server.origin(),
-        "--s3-endpoint",
-        &endpoint,
-    ]
-    .map(String::from)
-    .to_vec();
+    let mut flags = stack.auth_flags();
+    flags.extend(["--s3-endpoint".to_owned(), stack.s3_endpoint()]);
     flags.extend(ADMIN.static_source_flags());
-    let host = start_host(&artifacts, &flags).await?;
-    let token = identity.sign(&standard_claims(
-        &jwks_server.origin(),
+    let host = start_host(artifacts, &flags).await?;
+    let token = stack.identity.sign(&standard_claims(
+        &stack.issuer(),
         &host.mcp_url(),
         "bench-user",
     ));
@@ -73,7 +53,7 @@ async fn main() -> Result<()> {
         "quilt-mcp benchmark: {} cores, {MEASURE:?} per row after {WARMUP:?} warm-up",
         num_cpus()
     );
-    println!("{}", instance_creation(&artifacts)?);
+    println!("{}", instance_creation(artifacts)?);
     println!();
     println!("| workload | concurrency | req/s | p50 | p99 | errors |");
     println!("|---|---|---|---|---|---|");
@@ -163,7 +143,7 @@ async fn main() -> Result<()> {
     println!();
     println!("| credential workload | concurrency | req/s | p50 | p99 | errors |");
     println!("|---|---|---|---|---|---|");
-    for line in exchange::rows(&artifacts, &identity, &jwks_server, &http).await? {
+    for line in exchange::rows(&http).await? {
         println!("{line}");
     }
     println!();
@@ -189,8 +169,7 @@ async fn main() -> Result<()> {
         std::fs::write(path, host.log().text())?;
     }
     drop(host);
-    drop(seaweed);
-    let _ = std::fs::remove_dir_all(data_dir);
+    drop(stack);
     Ok(())
 }
 
