@@ -7,6 +7,7 @@
 
 pub mod artifacts;
 pub mod child;
+pub mod generated_doc;
 pub mod host_process;
 pub mod host_sandbox;
 pub mod hostile_guest;

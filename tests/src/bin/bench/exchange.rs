@@ -81,7 +81,7 @@ pub async fn rows(http: &reqwest::Client) -> Result<Vec<String>> {
             cached,
         ));
         summaries.push(format!(
-            "{mode}: the first call of a token takes p50 {:.2} ms against {:.2} ms cached (+{:.2} ms for JWT verification and the exchange)",
+            "- {mode}: the first call of a token takes p50 {:.2} ms against {:.2} ms cached (+{:.2} ms for JWT verification and the exchange)",
             ms(first.0),
             ms(cached.0),
             ms(first.0) - ms(cached.0)

@@ -1,6 +1,7 @@
 //! `make bench`: throughput and latency of the real server against a real SeaweedFS, and the
 //! same S3 listing done natively, for the overhead the sandbox adds. Not a test: it asserts
-//! nothing and prints a table (quote medians and ratios with the command that made them).
+//! nothing and writes its tables as a Markdown document to `--output PATH` (the Makefile gives
+//! `docs/benchmarks.md`; stdout without it), printing each line to stderr as it is measured.
 
 mod exchange;
 
@@ -10,6 +11,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use quilt_mcp_tests::artifacts::Artifacts;
+use quilt_mcp_tests::generated_doc;
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::s3::{REGION, S3Client};
@@ -29,8 +31,44 @@ const BROWSE_SIZES: [usize; 3] = [10, 1_000, 10_000];
 const HASHED_MIB: usize = 64;
 const HASH_RUNS: usize = 3;
 
+/// What the figures are measured against.
+const AIMS: &str = "Aims: creating an instance under 100 µs; `tools/list` at least 5,000 req/s at concurrency 16; \
+`bucket_objects_list` within 2 ms of the direct call at concurrency 1; hashing in the guest at least x0.5 of native \
+`sha256sum`; `package_browse` of 10,000 entries under 1 s.";
+
+/// The Markdown document `make bench` writes, each line also printed to stderr as it is
+/// measured.
+struct Document {
+    text: String,
+}
+
+impl Document {
+    fn new() -> Self {
+        Self {
+            text: generated_doc::header("Benchmarks", "make bench"),
+        }
+    }
+
+    fn line(&mut self, line: String) {
+        eprintln!("{line}");
+        self.text.push_str(&line);
+        self.text.push('\n');
+    }
+}
+
+/// `out!(doc, "format", args..)` adds a line to `doc`; `out!(doc)` an empty one.
+macro_rules! out {
+    ($doc:expr) => {
+        $doc.line(String::new())
+    };
+    ($doc:expr, $($format:tt)*) => {
+        $doc.line(format!($($format)*))
+    };
+}
+
 #[tokio::main]
 async fn main() -> Result<()> {
+    let output = generated_doc::output_from_args()?;
     let stack = Stack::builder("bench")
         .temp_data_dir("quilt-mcp-bench-")
         .start()
@@ -49,14 +87,23 @@ async fn main() -> Result<()> {
         "bench-user",
     ));
 
-    println!(
-        "quilt-mcp benchmark: {} cores, {MEASURE:?} per row after {WARMUP:?} warm-up",
+    let mut doc = Document::new();
+    out!(
+        doc,
+        "The load generator, the server (validating the bearer token of every request and writing its \
+         per-request log line) and SeaweedFS share this machine's {} cores. Each row measures for {MEASURE:?} \
+         after {WARMUP:?} of warm-up; rows marked wrk use `wrk -t1` (a C load generator, installed by \
+         `make bench`), the others an in-process reqwest client.",
         num_cpus()
     );
-    println!("{}", instance_creation(artifacts)?);
-    println!();
-    println!("| workload | concurrency | req/s | p50 | p99 | errors |");
-    println!("|---|---|---|---|---|---|");
+    out!(doc);
+    out!(doc, "{}", instance_creation(artifacts)?);
+    out!(doc);
+    out!(
+        doc,
+        "| workload | concurrency | req/s | p50 | p99 | errors |"
+    );
+    out!(doc, "|---|---|---|---|---|---|");
 
     let http = reqwest::Client::new();
     let mcp = |body: serde_json::Value| {
@@ -100,6 +147,7 @@ async fn main() -> Result<()> {
     let mut medians = Vec::new();
     for concurrency in CONCURRENCIES {
         report(
+            &mut doc,
             "tools/list",
             concurrency,
             load(concurrency, || mcp(tools_list.clone())).await,
@@ -110,7 +158,7 @@ async fn main() -> Result<()> {
             &tools_list.to_string(),
             concurrency,
         )? {
-            println!("{row}");
+            out!(doc, "{row}");
         }
         let through_mcp = load(concurrency, || mcp(list_objects.clone())).await;
         let native = load(concurrency, direct).await;
@@ -120,51 +168,65 @@ async fn main() -> Result<()> {
             native.percentile(0.5),
         ));
         report(
+            &mut doc,
             "bucket_objects_list (100 keys) via MCP",
             concurrency,
             through_mcp,
         );
         report(
+            &mut doc,
             "ListObjectsV2 (100 keys) direct, native client",
             concurrency,
             native,
         );
     }
-    println!();
+    out!(doc);
     for (concurrency, mcp, native) in medians {
-        println!(
-            "bucket_objects_list overhead at concurrency {concurrency}: p50 {:.2} ms via MCP vs {:.2} ms direct (+{:.2} ms, x{:.2})",
+        out!(
+            doc,
+            "- bucket_objects_list overhead at concurrency {concurrency}: p50 {:.2} ms via MCP vs {:.2} ms direct (+{:.2} ms, x{:.2})",
             ms(mcp),
             ms(native),
             ms(mcp) - ms(native),
             mcp.as_secs_f64() / native.as_secs_f64()
         );
     }
-    println!();
-    println!("| credential workload | concurrency | req/s | p50 | p99 | errors |");
-    println!("|---|---|---|---|---|---|");
+    out!(doc);
+    out!(
+        doc,
+        "| credential workload | concurrency | req/s | p50 | p99 | errors |"
+    );
+    out!(doc, "|---|---|---|---|---|---|");
     for line in exchange::rows(&http).await? {
-        println!("{line}");
+        out!(doc, "{line}");
     }
-    println!();
-    println!("| package workload | concurrency | req/s | p50 | p99 | errors |");
-    println!("|---|---|---|---|---|---|");
+    out!(doc);
+    out!(
+        doc,
+        "| package workload | concurrency | req/s | p50 | p99 | errors |"
+    );
+    out!(doc, "|---|---|---|---|---|---|");
     for entries in BROWSE_SIZES {
         let name = store_package(&admin, entries).await?;
         let browse = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
             "name": "package_browse",
             "arguments": {"package_name": name, "registry": format!("s3://{BUCKET}")}}});
         report(
+            &mut doc,
             &format!("package_browse ({entries} entries, signed URLs)"),
             1,
             load(1, || mcp(browse.clone())).await,
         );
     }
-    println!();
-    println!(
+    out!(doc);
+    out!(
+        doc,
         "{}",
         hashing(&admin, &http, &bucket, &credentials, &mcp).await?
     );
+    out!(doc);
+    out!(doc, "{AIMS}");
+    generated_doc::write(output.as_deref(), &doc.text)?;
     if let Ok(path) = std::env::var("QUILT_MCP_BENCH_HOST_LOG") {
         std::fs::write(path, host.log().text())?;
     }
@@ -439,8 +501,9 @@ where
     samples
 }
 
-fn report(workload: &str, concurrency: usize, samples: Samples) {
-    println!(
+fn report(doc: &mut Document, workload: &str, concurrency: usize, samples: Samples) {
+    out!(
+        doc,
         "| {workload} | {concurrency} | {:.0} | {:.2} ms | {:.2} ms | {} |",
         samples.latencies.len() as f64 / samples.elapsed.as_secs_f64(),
         ms(samples.percentile(0.5)),
