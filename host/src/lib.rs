@@ -7,8 +7,9 @@
 //! S3 / the registry, signed with what `credentials` derived for this caller.
 
 pub mod auth;
-pub mod config;
+pub mod cli;
 pub mod credentials;
+pub mod logging;
 pub mod sandbox;
 pub mod server;
 pub mod untrusted;

@@ -3,6 +3,7 @@
 //! The accepted algorithms, issuer and audience come from configuration only; the token's own
 //! header never chooses how it is checked (that is how `alg: none` and HS/RS confusion fail).
 
+mod config;
 mod jwks;
 mod verified_cache;
 mod verified_token;
@@ -15,10 +16,9 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
-use crate::config::AuthConfig;
 use crate::untrusted::bounded;
+pub use config::AuthConfig;
 use jwks::JwksCache;
-pub use jwks::MAX_AGE_LIMIT_SECS as JWKS_MAX_AGE_LIMIT_SECS;
 use verified_cache::VerifiedCache;
 pub use verified_token::VerifiedToken;
 

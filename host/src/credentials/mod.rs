@@ -6,6 +6,7 @@
 //! No source ever reads `~/.aws`, `~/.quilt` or the process's `AWS_*` variables.
 
 mod cache;
+mod config;
 mod quilt_exchange;
 mod roles;
 mod static_keys;
@@ -23,7 +24,7 @@ pub use web_identity::WebIdentity;
 use crate::auth::Caller;
 use url::Url;
 
-use crate::config::{CredentialSourceKind, CredentialsConfig};
+pub use config::{CredentialSourceKind, CredentialsConfig, RoleMapping};
 
 /// Credentials handed to the guest for one request.
 #[derive(Clone)]
@@ -88,12 +89,24 @@ fn token_holder<'a>(
 }
 
 /// The configured source; `region` names the default STS endpoint, `registry` the Quilt
-/// registry (`--registry-url`).
+/// registry (`--registry-url`). `authenticated` says whether callers carry a token, which the
+/// sources that exchange one need.
 pub fn from_config(
     config: &CredentialsConfig,
     region: &str,
     registry: Option<&Url>,
+    authenticated: bool,
 ) -> anyhow::Result<Arc<dyn CredentialSource>> {
+    let exchanges_tokens = match config.source {
+        CredentialSourceKind::WebIdentity => Some("web-identity"),
+        CredentialSourceKind::QuiltExchange => Some("registry"),
+        CredentialSourceKind::None | CredentialSourceKind::Static => None,
+    };
+    if let (false, Some(source)) = (authenticated, exchanges_tokens) {
+        anyhow::bail!(
+            "--credentials {source} exchanges each caller's token, so it cannot run with --no-auth"
+        );
+    }
     let cached = |exchange: Arc<dyn CredentialSource>| -> Arc<dyn CredentialSource> {
         let margin = Duration::from_secs(config.credentials_refresh_margin_secs);
         Arc::new(CachedCredentials::new(
@@ -141,28 +154,50 @@ pub fn none() -> Arc<dyn CredentialSource> {
 
 #[cfg(test)]
 mod tests {
-    use clap::Parser;
+    use url::Url;
 
-    use super::*;
-    use crate::config::{Cli, Command};
+    use super::{CredentialsConfig, from_config};
+    use crate::cli::parse_serve;
 
     fn credentials_config(flags: &[&str]) -> CredentialsConfig {
-        let command = ["quilt-mcp", "serve", "--guest", "guest.wasm"];
-        match Cli::parse_from(command.iter().chain(flags)).command {
-            Command::Serve(config) => config.credentials,
-            _ => unreachable!("serve was asked for"),
-        }
+        parse_serve(flags).unwrap().credentials
     }
 
     #[test]
     fn registry_credentials_need_the_registry_url() {
         let config = credentials_config(&["--credentials", "registry"]);
-        let Err(error) = from_config(&config, "us-east-1", None) else {
+        let Err(error) = from_config(&config, "us-east-1", None, true) else {
             panic!("a registry source without a registry URL was accepted");
         };
         assert!(format!("{error:#}").contains("--registry-url"), "{error:#}");
         let registry = Url::parse("https://registry.example.com").unwrap();
-        let source = from_config(&config, "us-east-1", Some(&registry)).unwrap();
+        let source = from_config(&config, "us-east-1", Some(&registry), true).unwrap();
         assert_eq!(source.name(), "registry");
+    }
+
+    #[test]
+    fn exchanging_sources_need_authenticated_callers() {
+        let registry = Url::parse("https://registry.example.com").unwrap();
+        for (flags, source) in [
+            (&["--credentials", "registry"][..], "registry"),
+            (
+                &[
+                    "--credentials",
+                    "web-identity",
+                    "--role-arn-claim",
+                    "role_arn",
+                ][..],
+                "web-identity",
+            ),
+        ] {
+            let config = credentials_config(flags);
+            let Err(error) = from_config(&config, "us-east-1", Some(&registry), false) else {
+                panic!("--credentials {source} was accepted with --no-auth");
+            };
+            let expected = format!("--credentials {source} exchanges each caller's token");
+            assert!(format!("{error:#}").contains(&expected), "{error:#}");
+        }
+        let config = credentials_config(&["--credentials", "none"]);
+        assert!(from_config(&config, "us-east-1", None, false).is_ok());
     }
 }

@@ -3,8 +3,8 @@
 
 use serde_json::Value;
 
+use super::RoleMapping;
 use crate::auth::VerifiedToken;
-use crate::config::RoleMapping;
 
 pub struct RoleChoice {
     arn_claim: Option<String>,

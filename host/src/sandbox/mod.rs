@@ -1,10 +1,21 @@
 //! The sandbox: one compiled guest, and a fresh instance of it for every request.
 //!
-//! Nothing survives a request: each gets a new store (new WASI context, new resource table,
-//! new request scope) and a new instance from the pooling allocator, and both are dropped when
-//! the response has been produced. The guest sees only what `RequestScope` hands it.
+//! What it holds lives for one of three lifetimes, named as Spin's factors name them:
+//!
+//! - **process** ([`Sandbox`], built by [`Sandbox::from_config`]): the engine with its pooling
+//!   allocator and epoch ticker, the compiled component and its pre-linked imports, and the
+//!   egress policy with its pooled outgoing connections (which carry no identity).
+//! - **deployment** ([`Deployment`], built by [`Deployment::new`]): what every request shares,
+//!   read-only — the credential source and its per-token cache, the region, S3 endpoint and
+//!   catalog, the package limits.
+//! - **request** ([`RequestScope`] and the store built in [`Sandbox::handle`]): the caller, the
+//!   credentials derived for them, a new WASI context and resource table, the captured
+//!   stdout/stderr and the instance itself; all dropped when the response has been produced,
+//!   so nothing survives a request. The guest sees only what `RequestScope` hands it.
 
 mod bindings;
+mod config;
+mod deployment;
 mod egress;
 mod engine;
 mod imports;
@@ -23,9 +34,11 @@ use wasmtime::component::Linker;
 use wasmtime_wasi_http::WasiHttpView;
 use wasmtime_wasi_http::p2::bindings::http::types::Scheme;
 
+pub use config::SandboxConfig;
+pub use deployment::{Deployment, DeploymentConfig, DeploymentError};
 pub use egress::EgressPolicy;
 pub use engine::{EngineLimits, precompile};
-pub use request_scope::{Deployment, RequestScope};
+pub use request_scope::RequestScope;
 
 use bindings::{GuestPre, request_context};
 use store::RequestState;
@@ -74,6 +87,7 @@ pub struct Sandbox {
     pre: GuestPre<RequestState>,
     egress: Arc<EgressPolicy>,
     limits: RequestLimits,
+    max_instances: u32,
 }
 
 impl Sandbox {
@@ -99,11 +113,27 @@ impl Sandbox {
             pre,
             egress: Arc::new(egress),
             limits,
+            max_instances: engine_limits.max_instances,
         })
+    }
+
+    /// The configured guest, with the deployment's egress allow-list.
+    pub fn from_config(config: &SandboxConfig, egress: EgressPolicy) -> anyhow::Result<Self> {
+        Self::load(
+            &config.guest,
+            &config.engine_limits(),
+            egress,
+            config.request_limits(),
+        )
     }
 
     pub fn egress(&self) -> &EgressPolicy {
         &self.egress
+    }
+
+    /// How many instances may be alive at once (the pooling allocator's slots).
+    pub fn max_instances(&self) -> u32 {
+        self.max_instances
     }
 
     /// Runs one request in a fresh instance and returns the guest's response, read whole

@@ -6,23 +6,9 @@
 use std::sync::Arc;
 
 use super::bindings::request_context as wit;
+use super::deployment::Deployment;
 use crate::auth::Caller;
-use crate::credentials::{CredentialError, CredentialSource};
-
-/// Deployment-wide facts shared by every request (read-only).
-pub struct Deployment {
-    pub credentials: Arc<dyn CredentialSource>,
-    pub region: String,
-    pub s3_endpoint: String,
-    pub path_style: bool,
-    pub max_manifest_bytes: u64,
-    pub max_manifest_entries: u32,
-    pub catalog_url: Option<String>,
-    pub registry_url: Option<String>,
-    /// Whether the caller's token goes to the guest as the registry's bearer.
-    pub forward_registry_token: bool,
-    pub buckets: Vec<String>,
-}
+use crate::credentials::CredentialError;
 
 pub struct RequestScope {
     deployment: Arc<Deployment>,
@@ -103,28 +89,25 @@ impl wit::Host for RequestScope {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::Map;
+    use std::sync::Arc;
 
-    use super::*;
-    use crate::auth::VerifiedToken;
+    use serde_json::Map;
+    use url::Url;
+
+    use super::RequestScope;
+    use super::wit::Host;
+    use crate::auth::{Caller, VerifiedToken};
     use crate::credentials;
-    use wit::Host;
+    use crate::sandbox::{Deployment, DeploymentConfig};
 
     const TOKEN: &str = "header.payload.signature";
 
     fn deployment(registry_url: Option<&str>, forward_registry_token: bool) -> Arc<Deployment> {
-        Arc::new(Deployment {
-            credentials: credentials::none(),
-            region: "us-east-1".into(),
-            s3_endpoint: "http://127.0.0.1:8333".into(),
-            path_style: true,
-            max_manifest_bytes: 1,
-            max_manifest_entries: 1,
-            catalog_url: None,
-            registry_url: registry_url.map(str::to_owned),
-            forward_registry_token,
-            buckets: vec!["raw".into(), "curated".into()],
-        })
+        let mut config = DeploymentConfig::default();
+        config.catalog.registry_url = registry_url.map(|url| Url::parse(url).unwrap());
+        config.catalog.registry_forward_token = forward_registry_token;
+        config.catalog.buckets = vec!["raw".into(), "curated".into()];
+        Arc::new(Deployment::new(&config, credentials::none()))
     }
 
     fn scope(deployment: Arc<Deployment>) -> RequestScope {

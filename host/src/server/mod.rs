@@ -2,6 +2,7 @@
 //! guest runs (Host, Origin, bearer token, body size and time), and one log line per request.
 
 mod admission;
+mod config;
 mod connections;
 mod envelope;
 mod held_body;
@@ -22,6 +23,7 @@ use tokio::net::TcpListener;
 use url::Url;
 
 pub use admission::{Admission, AdmissionConfig};
+pub use config::ServerConfig;
 use connections::{Acceptor, ClientStream, Slot};
 pub use connections::{ConnectionConfig, raise_open_files_limit};
 
@@ -33,20 +35,50 @@ use responses::HttpResponse;
 
 /// Everything a request handler needs, shared by all connections.
 pub struct App {
-    pub sandbox: Sandbox,
-    pub admission: Admission,
-    pub auth: Option<Authenticator>,
-    pub deployment: Arc<Deployment>,
-    pub hosts: HostPolicy,
-    pub origins: OriginPolicy,
-    pub max_body_bytes: usize,
+    sandbox: Sandbox,
+    admission: Admission,
+    auth: Option<Authenticator>,
+    deployment: Arc<Deployment>,
+    hosts: HostPolicy,
+    origins: OriginPolicy,
+    max_body_bytes: usize,
     /// How long a request's body may take to arrive after its head.
-    pub body_timeout: Duration,
-    pub resource_url: String,
-    pub authorization_servers: Vec<String>,
+    body_timeout: Duration,
+    resource_url: String,
+    authorization_servers: Vec<String>,
 }
 
 impl App {
+    /// `resource_url` is `<public_url>/mcp`, the MCP resource; `authorization_server` is the
+    /// one advertised in the protected-resource metadata.
+    pub fn new(
+        config: &ServerConfig,
+        public_url: &Url,
+        resource_url: String,
+        sandbox: Sandbox,
+        auth: Option<Authenticator>,
+        deployment: Arc<Deployment>,
+        authorization_server: Option<String>,
+    ) -> Self {
+        let admission = Admission::new(&config.admission, sandbox.max_instances(), auth.is_some());
+        Self {
+            sandbox,
+            admission,
+            auth,
+            deployment,
+            hosts: HostPolicy::new(public_url, &config.allowed_hosts),
+            origins: OriginPolicy::new(&config.allowed_origins, public_url),
+            max_body_bytes: config.max_body_bytes,
+            body_timeout: config.connections.body_timeout(),
+            resource_url,
+            authorization_servers: authorization_server.into_iter().collect(),
+        }
+    }
+
+    pub fn resource_url(&self) -> &str {
+        &self.resource_url
+    }
+
     /// Where clients find our RFC 9728 metadata (path-suffixed form, as MCP clients look it up).
     pub fn metadata_url(&self) -> String {
         let resource =

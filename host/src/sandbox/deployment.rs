@@ -1,0 +1,271 @@
+//! The deployment: what every request shares, read-only, for the life of the process — the
+//! credential source (with its cache), where S3 and the Quilt catalog are, what the guest may
+//! reach, and the package limits. Built once from its `serve` flags.
+
+use std::sync::Arc;
+
+use clap::Args;
+use quilt_mcp_policy::defaults;
+use url::Url;
+
+use super::EgressPolicy;
+use crate::credentials::CredentialSource;
+
+/// Deployment-wide facts shared by every request (read-only).
+pub struct Deployment {
+    pub(super) credentials: Arc<dyn CredentialSource>,
+    pub(super) region: String,
+    pub(super) s3_endpoint: String,
+    pub(super) path_style: bool,
+    pub(super) max_manifest_bytes: u64,
+    pub(super) max_manifest_entries: u32,
+    pub(super) catalog_url: Option<String>,
+    pub(super) registry_url: Option<String>,
+    /// Whether the caller's token goes to the guest as the registry's bearer.
+    pub(super) forward_registry_token: bool,
+    pub(super) buckets: Vec<String>,
+}
+
+impl Deployment {
+    pub fn new(config: &DeploymentConfig, credentials: Arc<dyn CredentialSource>) -> Self {
+        let catalog = &config.catalog;
+        Self {
+            credentials,
+            region: config.s3.region.clone(),
+            s3_endpoint: without_trailing_slash(&config.s3.endpoint()),
+            path_style: config.s3.path_style,
+            max_manifest_bytes: config.max_manifest_bytes,
+            max_manifest_entries: config.max_manifest_entries,
+            catalog_url: catalog.catalog_url.as_ref().map(without_trailing_slash),
+            registry_url: catalog.registry_url.as_ref().map(without_trailing_slash),
+            forward_registry_token: catalog.registry_forward_token,
+            buckets: catalog.buckets.clone(),
+        }
+    }
+}
+
+/// URLs as the operator wrote them: `Url` adds a `/` to a bare origin, which the tools would
+/// otherwise repeat in every link and path they build from it.
+fn without_trailing_slash(url: &Url) -> String {
+    url.as_str().trim_end_matches('/').to_owned()
+}
+
+/// What every request of this deployment shares: where S3 and the Quilt catalog are, what the
+/// guest may reach, and the package limits. The `serve` flags of the deployment.
+#[derive(Debug, Clone, Args)]
+pub struct DeploymentConfig {
+    #[command(flatten)]
+    pub s3: S3Config,
+
+    /// Largest package manifest the tools read or write, in bytes; larger ones are refused
+    /// with a clear error. Keep it well under --guest-memory-mib.
+    #[arg(long, env = "QUILT_MCP_MAX_MANIFEST_BYTES", default_value_t = defaults::MAX_MANIFEST_BYTES)]
+    pub max_manifest_bytes: u64,
+
+    /// Most entries a package manifest may have for the tools to read or write it.
+    #[arg(long, env = "QUILT_MCP_MAX_MANIFEST_ENTRIES", default_value_t = defaults::MAX_MANIFEST_ENTRIES)]
+    pub max_manifest_entries: u32,
+
+    /// Extra origins (scheme://host:port) the guest may call over HTTP (repeatable). The S3
+    /// endpoint is always allowed; everything else is refused before a connection is made.
+    #[arg(
+        long = "egress-allow",
+        env = "QUILT_MCP_EGRESS_ALLOW",
+        value_delimiter = ','
+    )]
+    pub egress_allow: Vec<Url>,
+
+    #[command(flatten)]
+    pub catalog: CatalogConfig,
+}
+
+#[derive(Debug, Clone, Args)]
+pub struct S3Config {
+    /// AWS region for signing.
+    #[arg(
+        long = "aws-region",
+        env = "QUILT_MCP_AWS_REGION",
+        default_value = defaults::REGION
+    )]
+    pub region: String,
+
+    /// S3 endpoint (default: https://s3.<region>.amazonaws.com).
+    #[arg(long = "s3-endpoint", env = "QUILT_MCP_S3_ENDPOINT")]
+    pub endpoint: Option<Url>,
+
+    /// Address buckets in the path (endpoint/bucket/key) rather than as a subdomain.
+    #[arg(long = "s3-path-style", env = "QUILT_MCP_S3_PATH_STYLE", default_value_t = defaults::PATH_STYLE,
+          action = clap::ArgAction::Set)]
+    pub path_style: bool,
+}
+
+impl S3Config {
+    pub fn endpoint(&self) -> Url {
+        self.endpoint.clone().unwrap_or_else(|| {
+            defaults::s3_endpoint(&self.region).expect("a region name forms a valid URL")
+        })
+    }
+}
+
+/// The Quilt catalog this deployment belongs to.
+#[derive(Debug, Clone, Args)]
+pub struct CatalogConfig {
+    /// Web catalog URL, for links shown to people.
+    #[arg(long, env = "QUILT_MCP_CATALOG_URL")]
+    pub catalog_url: Option<Url>,
+
+    /// Registry (catalog API) URL. Its origin is added to the guest's egress allow-list, and
+    /// `--credentials registry` exchanges each caller's token there.
+    #[arg(long, env = "QUILT_MCP_REGISTRY_URL")]
+    pub registry_url: Option<Url>,
+
+    /// Hand each caller's token to the tools as the bearer for the registry (search, bucket
+    /// listing). The token's audience must then include the registry. The host lets an
+    /// `Authorization` header leave the sandbox only toward the registry's origin. With false,
+    /// tools that need the registry say why they cannot run.
+    #[arg(long, env = "QUILT_MCP_REGISTRY_FORWARD_TOKEN", default_value_t = true,
+          action = clap::ArgAction::Set)]
+    pub registry_forward_token: bool,
+
+    /// Buckets bucket_list offers when no registry is configured (repeatable or comma-separated;
+    /// search always needs the registry). Names only, e.g. my-bucket.
+    #[arg(long = "bucket", env = "QUILT_MCP_BUCKETS", value_name = "NAME", value_delimiter = ',',
+          value_parser = bucket_name)]
+    pub buckets: Vec<String>,
+}
+
+/// A bucket name as S3 addresses it; a URI or a name with spaces is a mistake worth stopping on.
+fn bucket_name(text: &str) -> Result<String, String> {
+    let name = text.trim();
+    if name.is_empty() || name.contains(['/', ':']) || name.contains(char::is_whitespace) {
+        return Err(format!(
+            "{text:?} is not a bucket name: give the name only, e.g. my-bucket rather than s3://my-bucket/"
+        ));
+    }
+    Ok(name.to_owned())
+}
+
+/// Why a deployment cannot be served.
+#[derive(Debug, thiserror::Error)]
+pub enum DeploymentError {
+    #[error(
+        "--s3-path-style=false addresses each bucket as <bucket>.{host}, but no --egress-allow \
+         origin is such a name, so every S3 request would be refused: allow each bucket's \
+         origin (e.g. --egress-allow {scheme}://my-bucket.{host}) or keep path-style addressing"
+    )]
+    NoBucketOrigin { host: String, scheme: String },
+}
+
+impl DeploymentConfig {
+    /// The guest's egress allow-list: the S3 endpoint, the registry and `--egress-allow`.
+    pub fn egress(&self) -> Result<EgressPolicy, DeploymentError> {
+        let s3_endpoint = self.s3.endpoint();
+        let egress = EgressPolicy::new(
+            std::iter::once(&s3_endpoint).chain(&self.egress_allow),
+            self.catalog.registry_url.as_ref(),
+        );
+        if !self.s3.path_style && !egress.allows_a_subdomain_of(&s3_endpoint) {
+            return Err(DeploymentError::NoBucketOrigin {
+                host: s3_endpoint.host_str().unwrap_or_default().to_owned(),
+                scheme: s3_endpoint.scheme().to_owned(),
+            });
+        }
+        Ok(egress)
+    }
+}
+
+/// The flags' defaults, without reading the environment: for a deployment that only measures
+/// instances, and for tests.
+impl Default for DeploymentConfig {
+    fn default() -> Self {
+        Self {
+            s3: S3Config {
+                region: defaults::REGION.to_owned(),
+                endpoint: None,
+                path_style: defaults::PATH_STYLE,
+            },
+            max_manifest_bytes: defaults::MAX_MANIFEST_BYTES,
+            max_manifest_entries: defaults::MAX_MANIFEST_ENTRIES,
+            egress_allow: Vec::new(),
+            catalog: CatalogConfig {
+                catalog_url: None,
+                registry_url: None,
+                registry_forward_token: true,
+                buckets: Vec::new(),
+            },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::DeploymentConfig;
+    use crate::cli::parse_serve;
+
+    fn deployment(flags: &[&str]) -> Result<DeploymentConfig, clap::Error> {
+        parse_serve(flags).map(|config| config.deployment)
+    }
+
+    #[test]
+    fn the_registry_gets_the_token_unless_turned_off() {
+        let config = deployment(&["--registry-url", "https://registry.example.com"]).unwrap();
+        assert!(config.catalog.registry_forward_token);
+        let config = deployment(&["--registry-forward-token=false"]).unwrap();
+        assert!(!config.catalog.registry_forward_token);
+    }
+
+    #[test]
+    fn buckets_repeat_and_split_on_commas() {
+        let config = deployment(&["--bucket", "raw", "--bucket", "curated, shared"]).unwrap();
+        assert_eq!(config.catalog.buckets, ["raw", "curated", "shared"]);
+        assert!(deployment(&[]).unwrap().catalog.buckets.is_empty());
+    }
+
+    #[test]
+    fn bucket_uris_are_refused_with_the_fix() {
+        let refused = deployment(&["--bucket", "s3://raw/"])
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("give the name only"), "{refused}");
+        assert!(deployment(&["--bucket", "raw,,curated"]).is_err());
+    }
+
+    #[test]
+    fn the_defaults_are_the_flags_defaults() {
+        let parsed = deployment(&[]).unwrap();
+        let default = DeploymentConfig::default();
+        assert_eq!(parsed.s3.region, default.s3.region);
+        assert_eq!(parsed.s3.path_style, default.s3.path_style);
+        assert_eq!(parsed.max_manifest_bytes, default.max_manifest_bytes);
+        assert_eq!(parsed.max_manifest_entries, default.max_manifest_entries);
+        assert_eq!(
+            parsed.catalog.registry_forward_token,
+            default.catalog.registry_forward_token
+        );
+    }
+
+    #[test]
+    fn virtual_host_addressing_needs_a_bucket_origin() {
+        let config = deployment(&[
+            "--s3-path-style=false",
+            "--s3-endpoint",
+            "http://s3.local:8333",
+        ]);
+        let Err(refused) = config.unwrap().egress() else {
+            panic!("virtual-host addressing without a bucket origin was accepted");
+        };
+        let refused = refused.to_string();
+        assert!(
+            refused.contains("--egress-allow http://my-bucket.s3.local"),
+            "{refused}"
+        );
+        let allowed = deployment(&[
+            "--s3-path-style=false",
+            "--s3-endpoint",
+            "http://s3.local:8333",
+            "--egress-allow",
+            "http://raw.s3.local:8333",
+        ]);
+        assert!(allowed.unwrap().egress().is_ok());
+    }
+}
