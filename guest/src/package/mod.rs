@@ -1,6 +1,7 @@
 //! The Quilt package format, exactly as quilt3 7.2.0 reads and writes it (see
 //! `testdata/`, produced by quilt3): manifests, top hashes, content hashes, pointers
-//! and the URIs people paste. Pure Rust with no I/O, so it is unit-tested natively.
+//! and the URIs people paste. Pure Rust with no I/O, so it is unit-tested natively —
+//! except `store`, which reads and writes packages in their bucket through S3.
 //!
 //! Why not the `quilt-rs` crate (quiltdata/quilt-rs): neither a dependency nor an
 //! oracle. Its releases depend on tokio, reqwest, aws-sdk-s3 and tokio-rusqlite, which
@@ -13,3 +14,4 @@ pub mod json;
 pub mod layout;
 pub mod links;
 pub mod manifest;
+pub mod store;

@@ -21,6 +21,7 @@ use serde_json::value::RawValue;
 
 use crate::context::Context;
 use crate::http::Client;
+use crate::package::store::PackageError;
 use crate::registry_api::RegistryError;
 use crate::s3::client::ConnectError;
 use crate::s3::uri::UriError;
@@ -59,7 +60,9 @@ pub enum ToolError {
     OutputTooLarge {
         bytes: usize,
     },
-    Package(packages::PackageError),
+    Package(PackageError),
+    /// `catalog_url` was asked for, and the deployment names no web catalog.
+    NoCatalog,
     Registry(RegistryError),
 }
 
@@ -76,6 +79,9 @@ impl fmt::Display for ToolError {
                 "The object at {s3_uri} is not valid UTF-8 text; call again with base64_encode true"
             ),
             Self::Package(error) => error.fmt(f),
+            Self::NoCatalog => f.write_str(
+                "This deployment has no web catalog configured; use catalog_uri for a quilt+s3 URI instead",
+            ),
             Self::Registry(error) => error.fmt(f),
             Self::OutputTooLarge { bytes } => write!(
                 f,
@@ -97,6 +103,17 @@ impl fmt::Display for ToolError {
 impl From<UriError> for ToolError {
     fn from(error: UriError) -> Self {
         Self::Uri(error)
+    }
+}
+
+/// S3's and URI errors keep their own kind, whichever layer they came through.
+impl From<PackageError> for ToolError {
+    fn from(error: PackageError) -> Self {
+        match error {
+            PackageError::S3(failure) => Self::S3(failure),
+            PackageError::Uri(error) => Self::Uri(error),
+            other => Self::Package(other),
+        }
     }
 }
 

@@ -1,6 +1,13 @@
 //! `catalog_uri` and `catalog_url`: addresses built without touching the network.
 
-use super::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{hash_prefix, parse_name};
+use crate::package::layout::PackageName;
+use crate::package::links::{self, Revision};
+use crate::s3::uri::parse_bucket;
+use crate::tools::{Env, ToolError};
 
 #[derive(Deserialize, JsonSchema)]
 pub struct UriArgs {
@@ -30,12 +37,7 @@ pub(super) fn catalog_uri(_env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, Too
         .top_hash
         .as_deref()
         .filter(|h| !h.trim().is_empty())
-        .map(|h| {
-            layout::parse_hash_prefix(h).map_err(|e| ToolError::Argument {
-                name: "top_hash",
-                problem: e.to_string(),
-            })
-        })
+        .map(hash_prefix)
         .transpose()?;
     let revision = match (&hash, args.tag.as_deref().filter(|t| !t.is_empty())) {
         (Some(hash), _) => Revision::Hash(hash),
@@ -76,7 +78,7 @@ pub(super) fn catalog_url(env: &Env<'_>, args: UrlArgs) -> Result<CatalogLink, T
         .context
         .catalog()
         .catalog_url
-        .ok_or(PackageError::NoCatalog)?;
+        .ok_or(ToolError::NoCatalog)?;
     Ok(CatalogLink {
         url: links::catalog_url(
             &catalog,

@@ -1,7 +1,21 @@
 //! `package_browse`.
 
-use super::revisions::{load_manifest, resolve};
-use super::*;
+use std::collections::BTreeSet;
+use std::time::{Duration, SystemTime};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use super::{default_true, limits, locate, selector};
+use crate::package::links::{self, Revision};
+use crate::package::manifest::ContentHash;
+use crate::package::store::{PackageError, load_manifest, resolve};
+use crate::s3::S3Uri;
+use crate::tools::{Env, ToolError};
+
+/// How long a presigned download link in a listing stays valid.
+const LINK_SECONDS: u64 = 3600;
 
 #[derive(Deserialize, JsonSchema)]
 pub struct BrowseArgs {
@@ -94,10 +108,11 @@ impl From<&ContentHash> for EntryHash {
 }
 
 pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolError> {
-    let target = Target::parse(&args.registry, &args.package_name)?;
+    let target = locate(&args.registry, &args.package_name)?;
     let s3 = env.s3()?;
-    let top_hash = resolve(&s3, &target, args.top_hash.as_deref(), args.tag.as_deref())?;
-    let manifest = load_manifest(&s3, &target, &top_hash, ManifestLimits::of(env))?;
+    let revision = selector(args.top_hash.as_deref(), args.tag.as_deref())?;
+    let top_hash = resolve(&s3, &target, revision)?;
+    let manifest = load_manifest(&s3, &target, &top_hash, limits(env))?;
     let path = args.path.trim_start_matches('/');
     let folder = if path.is_empty() || path.ends_with('/') {
         path.to_owned()
@@ -163,7 +178,7 @@ pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolErro
             path,
         ),
         package_name: target.name.to_string(),
-        registry: target.registry(),
+        registry: target.bucket_uri(),
         message: manifest.message().map(str::to_owned),
         user_meta: manifest.user_meta().cloned().map(Value::from),
         top_hash,

@@ -1,7 +1,15 @@
 //! `package_diff`.
 
-use super::revisions::{load_manifest, resolve};
-use super::*;
+use std::collections::{BTreeSet, HashMap};
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::{limits, parse_name, selector};
+use crate::package::manifest;
+use crate::package::store::{PackageLocation, load_manifest, resolve};
+use crate::s3::uri::parse_bucket;
+use crate::tools::{Env, ToolError};
 
 #[derive(Deserialize, JsonSchema)]
 pub struct DiffArgs {
@@ -57,18 +65,18 @@ pub struct Changed {
 
 pub(super) fn diff(env: &Env<'_>, args: DiffArgs) -> Result<Diff, ToolError> {
     let bucket = parse_bucket(&args.registry)?;
-    let first = Target {
+    let first = PackageLocation {
         bucket: bucket.clone(),
         name: parse_name("package1_name", &args.package1_name)?,
     };
-    let second = Target {
+    let second = PackageLocation {
         bucket,
         name: parse_name("package2_name", &args.package2_name)?,
     };
     let s3 = env.s3()?;
-    let hash1 = resolve(&s3, &first, args.package1_hash.as_deref(), None)?;
-    let hash2 = resolve(&s3, &second, args.package2_hash.as_deref(), None)?;
-    let limits = ManifestLimits::of(env);
+    let hash1 = resolve(&s3, &first, selector(args.package1_hash.as_deref(), None)?)?;
+    let hash2 = resolve(&s3, &second, selector(args.package2_hash.as_deref(), None)?)?;
+    let limits = limits(env);
     let old = load_manifest(&s3, &first, &hash1, limits)?;
     let new = load_manifest(&s3, &second, &hash2, limits)?;
     let old_by_key: HashMap<&str, &manifest::Entry> = old

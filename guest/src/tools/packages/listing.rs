@@ -1,7 +1,12 @@
 //! `packages_list`.
 
-use super::revisions::read_pointer;
-use super::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use super::default_limit;
+use crate::package::store::list_packages;
+use crate::s3::uri::parse_bucket;
+use crate::tools::{Env, ToolError};
 
 #[derive(Deserialize, JsonSchema)]
 pub struct ListArgs {
@@ -48,61 +53,21 @@ pub(super) fn list(env: &Env<'_>, args: ListArgs) -> Result<PackageList, ToolErr
         });
     }
     let s3 = env.s3()?;
-    let prefix = format!("{NAMED_PACKAGES}{}", args.prefix);
-    let listed = list_under(&s3, &bucket, &prefix, MAX_POINTERS)?;
-    struct Found {
-        modified: Option<String>,
-        has_latest: bool,
-        revisions: usize,
-    }
-    let mut found = HashMap::<String, Found>::new();
-    for object in listed {
-        let Some(rest) = object.key.strip_prefix(NAMED_PACKAGES) else {
-            continue;
-        };
-        let Some((name, pointer)) = rest.rsplit_once('/') else {
-            continue;
-        };
-        if PackageName::parse(name).is_err() {
-            continue;
-        }
-        let package = found.entry(name.to_owned()).or_insert(Found {
-            modified: None,
-            has_latest: false,
-            revisions: 0,
-        });
-        if pointer == LATEST {
-            package.has_latest = true;
-            package.modified = object.last_modified;
-        } else if pointer.parse::<u64>().is_ok() {
-            package.revisions += 1;
-        }
-    }
-    let mut packages: Vec<(String, Found)> =
-        found.into_iter().filter(|(_, f)| f.has_latest).collect();
-    // RFC 3339 UTC times sort as text.
-    packages.sort_by(|a, b| b.1.modified.cmp(&a.1.modified).then_with(|| a.0.cmp(&b.0)));
-    let total = packages.len();
-    let packages = packages
+    let listing = list_packages(&s3, &bucket, &args.prefix, args.limit)?;
+    let packages: Vec<ListedPackage> = listing
+        .packages
         .into_iter()
-        .take(args.limit)
-        .map(|(name, found)| {
-            let target = Target {
-                bucket: bucket.clone(),
-                name: PackageName::parse(&name).expect("checked above"),
-            };
-            Ok(ListedPackage {
-                top_hash: Some(read_pointer(&s3, &target, LATEST)?),
-                name,
-                modified: found.modified,
-                revisions: found.revisions,
-            })
+        .map(|listed| ListedPackage {
+            name: listed.name,
+            top_hash: Some(listed.top_hash),
+            modified: listed.modified,
+            revisions: listed.revisions,
         })
-        .collect::<Result<Vec<_>, ToolError>>()?;
+        .collect();
     Ok(PackageList {
         registry: format!("s3://{bucket}"),
-        truncated: total > packages.len(),
-        total,
+        truncated: listing.total > packages.len(),
+        total: listing.total,
         packages,
     })
 }

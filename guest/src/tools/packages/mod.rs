@@ -1,58 +1,18 @@
 //! The package tools: list, browse, diff, create, update and delete Quilt packages in
-//! a registry bucket, byte-compatible with quilt3, plus quilt+s3 URIs and catalog links.
-//! This module holds what they share: limits, errors, and the parsed registry target.
+//! their bucket, byte-compatible with quilt3, plus quilt+s3 URIs and catalog links. Each
+//! parses its arguments, calls `package::store` and shapes the result; this module holds
+//! the argument parsing they share.
 
 mod addresses;
 mod browse;
 mod diff;
 mod listing;
-mod revisions;
-mod sources;
 mod write;
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::fmt;
-use std::time::{Duration, SystemTime};
-
-use schemars::JsonSchema;
-use serde::{Deserialize, Serialize};
-use serde_json::{Map, Value};
-
 use super::{Effect, Entry, Env, ToolError, entry};
-use crate::package::content_hash::{HashType, Hasher};
-use crate::package::json::Json;
-use crate::package::layout::{self, LATEST, NAMED_PACKAGES, PackageName, Resolution};
-use crate::package::links::{self, Revision};
-use crate::package::manifest::{self, ContentHash, Manifest};
-use crate::s3::client::{ListedObject, Upload};
-use crate::s3::error::ErrorKind;
-use crate::s3::transfer::{ListAllError, MAX_COPY_BYTES};
-use crate::s3::uri::{UriError, parse_bucket, validate_key};
-use crate::s3::{S3, S3Uri};
-
-/// Manifests past the deployment's limits (`--max-manifest-bytes`, `--max-manifest-entries`)
-/// are refused rather than exhausting the guest's memory.
-#[derive(Clone, Copy)]
-pub(super) struct ManifestLimits {
-    bytes: usize,
-    entries: usize,
-}
-
-impl ManifestLimits {
-    fn of(env: &Env<'_>) -> Self {
-        let settings = env.context.settings();
-        Self {
-            bytes: usize::try_from(settings.max_manifest_bytes).unwrap_or(usize::MAX),
-            entries: settings.max_manifest_entries as usize,
-        }
-    }
-}
-/// Pointers read when listing a registry's packages.
-const MAX_POINTERS: usize = 100_000;
-/// Bytes fetched per ranged GET while hashing: bounds memory whatever the object size.
-const HASH_PIECE_BYTES: u64 = 8 * 1024 * 1024;
-const POINTER_BYTES: usize = 256;
-const LINK_SECONDS: u64 = 3600;
+use crate::package::layout::{self, LATEST, PackageName};
+use crate::package::store::{ManifestLimits, PackageLocation, Selector};
+use crate::s3::uri::parse_bucket;
 
 pub fn entries() -> Vec<Entry> {
     vec![
@@ -115,194 +75,52 @@ pub fn entries() -> Vec<Entry> {
     ]
 }
 
-/// Why a package operation failed, beyond S3's own errors.
-#[derive(Debug)]
-pub enum PackageError {
-    NoSuchPackage {
-        package: String,
-        registry: String,
-    },
-    NoSuchTag {
-        package: String,
-        tag: String,
-    },
-    NoSuchRevision {
-        package: String,
-        hash: String,
-    },
-    AmbiguousHash {
-        prefix: String,
-        candidates: Vec<String>,
-    },
-    ManifestTooLarge {
-        hash: String,
-        size: u64,
-        limit: usize,
-    },
-    TooManyEntries {
-        count: usize,
-        limit: usize,
-    },
-    TooManyObjects {
-        uri: String,
-        limit: usize,
-    },
-    BadManifest {
-        hash: String,
-        problem: String,
-    },
-    BadPointer {
-        key: String,
-    },
-    TamperedManifest {
-        uri: String,
-        hash: String,
-        actual: String,
-    },
-    BadSource {
-        uri: String,
-        problem: String,
-    },
-    DuplicateLogicalKeys(Vec<String>),
-    NothingToPackage(String),
-    PathNotFound {
-        path: String,
-    },
-    TooLargeToCopy {
-        uri: String,
-        size: u64,
-    },
-    NoCatalog,
-}
-
-impl fmt::Display for PackageError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            Self::NoSuchPackage { package, registry } => write!(
-                f,
-                "There is no package '{package}' in {registry}; packages_list shows the packages there"
-            ),
-            Self::NoSuchTag { package, tag } => write!(
-                f,
-                "Package '{package}' has no tag '{tag}'; use 'latest', a timestamp tag, or a top_hash"
-            ),
-            Self::NoSuchRevision { package, hash } => write!(
-                f,
-                "No revision of '{package}' has a top hash starting with '{hash}'; package_browse without top_hash shows the latest"
-            ),
-            Self::AmbiguousHash { prefix, candidates } => write!(
-                f,
-                "The hash prefix '{prefix}' matches {} revisions ({}); give more characters",
-                candidates.len(),
-                candidates.join(", ")
-            ),
-            Self::ManifestTooLarge { hash, size, limit } => write!(
-                f,
-                "The manifest of revision {hash} is {size} bytes, over the {limit} bytes this server reads; browse it with quilt3 instead"
-            ),
-            Self::TooManyEntries { count, limit } => write!(
-                f,
-                "The package would have {count} entries, over the {limit} this server handles; split it into several packages"
-            ),
-            Self::TooManyObjects { uri, limit } => write!(
-                f,
-                "{uri} holds more than {limit} objects, more than this server reads at once; give a narrower prefix"
-            ),
-            Self::BadManifest { hash, problem } => {
-                write!(f, "The manifest of revision {hash} cannot be read: {problem}")
-            }
-            Self::BadPointer { key } => write!(
-                f,
-                "The pointer {key} does not hold a top hash; repair or delete it"
-            ),
-            Self::TamperedManifest { uri, hash, actual } => write!(
-                f,
-                "The manifest at {uri} does not hash to {hash} (it hashes to {actual}): it was tampered with; nothing was read from it"
-            ),
-            Self::BadSource { uri, problem } => write!(
-                f,
-                "{uri} cannot be packaged: {problem}; nothing was written"
-            ),
-            Self::DuplicateLogicalKeys(keys) => write!(
-                f,
-                "Several objects would get the same logical key: {}; pass flatten false or package them separately",
-                keys.join(", ")
-            ),
-            Self::NothingToPackage(uri) => write!(f, "{uri} holds no objects to package"),
-            Self::PathNotFound { path } => write!(
-                f,
-                "The package has no entry or folder '{path}'; browse without path to see its entries"
-            ),
-            Self::TooLargeToCopy { uri, size } => write!(
-                f,
-                "{uri} is {size} bytes, over the {MAX_COPY_BYTES} bytes S3 copies in one request; reference it in place (copy false)"
-            ),
-            Self::NoCatalog => f.write_str(
-                "This deployment has no web catalog configured; use catalog_uri for a quilt+s3 URI instead",
-            ),
-        }
-    }
-}
-
-impl From<PackageError> for ToolError {
-    fn from(error: PackageError) -> Self {
-        Self::Package(error)
-    }
-}
-
-/// Every object under `prefix`, refused with a clear message past `limit`.
-pub(super) fn list_under(
-    s3: &S3<'_>,
-    bucket: &str,
-    prefix: &str,
-    limit: usize,
-) -> Result<Vec<ListedObject>, ToolError> {
-    s3.list_all(bucket, prefix, limit).map_err(|e| match e {
-        ListAllError::S3(failure) => ToolError::S3(failure),
-        ListAllError::TooMany { limit } => ToolError::Package(PackageError::TooManyObjects {
-            uri: format!("s3://{bucket}/{prefix}"),
-            limit,
-        }),
+/// The package named by a tool's `registry` (its bucket) and `package_name` arguments.
+fn locate(bucket: &str, package_name: &str) -> Result<PackageLocation, ToolError> {
+    Ok(PackageLocation {
+        bucket: parse_bucket(bucket)?,
+        name: parse_name("package_name", package_name)?,
     })
 }
 
-pub(super) fn default_true() -> bool {
-    true
-}
-pub(super) fn default_limit() -> usize {
-    100
-}
-
-/// A registry bucket and a package in it, parsed from tool arguments.
-pub(super) struct Target {
-    bucket: String,
-    name: PackageName,
-}
-
-impl Target {
-    fn parse(registry: &str, package_name: &str) -> Result<Self, ToolError> {
-        Ok(Self {
-            bucket: parse_bucket(registry)?,
-            name: parse_name("package_name", package_name)?,
-        })
-    }
-
-    fn registry(&self) -> String {
-        format!("s3://{}", self.bucket)
-    }
-
-    fn object(&self, key: String) -> S3Uri {
-        S3Uri {
-            bucket: self.bucket.clone(),
-            key,
-            version_id: None,
-        }
-    }
-}
-
-pub(super) fn parse_name(argument: &'static str, value: &str) -> Result<PackageName, ToolError> {
+fn parse_name(argument: &'static str, value: &str) -> Result<PackageName, ToolError> {
     PackageName::parse(value).map_err(|e| ToolError::Argument {
         name: argument,
         problem: e.to_string(),
     })
+}
+
+/// A `top_hash` argument: a full top hash or a prefix of one.
+fn hash_prefix(value: &str) -> Result<String, ToolError> {
+    layout::parse_hash_prefix(value).map_err(|e| ToolError::Argument {
+        name: "top_hash",
+        problem: e.to_string(),
+    })
+}
+
+/// The revision `top_hash` (preferred) or `tag` names; `latest` when both are blank.
+fn selector<'a>(top_hash: Option<&str>, tag: Option<&'a str>) -> Result<Selector<'a>, ToolError> {
+    if let Some(prefix) = top_hash.filter(|h| !h.trim().is_empty()) {
+        return Ok(Selector::HashPrefix(hash_prefix(prefix)?));
+    }
+    let tag = match tag.filter(|t| !t.trim().is_empty()) {
+        Some(tag) => layout::parse_tag(tag).map_err(|e| ToolError::Argument {
+            name: "tag",
+            problem: e.to_string(),
+        })?,
+        None => LATEST,
+    };
+    Ok(Selector::Tag(tag))
+}
+
+fn limits(env: &Env<'_>) -> ManifestLimits {
+    ManifestLimits::of(&env.context.settings())
+}
+
+fn default_true() -> bool {
+    true
+}
+
+fn default_limit() -> usize {
+    100
 }

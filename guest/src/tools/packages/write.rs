@@ -1,8 +1,20 @@
 //! `package_create`, `package_update` and `package_delete`.
 
-use super::revisions::{Pushed, load_manifest, pointers, push, read_pointer, resolve};
-use super::sources::{check_duplicates, collect_sources, package_entries};
-use super::*;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use super::{default_true, hash_prefix, limits, locate};
+use crate::package::json::Json;
+use crate::package::layout::LATEST;
+use crate::package::links::{self, Revision};
+use crate::package::manifest::{self, Manifest};
+use crate::package::store::{
+    self, ManifestLimits, PackageLocation, Selector, delete_package, delete_revision,
+    load_manifest, new_entries, new_manifest, pointers, read_pointer, revise,
+};
+use crate::s3::S3;
+use crate::tools::{Env, ToolError};
 
 #[derive(Deserialize, JsonSchema)]
 pub struct CreateArgs {
@@ -24,52 +36,99 @@ pub struct CreateArgs {
     copy: bool,
 }
 
+/// What a create or update wrote.
+#[derive(Serialize, JsonSchema)]
+pub struct Pushed {
+    /// The package written.
+    package_name: String,
+    /// The registry written to.
+    registry: String,
+    /// The new revision's top hash.
+    top_hash: String,
+    /// The timestamp pointer (Unix seconds) naming the revision.
+    timestamp: u64,
+    /// Entries in the revision.
+    entries: usize,
+    /// Sum of the entries' sizes in bytes.
+    total_size: u64,
+    /// The revision as a quilt+s3 URI.
+    uri: String,
+}
+
 pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
-    let target = Target::parse(&args.registry, &args.package_name)?;
+    let target = locate(&args.registry, &args.package_name)?;
     let s3 = env.s3()?;
-    let limits = ManifestLimits::of(env);
-    let sources = collect_sources(&s3, &args.s3_uris, args.flatten, limits)?;
-    check_duplicates(&sources)?;
-    let entries = package_entries(&s3, &target, sources, args.copy)?;
-    let header = Manifest::new_header(user_meta(args.metadata), args.message);
-    let manifest =
-        Manifest::new(header, Vec::new(), entries).map_err(|e| PackageError::BadManifest {
-            hash: "(new)".into(),
-            problem: e.to_string(),
-        })?;
+    let limits = limits(env);
+    let entries = entries_of(&s3, &target, &args, limits)?;
+    let manifest = new_manifest(user_meta(args.metadata), args.message, entries)?;
     push(&s3, &target, &manifest, limits)
 }
 
 pub(super) fn update(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
-    let target = Target::parse(&args.registry, &args.package_name)?;
+    let target = locate(&args.registry, &args.package_name)?;
     let s3 = env.s3()?;
-    let limits = ManifestLimits::of(env);
+    let limits = limits(env);
     let previous_hash = read_pointer(&s3, &target, LATEST)?;
     let previous = load_manifest(&s3, &target, &previous_hash, limits)?;
-    let sources = collect_sources(&s3, &args.s3_uris, args.flatten, limits)?;
-    check_duplicates(&sources)?;
-    let added = package_entries(&s3, &target, sources, args.copy)?;
-    let replaced: BTreeSet<&str> = added.iter().map(|e| e.logical_key.as_str()).collect();
-    let mut entries: Vec<manifest::Entry> = previous
-        .entries
-        .iter()
-        .filter(|e| !replaced.contains(e.logical_key.as_str()))
-        .cloned()
-        .collect();
-    entries.extend(added);
-    // New metadata replaces the old; without it the package keeps its user metadata.
-    let meta = user_meta(args.metadata).or_else(|| previous.user_meta().cloned());
-    let header = Manifest::new_header(meta, args.message);
-    let manifest = Manifest::new(header, previous.folders.clone(), entries).map_err(|e| {
-        PackageError::BadManifest {
-            hash: previous_hash,
-            problem: e.to_string(),
-        }
-    })?;
+    let added = entries_of(&s3, &target, &args, limits)?;
+    let manifest = revise(
+        &previous,
+        previous_hash,
+        added,
+        user_meta(args.metadata),
+        args.message,
+    )?;
     push(&s3, &target, &manifest, limits)
 }
 
-pub(super) fn user_meta(metadata: Option<Map<String, Value>>) -> Option<Json> {
+/// The entries `s3_uris` name, refusing an empty list before anything is read.
+fn entries_of(
+    s3: &S3<'_>,
+    target: &PackageLocation,
+    args: &CreateArgs,
+    limits: ManifestLimits,
+) -> Result<Vec<manifest::Entry>, ToolError> {
+    if args.s3_uris.is_empty() {
+        return Err(ToolError::Argument {
+            name: "s3_uris",
+            problem: "it is empty; give at least one s3://bucket/key or s3://bucket/prefix/".into(),
+        });
+    }
+    Ok(new_entries(
+        s3,
+        target,
+        &args.s3_uris,
+        args.flatten,
+        args.copy,
+        limits,
+    )?)
+}
+
+/// Pushes `manifest` as the package's new revision.
+fn push(
+    s3: &S3<'_>,
+    target: &PackageLocation,
+    manifest: &Manifest,
+    limits: ManifestLimits,
+) -> Result<Pushed, ToolError> {
+    let written = store::push(s3, target, manifest, limits)?;
+    Ok(Pushed {
+        uri: links::quilt_uri(
+            &target.bucket,
+            Some(&target.name),
+            Revision::Hash(&written.top_hash),
+            "",
+        ),
+        package_name: target.name.to_string(),
+        registry: target.bucket_uri(),
+        entries: manifest.entries.len(),
+        total_size: manifest.entries.iter().map(|e| e.size).sum(),
+        timestamp: written.timestamp,
+        top_hash: written.top_hash,
+    })
+}
+
+fn user_meta(metadata: Option<Map<String, Value>>) -> Option<Json> {
     metadata.map(|map| Json::from(Value::Object(map)))
 }
 
@@ -98,81 +157,25 @@ pub struct Deleted {
 }
 
 pub(super) fn delete(env: &Env<'_>, args: DeleteArgs) -> Result<Deleted, ToolError> {
-    let target = Target::parse(&args.registry, &args.package_name)?;
+    let target = locate(&args.registry, &args.package_name)?;
     let s3 = env.s3()?;
     let found = pointers(&s3, &target)?;
     let Some(prefix) = args.top_hash.as_deref().filter(|h| !h.trim().is_empty()) else {
-        for (_, key) in &found {
-            s3.delete(&target.bucket, key)?;
-        }
         return Ok(Deleted {
             package_name: target.name.to_string(),
-            registry: target.registry(),
+            registry: target.bucket_uri(),
             top_hash: None,
-            deleted_pointers: found.into_iter().map(|(_, key)| key).collect(),
+            deleted_pointers: delete_package(&s3, &target, found)?,
             latest: None,
         });
     };
-    let hash = resolve(&s3, &target, Some(prefix), None)?;
-    let mut named = Vec::new();
-    for (name, key) in &found {
-        named.push((name.clone(), key.clone(), read_pointer(&s3, &target, name)?));
-    }
-    let doomed: Vec<&(String, String, String)> =
-        named.iter().filter(|(_, _, h)| *h == hash).collect();
-    if doomed.is_empty() {
-        return Err(PackageError::NoSuchRevision {
-            package: target.name.to_string(),
-            hash,
-        }
-        .into());
-    }
-    let mut deleted_pointers = Vec::new();
-    for (_, key, _) in doomed.iter().filter(|(name, _, _)| name != LATEST) {
-        s3.delete(&target.bucket, key)?;
-        deleted_pointers.push(key.clone());
-    }
-    let survivors = layout::revisions(
-        named
-            .iter()
-            .filter(|(name, _, h)| *h != hash && name != LATEST)
-            .map(|(name, _, _)| name.as_str()),
-    );
-    let newest = survivors
-        .first()
-        .and_then(|(_, name)| named.iter().find(|(n, _, _)| n == name))
-        .map(|(_, _, h)| h.clone());
-    let latest_named_it = doomed.iter().any(|(name, _, _)| name == LATEST);
-    let latest = match (latest_named_it, newest) {
-        (false, _) => named
-            .iter()
-            .find(|(n, _, _)| n == LATEST)
-            .map(|(_, _, h)| h.clone()),
-        (true, Some(newest)) => {
-            let no_metadata = BTreeMap::new();
-            s3.put(
-                &target.bucket,
-                Upload {
-                    key: &target.name.pointer_key(LATEST),
-                    body: newest.clone().into_bytes(),
-                    content_type: "text/plain",
-                    metadata: &no_metadata,
-                },
-            )?;
-            Some(newest)
-        }
-        (true, None) => {
-            let key = target.name.pointer_key(LATEST);
-            s3.delete(&target.bucket, &key)?;
-            deleted_pointers.push(key);
-            None
-        }
-    };
+    let revision = Selector::HashPrefix(hash_prefix(prefix)?);
+    let deletion = delete_revision(&s3, &target, &found, revision)?;
     Ok(Deleted {
         package_name: target.name.to_string(),
-        registry: target.registry(),
-        top_hash: Some(hash),
-        deleted_pointers,
-        latest,
+        registry: target.bucket_uri(),
+        top_hash: Some(deletion.top_hash),
+        deleted_pointers: deletion.deleted_pointers,
+        latest: deletion.latest,
     })
 }

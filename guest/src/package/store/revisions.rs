@@ -1,56 +1,64 @@
 //! Reading and writing revisions: which top hash a tag or prefix names, manifests,
 //! pointers, and pushing a new revision in quilt3's write order.
 
-use super::*;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
 
-/// The full top hash a tool's `top_hash`/`tag` arguments name (default: `latest`).
-pub(super) fn resolve(
-    s3: &S3<'_>,
-    target: &Target,
-    top_hash: Option<&str>,
-    tag: Option<&str>,
-) -> Result<String, ToolError> {
-    if let Some(prefix) = top_hash.filter(|h| !h.trim().is_empty()) {
-        let prefix = layout::parse_hash_prefix(prefix).map_err(|e| ToolError::Argument {
-            name: "top_hash",
-            problem: e.to_string(),
-        })?;
-        let listed = list_under(
-            s3,
-            &target.bucket,
-            &layout::manifest_key(&prefix),
-            MAX_POINTERS,
-        )?;
-        let hashes = listed
-            .iter()
-            .filter_map(|o| o.key.strip_prefix(layout::MANIFESTS));
-        return match layout::resolve_prefix(&prefix, hashes) {
-            Resolution::Unique(hash) => Ok(hash),
-            Resolution::None => Err(PackageError::NoSuchRevision {
-                package: target.name.to_string(),
-                hash: prefix,
-            }
-            .into()),
-            Resolution::Ambiguous(candidates) => {
-                Err(PackageError::AmbiguousHash { prefix, candidates }.into())
-            }
-        };
-    }
-    let tag = match tag.filter(|t| !t.trim().is_empty()) {
-        Some(tag) => layout::parse_tag(tag).map_err(|e| ToolError::Argument {
-            name: "tag",
-            problem: e.to_string(),
-        })?,
-        None => LATEST,
-    };
-    read_pointer(s3, target, tag)
+use super::{MAX_POINTERS, ManifestLimits, PackageError, PackageLocation, list_under};
+use crate::package::layout::{self, LATEST, Resolution};
+use crate::package::manifest::Manifest;
+use crate::s3::S3;
+use crate::s3::client::Upload;
+use crate::s3::error::ErrorKind;
+
+/// The most of a pointer object read: a top hash and a newline.
+const POINTER_BYTES: usize = 256;
+
+/// Which revision to read, as parsed from a tool's `top_hash`/`tag` arguments.
+pub enum Selector<'a> {
+    /// A top hash or a prefix of one, as [`layout::parse_hash_prefix`] gives it.
+    HashPrefix(String),
+    /// A pointer name, as [`layout::parse_tag`] gives it (`latest` by default).
+    Tag(&'a str),
 }
 
-pub(super) fn read_pointer(
+/// The full top hash `selector` names.
+pub fn resolve(
     s3: &S3<'_>,
-    target: &Target,
+    target: &PackageLocation,
+    selector: Selector<'_>,
+) -> Result<String, PackageError> {
+    let prefix = match selector {
+        Selector::Tag(tag) => return read_pointer(s3, target, tag),
+        Selector::HashPrefix(prefix) => prefix,
+    };
+    let listed = list_under(
+        s3,
+        &target.bucket,
+        &layout::manifest_key(&prefix),
+        MAX_POINTERS,
+    )?;
+    let hashes = listed
+        .iter()
+        .filter_map(|o| o.key.strip_prefix(layout::MANIFESTS));
+    match layout::resolve_prefix(&prefix, hashes) {
+        Resolution::Unique(hash) => Ok(hash),
+        Resolution::None => Err(PackageError::NoSuchRevision {
+            package: target.name.to_string(),
+            hash: prefix,
+        }),
+        Resolution::Ambiguous(candidates) => {
+            Err(PackageError::AmbiguousHash { prefix, candidates })
+        }
+    }
+}
+
+/// The top hash the package's pointer `pointer` names.
+pub fn read_pointer(
+    s3: &S3<'_>,
+    target: &PackageLocation,
     pointer: &str,
-) -> Result<String, ToolError> {
+) -> Result<String, PackageError> {
     let uri = target.object(target.name.pointer_key(pointer));
     let body = match s3.get_prefix(&uri, POINTER_BYTES) {
         Ok(download) => download.bytes,
@@ -58,32 +66,29 @@ pub(super) fn read_pointer(
             return Err(if pointer == LATEST {
                 PackageError::NoSuchPackage {
                     package: target.name.to_string(),
-                    registry: target.registry(),
+                    bucket_uri: target.bucket_uri(),
                 }
             } else {
                 PackageError::NoSuchTag {
                     package: target.name.to_string(),
                     tag: pointer.to_owned(),
                 }
-            }
-            .into());
+            });
         }
         Err(failure) => return Err(failure.into()),
     };
-    layout::parse_pointer(&body).ok_or_else(|| {
-        PackageError::BadPointer {
-            key: uri.to_string(),
-        }
-        .into()
+    layout::parse_pointer(&body).ok_or_else(|| PackageError::BadPointer {
+        key: uri.to_string(),
     })
 }
 
-pub(super) fn load_manifest(
+/// The manifest named `hash`, refused past `limits` or when it does not hash to its name.
+pub fn load_manifest(
     s3: &S3<'_>,
-    target: &Target,
+    target: &PackageLocation,
     hash: &str,
     limits: ManifestLimits,
-) -> Result<Manifest, ToolError> {
+) -> Result<Manifest, PackageError> {
     let uri = target.object(layout::manifest_key(hash));
     let download = s3
         .get_prefix(&uri, limits.bytes.saturating_add(1))
@@ -93,9 +98,8 @@ pub(super) fn load_manifest(
                     package: target.name.to_string(),
                     hash: hash.to_owned(),
                 }
-                .into()
             } else {
-                ToolError::from(failure)
+                PackageError::S3(failure)
             }
         })?;
     if download.size > limits.bytes as u64 {
@@ -103,8 +107,7 @@ pub(super) fn load_manifest(
             hash: hash.to_owned(),
             size: download.size,
             limit: limits.bytes,
-        }
-        .into());
+        });
     }
     let manifest = Manifest::parse(&download.bytes).map_err(|e| PackageError::BadManifest {
         hash: hash.to_owned(),
@@ -118,21 +121,22 @@ pub(super) fn load_manifest(
             uri: uri.to_string(),
             hash: hash.to_owned(),
             actual,
-        }
-        .into());
+        });
     }
     if manifest.entries.len() > limits.entries {
         return Err(PackageError::TooManyEntries {
             count: manifest.entries.len(),
             limit: limits.entries,
-        }
-        .into());
+        });
     }
     Ok(manifest)
 }
 
 /// The package's pointers as (pointer name, key), refusing a package with none.
-pub(super) fn pointers(s3: &S3<'_>, target: &Target) -> Result<Vec<(String, String)>, ToolError> {
+pub fn pointers(
+    s3: &S3<'_>,
+    target: &PackageLocation,
+) -> Result<Vec<(String, String)>, PackageError> {
     let prefix = target.name.pointer_prefix();
     let listed = list_under(s3, &target.bucket, &prefix, MAX_POINTERS)?;
     let found: Vec<(String, String)> = listed
@@ -145,27 +149,25 @@ pub(super) fn pointers(s3: &S3<'_>, target: &Target) -> Result<Vec<(String, Stri
     if found.is_empty() {
         return Err(PackageError::NoSuchPackage {
             package: target.name.to_string(),
-            registry: target.registry(),
-        }
-        .into());
+            bucket_uri: target.bucket_uri(),
+        });
     }
     Ok(found)
 }
 
 /// Writes the manifest, then the timestamp pointer, then `latest` (quilt3's order), so a
 /// failure never leaves a pointer naming a manifest that was not written.
-pub(super) fn push(
+pub fn push(
     s3: &S3<'_>,
-    target: &Target,
+    target: &PackageLocation,
     manifest: &Manifest,
     limits: ManifestLimits,
-) -> Result<Pushed, ToolError> {
+) -> Result<Written, PackageError> {
     if manifest.entries.len() > limits.entries {
         return Err(PackageError::TooManyEntries {
             count: manifest.entries.len(),
             limit: limits.entries,
-        }
-        .into());
+        });
     }
     let top_hash = manifest.top_hash();
     let body = manifest.to_jsonl().into_bytes();
@@ -174,12 +176,11 @@ pub(super) fn push(
             hash: top_hash,
             size: body.len() as u64,
             limit: limits.bytes,
-        }
-        .into());
+        });
     }
     let existing = match pointers(s3, target) {
         Ok(found) => found,
-        Err(ToolError::Package(PackageError::NoSuchPackage { .. })) => Vec::new(),
+        Err(PackageError::NoSuchPackage { .. }) => Vec::new(),
         Err(error) => return Err(error),
     };
     let taken = layout::revisions(existing.iter().map(|(name, _)| name.as_str()));
@@ -210,37 +211,15 @@ pub(super) fn push(
         top_hash.clone().into_bytes(),
         "text/plain",
     )?;
-    Ok(Pushed {
-        uri: links::quilt_uri(
-            &target.bucket,
-            Some(&target.name),
-            Revision::Hash(&top_hash),
-            "",
-        ),
-        package_name: target.name.to_string(),
-        registry: target.registry(),
-        entries: manifest.entries.len(),
-        total_size: manifest.entries.iter().map(|e| e.size).sum(),
-        timestamp,
+    Ok(Written {
         top_hash,
+        timestamp,
     })
 }
 
-/// What a create or update wrote.
-#[derive(Serialize, JsonSchema)]
-pub struct Pushed {
-    /// The package written.
-    package_name: String,
-    /// The registry written to.
-    registry: String,
-    /// The new revision's top hash.
-    top_hash: String,
+/// The revision a push wrote.
+pub struct Written {
+    pub top_hash: String,
     /// The timestamp pointer (Unix seconds) naming the revision.
-    timestamp: u64,
-    /// Entries in the revision.
-    entries: usize,
-    /// Sum of the entries' sizes in bytes.
-    total_size: u64,
-    /// The revision as a quilt+s3 URI.
-    uri: String,
+    pub timestamp: u64,
 }

@@ -1,29 +1,52 @@
 //! Objects going into a revision: expanded from URIs, pinned by HEAD, hashed in ranged
-//! pieces, and referenced in place or copied into the registry.
+//! pieces, and referenced in place or copied into the package's bucket.
 
-use super::*;
+use std::collections::BTreeMap;
+
+use super::{ManifestLimits, PackageError, PackageLocation, list_under};
+use crate::package::content_hash::{HashType, Hasher};
+use crate::package::json::Json;
+use crate::package::links;
+use crate::package::manifest::{self, ContentHash};
+use crate::s3::error::ErrorKind;
+use crate::s3::transfer::MAX_COPY_BYTES;
+use crate::s3::uri::{UriError, parse_bucket, validate_key};
+use crate::s3::{S3, S3Uri};
+
+/// Bytes fetched per ranged GET while hashing: bounds memory whatever the object size.
+const HASH_PIECE_BYTES: u64 = 8 * 1024 * 1024;
+
+/// The manifest entries for `s3_uris` (a trailing `/` takes everything under it): each
+/// object pinned, hashed and, with `copy`, copied to `<namespace>/<name>/` in the
+/// package's bucket. Two objects with one logical key are refused before any is hashed.
+pub fn new_entries(
+    s3: &S3<'_>,
+    target: &PackageLocation,
+    s3_uris: &[String],
+    flatten: bool,
+    copy: bool,
+    limits: ManifestLimits,
+) -> Result<Vec<manifest::Entry>, PackageError> {
+    let sources = collect_sources(s3, s3_uris, flatten, limits)?;
+    check_duplicates(&sources)?;
+    package_entries(s3, target, sources, copy)
+}
 
 /// An object to package, pinned to what HEAD saw.
-pub(super) struct Source {
+struct Source {
     uri: S3Uri,
     logical_key: String,
     size: u64,
     etag: String,
 }
 
-/// Expands `s3_uris` (a trailing `/` takes everything under it) into pinned sources.
-pub(super) fn collect_sources(
+/// Expands `s3_uris` into pinned sources.
+fn collect_sources(
     s3: &S3<'_>,
     s3_uris: &[String],
     flatten: bool,
     limits: ManifestLimits,
-) -> Result<Vec<Source>, ToolError> {
-    if s3_uris.is_empty() {
-        return Err(ToolError::Argument {
-            name: "s3_uris",
-            problem: "it is empty; give at least one s3://bucket/key or s3://bucket/prefix/".into(),
-        });
-    }
+) -> Result<Vec<Source>, PackageError> {
     let mut sources = Vec::new();
     for input in s3_uris {
         let (bucket, prefix) = match S3Uri::parse(input) {
@@ -62,7 +85,7 @@ pub(super) fn collect_sources(
                 check_source(input, &object.key, &logical_key)?;
                 Ok((object, logical_key))
             })
-            .collect::<Result<Vec<_>, ToolError>>()?;
+            .collect::<Result<Vec<_>, PackageError>>()?;
         for (object, logical_key) in named {
             let uri = S3Uri {
                 bucket: bucket.clone(),
@@ -72,14 +95,13 @@ pub(super) fn collect_sources(
             sources.push(pin(s3, uri, logical_key, object.etag)?);
         }
         if sources.len() == before {
-            return Err(PackageError::NothingToPackage(input.clone()).into());
+            return Err(PackageError::NothingToPackage(input.clone()));
         }
         if sources.len() > limits.entries {
             return Err(PackageError::TooManyEntries {
                 count: sources.len(),
                 limit: limits.entries,
-            }
-            .into());
+            });
         }
     }
     Ok(sources)
@@ -87,7 +109,7 @@ pub(super) fn collect_sources(
 
 /// Refuses a source before anything is asked of S3 about it: a listing may hold keys in any
 /// form (AWS stores `a/../b` as it is), and its logical key decides where a copy is written.
-fn check_source(input: &str, key: &str, logical_key: &str) -> Result<(), ToolError> {
+fn check_source(input: &str, key: &str, logical_key: &str) -> Result<(), PackageError> {
     let problem = match (
         validate_key(key),
         manifest::validate_logical_key(logical_key),
@@ -99,22 +121,21 @@ fn check_source(input: &str, key: &str, logical_key: &str) -> Result<(), ToolErr
     Err(PackageError::BadSource {
         uri: input.to_owned(),
         problem,
-    }
-    .into())
+    })
 }
 
 /// HEADs the object for its size, ETag and version; a listed ETag that no longer
 /// matches means the object changed since it was listed.
-pub(super) fn pin(
+fn pin(
     s3: &S3<'_>,
     mut uri: S3Uri,
     logical_key: String,
     listed_etag: Option<String>,
-) -> Result<Source, ToolError> {
+) -> Result<Source, PackageError> {
     let head = s3.head(&uri)?;
     let etag = head.etag.unwrap_or_default();
     if listed_etag.is_some_and(|listed| listed != etag) {
-        return Err(ToolError::S3(s3.object_failure(
+        return Err(PackageError::S3(s3.object_failure(
             ErrorKind::Changed,
             "s3:GetObject",
             &uri,
@@ -132,7 +153,7 @@ pub(super) fn pin(
 }
 
 /// The `sha2-256-chunked` hash of a pinned object, read in ranged pieces.
-pub(super) fn hash_object(s3: &S3<'_>, source: &Source) -> Result<String, ToolError> {
+fn hash_object(s3: &S3<'_>, source: &Source) -> Result<String, PackageError> {
     let mut hasher =
         Hasher::new(&HashType::Chunked, source.size).expect("sha2-256-chunked is computed here");
     let mut start = 0;
@@ -145,7 +166,7 @@ pub(super) fn hash_object(s3: &S3<'_>, source: &Source) -> Result<String, ToolEr
     Ok(hasher.finish())
 }
 
-pub(super) fn check_duplicates(sources: &[Source]) -> Result<(), ToolError> {
+fn check_duplicates(sources: &[Source]) -> Result<(), PackageError> {
     let mut seen = BTreeMap::<&str, usize>::new();
     for source in sources {
         *seen.entry(&source.logical_key).or_default() += 1;
@@ -158,17 +179,17 @@ pub(super) fn check_duplicates(sources: &[Source]) -> Result<(), ToolError> {
     if duplicates.is_empty() {
         Ok(())
     } else {
-        Err(PackageError::DuplicateLogicalKeys(duplicates).into())
+        Err(PackageError::DuplicateLogicalKeys(duplicates))
     }
 }
 
-/// Hashes each source and, with `copy`, copies it into the registry.
-pub(super) fn package_entries(
+/// Hashes each source and, with `copy`, copies it into the package's bucket.
+fn package_entries(
     s3: &S3<'_>,
-    target: &Target,
+    target: &PackageLocation,
     sources: Vec<Source>,
     copy: bool,
-) -> Result<Vec<manifest::Entry>, ToolError> {
+) -> Result<Vec<manifest::Entry>, PackageError> {
     sources
         .into_iter()
         .map(|source| {
@@ -176,8 +197,7 @@ pub(super) fn package_entries(
                 return Err(PackageError::TooLargeToCopy {
                     uri: source.uri.to_string(),
                     size: source.size,
-                }
-                .into());
+                });
             }
             let hash = hash_object(s3, &source)?;
             let physical_key = if copy {
