@@ -4,6 +4,14 @@
 //! request: there is no session state to keep and no async runtime to run.
 //!
 //! The modules below are listed in the order a request meets them.
+//!
+//! Tests follow one convention. A file's unit tests sit at its bottom in
+//! `#[cfg(test)] mod tests`, importing what they use by name. Tests of a directory module
+//! through its entry point, across its files, are the sibling `<module>/tests.rs` (with
+//! `<module>/tests/<topic>.rs` for a further topic): `mcp/tests.rs` drives `mcp::handle`
+//! with the real tool table, `registry_api/tests.rs` the registry client, `http/tests.rs`
+//! the retry rule. The fakes they share (request context, scripted HTTP) are in
+//! `testing`, and no test defines its own.
 
 // Natively (for unit tests) the wasi entry point is not built, so all it reaches looks unused.
 #![cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
@@ -13,6 +21,7 @@
 
 /// The WIT world as Rust (wit-bindgen), under everything above.
 mod bindings;
+
 /// What the host derived for this request (caller, credentials, catalog, settings).
 mod context;
 /// Bounding what is echoed back from input or from a server's answer.
@@ -31,5 +40,8 @@ mod s3;
 /// for wasm32, since its export symbols are wasm component names a native linker rejects.
 #[cfg(target_arch = "wasm32")]
 mod serve;
+/// The fakes unit tests share: the request context and a scripted HTTP client.
+#[cfg(test)]
+mod testing;
 /// The tool table: typed arguments in, JSON out, one file per tool or family.
 mod tools;

@@ -40,7 +40,7 @@ fn describe(code: &ErrorCode) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{ErrorCode, HttpError, http_error};
 
     const ORIGIN: &str = "http://s3.example:8333";
 

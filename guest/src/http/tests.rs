@@ -1,47 +1,11 @@
 //! Which failures are sent again, counted on a fake client.
 
-use std::cell::{Cell, RefCell};
-
 use super::error_code::http_error;
-use super::send_idempotent;
-use super::{Client, HttpError, MAX_ERROR_BODY, Method, Request, Response, body_cap};
+use super::{HttpError, MAX_ERROR_BODY, Method, Request, Response, body_cap, send_idempotent};
 use crate::bindings::wasi::http::types::ErrorCode;
+use crate::testing::{FakeHttp, response};
 
 const RETRIES: usize = 3;
-
-/// Fails with the given errors in turn, then answers 200; counts what it was sent.
-struct Failing {
-    errors: RefCell<Vec<HttpError>>,
-    sends: Cell<usize>,
-}
-
-impl Failing {
-    fn with(codes: Vec<ErrorCode>) -> Self {
-        let errors = codes
-            .iter()
-            .rev()
-            .map(|code| http_error("http://s3.example", code))
-            .collect();
-        Self {
-            errors: RefCell::new(errors),
-            sends: Cell::new(0),
-        }
-    }
-}
-
-impl Client for Failing {
-    fn send(&self, _: &Request, _: usize) -> Result<Response, HttpError> {
-        self.sends.set(self.sends.get() + 1);
-        match self.errors.borrow_mut().pop() {
-            Some(error) => Err(error),
-            None => Ok(Response {
-                status: 200,
-                headers: Vec::new(),
-                body: Vec::new(),
-            }),
-        }
-    }
-}
 
 fn put() -> Request {
     Request {
@@ -52,11 +16,17 @@ fn put() -> Request {
     }
 }
 
-/// What `send_idempotent` returned and how many requests it sent.
+/// What `send_idempotent` returned and how many requests it sent, to a server that fails
+/// with `codes` in turn and then answers 200.
 fn outcome(codes: Vec<ErrorCode>) -> (Result<Response, HttpError>, usize) {
-    let client = Failing::with(codes);
+    let mut script: Vec<_> = codes
+        .iter()
+        .map(|code| Err(http_error("http://s3.example", code)))
+        .collect();
+    script.push(Ok(response(200, &[], b"")));
+    let client = FakeHttp::scripted(script);
     let result = send_idempotent(&client, &put(), 0, RETRIES);
-    (result, client.sends.get())
+    (result, client.sends())
 }
 
 #[test]

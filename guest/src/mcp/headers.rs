@@ -85,7 +85,7 @@ pub fn decode_value(value: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Repeated, RequestHeaders, decode_value};
 
     fn headers(entries: &[(&str, &str)]) -> RequestHeaders {
         RequestHeaders::new(entries.iter().map(|(n, v)| (n.to_string(), v.to_string())))

@@ -130,6 +130,4 @@ pub fn handle(headers: &RequestHeaders, body: &[u8], env: &Env<'_>) -> Reply {
 }
 
 #[cfg(test)]
-mod modern_tests;
-#[cfg(test)]
 mod tests;

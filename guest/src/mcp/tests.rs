@@ -1,109 +1,16 @@
 //! Dispatch through the real tool registry, with the host's context and S3 faked.
 
-use std::cell::RefCell;
-
 use serde_json::{Value, json};
 
 use super::{Reply, RequestHeaders, handle};
-use crate::context::{AwsCredentials, Caller, CatalogAccess, Context, CredentialError, Settings};
-use crate::http::{Client, HttpError, Request, Response};
+use crate::context::CredentialError;
+use crate::testing::{FakeContext, FakeHttp, response};
 use crate::tools::Env;
 
-pub(super) struct FakeContext {
-    credentials: Result<AwsCredentials, CredentialError>,
-}
+/// The 2026-07-28 era.
+mod modern;
 
-impl Default for FakeContext {
-    fn default() -> Self {
-        Self {
-            credentials: Ok(AwsCredentials {
-                access_key_id: "AKIAIOSFODNN7EXAMPLE".into(),
-                secret_access_key: "secret".into(),
-                session_token: None,
-                expiration: None,
-                source: "static".into(),
-            }),
-        }
-    }
-}
-
-impl Context for FakeContext {
-    fn caller(&self) -> Option<Caller> {
-        Some(Caller {
-            subject: "alice".into(),
-            issuer: "https://issuer.example".into(),
-            claims: vec![],
-        })
-    }
-    fn aws_credentials(&self) -> Result<AwsCredentials, CredentialError> {
-        self.credentials.clone()
-    }
-    fn catalog(&self) -> CatalogAccess {
-        CatalogAccess {
-            catalog_url: Some("https://catalog.example".into()),
-            registry_url: None,
-            bearer: None,
-            buckets: vec![],
-        }
-    }
-    fn settings(&self) -> Settings {
-        Settings {
-            region: "us-east-1".into(),
-            s3_endpoint: "http://127.0.0.1:8333".into(),
-            path_style: true,
-            max_manifest_bytes: 1 << 20,
-            max_manifest_entries: 1_000,
-            credential_source: "static".into(),
-        }
-    }
-}
-
-/// Answers every request with the next canned response and remembers the requests.
-#[derive(Default)]
-pub(super) struct FakeS3 {
-    responses: RefCell<Vec<Response>>,
-    sent: RefCell<Vec<Request>>,
-}
-
-impl FakeS3 {
-    fn answering(responses: Vec<Response>) -> Self {
-        Self {
-            responses: RefCell::new(responses.into_iter().rev().collect()),
-            sent: RefCell::default(),
-        }
-    }
-}
-
-impl Client for FakeS3 {
-    fn send(&self, request: &Request, max_body: usize) -> Result<Response, HttpError> {
-        self.sent.borrow_mut().push(request.clone());
-        let mut response = self
-            .responses
-            .borrow_mut()
-            .pop()
-            .expect("an unexpected request was sent");
-        response.body.truncate(max_body);
-        Ok(response)
-    }
-}
-
-fn response(status: u16, headers: &[(&str, &str)], body: &[u8]) -> Response {
-    Response {
-        status,
-        headers: headers
-            .iter()
-            .map(|(n, v)| (n.to_string(), v.to_string()))
-            .collect(),
-        body: body.to_vec(),
-    }
-}
-
-pub(super) fn post_with(
-    headers: &RequestHeaders,
-    body: &str,
-    context: &FakeContext,
-    s3: &FakeS3,
-) -> Reply {
+fn post_with(headers: &RequestHeaders, body: &str, context: &FakeContext, s3: &FakeHttp) -> Reply {
     handle(headers, body.as_bytes(), &Env { context, http: s3 })
 }
 
@@ -112,7 +19,7 @@ fn post(body: &str) -> Reply {
         &RequestHeaders::default(),
         body,
         &FakeContext::default(),
-        &FakeS3::default(),
+        &FakeHttp::default(),
     )
 }
 
@@ -120,16 +27,16 @@ fn with_version(version: &str) -> RequestHeaders {
     RequestHeaders::new([("mcp-protocol-version".to_owned(), version.to_owned())])
 }
 
-pub(super) fn json_of(reply: &Reply) -> Value {
+fn json_of(reply: &Reply) -> Value {
     assert_eq!(reply.content_type, Some("application/json"));
     serde_json::from_slice(&reply.body.to_vec()).unwrap()
 }
 
-pub(super) fn request(method: &str, params: Value) -> String {
+fn request(method: &str, params: Value) -> String {
     json!({"jsonrpc": "2.0", "id": 7, "method": method, "params": params}).to_string()
 }
 
-fn call(name: &str, arguments: Value, s3: &FakeS3) -> Value {
+fn call(name: &str, arguments: Value, s3: &FakeHttp) -> Value {
     let reply = post_with(
         &RequestHeaders::default(),
         &request("tools/call", json!({"name": name, "arguments": arguments})),
@@ -201,7 +108,7 @@ fn unsupported_protocol_version_header_is_rejected() {
         &with_version("2024-11-05"),
         &request("ping", json!({})),
         &FakeContext::default(),
-        &FakeS3::default(),
+        &FakeHttp::default(),
     );
     assert_eq!(reply.status, 400);
     let body = json_of(&reply);
@@ -225,7 +132,7 @@ fn supported_legacy_protocol_version_headers_are_served() {
             &with_version(version),
             &request("ping", json!({})),
             &FakeContext::default(),
-            &FakeS3::default(),
+            &FakeHttp::default(),
         );
         assert_eq!(reply.status, 200, "{version}");
         assert_eq!(json_of(&reply)["result"], json!({}), "{version}");
@@ -367,7 +274,7 @@ fn tools_call_rejects_unknown_tools_and_missing_params() {
 
 #[test]
 fn auth_status_reports_the_caller_and_masked_credentials() {
-    let result = call("auth_status", json!({}), &FakeS3::default());
+    let result = call("auth_status", json!({}), &FakeHttp::default());
     assert_eq!(result["isError"], false);
     assert!(result.get("resultType").is_none());
     let status = &result["structuredContent"];
@@ -393,6 +300,7 @@ fn credential_errors_are_tool_errors_with_the_hosts_message() {
         credentials: Err(CredentialError::Denied(
             "STS refused alice; ask for access".into(),
         )),
+        ..FakeContext::default()
     };
     let reply = post_with(
         &RequestHeaders::default(),
@@ -401,7 +309,7 @@ fn credential_errors_are_tool_errors_with_the_hosts_message() {
             json!({"name": "bucket_object_info", "arguments": {"s3_uri": "s3://b/k"}}),
         ),
         &context,
-        &FakeS3::default(),
+        &FakeHttp::default(),
     );
     let result = &json_of(&reply)["result"];
     assert_eq!(result["isError"], true);
@@ -413,7 +321,7 @@ fn credential_errors_are_tool_errors_with_the_hosts_message() {
 
 #[test]
 fn bad_arguments_are_tool_errors_naming_the_argument() {
-    let s3 = FakeS3::default();
+    let s3 = FakeHttp::default();
     for (arguments, argument) in [
         (json!({}), "bucket"),
         (json!({"bucket": 5}), "bucket"),
@@ -436,7 +344,7 @@ fn list_reports_objects_prefixes_and_links() {
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>b</Name><Prefix>d/</Prefix><KeyCount>2</KeyCount><MaxKeys>2</MaxKeys><Delimiter>/</Delimiter><IsTruncated>true</IsTruncated><NextContinuationToken>tok</NextContinuationToken><EncodingType>url</EncodingType>
 <Contents><Key>d/a+b.txt</Key><LastModified>2024-03-01T12:00:05.000Z</LastModified><ETag>&quot;abc&quot;</ETag><Size>12</Size><StorageClass>STANDARD</StorageClass></Contents>
 <CommonPrefixes><Prefix>d/sub/</Prefix></CommonPrefixes></ListBucketResult>"#;
-    let s3 = FakeS3::answering(vec![response(200, &[], xml.as_bytes())]);
+    let s3 = FakeHttp::answering(vec![response(200, &[], xml.as_bytes())]);
     let result = call(
         "bucket_objects_list",
         json!({"bucket": "s3://b", "prefix": "d/", "delimiter": "/", "max_keys": 2}),
@@ -471,7 +379,7 @@ fn list_reports_objects_prefixes_and_links() {
 
 #[test]
 fn text_reads_a_range_and_reports_truncation() {
-    let s3 = FakeS3::answering(vec![response(
+    let s3 = FakeHttp::answering(vec![response(
         206,
         &[
             ("content-range", "bytes 0-4/11"),
@@ -498,7 +406,7 @@ fn text_reads_a_range_and_reports_truncation() {
 
 #[test]
 fn text_of_an_empty_object_is_empty() {
-    let s3 = FakeS3::answering(vec![response(
+    let s3 = FakeHttp::answering(vec![response(
         416,
         &[("content-range", "bytes */0")],
         b"<Error><Code>InvalidRange</Code></Error>",
@@ -516,7 +424,7 @@ fn text_rejects_unknown_encodings() {
     let result = call(
         "bucket_object_text",
         json!({"s3_uri": "s3://b/k", "encoding": "utf-16"}),
-        &FakeS3::default(),
+        &FakeHttp::default(),
     );
     assert_eq!(result["isError"], true);
     assert!(
@@ -529,7 +437,7 @@ fn text_rejects_unknown_encodings() {
 
 #[test]
 fn fetch_returns_base64_or_text() {
-    let s3 = FakeS3::answering(vec![
+    let s3 = FakeHttp::answering(vec![
         response(
             200,
             &[("content-length", "3"), ("content-type", "application/x")],
@@ -559,7 +467,7 @@ fn fetch_returns_base64_or_text() {
 
 #[test]
 fn s3_errors_name_the_object() {
-    let s3 = FakeS3::answering(vec![
+    let s3 = FakeHttp::answering(vec![
         response(
             404,
             &[],
@@ -588,7 +496,7 @@ fn s3_errors_name_the_object() {
 
 #[test]
 fn info_reports_headers_and_metadata() {
-    let s3 = FakeS3::answering(vec![response(
+    let s3 = FakeHttp::answering(vec![response(
         200,
         &[
             ("content-length", "42"),
@@ -619,7 +527,7 @@ fn link_caps_the_expiration_at_seven_days() {
     let result = call(
         "bucket_object_link",
         json!({"s3_uri": "s3://b/k", "expiration": 9_999_999}),
-        &FakeS3::default(),
+        &FakeHttp::default(),
     );
     let link = &result["structuredContent"];
     assert_eq!(link["expires_in"], 604800);
@@ -634,14 +542,14 @@ fn link_caps_the_expiration_at_seven_days() {
     let zero = call(
         "bucket_object_link",
         json!({"s3_uri": "s3://b/k", "expiration": 0}),
-        &FakeS3::default(),
+        &FakeHttp::default(),
     );
     assert_eq!(zero["isError"], true);
 }
 
 #[test]
 fn put_reports_each_item() {
-    let s3 = FakeS3::answering(vec![response(200, &[("etag", "\"e\"")], b"")]);
+    let s3 = FakeHttp::answering(vec![response(200, &[("etag", "\"e\"")], b"")]);
     let result = call(
         "bucket_objects_put",
         json!({"bucket": "b", "items": [
@@ -678,7 +586,7 @@ fn put_reports_each_item() {
 
 #[test]
 fn put_is_an_error_only_when_every_item_fails() {
-    let s3 = FakeS3::answering(vec![response(
+    let s3 = FakeHttp::answering(vec![response(
         403,
         &[],
         b"<Error><Code>AccessDenied</Code></Error>",
@@ -741,7 +649,7 @@ fn dot_segment_keys_and_bad_buckets_send_nothing() {
             "../../victim/p/latest",
         ),
     ] {
-        let s3 = FakeS3::answering(vec![ok(), ok(), ok()]);
+        let s3 = FakeHttp::answering(vec![ok(), ok(), ok()]);
         let result = call(tool, arguments.clone(), &s3);
         let text = result["content"][0]["text"].as_str().unwrap_or_default();
         assert_eq!(result["isError"], true, "{tool} {arguments}: {result}");
@@ -769,7 +677,7 @@ fn copy_from_a_listing_with_a_dot_dot_key_sends_nothing_outside_the_listing() {
     let mut answers = vec![response(200, &[], listing.as_bytes()), head(), head()];
     answers.extend([head(), head(), response(200, &[], empty.as_bytes())]);
     answers.extend([head(), head(), head()]);
-    let s3 = FakeS3::answering(answers);
+    let s3 = FakeHttp::answering(answers);
     let result = call(
         "package_create",
         json!({"package_name": "team/pkg", "registry": "s3://reg", "s3_uris": ["s3://src/in/"], "copy": true}),
@@ -799,7 +707,7 @@ fn copy_from_a_listing_with_a_dot_dot_key_sends_nothing_outside_the_listing() {
 fn the_s3_client_sends_nothing_for_a_refused_address() {
     use crate::s3::client::Upload;
     use crate::s3::{S3, S3Uri};
-    let s3 = FakeS3::answering(
+    let s3 = FakeHttp::answering(
         (0..8)
             .map(|_| response(200, &[("etag", "\"e\""), ("content-length", "1")], b"x"))
             .collect(),
@@ -919,7 +827,7 @@ fn a_long_duplicate_key_is_quoted_in_short() {
 #[test]
 fn a_result_too_large_to_return_is_a_tool_error() {
     let size = 6 * 1024 * 1024;
-    let s3 = FakeS3::answering(vec![response(
+    let s3 = FakeHttp::answering(vec![response(
         200,
         &[("content-length", &size.to_string())],
         &vec![1u8; size],
@@ -944,7 +852,7 @@ fn a_planted_dot_dot_key_in_a_listing_gets_no_link() {
 <Contents><Key>in/ok.txt</Key><LastModified>2024-03-01T12:00:05.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents>
 <Contents><Key>{planted}</Key><LastModified>2024-03-01T12:00:05.000Z</LastModified><ETag>&quot;e&quot;</ETag><Size>0</Size><StorageClass>STANDARD</StorageClass></Contents></ListBucketResult>"#
     );
-    let s3 = FakeS3::answering(vec![response(200, &[], listing.as_bytes())]);
+    let s3 = FakeHttp::answering(vec![response(200, &[], listing.as_bytes())]);
     let result = call(
         "bucket_objects_list",
         json!({"bucket": "src", "include_signed_urls": true}),

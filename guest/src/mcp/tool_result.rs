@@ -75,9 +75,13 @@ impl Serialize for ToolResult {
 
 #[cfg(test)]
 mod tests {
+    use rmcp::model::{CallToolResult, ContentBlock, ResultType};
     use serde_json::{Value, json};
 
-    use super::*;
+    use super::ToolResult;
+    use crate::mcp::era::Era;
+    use crate::mcp::modern;
+    use crate::tools::Called;
 
     /// The result rmcp would write for `output`, as `tools::call` once built it.
     fn rmcp_success(output: &Value, era: Era) -> CallToolResult {

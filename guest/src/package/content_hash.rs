@@ -131,7 +131,7 @@ impl ChunkedHasher {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{HashType, Hasher, chunk_size};
 
     fn chunked(bytes: &[u8], pieces: usize) -> String {
         let mut hasher = Hasher::new(&HashType::Chunked, bytes.len() as u64).unwrap();

@@ -280,7 +280,7 @@ impl From<Json> for serde_json::Value {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Json, python_float_repr};
 
     fn parse(text: &str) -> Json {
         serde_json::from_str(text).unwrap()

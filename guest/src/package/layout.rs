@@ -168,7 +168,10 @@ pub fn fresh_timestamp(unix_seconds: u64, taken: &[(u64, String)]) -> u64 {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        LATEST, NameError, PackageName, Resolution, fresh_timestamp, parse_hash_prefix,
+        parse_pointer, parse_tag, resolve_prefix, revisions,
+    };
 
     #[test]
     fn package_names_have_two_parts() {

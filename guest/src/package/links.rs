@@ -84,7 +84,7 @@ pub fn catalog_url(
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{PackageName, Revision, catalog_url, physical_key, quilt_uri};
 
     fn package() -> PackageName {
         PackageName::parse("team/data").unwrap()

@@ -281,7 +281,7 @@ pub fn walk_order(a: &str, b: &str) -> Ordering {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Json, Manifest, ManifestError, walk_order};
     use std::path::Path;
 
     const FIXTURES: [&str; 6] = [

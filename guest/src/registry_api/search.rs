@@ -300,8 +300,8 @@ fn revision_of(top_hash: Option<&str>) -> Revision<'_> {
 }
 
 #[cfg(test)]
-mod revision_tests {
-    use super::*;
+mod tests {
+    use super::{Revision, revision_of};
 
     #[test]
     fn only_hex_names_a_revision() {

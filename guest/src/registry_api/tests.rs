@@ -1,81 +1,43 @@
 //! The registry client against canned registry answers: what is sent (index lists, escaping,
 //! the bearer) and how every kind of refusal reads.
 
-use std::cell::RefCell;
-
 use serde_json::{Value, json};
 
 use super::buckets::bucket_configs;
 use super::search::{Scope, escape, search};
 use super::{RegistryApi, RegistryError};
-use crate::context::{AwsCredentials, Caller, CatalogAccess, Context, CredentialError, Settings};
-use crate::http::{Client, HttpError, Method, Request, Response};
+use crate::http::{HttpError, Method};
+use crate::testing::{FakeContext, FakeHttp, response};
 
-struct Catalog {
-    registry_url: Option<&'static str>,
-    bearer: Option<&'static str>,
+/// A deployment with its registry at `registry_url`, forwarding the caller's token as
+/// `bearer`.
+fn registry_at(registry_url: Option<&str>, bearer: Option<&str>) -> FakeContext {
+    let mut context = FakeContext::default();
+    context.catalog.registry_url = registry_url.map(str::to_owned);
+    context.catalog.bearer = bearer.map(str::to_owned);
+    context
 }
 
-impl Context for Catalog {
-    fn caller(&self) -> Option<Caller> {
-        None
-    }
-    fn aws_credentials(&self) -> Result<AwsCredentials, CredentialError> {
-        Err(CredentialError::NotConfigured("none".into()))
-    }
-    fn catalog(&self) -> CatalogAccess {
-        CatalogAccess {
-            catalog_url: None,
-            registry_url: self.registry_url.map(str::to_owned),
-            bearer: self.bearer.map(str::to_owned),
-            buckets: vec![],
-        }
-    }
-    fn settings(&self) -> Settings {
-        unreachable!("the registry client never reads S3 settings")
-    }
+fn forwarded() -> FakeContext {
+    registry_at(Some("https://registry.example/"), Some("caller-token"))
 }
 
-const FORWARDED: Catalog = Catalog {
-    registry_url: Some("https://registry.example/"),
-    bearer: Some("caller-token"),
-};
-
-/// Answers with canned (status, body) pairs in order and records what was sent.
-struct Answers {
-    answers: RefCell<Vec<Result<(u16, Value), HttpError>>>,
-    sent: RefCell<Vec<Request>>,
+/// Answers with canned (status, JSON body) pairs in order.
+fn answers(answers: Vec<Result<(u16, Value), HttpError>>) -> FakeHttp {
+    let json =
+        |(status, body): (u16, Value)| response(status, &[], &serde_json::to_vec(&body).unwrap());
+    FakeHttp::scripted(answers.into_iter().map(|answer| answer.map(json)).collect())
 }
 
-impl Answers {
-    fn new(answers: Vec<Result<(u16, Value), HttpError>>) -> Self {
-        Self {
-            answers: RefCell::new(answers.into_iter().rev().collect()),
-            sent: RefCell::default(),
-        }
-    }
-
-    fn query_of(&self, index: usize, name: &str) -> String {
-        let sent = self.sent.borrow();
-        let (_, value) = sent[index]
-            .url
-            .query_pairs()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("request {index} has no {name}"));
-        value.into_owned()
-    }
-}
-
-impl Client for Answers {
-    fn send(&self, request: &Request, _: usize) -> Result<Response, HttpError> {
-        self.sent.borrow_mut().push(request.clone());
-        let (status, body) = self.answers.borrow_mut().pop().expect("an answer left")?;
-        Ok(Response {
-            status,
-            headers: vec![],
-            body: serde_json::to_vec(&body).unwrap(),
-        })
-    }
+/// The query parameter `name` of the `index`th request sent.
+fn query_of(http: &FakeHttp, index: usize, name: &str) -> String {
+    let sent = http.sent.borrow();
+    let (_, value) = sent[index]
+        .url
+        .query_pairs()
+        .find(|(n, _)| n == name)
+        .unwrap_or_else(|| panic!("request {index} has no {name}"));
+    value.into_owned()
 }
 
 fn es_answer(hits: Value) -> Result<(u16, Value), HttpError> {
@@ -100,12 +62,12 @@ fn escapes_operators_but_keeps_wildcards() {
 
 #[test]
 fn file_search_names_each_bucket_and_sends_the_bearer() {
-    let http = Answers::new(vec![es_answer(json!([{
+    let http = answers(vec![es_answer(json!([{
         "_index": "alpha", "_id": "k", "_score": 1.5,
         "_source": {"key": "dir/report.csv", "size": 12, "ext": ".csv",
                     "last_modified": "2026-01-01T00:00:00Z", "version_id": "v1"}
     }]))]);
-    let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
+    let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
     let found = search(
         &registry,
         "report-2026",
@@ -121,10 +83,10 @@ fn file_search_names_each_bucket_and_sends_the_bearer() {
         sent.headers
             .contains(&("authorization".into(), "Bearer caller-token".into()))
     );
-    assert_eq!(http.query_of(0, "index"), "alpha,beta");
-    assert_eq!(http.query_of(0, "action"), "freeform");
-    assert_eq!(http.query_of(0, "size"), "5");
-    let body: Value = serde_json::from_str(&http.query_of(0, "body")).unwrap();
+    assert_eq!(query_of(&http, 0, "index"), "alpha,beta");
+    assert_eq!(query_of(&http, 0, "action"), "freeform");
+    assert_eq!(query_of(&http, 0, "size"), "5");
+    let body: Value = serde_json::from_str(&query_of(&http, 0, "body")).unwrap();
     assert_eq!(
         body,
         json!({"from": 0, "size": 5, "query": {"query_string": {"query": r"report\-2026"}}})
@@ -148,7 +110,7 @@ fn file_search_names_each_bucket_and_sends_the_bearer() {
 
 #[test]
 fn package_scopes_search_the_package_indices() {
-    let http = Answers::new(vec![
+    let http = answers(vec![
         es_answer(json!([{
             "_index": "alpha_packages", "_id": "p", "_score": 2.0,
             "_source": {"ptr_name": "team/data", "mnfst_name": "abc123", "comment": "first",
@@ -161,12 +123,12 @@ fn package_scopes_search_the_package_indices() {
         }])),
         es_answer(json!([])),
     ]);
-    let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
+    let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
     let two = buckets(&["alpha", "beta"]);
 
     let packages = search(&registry, "first", Scope::Package, &two, 10).unwrap();
-    assert_eq!(http.query_of(0, "index"), "alpha_packages,beta_packages");
-    let body: Value = serde_json::from_str(&http.query_of(0, "body")).unwrap();
+    assert_eq!(query_of(&http, 0, "index"), "alpha_packages,beta_packages");
+    let body: Value = serde_json::from_str(&query_of(&http, 0, "body")).unwrap();
     assert_eq!(
         body["query"]["bool"]["must"][0],
         json!({"exists": {"field": "ptr_name"}})
@@ -188,7 +150,7 @@ fn package_scopes_search_the_package_indices() {
     assert_eq!(package.description.as_deref(), Some("first"));
 
     let entries = search(&registry, "a.csv", Scope::PackageEntry, &two, 10).unwrap();
-    let body: Value = serde_json::from_str(&http.query_of(1, "body")).unwrap();
+    let body: Value = serde_json::from_str(&query_of(&http, 1, "body")).unwrap();
     assert_eq!(
         body["query"]["bool"]["must"][0],
         json!({"exists": {"field": "entry_lk"}})
@@ -205,7 +167,7 @@ fn package_scopes_search_the_package_indices() {
 
     search(&registry, "x", Scope::Global, &two, 10).unwrap();
     assert_eq!(
-        http.query_of(2, "index"),
+        query_of(&http, 2, "index"),
         "alpha,beta,alpha_packages,beta_packages"
     );
 }
@@ -214,20 +176,20 @@ fn package_scopes_search_the_package_indices() {
 fn too_many_indices_retries_with_fewer_buckets() {
     let many: Vec<String> = (0..45).map(|i| format!("b{i}")).collect();
     let refused = Ok((403, json!({"error": {"reason": "too many indices"}})));
-    let http = Answers::new(vec![refused.clone(), refused, es_answer(json!([]))]);
-    let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
+    let http = answers(vec![refused.clone(), refused, es_answer(json!([]))]);
+    let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
     let found = search(&registry, "x", Scope::File, &many, 10).unwrap();
     assert_eq!(found.buckets.len(), 30);
     let counts: Vec<usize> = (0..3)
-        .map(|i| http.query_of(i, "index").split(',').count())
+        .map(|i| query_of(&http, i, "index").split(',').count())
         .collect();
     assert_eq!(counts, [45, 40, 30]);
 }
 
 #[test]
 fn a_refusal_that_survives_narrowing_is_an_authorization_error() {
-    let http = Answers::new(vec![Ok((403, json!({"message": "no access"})))]);
-    let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
+    let http = answers(vec![Ok((403, json!({"message": "no access"})))]);
+    let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
     let error = search(&registry, "x", Scope::File, &buckets(&["alpha"]), 10).unwrap_err();
     assert!(matches!(&error, RegistryError::Forbidden { reason, .. } if reason == "no access"));
     assert!(
@@ -262,8 +224,8 @@ fn each_failure_reads_as_what_happened() {
         ),
     ];
     for (answer, expected) in cases {
-        let http = Answers::new(vec![answer]);
-        let registry = RegistryApi::connect(&FORWARDED, &http, "search").unwrap();
+        let http = answers(vec![answer]);
+        let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
         let error = search(&registry, "x", Scope::File, &buckets(&["a"]), 1).unwrap_err();
         assert!(error.to_string().contains(expected), "{error}");
         assert!(
@@ -275,11 +237,8 @@ fn each_failure_reads_as_what_happened() {
 
 #[test]
 fn no_registry_or_withheld_token_never_sends_anything() {
-    let http = Answers::new(vec![]);
-    let none = Catalog {
-        registry_url: None,
-        bearer: None,
-    };
+    let http = answers(vec![]);
+    let none = registry_at(None, None);
     let error = RegistryApi::connect(&none, &http, "search_catalog")
         .err()
         .unwrap();
@@ -290,10 +249,7 @@ fn no_registry_or_withheld_token_never_sends_anything() {
         "{error}"
     );
 
-    let withheld = Catalog {
-        registry_url: Some("https://registry.example"),
-        bearer: None,
-    };
+    let withheld = registry_at(Some("https://registry.example"), None);
     let error = RegistryApi::connect(&withheld, &http, "search_catalog")
         .err()
         .unwrap();
@@ -308,14 +264,14 @@ fn no_registry_or_withheld_token_never_sends_anything() {
 
 #[test]
 fn bucket_configs_posts_graphql_and_orders_by_relevance() {
-    let http = Answers::new(vec![Ok((
+    let http = answers(vec![Ok((
         200,
         json!({"data": {"bucketConfigs": [
             {"name": "low", "relevanceScore": 1, "title": "Low", "tags": null},
             {"name": "high", "relevanceScore": 5, "browsable": true, "tags": ["x"]},
         ]}}),
     ))]);
-    let registry = RegistryApi::connect(&FORWARDED, &http, "bucket_list").unwrap();
+    let registry = RegistryApi::connect(&forwarded(), &http, "bucket_list").unwrap();
     let names: Vec<String> = bucket_configs(&registry)
         .unwrap()
         .into_iter()
@@ -333,11 +289,11 @@ fn bucket_configs_posts_graphql_and_orders_by_relevance() {
 
 #[test]
 fn graphql_errors_are_reported() {
-    let http = Answers::new(vec![Ok((
+    let http = answers(vec![Ok((
         200,
         json!({"data": null, "errors": [{"message": "denied"}]}),
     ))]);
-    let registry = RegistryApi::connect(&FORWARDED, &http, "bucket_list").unwrap();
+    let registry = RegistryApi::connect(&forwarded(), &http, "bucket_list").unwrap();
     let error = bucket_configs(&registry).unwrap_err();
     assert!(
         error.to_string().contains("bucketConfigs failed: denied"),

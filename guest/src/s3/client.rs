@@ -423,7 +423,7 @@ fn total_from_content_range(value: &str) -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{normalise_time, total_from_content_range, unquote};
 
     #[test]
     fn normalises_both_s3_time_formats() {

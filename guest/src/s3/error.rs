@@ -154,7 +154,7 @@ impl fmt::Display for Failure {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{ErrorKind, Failure, MAX_CODE_CHARS, MAX_MESSAGE_CHARS, classify};
 
     const NO_SUCH_KEY: &str = r#"<?xml version="1.0" encoding="UTF-8"?>
 <Error><Code>NoSuchKey</Code><Message>The specified key does not exist.</Message><Key>a.txt</Key><RequestId>1</RequestId></Error>"#;

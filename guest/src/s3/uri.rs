@@ -195,7 +195,7 @@ fn parse_version(query: &str) -> Option<String> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{S3Uri, UriError, parse_bucket};
 
     fn uri(bucket: &str, key: &str, version: Option<&str>) -> S3Uri {
         S3Uri {

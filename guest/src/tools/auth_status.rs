@@ -124,7 +124,7 @@ fn rfc3339(seconds: u64) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{mask, rfc3339};
 
     #[test]
     fn masks_all_but_the_last_four_characters() {

@@ -126,7 +126,7 @@ pub fn complete_utf8_prefix(bytes: &[u8]) -> &[u8] {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::Encoding;
 
     #[test]
     fn accepts_aliases_and_rejects_others() {

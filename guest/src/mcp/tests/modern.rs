@@ -3,9 +3,9 @@
 
 use serde_json::{Value, json};
 
-use super::Reply;
-use super::RequestHeaders;
-use super::tests::{FakeContext, FakeS3, json_of, post_with};
+use super::{json_of, post_with};
+use crate::mcp::{Reply, RequestHeaders};
+use crate::testing::{FakeContext, FakeHttp};
 
 const MODERN: &str = "2026-07-28";
 
@@ -29,7 +29,7 @@ fn body(method: &str, version: &str, params: Value) -> String {
 }
 
 fn post(headers: &RequestHeaders, body: &str) -> Reply {
-    post_with(headers, body, &FakeContext::default(), &FakeS3::default())
+    post_with(headers, body, &FakeContext::default(), &FakeHttp::default())
 }
 
 /// The headers a 2026 client mirrors from the body.
