@@ -4,15 +4,14 @@ use std::path::PathBuf;
 
 use anyhow::{Result, bail};
 
-/// Paths of the built host, guests and SeaweedFS binary.
+/// Paths of what every stack runs: the built host, the tools guest and SeaweedFS's binary.
+/// (The misbehaving test guests are the e2e suite's own: `make run` does not build them.)
 #[derive(Debug, Clone)]
 pub struct Artifacts {
     /// The `quilt-mcp` host binary.
     pub host_bin: PathBuf,
     /// The tools guest (`.cwasm` precompiled by `quilt-mcp compile`, or `.wasm`).
     pub guest: PathBuf,
-    /// The misbehaving test guest (`tests/hostile-guest`).
-    pub hostile_guest: PathBuf,
     /// The `weed` binary of SeaweedFS.
     pub weed: PathBuf,
 }
@@ -22,7 +21,6 @@ impl Artifacts {
         Ok(Self {
             host_bin: path_from_env("QUILT_MCP_BIN")?,
             guest: path_from_env("QUILT_MCP_GUEST_WASM")?,
-            hostile_guest: path_from_env("QUILT_MCP_HOSTILE_WASM")?,
             weed: path_from_env("QUILT_MCP_WEED")?,
         })
     }

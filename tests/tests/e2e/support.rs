@@ -9,6 +9,7 @@ use std::sync::{Arc, Mutex};
 
 use anyhow::{Result, anyhow};
 use libtest_mimic::{Failed, Trial};
+use quilt_mcp_tests::artifacts::path_from_env;
 use quilt_mcp_tests::host_process::{HostLaunch, HostLog, HostProcess};
 use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::jwks_server::JwksServer;
@@ -25,9 +26,11 @@ pub const KID: &str = "e2e-key-1";
 pub const SUBJECT: &str = "alice@example.com";
 
 /// The shared [`quilt_mcp_tests::stack::Stack`] (SeaweedFS, issuer, JWKS server, artifacts),
-/// plus a counter for bucket names no two trials share.
+/// plus the misbehaving test guest and a counter for bucket names no two trials share.
 pub struct Stack {
     stack: quilt_mcp_tests::stack::Stack,
+    /// `tests/hostile-guest`, built by `make build` for the tests only.
+    hostile_guest: PathBuf,
     bucket_counter: AtomicUsize,
 }
 
@@ -39,6 +42,7 @@ impl Stack {
             .await?;
         Ok(Self {
             stack,
+            hostile_guest: path_from_env("QUILT_MCP_HOSTILE_WASM")?,
             bucket_counter: AtomicUsize::new(0),
         })
     }
@@ -126,7 +130,7 @@ impl Scenario<'_> {
     pub async fn start(&self, spec: HostSpec) -> Result<HostProcess> {
         let guest: &PathBuf = match spec.guest {
             Guest::Tools => &self.stack.artifacts.guest,
-            Guest::Hostile => &self.stack.artifacts.hostile_guest,
+            Guest::Hostile => &self.stack.hostile_guest,
         };
         let mut flags = args(&["--s3-endpoint", &self.stack.s3_endpoint()]);
         flags.extend(spec.auth);
