@@ -1,4 +1,4 @@
-//! Dispatch through the real tool registry, with the host's context and S3 faked.
+//! Dispatch through the real tool table, with the host's context and S3 faked.
 
 use serde_json::{Value, json};
 

@@ -1,5 +1,5 @@
-//! The tool registry: each tool is a typed function over its argument struct; the
-//! registry derives the MCP metadata from those types and adapts them to JSON.
+//! The tool table: each tool is a typed function over its argument struct; the table
+//! derives the MCP metadata from those types and adapts them to JSON.
 
 mod auth_status;
 mod bucket_list;

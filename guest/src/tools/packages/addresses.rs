@@ -12,7 +12,8 @@ use crate::tools::{Env, ToolError};
 #[derive(Deserialize, JsonSchema)]
 pub struct UriArgs {
     /// The registry bucket, as s3://bucket.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// The package, as namespace/name.
     package_name: Option<String>,
     /// A path inside the package.
@@ -31,7 +32,7 @@ pub struct QuiltUri {
 }
 
 pub(super) fn catalog_uri(_env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, ToolError> {
-    let bucket = parse_bucket(&args.registry)?;
+    let bucket = parse_bucket(&args.bucket)?;
     let package = optional_package(args.package_name.as_deref())?;
     let hash = args
         .top_hash
@@ -57,7 +58,8 @@ pub(super) fn catalog_uri(_env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, Too
 #[derive(Deserialize, JsonSchema)]
 pub struct UrlArgs {
     /// The registry bucket, as s3://bucket.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// The package, as namespace/name; without it, the bucket browser.
     package_name: Option<String>,
     /// A path inside the package or bucket.
@@ -72,7 +74,7 @@ pub struct CatalogLink {
 }
 
 pub(super) fn catalog_url(env: &Env<'_>, args: UrlArgs) -> Result<CatalogLink, ToolError> {
-    let bucket = parse_bucket(&args.registry)?;
+    let bucket = parse_bucket(&args.bucket)?;
     let package = optional_package(args.package_name.as_deref())?;
     let catalog = env
         .context
@@ -90,7 +92,7 @@ pub(super) fn catalog_url(env: &Env<'_>, args: UrlArgs) -> Result<CatalogLink, T
     })
 }
 
-/// `package_name` is optional for links: without it they address the registry itself.
+/// `package_name` is optional for links: without it they address the bucket itself.
 fn optional_package(name: Option<&str>) -> Result<Option<PackageName>, ToolError> {
     name.map(|n| parse_name("package_name", n)).transpose()
 }

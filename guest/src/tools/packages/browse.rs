@@ -22,7 +22,8 @@ pub struct BrowseArgs {
     /// The package, as namespace/name.
     package_name: String,
     /// The registry bucket, as s3://bucket.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// A revision's top hash, or a unique prefix of at least 7 characters.
     top_hash: Option<String>,
     /// A pointer name ('latest' or a timestamp); used when top_hash is not given.
@@ -52,7 +53,8 @@ pub struct Browse {
     /// namespace/name.
     package_name: String,
     /// The registry.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// The revision shown.
     top_hash: String,
     /// The revision as a quilt+s3 URI.
@@ -108,7 +110,7 @@ impl From<&ContentHash> for EntryHash {
 }
 
 pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolError> {
-    let target = locate(&args.registry, &args.package_name)?;
+    let target = locate(&args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let revision = selector(args.top_hash.as_deref(), args.tag.as_deref())?;
     let top_hash = resolve(&s3, &target, revision)?;
@@ -178,7 +180,7 @@ pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolErro
             path,
         ),
         package_name: target.name.to_string(),
-        registry: target.bucket_uri(),
+        bucket: target.bucket_uri(),
         message: manifest.message().map(str::to_owned),
         user_meta: manifest.user_meta().cloned().map(Value::from),
         top_hash,

@@ -18,7 +18,8 @@ pub struct DiffArgs {
     /// The second (newer) package, as namespace/name; may be the same as the first.
     package2_name: String,
     /// The registry bucket, as s3://bucket.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// Top hash (or prefix) of the first package's revision; default its latest.
     package1_hash: Option<String>,
     /// Top hash (or prefix) of the second package's revision; default its latest.
@@ -64,7 +65,7 @@ pub struct Changed {
 }
 
 pub(super) fn diff(env: &Env<'_>, args: DiffArgs) -> Result<Diff, ToolError> {
-    let bucket = parse_bucket(&args.registry)?;
+    let bucket = parse_bucket(&args.bucket)?;
     let first = PackageLocation {
         bucket: bucket.clone(),
         name: parse_name("package1_name", &args.package1_name)?,

@@ -11,7 +11,8 @@ use crate::tools::{Env, ToolError};
 #[derive(Deserialize, JsonSchema)]
 pub struct ListArgs {
     /// The registry bucket, as s3://bucket.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// Only packages whose namespace/name starts with this.
     #[serde(default)]
     prefix: String,
@@ -23,7 +24,8 @@ pub struct ListArgs {
 #[derive(Serialize, JsonSchema)]
 pub struct PackageList {
     /// The registry listed.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// Packages, most recently updated first.
     packages: Vec<ListedPackage>,
     /// Packages matching, before the limit.
@@ -45,7 +47,7 @@ pub struct ListedPackage {
 }
 
 pub(super) fn list(env: &Env<'_>, args: ListArgs) -> Result<PackageList, ToolError> {
-    let bucket = parse_bucket(&args.registry)?;
+    let bucket = parse_bucket(&args.bucket)?;
     if !(1..=1000).contains(&args.limit) {
         return Err(ToolError::Argument {
             name: "limit",
@@ -65,7 +67,7 @@ pub(super) fn list(env: &Env<'_>, args: ListArgs) -> Result<PackageList, ToolErr
         })
         .collect();
     Ok(PackageList {
-        registry: format!("s3://{bucket}"),
+        bucket: format!("s3://{bucket}"),
         truncated: listing.total > packages.len(),
         total: listing.total,
         packages,

@@ -2,6 +2,9 @@
 //! their bucket, byte-compatible with quilt3, plus quilt+s3 URIs and catalog links. Each
 //! parses its arguments, calls `package::store` and shapes the result; this module holds
 //! the argument parsing they share.
+//!
+//! `registry`, in the tools' arguments and results, is quilt3's word for the bucket a
+//! package lives in; the code calls it `bucket` (`#[serde(rename = "registry")]`).
 
 mod addresses;
 mod browse;
@@ -75,7 +78,7 @@ pub fn entries() -> Vec<Entry> {
     ]
 }
 
-/// The package named by a tool's `registry` (its bucket) and `package_name` arguments.
+/// The package named by a tool's `registry` and `package_name` arguments.
 fn locate(bucket: &str, package_name: &str) -> Result<PackageLocation, ToolError> {
     Ok(PackageLocation {
         bucket: parse_bucket(bucket)?,

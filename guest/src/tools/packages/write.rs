@@ -23,7 +23,8 @@ pub struct CreateArgs {
     /// Objects as s3://bucket/key[?versionId=...]; a URI ending in / takes every object under it.
     s3_uris: Vec<String>,
     /// The registry bucket, as s3://bucket.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// Package-level user metadata (a JSON object).
     metadata: Option<Map<String, Value>>,
     /// The commit message of this revision.
@@ -42,7 +43,8 @@ pub struct Pushed {
     /// The package written.
     package_name: String,
     /// The registry written to.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// The new revision's top hash.
     top_hash: String,
     /// The timestamp pointer (Unix seconds) naming the revision.
@@ -56,7 +58,7 @@ pub struct Pushed {
 }
 
 pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
-    let target = locate(&args.registry, &args.package_name)?;
+    let target = locate(&args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let limits = limits(env);
     let entries = entries_of(&s3, &target, &args, limits)?;
@@ -65,7 +67,7 @@ pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolErro
 }
 
 pub(super) fn update(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
-    let target = locate(&args.registry, &args.package_name)?;
+    let target = locate(&args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let limits = limits(env);
     let previous_hash = read_pointer(&s3, &target, LATEST)?;
@@ -120,7 +122,7 @@ fn push(
             "",
         ),
         package_name: target.name.to_string(),
-        registry: target.bucket_uri(),
+        bucket: target.bucket_uri(),
         entries: manifest.entries.len(),
         total_size: manifest.entries.iter().map(|e| e.size).sum(),
         timestamp: written.timestamp,
@@ -137,7 +139,8 @@ pub struct DeleteArgs {
     /// The package, as namespace/name.
     package_name: String,
     /// The registry bucket, as s3://bucket.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// Delete only this revision (top hash or a unique prefix); without it, the whole package.
     top_hash: Option<String>,
 }
@@ -147,7 +150,8 @@ pub struct Deleted {
     /// The package.
     package_name: String,
     /// The registry.
-    registry: String,
+    #[serde(rename = "registry")]
+    bucket: String,
     /// The revision deleted, or none when the whole package was.
     top_hash: Option<String>,
     /// Pointer keys deleted.
@@ -157,13 +161,13 @@ pub struct Deleted {
 }
 
 pub(super) fn delete(env: &Env<'_>, args: DeleteArgs) -> Result<Deleted, ToolError> {
-    let target = locate(&args.registry, &args.package_name)?;
+    let target = locate(&args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let found = pointers(&s3, &target)?;
     let Some(prefix) = args.top_hash.as_deref().filter(|h| !h.trim().is_empty()) else {
         return Ok(Deleted {
             package_name: target.name.to_string(),
-            registry: target.bucket_uri(),
+            bucket: target.bucket_uri(),
             top_hash: None,
             deleted_pointers: delete_package(&s3, &target, found)?,
             latest: None,
@@ -173,7 +177,7 @@ pub(super) fn delete(env: &Env<'_>, args: DeleteArgs) -> Result<Deleted, ToolErr
     let deletion = delete_revision(&s3, &target, &found, revision)?;
     Ok(Deleted {
         package_name: target.name.to_string(),
-        registry: target.bucket_uri(),
+        bucket: target.bucket_uri(),
         top_hash: Some(deletion.top_hash),
         deleted_pointers: deletion.deleted_pointers,
         latest: deletion.latest,
