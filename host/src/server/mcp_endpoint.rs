@@ -1,17 +1,25 @@
-//! `POST /mcp`: the checks before the guest, the guest, and the request's log line.
+//! `POST /mcp`: the checks before the guest, then the guest, each recording what it learns
+//! on the request's log line.
+//!
+//! A check that refuses returns the response to send instead, as its `Err`.
+#![allow(
+    clippy::result_large_err,
+    reason = "a refusal is the response itself, answered at once: boxing it buys nothing"
+)]
 
 use std::sync::Arc;
-use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use serde_json::Value;
+use tracing::Instrument;
 
-use super::admission::Refusal;
+use super::admission::{Refusal, Ticket};
 use super::envelope::Envelope;
 use super::responses::{self, HttpResponse};
-use super::{App, held_body};
+use super::{App, held_body, request_line};
 use crate::auth::{self, Caller};
 use crate::sandbox::{GuestFailure, RequestScope};
 use crate::untrusted::bounded;
@@ -23,139 +31,156 @@ const SECRET_HEADERS: [header::HeaderName; 3] = [
     header::PROXY_AUTHORIZATION,
 ];
 
-/// `host` is the request's effective host (see `host_header::effective_host`).
+/// `host` is the request's effective host (see `host_header::effective_host`). The request's
+/// log line is its span's (see `request_line`).
 pub async fn handle(
     app: &App,
     request: http::Request<Incoming>,
     host: Option<String>,
 ) -> HttpResponse {
-    let mut line = RequestLine::new();
-    let response = checked_then_run(app, request, host, &mut line).await;
-    line.status = Some(response.status().as_u16());
-    response
-}
-
-/// The request's one log line, written when the request is over — also when the client went
-/// away first (status 499), since the tool it called may still be running.
-struct RequestLine {
-    started: Instant,
-    request_id: String,
-    envelope: Envelope,
-    caller: Option<Caller>,
-    status: Option<u16>,
-}
-
-impl RequestLine {
-    fn new() -> Self {
-        Self {
-            started: Instant::now(),
-            request_id: uuid::Uuid::new_v4().to_string(),
-            envelope: Envelope::default(),
-            caller: None,
-            status: None,
-        }
+    let request_id = uuid::Uuid::new_v4().to_string();
+    async {
+        let response = checked_then_run(app, request, host, &request_id)
+            .await
+            .unwrap_or_else(|refused| refused);
+        tracing::Span::current().record("status", response.status().as_u16());
+        response
     }
+    .instrument(request_line::span(&request_id))
+    .await
 }
 
-impl Drop for RequestLine {
-    fn drop(&mut self) {
-        // Every field is bounded: a client chooses the method, the tool name and (through
-        // its identity provider) the subject.
-        tracing::info!(
-            target: "quilt_mcp::request",
-            request_id = self.request_id,
-            method = self.envelope.method().as_deref().unwrap_or("-"),
-            tool = self.envelope.tool().as_deref().unwrap_or("-"),
-            status = self.status.unwrap_or(CLIENT_CLOSED_REQUEST),
-            duration_ms = (self.started.elapsed().as_secs_f64() * 1e6).round() / 1e3,
-            subject = self.caller.as_ref().map(|c| bounded(&c.subject)).as_deref().unwrap_or("-"),
-        );
-    }
-}
-
-/// nginx's status for a request whose client closed the connection before the answer.
-const CLIENT_CLOSED_REQUEST: u16 = 499;
-
+/// Every check, in order, then the guest; a check that fails answers in its stead.
 async fn checked_then_run(
     app: &App,
     request: http::Request<Incoming>,
     host: Option<String>,
-    line: &mut RequestLine,
-) -> HttpResponse {
-    let request_id = line.request_id.clone();
-    let request_id = request_id.as_str();
-    if let Some(host) = &host
-        && !app.hosts.allows(host)
-    {
-        let host = bounded(host);
-        tracing::info!(target: "quilt_mcp::http", request_id, %host, "Host refused");
-        return responses::forbidden_host(&host);
-    }
-    if let Some(origin) = request.headers().get(header::ORIGIN)
-        && !origin
-            .to_str()
-            .is_ok_and(|origin| app.origins.allows(origin))
-    {
-        return responses::json(
-            StatusCode::FORBIDDEN,
-            &serde_json::json!({"error": "forbidden_origin", "error_description": "requests from this Origin are not allowed"}),
-        );
-    }
-
-    let caller = match &app.auth {
-        None => None,
-        Some(authenticator) => {
-            let verdict = match auth::bearer_token(request.headers().get(header::AUTHORIZATION)) {
-                Ok(token) => authenticator.authenticate(token).await,
-                Err(error) => Err(error),
-            };
-            match verdict {
-                Ok(caller) => Some(caller),
-                Err(error) => {
-                    tracing::info!(target: "quilt_mcp::auth", request_id, reason = %error, "bearer token refused");
-                    return responses::unauthorized(&error, &app.metadata_url());
-                }
-            }
-        }
-    };
-    line.caller = caller.clone();
-
+    request_id: &str,
+) -> Result<HttpResponse, HttpResponse> {
+    check_host(app, host.as_deref(), request_id)?;
+    check_origin(app, request.headers())?;
+    let caller = authenticate(app, request.headers(), request_id).await?;
     let (mut parts, body) = request.into_parts();
-    let read = read_body(body, app.max_body_bytes, &parts.headers);
-    let body = match tokio::time::timeout(app.body_timeout, read).await {
-        Ok(Ok(body)) => body,
-        Ok(Err(response)) => return response,
-        Err(_) => return responses::body_timeout(app.body_timeout),
-    };
-    line.envelope = match Envelope::peek(&body) {
-        Ok(envelope) => envelope,
-        Err(duplicate) => return responses::invalid_request(&duplicate.to_string()),
-    };
-    let id = line.envelope.id.clone();
+    let (body, envelope) = read_envelope(app, body, &parts.headers).await?;
+    for_the_guest(&mut parts.headers, host);
+    let ticket = admit(app, caller.as_ref(), &envelope.id, request_id).await?;
+    let scope = RequestScope::new(app.deployment.clone(), caller);
+    let request = http::Request::from_parts(parts, body);
+    Ok(run(app, request, scope, ticket, &envelope.id, request_id).await)
+}
 
-    for name in SECRET_HEADERS {
-        parts.headers.remove(name);
+fn check_host(app: &App, host: Option<&str>, request_id: &str) -> Result<(), HttpResponse> {
+    match host {
+        Some(host) if !app.hosts.allows(host) => {
+            let host = bounded(host);
+            tracing::info!(target: "quilt_mcp::http", request_id, %host, "Host refused");
+            Err(responses::forbidden_host(&host))
+        }
+        _ => Ok(()),
     }
-    // The guest sees the host that was checked: an absolute-form target's authority replaces
-    // the `Host` header (RFC 9112 §3.2.2); a request with neither is for localhost.
+}
+
+fn check_origin(app: &App, headers: &http::HeaderMap) -> Result<(), HttpResponse> {
+    match headers.get(header::ORIGIN) {
+        Some(origin)
+            if !origin
+                .to_str()
+                .is_ok_and(|origin| app.origins.allows(origin)) =>
+        {
+            Err(responses::json(
+                StatusCode::FORBIDDEN,
+                &serde_json::json!({"error": "forbidden_origin", "error_description": "requests from this Origin are not allowed"}),
+            ))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The verified caller (none under `--no-auth`), recorded as the line's subject.
+async fn authenticate(
+    app: &App,
+    headers: &http::HeaderMap,
+    request_id: &str,
+) -> Result<Option<Caller>, HttpResponse> {
+    let Some(authenticator) = &app.auth else {
+        return Ok(None);
+    };
+    let verdict = match auth::bearer_token(headers.get(header::AUTHORIZATION)) {
+        Ok(token) => authenticator.authenticate(token).await,
+        Err(error) => Err(error),
+    };
+    match verdict {
+        Ok(caller) => {
+            tracing::Span::current().record("subject", bounded(&caller.subject).as_str());
+            Ok(Some(caller))
+        }
+        Err(error) => {
+            tracing::info!(target: "quilt_mcp::auth", request_id, reason = %error, "bearer token refused");
+            Err(responses::unauthorized(&error, &app.metadata_url()))
+        }
+    }
+}
+
+/// The whole body, within the size and time limits, and its JSON-RPC envelope, whose method
+/// and tool are recorded on the line.
+async fn read_envelope(
+    app: &App,
+    body: Incoming,
+    headers: &http::HeaderMap,
+) -> Result<(Bytes, Envelope), HttpResponse> {
+    let read = read_body(body, app.max_body_bytes, headers);
+    let body = match tokio::time::timeout(app.body_timeout, read).await {
+        Ok(read) => read?,
+        Err(_) => return Err(responses::body_timeout(app.body_timeout)),
+    };
+    let envelope = Envelope::peek(&body)
+        .map_err(|duplicate| responses::invalid_request(&duplicate.to_string()))?;
+    let line = tracing::Span::current();
+    line.record("method", envelope.method().as_deref());
+    line.record("tool", envelope.tool().as_deref());
+    Ok((body, envelope))
+}
+
+/// The headers the guest gets: no secrets, and the host that was checked — an absolute-form
+/// target's authority replaces the `Host` header (RFC 9112 §3.2.2); a request with neither is
+/// for localhost.
+fn for_the_guest(headers: &mut http::HeaderMap, host: Option<String>) {
+    for name in SECRET_HEADERS {
+        headers.remove(name);
+    }
     let host = host
         .and_then(|host| HeaderValue::from_str(&host).ok())
         .unwrap_or(HeaderValue::from_static("localhost"));
-    parts.headers.insert(header::HOST, host);
+    headers.insert(header::HOST, host);
+}
 
-    let ticket = match app.admission.admit(caller.as_ref().map(Caller::key)).await {
-        Ok(ticket) => Arc::new(ticket),
+async fn admit(
+    app: &App,
+    caller: Option<&Caller>,
+    id: &Value,
+    request_id: &str,
+) -> Result<Arc<Ticket>, HttpResponse> {
+    match app.admission.admit(caller.map(Caller::key)).await {
+        Ok(ticket) => Ok(Arc::new(ticket)),
         Err(refusal) => {
             tracing::info!(target: "quilt_mcp::admission", request_id, %refusal, "request not admitted");
             let status = match refusal {
                 Refusal::CallerBusy(_) => StatusCode::TOO_MANY_REQUESTS,
                 Refusal::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
             };
-            return responses::retry_later(status, &id, &refusal.to_string());
+            Err(responses::retry_later(status, id, &refusal.to_string()))
         }
-    };
-    let scope = RequestScope::new(app.deployment.clone(), caller);
-    let request = http::Request::from_parts(parts, body);
+    }
+}
+
+async fn run(
+    app: &App,
+    request: http::Request<Bytes>,
+    scope: RequestScope,
+    ticket: Arc<Ticket>,
+    id: &Value,
+    request_id: &str,
+) -> HttpResponse {
     match app
         .sandbox
         .handle(request, scope, request_id, ticket.clone())
@@ -175,8 +200,7 @@ async fn checked_then_run(
                 GuestFailure::TimedOut(_) => StatusCode::GATEWAY_TIMEOUT,
                 GuestFailure::Overloaded => StatusCode::SERVICE_UNAVAILABLE,
             };
-            let message = failure.client_message(request_id);
-            responses::jsonrpc_error(status, &id, &message)
+            responses::jsonrpc_error(status, id, &failure.client_message(request_id))
         }
     }
 }

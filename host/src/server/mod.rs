@@ -9,6 +9,7 @@ mod held_body;
 mod host_header;
 mod mcp_endpoint;
 mod origin;
+mod request_line;
 mod responses;
 
 use std::net::SocketAddr;
@@ -31,6 +32,7 @@ use crate::auth::Authenticator;
 use crate::sandbox::{Deployment, Sandbox};
 pub use host_header::{AllowedHost, HostPolicy};
 pub use origin::OriginPolicy;
+pub use request_line::{RequestLines, is_request_span};
 use responses::HttpResponse;
 
 /// Everything a request handler needs, shared by all connections.
