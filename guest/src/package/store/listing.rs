@@ -75,12 +75,12 @@ pub fn list_packages(
         .into_iter()
         .take(limit)
         .map(|(name, found)| {
-            let target = PackageLocation {
+            let package = PackageLocation {
                 bucket: bucket.to_owned(),
                 name: PackageName::parse(&name).expect("checked above"),
             };
             Ok(Listed {
-                top_hash: read_pointer(s3, &target, LATEST)?,
+                top_hash: read_pointer(s3, &package, LATEST)?,
                 name,
                 modified: found.modified,
                 revisions: found.revisions,

@@ -25,16 +25,16 @@ pub enum Selector<'a> {
 /// The full top hash `selector` names.
 pub fn resolve(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     selector: Selector<'_>,
 ) -> Result<String, PackageError> {
     let prefix = match selector {
-        Selector::Tag(tag) => return read_pointer(s3, target, tag),
+        Selector::Tag(tag) => return read_pointer(s3, package, tag),
         Selector::HashPrefix(prefix) => prefix,
     };
     let listed = list_under(
         s3,
-        &target.bucket,
+        &package.bucket,
         &layout::manifest_key(&prefix),
         MAX_POINTERS,
     )?;
@@ -44,7 +44,7 @@ pub fn resolve(
     match layout::resolve_prefix(&prefix, hashes) {
         Resolution::Unique(hash) => Ok(hash),
         Resolution::None => Err(PackageError::NoSuchRevision {
-            package: target.name.to_string(),
+            package: package.name.to_string(),
             hash: prefix,
         }),
         Resolution::Ambiguous(candidates) => {
@@ -56,21 +56,21 @@ pub fn resolve(
 /// The top hash the package's pointer `pointer` names.
 pub fn read_pointer(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     pointer: &str,
 ) -> Result<String, PackageError> {
-    let uri = target.object(target.name.pointer_key(pointer));
+    let uri = package.object(package.name.pointer_key(pointer));
     let body = match s3.get_prefix(&uri, POINTER_BYTES) {
         Ok(download) => download.bytes,
         Err(failure) if failure.kind == ErrorKind::NoSuchKey => {
             return Err(if pointer == LATEST {
                 PackageError::NoSuchPackage {
-                    package: target.name.to_string(),
-                    bucket_uri: target.bucket_uri(),
+                    package: package.name.to_string(),
+                    bucket_uri: package.bucket_uri(),
                 }
             } else {
                 PackageError::NoSuchTag {
-                    package: target.name.to_string(),
+                    package: package.name.to_string(),
                     tag: pointer.to_owned(),
                 }
             });
@@ -85,17 +85,17 @@ pub fn read_pointer(
 /// The manifest named `hash`, refused past `limits` or when it does not hash to its name.
 pub fn load_manifest(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     hash: &str,
     limits: ManifestLimits,
 ) -> Result<Manifest, PackageError> {
-    let uri = target.object(layout::manifest_key(hash));
+    let uri = package.object(layout::manifest_key(hash));
     let download = s3
         .get_prefix(&uri, limits.bytes.saturating_add(1))
         .map_err(|failure| {
             if failure.kind == ErrorKind::NoSuchKey {
                 PackageError::NoSuchRevision {
-                    package: target.name.to_string(),
+                    package: package.name.to_string(),
                     hash: hash.to_owned(),
                 }
             } else {
@@ -135,10 +135,10 @@ pub fn load_manifest(
 /// The package's pointers as (pointer name, key), refusing a package with none.
 pub fn pointers(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
 ) -> Result<Vec<(String, String)>, PackageError> {
-    let prefix = target.name.pointer_prefix();
-    let listed = list_under(s3, &target.bucket, &prefix, MAX_POINTERS)?;
+    let prefix = package.name.pointer_prefix();
+    let listed = list_under(s3, &package.bucket, &prefix, MAX_POINTERS)?;
     let found: Vec<(String, String)> = listed
         .into_iter()
         .filter_map(|o| Some((o.key.strip_prefix(&prefix)?.to_owned(), o.key)))
@@ -148,8 +148,8 @@ pub fn pointers(
         .collect();
     if found.is_empty() {
         return Err(PackageError::NoSuchPackage {
-            package: target.name.to_string(),
-            bucket_uri: target.bucket_uri(),
+            package: package.name.to_string(),
+            bucket_uri: package.bucket_uri(),
         });
     }
     Ok(found)
@@ -159,7 +159,7 @@ pub fn pointers(
 /// failure never leaves a pointer naming a manifest that was not written.
 pub fn push(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     manifest: &Manifest,
     limits: ManifestLimits,
 ) -> Result<Written, PackageError> {
@@ -178,7 +178,7 @@ pub fn push(
             limit: limits.bytes,
         });
     }
-    let existing = match pointers(s3, target) {
+    let existing = match pointers(s3, package) {
         Ok(found) => found,
         Err(PackageError::NoSuchPackage { .. }) => Vec::new(),
         Err(error) => return Err(error),
@@ -191,7 +191,7 @@ pub fn push(
     let no_metadata = BTreeMap::new();
     let put = |key: String, body: Vec<u8>, content_type: &str| {
         s3.put(
-            &target.bucket,
+            &package.bucket,
             Upload {
                 key: &key,
                 body,
@@ -202,12 +202,12 @@ pub fn push(
     };
     put(layout::manifest_key(&top_hash), body, "application/jsonl")?;
     put(
-        target.name.pointer_key(&timestamp.to_string()),
+        package.name.pointer_key(&timestamp.to_string()),
         top_hash.clone().into_bytes(),
         "text/plain",
     )?;
     put(
-        target.name.pointer_key(LATEST),
+        package.name.pointer_key(LATEST),
         top_hash.clone().into_bytes(),
         "text/plain",
     )?;

@@ -21,7 +21,7 @@ const HASH_PIECE_BYTES: u64 = 8 * 1024 * 1024;
 /// package's bucket. Two objects with one logical key are refused before any is hashed.
 pub fn new_entries(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     s3_uris: &[String],
     flatten: bool,
     copy: bool,
@@ -29,7 +29,7 @@ pub fn new_entries(
 ) -> Result<Vec<manifest::Entry>, PackageError> {
     let sources = collect_sources(s3, s3_uris, flatten, limits)?;
     check_duplicates(&sources)?;
-    package_entries(s3, target, sources, copy)
+    package_entries(s3, package, sources, copy)
 }
 
 /// An object to package, pinned to what HEAD saw.
@@ -186,7 +186,7 @@ fn check_duplicates(sources: &[Source]) -> Result<(), PackageError> {
 /// Hashes each source and, with `copy`, copies it into the package's bucket.
 fn package_entries(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     sources: Vec<Source>,
     copy: bool,
 ) -> Result<Vec<manifest::Entry>, PackageError> {
@@ -201,9 +201,9 @@ fn package_entries(
             }
             let hash = hash_object(s3, &source)?;
             let physical_key = if copy {
-                let key = target.name.data_key(&source.logical_key);
-                let copied = s3.copy(&source.uri, &source.etag, &target.bucket, &key)?;
-                links::physical_key(&target.bucket, &key, copied.version_id.as_deref())
+                let key = package.name.data_key(&source.logical_key);
+                let copied = s3.copy(&source.uri, &source.etag, &package.bucket, &key)?;
+                links::physical_key(&package.bucket, &key, copied.version_id.as_deref())
             } else {
                 links::physical_key(
                     &source.uri.bucket,

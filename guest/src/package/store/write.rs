@@ -55,11 +55,11 @@ pub fn revise(
 /// them), which deletes the package; answers the keys deleted.
 pub fn delete_package(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     pointers: Vec<(String, String)>,
 ) -> Result<Vec<String>, PackageError> {
     for (_, key) in &pointers {
-        s3.delete(&target.bucket, key)?;
+        s3.delete(&package.bucket, key)?;
     }
     Ok(pointers.into_iter().map(|(_, key)| key).collect())
 }
@@ -78,26 +78,26 @@ pub struct Deletion {
 /// repoints `latest` to the newest remaining revision (or deletes it when none is left).
 pub fn delete_revision(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     pointers: &[(String, String)],
     revision: Selector<'_>,
 ) -> Result<Deletion, PackageError> {
-    let hash = resolve(s3, target, revision)?;
+    let hash = resolve(s3, package, revision)?;
     let mut named = Vec::new();
     for (name, key) in pointers {
-        named.push((name.clone(), key.clone(), read_pointer(s3, target, name)?));
+        named.push((name.clone(), key.clone(), read_pointer(s3, package, name)?));
     }
     let doomed: Vec<&(String, String, String)> =
         named.iter().filter(|(_, _, h)| *h == hash).collect();
     if doomed.is_empty() {
         return Err(PackageError::NoSuchRevision {
-            package: target.name.to_string(),
+            package: package.name.to_string(),
             hash,
         });
     }
     let mut deleted_pointers = Vec::new();
     for (_, key, _) in doomed.iter().filter(|(name, _, _)| name != LATEST) {
-        s3.delete(&target.bucket, key)?;
+        s3.delete(&package.bucket, key)?;
         deleted_pointers.push(key.clone());
     }
     let survivors = layout::revisions(
@@ -119,9 +119,9 @@ pub fn delete_revision(
         (true, Some(newest)) => {
             let no_metadata = BTreeMap::new();
             s3.put(
-                &target.bucket,
+                &package.bucket,
                 Upload {
-                    key: &target.name.pointer_key(LATEST),
+                    key: &package.name.pointer_key(LATEST),
                     body: newest.clone().into_bytes(),
                     content_type: "text/plain",
                     metadata: &no_metadata,
@@ -130,8 +130,8 @@ pub fn delete_revision(
             Some(newest)
         }
         (true, None) => {
-            let key = target.name.pointer_key(LATEST);
-            s3.delete(&target.bucket, &key)?;
+            let key = package.name.pointer_key(LATEST);
+            s3.delete(&package.bucket, &key)?;
             deleted_pointers.push(key);
             None
         }

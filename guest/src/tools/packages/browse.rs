@@ -110,11 +110,11 @@ impl From<&ContentHash> for EntryHash {
 }
 
 pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolError> {
-    let target = locate(&args.bucket, &args.package_name)?;
+    let package = locate(&args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let revision = selector(args.top_hash.as_deref(), args.tag.as_deref())?;
-    let top_hash = resolve(&s3, &target, revision)?;
-    let manifest = load_manifest(&s3, &target, &top_hash, limits(env))?;
+    let top_hash = resolve(&s3, &package, revision)?;
+    let manifest = load_manifest(&s3, &package, &top_hash, limits(env))?;
     let path = args.path.trim_start_matches('/');
     let folder = if path.is_empty() || path.ends_with('/') {
         path.to_owned()
@@ -174,13 +174,13 @@ pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolErro
         .collect::<Result<Vec<_>, ToolError>>()?;
     Ok(Browse {
         uri: links::quilt_uri(
-            &target.bucket,
-            Some(&target.name),
+            &package.bucket,
+            Some(&package.name),
             Revision::Hash(&top_hash),
             path,
         ),
-        package_name: target.name.to_string(),
-        bucket: target.bucket_uri(),
+        package_name: package.name.to_string(),
+        bucket: package.bucket_uri(),
         message: manifest.message().map(str::to_owned),
         user_meta: manifest.user_meta().cloned().map(Value::from),
         top_hash,

@@ -58,21 +58,21 @@ pub struct Pushed {
 }
 
 pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
-    let target = locate(&args.bucket, &args.package_name)?;
+    let package = locate(&args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let limits = limits(env);
-    let entries = entries_of(&s3, &target, &args, limits)?;
+    let entries = entries_of(&s3, &package, &args, limits)?;
     let manifest = new_manifest(user_meta(args.metadata), args.message, entries)?;
-    push(&s3, &target, &manifest, limits)
+    push(&s3, &package, &manifest, limits)
 }
 
 pub(super) fn update(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
-    let target = locate(&args.bucket, &args.package_name)?;
+    let package = locate(&args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let limits = limits(env);
-    let previous_hash = read_pointer(&s3, &target, LATEST)?;
-    let previous = load_manifest(&s3, &target, &previous_hash, limits)?;
-    let added = entries_of(&s3, &target, &args, limits)?;
+    let previous_hash = read_pointer(&s3, &package, LATEST)?;
+    let previous = load_manifest(&s3, &package, &previous_hash, limits)?;
+    let added = entries_of(&s3, &package, &args, limits)?;
     let manifest = revise(
         &previous,
         previous_hash,
@@ -80,13 +80,13 @@ pub(super) fn update(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolErro
         user_meta(args.metadata),
         args.message,
     )?;
-    push(&s3, &target, &manifest, limits)
+    push(&s3, &package, &manifest, limits)
 }
 
 /// The entries `s3_uris` name, refusing an empty list before anything is read.
 fn entries_of(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     args: &CreateArgs,
     limits: ManifestLimits,
 ) -> Result<Vec<manifest::Entry>, ToolError> {
@@ -98,7 +98,7 @@ fn entries_of(
     }
     Ok(new_entries(
         s3,
-        target,
+        package,
         &args.s3_uris,
         args.flatten,
         args.copy,
@@ -109,20 +109,20 @@ fn entries_of(
 /// Pushes `manifest` as the package's new revision.
 fn push(
     s3: &S3<'_>,
-    target: &PackageLocation,
+    package: &PackageLocation,
     manifest: &Manifest,
     limits: ManifestLimits,
 ) -> Result<Pushed, ToolError> {
-    let written = store::push(s3, target, manifest, limits)?;
+    let written = store::push(s3, package, manifest, limits)?;
     Ok(Pushed {
         uri: links::quilt_uri(
-            &target.bucket,
-            Some(&target.name),
+            &package.bucket,
+            Some(&package.name),
             Revision::Hash(&written.top_hash),
             "",
         ),
-        package_name: target.name.to_string(),
-        bucket: target.bucket_uri(),
+        package_name: package.name.to_string(),
+        bucket: package.bucket_uri(),
         entries: manifest.entries.len(),
         total_size: manifest.entries.iter().map(|e| e.size).sum(),
         timestamp: written.timestamp,
@@ -161,23 +161,23 @@ pub struct Deleted {
 }
 
 pub(super) fn delete(env: &Env<'_>, args: DeleteArgs) -> Result<Deleted, ToolError> {
-    let target = locate(&args.bucket, &args.package_name)?;
+    let package = locate(&args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
-    let found = pointers(&s3, &target)?;
+    let found = pointers(&s3, &package)?;
     let Some(prefix) = args.top_hash.as_deref().filter(|h| !h.trim().is_empty()) else {
         return Ok(Deleted {
-            package_name: target.name.to_string(),
-            bucket: target.bucket_uri(),
+            package_name: package.name.to_string(),
+            bucket: package.bucket_uri(),
             top_hash: None,
-            deleted_pointers: delete_package(&s3, &target, found)?,
+            deleted_pointers: delete_package(&s3, &package, found)?,
             latest: None,
         });
     };
     let revision = Selector::HashPrefix(hash_prefix(prefix)?);
-    let deletion = delete_revision(&s3, &target, &found, revision)?;
+    let deletion = delete_revision(&s3, &package, &found, revision)?;
     Ok(Deleted {
-        package_name: target.name.to_string(),
-        bucket: target.bucket_uri(),
+        package_name: package.name.to_string(),
+        bucket: package.bucket_uri(),
         top_hash: Some(deletion.top_hash),
         deleted_pointers: deletion.deleted_pointers,
         latest: deletion.latest,
