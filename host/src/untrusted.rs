@@ -20,7 +20,7 @@ pub fn cut(text: &str, max_chars: usize) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{MAX_CHARS, bounded};
 
     #[test]
     fn cuts_on_a_character_boundary() {

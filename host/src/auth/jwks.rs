@@ -285,7 +285,9 @@ fn find(set: &JwkSet, kid: Option<&str>) -> Option<Result<DecodingKey, AuthError
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
+
+    use super::cache_max_age;
 
     #[test]
     fn reads_max_age_among_other_directives() {

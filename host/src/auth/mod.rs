@@ -285,7 +285,7 @@ pub fn bearer_token(header: Option<&http::HeaderValue>) -> Result<&str, AuthErro
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{AuthError, bearer_token, named_at_most};
     use http::HeaderValue;
 
     #[test]

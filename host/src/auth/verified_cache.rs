@@ -77,7 +77,10 @@ fn digest(token: &str) -> [u8; 32] {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::VerifiedCache;
+    use crate::auth::Caller;
     use crate::auth::VerifiedToken;
 
     fn caller(subject: &str) -> Caller {

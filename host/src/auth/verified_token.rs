@@ -41,7 +41,9 @@ impl fmt::Debug for VerifiedToken {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde_json::Map;
+
+    use super::VerifiedToken;
 
     #[test]
     fn debug_output_never_contains_the_token() {

@@ -141,8 +141,14 @@ mod tests {
 
     use serde_json::Map;
 
-    use super::*;
+    use std::num::NonZeroUsize;
+    use std::sync::Arc;
+    use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+    use super::CachedCredentials;
+    use crate::auth::Caller;
     use crate::auth::VerifiedToken;
+    use crate::credentials::{AwsCredentials, CredentialError, CredentialSource};
 
     const MARGIN: Duration = Duration::from_secs(300);
 

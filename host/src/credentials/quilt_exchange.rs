@@ -172,8 +172,13 @@ mod tests {
     use serde_json::Map;
     use tokio::net::TcpListener;
 
-    use super::*;
+    use std::time::Duration;
+    use url::Url;
+
+    use super::QuiltExchange;
+    use crate::auth::Caller;
     use crate::auth::VerifiedToken;
+    use crate::credentials::{AwsCredentials, CredentialError, CredentialSource};
 
     const TOKEN: &str = "header.payload.signature";
     const ISSUED: &str = r#"{"AccessKeyId": "ASIAREGISTRY", "SecretAccessKey": "secret",

@@ -69,7 +69,11 @@ fn claim_has_value(claim: Option<&Value>, value: &str) -> bool {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde_json::Value;
+
+    use super::RoleChoice;
+    use crate::auth::VerifiedToken;
+    use crate::credentials::RoleMapping;
     use serde_json::json;
 
     fn token(claims: Value) -> VerifiedToken {

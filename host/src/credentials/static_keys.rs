@@ -26,7 +26,8 @@ impl CredentialSource for StaticKeys {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::StaticKeys;
+    use crate::credentials::{AwsCredentials, CredentialSource};
 
     #[tokio::test]
     async fn hands_out_the_configured_keys_to_any_caller() {

@@ -177,7 +177,7 @@ fn session_name(subject: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{SESSION_NAME_MAX, session_name};
 
     #[test]
     fn session_names_keep_allowed_characters_and_replace_others() {

@@ -47,7 +47,7 @@ fn check_names<'a>(mut names: impl Iterator<Item = &'a str>) -> Result<(), Forbi
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::check_names;
 
     #[test]
     fn accepts_what_the_tools_guest_imports() {

@@ -109,7 +109,9 @@ impl Drop for Share {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::time::Duration;
+
+    use super::{Admission, AdmissionConfig, Refusal};
 
     fn admission(slots: u32, per_caller: Option<usize>, wait_ms: u64) -> Admission {
         let config = AdmissionConfig {

@@ -254,7 +254,10 @@ pub fn raise_open_files_limit() -> Option<u64> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use std::io;
+    use std::net::SocketAddr;
+
+    use super::{Acceptor, ConnectionConfig, is_about_one_connection};
 
     fn acceptor(max_connections: u32, open_files: Option<u64>) -> Acceptor {
         let config = ConnectionConfig {

@@ -135,7 +135,9 @@ impl<'de> Visitor<'de> for UniqueKeys<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use serde_json::Value;
+
+    use super::Envelope;
     use crate::untrusted::MAX_CHARS;
 
     #[test]

@@ -63,7 +63,11 @@ impl<T: Unpin> Body for HeldBody<T> {
 mod tests {
     use std::sync::Arc;
 
-    use super::*;
+    use bytes::Bytes;
+    use http_body::Body;
+    use http_body_util::BodyExt;
+
+    use super::{SLICE, holding};
 
     #[tokio::test]
     async fn holds_until_the_last_slice_is_taken() {

@@ -139,7 +139,9 @@ pub fn effective_host<B>(request: &http::Request<B>) -> Result<Option<String>, A
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use url::Url;
+
+    use super::{AllowedHost, AmbiguousHost, HostPolicy, effective_host};
 
     fn policy(public_url: &str, configured: &[&str]) -> HostPolicy {
         let configured: Vec<AllowedHost> = configured.iter().map(|h| h.parse().unwrap()).collect();

@@ -50,7 +50,9 @@ impl OriginPolicy {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use url::Url;
+
+    use super::OriginPolicy;
 
     #[test]
     fn default_policy_allows_public_origin_and_loopback_only() {
