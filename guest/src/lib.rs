@@ -3,7 +3,8 @@
 //! The host gives each HTTP request a fresh instance, so nothing here outlives one
 //! request: there is no session state to keep and no async runtime to run.
 //!
-//! The modules below are listed in the order a request meets them.
+//! The modules below are listed in the order a request meets them (a blank line between
+//! each, so rustfmt keeps that order).
 //!
 //! Tests follow one convention. A file's unit tests sit at its bottom in
 //! `#[cfg(test)] mod tests`, importing what they use by name. Tests of a directory module
@@ -19,29 +20,38 @@
 // are rare and an instance lives for one request, so boxing them would buy nothing.
 #![allow(clippy::result_large_err)]
 
-/// The WIT world as Rust (wit-bindgen), under everything above.
-mod bindings;
-
-/// What the host derived for this request (caller, credentials, catalog, settings).
-mod context;
-/// Bounding what is echoed back from input or from a server's answer.
-mod echo;
-/// Outgoing HTTP as plain data, and its wasi:http client.
-mod http;
-/// JSON-RPC and the two MCP eras: discover/initialize, ping, tools/list, tools/call.
-mod mcp;
-/// The Quilt package format (manifests, hashes, layout, links) and the package store.
-mod package;
-/// The Quilt registry's API (the web catalog's backend) as the caller: search, buckets.
-mod registry_api;
-/// S3 through presigned requests: the client, transfers, URIs, typed errors.
-mod s3;
 /// The entry: reads the HTTP request, calls `mcp::handle`, writes the reply. Only built
 /// for wasm32, since its export symbols are wasm component names a native linker rejects.
 #[cfg(target_arch = "wasm32")]
 mod serve;
+
+/// What the host derived for this request (caller, credentials, catalog, settings).
+mod context;
+
+/// JSON-RPC and the two MCP eras: discover/initialize, ping, tools/list, tools/call.
+mod mcp;
+
+/// The tool table: typed arguments in, JSON out, one file per tool or family.
+mod tools;
+
+/// The Quilt package format (manifests, hashes, layout, links) and the package store.
+mod package;
+
+/// The Quilt registry's API (the web catalog's backend) as the caller: search, buckets.
+mod registry_api;
+
+/// S3 through presigned requests: the client, transfers, URIs, typed errors.
+mod s3;
+
+/// Outgoing HTTP as plain data, its wasi:http client, and the percent-encoding sets.
+mod http;
+
+/// Bounding what is echoed back from input or from a server's answer.
+mod echo;
+
+/// The WIT world as Rust (wit-bindgen), under everything above.
+mod bindings;
+
 /// The fakes unit tests share: the request context and a scripted HTTP client.
 #[cfg(test)]
 mod testing;
-/// The tool table: typed arguments in, JSON out, one file per tool or family.
-mod tools;
