@@ -52,7 +52,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let credentials = credentials::from_config(
         &config.credentials,
         &config.deployment.s3.region,
-        config.deployment.catalog.registry_url.as_ref(),
+        config.deployment.quilt.registry_url.as_ref(),
         auth.is_some(),
     )?;
     let deployment = Arc::new(Deployment::new(&config.deployment, credentials));

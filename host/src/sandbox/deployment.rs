@@ -1,6 +1,6 @@
 //! The deployment: what every request shares, read-only, for the life of the process — the
-//! credential source (with its cache), where S3 and the Quilt catalog are, what the guest may
-//! reach, and the package limits. Built once from its `serve` flags.
+//! credential source (with its cache), where S3 and the Quilt stack (web catalog, registry)
+//! are, what the guest may reach, and the package limits. Built once from its `serve` flags.
 
 use std::sync::Arc;
 
@@ -28,7 +28,7 @@ pub struct Deployment {
 
 impl Deployment {
     pub fn new(config: &DeploymentConfig, credentials: Arc<dyn CredentialSource>) -> Self {
-        let catalog = &config.catalog;
+        let quilt = &config.quilt;
         Self {
             credentials,
             region: config.s3.region.clone(),
@@ -36,10 +36,10 @@ impl Deployment {
             path_style: config.s3.path_style,
             max_manifest_bytes: config.max_manifest_bytes,
             max_manifest_entries: config.max_manifest_entries,
-            catalog_url: catalog.catalog_url.as_ref().map(without_trailing_slash),
-            registry_url: catalog.registry_url.as_ref().map(without_trailing_slash),
-            forward_registry_token: catalog.registry_forward_token,
-            buckets: catalog.buckets.clone(),
+            catalog_url: quilt.catalog_url.as_ref().map(without_trailing_slash),
+            registry_url: quilt.registry_url.as_ref().map(without_trailing_slash),
+            forward_registry_token: quilt.registry_forward_token,
+            buckets: quilt.buckets.clone(),
         }
     }
 }
@@ -50,7 +50,7 @@ fn without_trailing_slash(url: &Url) -> String {
     url.as_str().trim_end_matches('/').to_owned()
 }
 
-/// What every request of this deployment shares: where S3 and the Quilt catalog are, what the
+/// What every request of this deployment shares: where S3 and the Quilt stack are, what the
 /// guest may reach, and the package limits. The `serve` flags of the deployment.
 #[derive(Debug, Clone, Args)]
 pub struct DeploymentConfig {
@@ -76,7 +76,7 @@ pub struct DeploymentConfig {
     pub egress_allow: Vec<Url>,
 
     #[command(flatten)]
-    pub catalog: CatalogConfig,
+    pub quilt: QuiltConfig,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -107,9 +107,10 @@ impl S3Config {
     }
 }
 
-/// The Quilt catalog this deployment belongs to.
+/// The Quilt stack this deployment belongs to: its web catalog (for links shown to people) and
+/// its registry (the API the tools call).
 #[derive(Debug, Clone, Args)]
-pub struct CatalogConfig {
+pub struct QuiltConfig {
     /// Web catalog URL, for links shown to people.
     #[arg(long, env = "QUILT_MCP_CATALOG_URL")]
     pub catalog_url: Option<Url>,
@@ -162,7 +163,7 @@ impl DeploymentConfig {
         let s3_endpoint = self.s3.endpoint();
         let egress = EgressPolicy::new(
             std::iter::once(&s3_endpoint).chain(&self.egress_allow),
-            self.catalog.registry_url.as_ref(),
+            self.quilt.registry_url.as_ref(),
         );
         if !self.s3.path_style && !egress.allows_a_subdomain_of(&s3_endpoint) {
             return Err(DeploymentError::NoBucketOrigin {
@@ -187,7 +188,7 @@ impl Default for DeploymentConfig {
             max_manifest_bytes: defaults::MAX_MANIFEST_BYTES,
             max_manifest_entries: defaults::MAX_MANIFEST_ENTRIES,
             egress_allow: Vec::new(),
-            catalog: CatalogConfig {
+            quilt: QuiltConfig {
                 catalog_url: None,
                 registry_url: None,
                 registry_forward_token: true,
@@ -209,16 +210,16 @@ mod tests {
     #[test]
     fn the_registry_gets_the_token_unless_turned_off() {
         let config = deployment(&["--registry-url", "https://registry.example.com"]).unwrap();
-        assert!(config.catalog.registry_forward_token);
+        assert!(config.quilt.registry_forward_token);
         let config = deployment(&["--registry-forward-token=false"]).unwrap();
-        assert!(!config.catalog.registry_forward_token);
+        assert!(!config.quilt.registry_forward_token);
     }
 
     #[test]
     fn buckets_repeat_and_split_on_commas() {
         let config = deployment(&["--bucket", "raw", "--bucket", "curated, shared"]).unwrap();
-        assert_eq!(config.catalog.buckets, ["raw", "curated", "shared"]);
-        assert!(deployment(&[]).unwrap().catalog.buckets.is_empty());
+        assert_eq!(config.quilt.buckets, ["raw", "curated", "shared"]);
+        assert!(deployment(&[]).unwrap().quilt.buckets.is_empty());
     }
 
     #[test]
@@ -239,8 +240,8 @@ mod tests {
         assert_eq!(parsed.max_manifest_bytes, default.max_manifest_bytes);
         assert_eq!(parsed.max_manifest_entries, default.max_manifest_entries);
         assert_eq!(
-            parsed.catalog.registry_forward_token,
-            default.catalog.registry_forward_token
+            parsed.quilt.registry_forward_token,
+            default.quilt.registry_forward_token
         );
     }
 

@@ -6,8 +6,9 @@
 //!   allocator and epoch ticker, the compiled component and its pre-linked imports, and the
 //!   pooled outgoing connections of the egress policy (which carry no identity).
 //! - **deployment** ([`Deployment`], built by [`Deployment::new`]): what every request shares,
-//!   read-only — the credential source and its per-token cache, the region, S3 endpoint and
-//!   catalog, the package limits, and the egress allow-list built from them.
+//!   read-only — the credential source and its per-token cache, the region, the S3 endpoint,
+//!   the web catalog and registry, the package limits, and the egress allow-list built from
+//!   them.
 //! - **request** ([`RequestScope`] and the store built in [`Sandbox::handle`]): the caller, the
 //!   credentials derived for them, a new WASI context and resource table, the captured
 //!   stdout/stderr and the instance itself; all dropped when the response has been produced,

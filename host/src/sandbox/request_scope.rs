@@ -104,9 +104,9 @@ mod tests {
 
     fn deployment(registry_url: Option<&str>, forward_registry_token: bool) -> Arc<Deployment> {
         let mut config = DeploymentConfig::default();
-        config.catalog.registry_url = registry_url.map(|url| Url::parse(url).unwrap());
-        config.catalog.registry_forward_token = forward_registry_token;
-        config.catalog.buckets = vec!["raw".into(), "curated".into()];
+        config.quilt.registry_url = registry_url.map(|url| Url::parse(url).unwrap());
+        config.quilt.registry_forward_token = forward_registry_token;
+        config.quilt.buckets = vec!["raw".into(), "curated".into()];
         Arc::new(Deployment::new(&config, credentials::none()))
     }
 
