@@ -98,12 +98,19 @@ export QUILT_MCP_RMCP_CLIENT := $(RELEASE_DIR)/rmcp-client
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
 
-.PHONY: build standalone tools clients wasm-target bubblewrap test e2e sandbox-report run bench clean-stack
+.PHONY: host guest build lint standalone tools clients wasm-target bubblewrap test e2e sandbox-report run bench clean-stack
 
-build: wasm-target
+# `run` needs only the host and the tools guest (precompiled by that host); the tests also
+# need the two misbehaving guests.
+host:
 	cargo build --release -p quilt-mcp
-	cargo build --release --target wasm32-wasip2 -p quilt-mcp-guest -p hostile-guest -p sockets-guest
+
+guest: wasm-target host
+	cargo build --release --target wasm32-wasip2 -p quilt-mcp-guest
 	"$(QUILT_MCP_BIN)" compile --guest "$(GUEST_WASM)" --output "$(QUILT_MCP_GUEST_WASM)"
+
+build: host guest
+	cargo build --release --target wasm32-wasip2 -p hostile-guest -p sockets-guest
 
 # The adapter in front of the guests (after `build`, which builds them), for each runtime.
 COMPOSE := "$(RELEASE_DIR)/quilt-mcp-compose" --adapter "$(ADAPTER_WASM)"
@@ -207,16 +214,24 @@ bubblewrap:
 # (`--tests` leaves out the harness's empty doc-test pass). The guest's unit tests run natively.
 # The suite runs twice: the second time every host runs under bwrap with a read-only root
 # and a private /tmp, so any write elsewhere fails a test.
-test: build standalone tools clients bubblewrap $(WASMTIME_STAMP) $(HADOLINT_STAMP)
-	cargo fmt --all -- --check
+test: lint build standalone tools clients bubblewrap $(WASMTIME_STAMP) $(HADOLINT_STAMP)
 	"$(HADOLINT_VENV)/bin/hadolint" host/Containerfile
 	cargo test --release -p quilt-mcp
 	cargo test --release -p quilt-mcp-guest
 	cargo test --release -p quilt-mcp-adapter
+	cargo test --release -p quilt-mcp-policy
 	cargo test --release -p quilt-mcp-compose
 	cargo test --release -p quilt-registry-standin
 	cargo test --release -p quilt-mcp-tests --tests
 	QUILT_MCP_HOST_SANDBOX=bwrap cargo test --release -p quilt-mcp-tests --test e2e
+
+# Format and lints, for the native crates and for those built to wasm32-wasip2 (where the
+# guest's wasi-only code is compiled): any warning fails.
+WASM_CRATES := -p quilt-mcp-guest -p quilt-mcp-adapter -p quilt-mcp-policy -p hostile-guest -p sockets-guest
+lint: wasm-target
+	cargo fmt --all -- --check
+	cargo clippy --release --workspace --all-targets --exclude hostile-guest --exclude sockets-guest -- -D warnings
+	cargo clippy --release --target wasm32-wasip2 $(WASM_CRATES) -- -D warnings
 
 # Some end-to-end trials while working on them: `make e2e T=packages::` runs the trials whose
 # names contain T (the standalone and client trials also need `make standalone clients`).
@@ -224,24 +239,26 @@ e2e: build tools
 	cargo test --release -p quilt-mcp-tests --test e2e -- $(T)
 
 # Every sandbox attempt (the host's sockets unit test, the end-to-end sandbox, hardening and
-# hostile-key trials), each
-# recorded as it is checked, then printed as a table; fails if any guarantee did not hold.
+# hostile-key trials), each recorded as it is checked, then written to docs/sandbox.md; fails
+# if any guarantee did not hold.
 sandbox-report: build tools bubblewrap
 	rm -f "$(SANDBOX_REPORT)"
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp --lib -- sandbox::store
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- sandbox
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- hardening
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- hostile_keys
-	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo run --quiet --release -p quilt-mcp-tests --bin sandbox_report
+	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo run --quiet --release -p quilt-mcp-tests --bin sandbox_report -- --output docs/sandbox.md
 
-run: build tools
+# Only what the dev stack uses: the host, the tools guest and SeaweedFS (quilt3, Node and the
+# clients are for the tests).
+run: host guest $(SEAWEEDFS_STAMP)
 	cargo build --release -p quilt-mcp-tests --bin devstack
 	"$(RELEASE_DIR)/devstack"
 
 # wrk (Debian) drives the throughput rows with less CPU than the in-process client.
 bench: build tools
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || echo "wrk unavailable: its rows are skipped"
-	cargo run --release -p quilt-mcp-tests --bin bench
+	cargo run --release -p quilt-mcp-tests --bin bench -- --output docs/benchmarks.md
 
 # Stops a dev stack left running (by the PID it recorded) and deletes its data.
 clean-stack:

@@ -9,13 +9,13 @@
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::quilt::mcp::request_context as host;
 pub use crate::bindings::quilt::mcp::request_context::{
-    AwsCredentials, Caller, CatalogAccess, CredentialError, Settings,
+    AwsCredentials, Caller, CredentialError, RegistryAccess, Settings,
 };
 
 pub trait Context {
     fn caller(&self) -> Option<Caller>;
     fn aws_credentials(&self) -> Result<AwsCredentials, CredentialError>;
-    fn catalog(&self) -> CatalogAccess;
+    fn registry_access(&self) -> RegistryAccess;
     fn settings(&self) -> Settings;
 }
 
@@ -33,8 +33,8 @@ impl Context for HostContext {
         host::get_aws_credentials()
     }
 
-    fn catalog(&self) -> CatalogAccess {
-        host::get_catalog()
+    fn registry_access(&self) -> RegistryAccess {
+        host::get_registry_access()
     }
 
     fn settings(&self) -> Settings {

@@ -4,7 +4,7 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-use crate::context::{AwsCredentials, Caller, CatalogAccess, Context, CredentialError, Settings};
+use crate::context::{AwsCredentials, Caller, Context, CredentialError, RegistryAccess, Settings};
 use crate::http::{Client, HttpError, Request, Response};
 
 /// A request context with every field chosen by the test; the default is a signed-in
@@ -12,7 +12,7 @@ use crate::http::{Client, HttpError, Request, Response};
 pub struct FakeContext {
     pub caller: Option<Caller>,
     pub credentials: Result<AwsCredentials, CredentialError>,
-    pub catalog: CatalogAccess,
+    pub registry_access: RegistryAccess,
     pub settings: Settings,
 }
 
@@ -31,7 +31,7 @@ impl Default for FakeContext {
                 expiration: None,
                 source: "static".into(),
             }),
-            catalog: CatalogAccess {
+            registry_access: RegistryAccess {
                 catalog_url: Some("https://catalog.example".into()),
                 registry_url: None,
                 bearer: None,
@@ -56,8 +56,8 @@ impl Context for FakeContext {
     fn aws_credentials(&self) -> Result<AwsCredentials, CredentialError> {
         self.credentials.clone()
     }
-    fn catalog(&self) -> CatalogAccess {
-        self.catalog.clone()
+    fn registry_access(&self) -> RegistryAccess {
+        self.registry_access.clone()
     }
     fn settings(&self) -> Settings {
         self.settings.clone()

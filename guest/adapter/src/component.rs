@@ -15,7 +15,7 @@ mod bindings {
 }
 
 use bindings::exports::quilt::mcp::request_context::{
-    self, AwsCredentials, Caller, CatalogAccess, CredentialError, Settings,
+    self, AwsCredentials, Caller, CredentialError, RegistryAccess, Settings,
 };
 use bindings::exports::wasi::http::outgoing_handler;
 use bindings::wasi::config::store;
@@ -78,9 +78,9 @@ impl request_context::Guest for Adapter {
         })
     }
 
-    fn get_catalog() -> CatalogAccess {
+    fn get_registry_access() -> RegistryAccess {
         let config = config_or_defaults();
-        CatalogAccess {
+        RegistryAccess {
             catalog_url: config.catalog_url.as_ref().map(without_trailing_slash),
             registry_url: config.registry_url.as_ref().map(without_trailing_slash),
             bearer: None,

@@ -99,7 +99,7 @@ impl<'a> RegistryApi<'a> {
         http: &'a dyn Client,
         wanted: &'static str,
     ) -> Result<Self, RegistryError> {
-        let access = context.catalog();
+        let access = context.registry_access();
         let url = access
             .registry_url
             .ok_or(RegistryError::NoRegistry { wanted })?;

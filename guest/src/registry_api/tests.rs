@@ -13,8 +13,8 @@ use crate::testing::{FakeContext, FakeHttp, response};
 /// `bearer`.
 fn registry_at(registry_url: Option<&str>, bearer: Option<&str>) -> FakeContext {
     let mut context = FakeContext::default();
-    context.catalog.registry_url = registry_url.map(str::to_owned);
-    context.catalog.bearer = bearer.map(str::to_owned);
+    context.registry_access.registry_url = registry_url.map(str::to_owned);
+    context.registry_access.bearer = bearer.map(str::to_owned);
     context
 }
 

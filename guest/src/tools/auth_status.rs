@@ -87,7 +87,7 @@ fn run(env: &Env<'_>, _: Args) -> Result<AuthStatus, ToolError> {
         },
     };
     let settings = context.settings();
-    let catalog = context.catalog();
+    let access = context.registry_access();
     Ok(AuthStatus {
         authenticated: caller.is_some(),
         caller: caller.map(|c| CallerInfo {
@@ -98,10 +98,10 @@ fn run(env: &Env<'_>, _: Args) -> Result<AuthStatus, ToolError> {
         region: settings.region,
         s3_endpoint: settings.s3_endpoint,
         credential_source: settings.credential_source,
-        catalog_url: catalog.catalog_url,
-        registry_authorized: catalog.registry_url.is_some() && catalog.bearer.is_some(),
-        registry_url: catalog.registry_url,
-        configured_buckets: catalog.buckets,
+        catalog_url: access.catalog_url,
+        registry_authorized: access.registry_url.is_some() && access.bearer.is_some(),
+        registry_url: access.registry_url,
+        configured_buckets: access.buckets,
     })
 }
 

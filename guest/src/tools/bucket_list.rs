@@ -42,7 +42,7 @@ pub struct BucketInfo {
 }
 
 fn bucket_list(env: &Env<'_>, _: NoArgs) -> Result<BucketList, ToolError> {
-    let access = env.context.catalog();
+    let access = env.context.registry_access();
     if access.registry_url.is_none() {
         if access.buckets.is_empty() {
             return Err(ToolError::Registry(RegistryError::NoRegistry {

@@ -58,11 +58,11 @@ impl wit::Host for RequestScope {
         derived
     }
 
-    fn get_catalog(&mut self) -> wit::CatalogAccess {
+    fn get_registry_access(&mut self) -> wit::RegistryAccess {
         let deployment = &self.deployment;
         // Only with a registry to send it to: the egress hook lets it go nowhere else.
         let forwards = deployment.forward_registry_token && deployment.registry_url.is_some();
-        wit::CatalogAccess {
+        wit::RegistryAccess {
             catalog_url: deployment.catalog_url.clone(),
             registry_url: deployment.registry_url.clone(),
             bearer: self
@@ -123,20 +123,20 @@ mod tests {
     #[test]
     fn the_registry_gets_the_callers_token_by_default() {
         let mut scope = scope(deployment(Some("https://registry.example.com"), true));
-        let catalog = scope.get_catalog();
-        assert_eq!(catalog.bearer.as_deref(), Some(TOKEN));
-        assert_eq!(catalog.buckets, ["raw", "curated"]);
+        let access = scope.get_registry_access();
+        assert_eq!(access.bearer.as_deref(), Some(TOKEN));
+        assert_eq!(access.buckets, ["raw", "curated"]);
     }
 
     #[test]
     fn no_bearer_when_forwarding_is_off_or_there_is_no_registry() {
         let mut off = scope(deployment(Some("https://registry.example.com"), false));
-        assert_eq!(off.get_catalog().bearer, None);
+        assert_eq!(off.get_registry_access().bearer, None);
         let mut no_registry = scope(deployment(None, true));
-        assert_eq!(no_registry.get_catalog().bearer, None);
+        assert_eq!(no_registry.get_registry_access().bearer, None);
         let mut anonymous =
             RequestScope::new(deployment(Some("https://r.example.com"), true), None);
-        assert_eq!(anonymous.get_catalog().bearer, None);
+        assert_eq!(anonymous.get_registry_access().bearer, None);
     }
 
     #[test]

@@ -167,10 +167,10 @@ fn fetch(target: &str, authorization: Option<&str>) -> Value {
     }
 }
 
-/// What get-catalog hands over; of the bearer only whether it came and its length, so
+/// What get-registry-access hands over; of the bearer only whether it came and its length, so
 /// no token ends up in a reply or a log.
 fn catalog() -> Value {
-    let catalog = request_context::get_catalog();
+    let catalog = request_context::get_registry_access();
     json!({
         "catalog_url": catalog.catalog_url,
         "registry_url": catalog.registry_url,

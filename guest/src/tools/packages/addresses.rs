@@ -78,7 +78,7 @@ pub(super) fn catalog_url(env: &Env<'_>, args: UrlArgs) -> Result<CatalogLink, T
     let package = optional_package(args.package_name.as_deref())?;
     let catalog = env
         .context
-        .catalog()
+        .registry_access()
         .catalog_url
         .ok_or(ToolError::NoCatalog)?;
     Ok(CatalogLink {
