@@ -25,9 +25,12 @@ struct Provided {
 }
 
 fn provided(runtime: Runtime) -> Provided {
-    let list = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../deploy/runtimes")
-        .join(format!("{}.txt", runtime.name()));
+    // Read when the test runs, not when it was built: clones sharing one target directory
+    // reuse the binary.
+    let list =
+        Path::new(&std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+            .join("../deploy/runtimes")
+            .join(format!("{}.txt", runtime.name()));
     let text = std::fs::read_to_string(&list)
         .unwrap_or_else(|error| panic!("reading {}: {error}", list.display()));
     let mut provided = Provided {

@@ -294,10 +294,13 @@ mod tests {
     ];
 
     fn fixture(name: &str, file: &str) -> Vec<u8> {
-        let path = Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/package/testdata")
-            .join(name)
-            .join(file);
+        // Read at run time: clones sharing one target directory reuse the test binary.
+        let path = Path::new(
+            &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("src/package/testdata")
+        .join(name)
+        .join(file);
         std::fs::read(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()))
     }
 

@@ -364,7 +364,11 @@ mod snapshot {
             serde_json::to_string_pretty(&serde_json::json!({ "tools": super::describe_all() }))
                 .unwrap()
                 + "\n";
-        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/src/tools/list.json");
+        // Read at run time: clones sharing one target directory reuse the test binary.
+        let path = std::path::Path::new(
+            &std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"),
+        )
+        .join("src/tools/list.json");
         if std::env::var_os("UPDATE_TOOL_LISTING").is_some() {
             std::fs::write(path, &generated).unwrap();
         }

@@ -310,7 +310,7 @@ impl<'a> Target<'a> {
 }
 
 fn script(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
+    crate::support::crate_dir()
         .join("clients")
         .join(name)
 }

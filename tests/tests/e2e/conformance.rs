@@ -8,7 +8,6 @@
 //! other failure, and on a listed scenario that passes — but not on a run of no scenarios,
 //! nor on a listed one that never ran, so its summary is read here as well.
 
-use std::path::Path;
 use std::process::Stdio;
 use std::time::Duration;
 
@@ -31,7 +30,7 @@ pub async fn official_suite(scenario: &Scenario<'_>) -> Result<()> {
     let node = path_from_env("QUILT_MCP_NODE")?;
     let suite = path_from_env("QUILT_MCP_CONFORMANCE")?;
     let expected_failures =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join("conformance/expected-failures.yml");
+        crate::support::crate_dir().join("conformance/expected-failures.yml");
     let mut spec = scenario.spec(Guest::Tools);
     spec.auth = args(&["--no-auth"]);
     let host = scenario.start(spec).await?;

@@ -60,7 +60,7 @@ const NOT_TRIAL_MODULES: &[&str] = &["main", "support"];
 /// Fails when a `.rs` file next to this one is not declared in `modules!`: the compiler never
 /// sees such a file, so its tests would silently not exist.
 fn every_file_is_a_module() -> Result<(), String> {
-    let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/e2e");
+    let dir = support::crate_dir().join("tests/e2e");
     let entries =
         std::fs::read_dir(&dir).map_err(|error| format!("reading {}: {error}", dir.display()))?;
     let mut undeclared: Vec<String> = entries

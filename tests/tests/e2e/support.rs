@@ -20,6 +20,12 @@ use serde_json::Value;
 use tokio::runtime::Handle;
 use tokio::sync::OnceCell;
 
+/// This crate's directory, read when the suite runs rather than when it was built: clones
+/// sharing one target directory (a CI clone and a working copy) reuse the same binary.
+pub fn crate_dir() -> PathBuf {
+    PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets CARGO_MANIFEST_DIR"))
+}
+
 /// The `kid` of the shared issuer's key.
 pub const KID: &str = "e2e-key-1";
 /// The subject of the tokens tests mint unless they say otherwise.
