@@ -25,7 +25,7 @@
 #[cfg(target_arch = "wasm32")]
 mod serve;
 
-/// What the host derived for this request (caller, credentials, catalog, settings).
+/// What the host derived for this request (caller, credentials, registry access, settings).
 mod context;
 
 /// JSON-RPC and the two MCP eras: discover/initialize, ping, tools/list, tools/call.

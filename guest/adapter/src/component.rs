@@ -4,6 +4,7 @@ use std::sync::OnceLock;
 
 use crate::config::{ACCESS_KEY_ID, Config, ConfigError, SECRET_ACCESS_KEY};
 use crate::egress::Egress;
+use quilt_mcp_policy::settings::url_for_guest;
 
 #[allow(clippy::all, dead_code, unused)]
 mod bindings {
@@ -49,10 +50,6 @@ fn config_or_defaults() -> &'static Config {
     })
 }
 
-fn without_trailing_slash(url: &url::Url) -> String {
-    url.as_str().trim_end_matches('/').to_owned()
-}
-
 struct Adapter;
 
 impl request_context::Guest for Adapter {
@@ -81,8 +78,8 @@ impl request_context::Guest for Adapter {
     fn get_registry_access() -> RegistryAccess {
         let config = config_or_defaults();
         RegistryAccess {
-            catalog_url: config.catalog_url.as_ref().map(without_trailing_slash),
-            registry_url: config.registry_url.as_ref().map(without_trailing_slash),
+            catalog_url: config.catalog_url.as_ref().map(url_for_guest),
+            registry_url: config.registry_url.as_ref().map(url_for_guest),
             bearer: None,
             buckets: config.buckets.clone(),
         }
@@ -92,7 +89,7 @@ impl request_context::Guest for Adapter {
         let config = config_or_defaults();
         Settings {
             region: config.region.clone(),
-            s3_endpoint: without_trailing_slash(&config.s3_endpoint),
+            s3_endpoint: url_for_guest(&config.s3_endpoint),
             path_style: config.path_style,
             max_manifest_bytes: config.max_manifest_bytes,
             max_manifest_entries: config.max_manifest_entries,

@@ -112,13 +112,16 @@ impl Config {
 
         // Unset settings take `quilt-mcp serve`'s defaults (quilt_mcp_policy::defaults).
         let region = get(REGION).unwrap_or_else(|| defaults::REGION.to_owned());
+        if defaults::check_region(&region).is_err() {
+            return Err(ConfigError::Invalid {
+                key: REGION,
+                value: region,
+                expected: "an AWS region name, e.g. us-east-1",
+            });
+        }
         let s3_endpoint = match get(S3_ENDPOINT) {
             Some(value) => origin_url(S3_ENDPOINT, value)?,
-            None => defaults::s3_endpoint(&region).map_err(|_| ConfigError::Invalid {
-                key: REGION,
-                value: region.clone(),
-                expected: "an AWS region name, e.g. us-east-1",
-            })?,
+            None => defaults::s3_endpoint(&region).expect("the region was checked above"),
         };
         Ok(Self {
             s3_endpoint,
@@ -256,6 +259,23 @@ mod tests {
             config.s3_endpoint.as_str(),
             "https://s3.eu-west-2.amazonaws.com/"
         );
+    }
+
+    #[test]
+    fn a_region_that_would_move_the_default_endpoint_is_refused() {
+        for (pairs, named) in [
+            (vec![(REGION, "x@evil.example#")], "x@evil.example#"),
+            (
+                vec![(REGION, "a/b"), (S3_ENDPOINT, "http://127.0.0.1:8333")],
+                "a/b",
+            ),
+        ] {
+            let refused = config(&pairs).unwrap_err().to_string();
+            assert!(
+                refused.contains(named) && refused.contains("region"),
+                "{refused}"
+            );
+        }
     }
 
     #[test]

@@ -6,12 +6,14 @@
 //! - [`origin`]: what "the same origin" means for that check.
 //! - [`defaults`]: the deployment settings either one assumes when nothing is configured, so a
 //!   package one deployment can read, the other can too.
+//! - [`settings`]: how configured URLs reach the guest.
 //!
 //! Built natively (the host, unit tests) and for wasm32-wasip2 (the adapter).
 
 pub mod defaults;
 pub mod egress;
 pub mod origin;
+pub mod settings;
 
 #[cfg(test)]
 mod tests;

@@ -5,6 +5,7 @@ use url::Url;
 use crate::defaults;
 use crate::egress::{AllowList, Refusal};
 use crate::origin::Origin;
+use crate::settings;
 
 const REGISTRY: &str = "https://registry.example.com/api/";
 
@@ -173,4 +174,51 @@ fn the_default_s3_endpoint_follows_the_region() {
         "https://s3.eu-west-2.amazonaws.com/"
     );
     assert!(defaults::s3_endpoint("no such region").is_err());
+}
+
+/// The region is spliced into the default endpoint's host name, whose origin is then allowed
+/// for egress: anything but a region name could move that origin to another host.
+#[test]
+fn a_region_that_would_move_the_default_endpoint_is_refused() {
+    for hostile in [
+        "x@evil.example#",
+        "a/b",
+        "evil.example/",
+        "us-east-1.evil.example",
+        "US-EAST-1",
+        "",
+        "-",
+        &"a".repeat(64),
+    ] {
+        assert!(
+            defaults::s3_endpoint(hostile).is_err(),
+            "{hostile:?} gave {:?}",
+            defaults::s3_endpoint(hostile)
+        );
+        assert!(defaults::check_region(hostile).is_err(), "{hostile:?}");
+    }
+    for region in [
+        "us-east-1",
+        "eu-west-2",
+        "us-gov-west-1",
+        "cn-north-1",
+        "eu-isoe-west-1",
+    ] {
+        assert_eq!(defaults::check_region(region), Ok(region));
+    }
+}
+
+#[test]
+fn urls_reach_the_guest_without_the_slash_url_adds() {
+    let bare = Url::parse("https://catalog.example.com").unwrap();
+    assert_eq!(bare.as_str(), "https://catalog.example.com/");
+    assert_eq!(
+        settings::url_for_guest(&bare),
+        "https://catalog.example.com"
+    );
+    let path = Url::parse("http://127.0.0.1:8333/prefix/").unwrap();
+    assert_eq!(
+        settings::url_for_guest(&path),
+        "http://127.0.0.1:8333/prefix"
+    );
 }

@@ -6,6 +6,7 @@ use std::sync::Arc;
 
 use clap::Args;
 use quilt_mcp_policy::defaults;
+use quilt_mcp_policy::settings::url_for_guest;
 use url::Url;
 
 use super::EgressPolicy;
@@ -32,22 +33,16 @@ impl Deployment {
         Self {
             credentials,
             region: config.s3.region.clone(),
-            s3_endpoint: without_trailing_slash(&config.s3.endpoint()),
+            s3_endpoint: url_for_guest(&config.s3.endpoint()),
             path_style: config.s3.path_style,
             max_manifest_bytes: config.max_manifest_bytes,
             max_manifest_entries: config.max_manifest_entries,
-            catalog_url: quilt.catalog_url.as_ref().map(without_trailing_slash),
-            registry_url: quilt.registry_url.as_ref().map(without_trailing_slash),
+            catalog_url: quilt.catalog_url.as_ref().map(url_for_guest),
+            registry_url: quilt.registry_url.as_ref().map(url_for_guest),
             forward_registry_token: quilt.registry_forward_token,
             buckets: quilt.buckets.clone(),
         }
     }
-}
-
-/// URLs as the operator wrote them: `Url` adds a `/` to a bare origin, which the tools would
-/// otherwise repeat in every link and path they build from it.
-fn without_trailing_slash(url: &Url) -> String {
-    url.as_str().trim_end_matches('/').to_owned()
 }
 
 /// What every request of this deployment shares: where S3 and the Quilt stack are, what the
@@ -85,7 +80,8 @@ pub struct S3Config {
     #[arg(
         long = "aws-region",
         env = "QUILT_MCP_AWS_REGION",
-        default_value = defaults::REGION
+        default_value = defaults::REGION,
+        value_parser = region_name
     )]
     pub region: String,
 
@@ -102,7 +98,7 @@ pub struct S3Config {
 impl S3Config {
     pub fn endpoint(&self) -> Url {
         self.endpoint.clone().unwrap_or_else(|| {
-            defaults::s3_endpoint(&self.region).expect("a region name forms a valid URL")
+            defaults::s3_endpoint(&self.region).expect("--aws-region is checked when parsed")
         })
     }
 }
@@ -115,7 +111,7 @@ pub struct QuiltConfig {
     #[arg(long, env = "QUILT_MCP_CATALOG_URL")]
     pub catalog_url: Option<Url>,
 
-    /// Registry (catalog API) URL. Its origin is added to the guest's egress allow-list, and
+    /// The Quilt registry API URL (what the web catalog calls). Its origin is added to the guest's egress allow-list, and
     /// `--credentials registry` exchanges each caller's token there.
     #[arg(long, env = "QUILT_MCP_REGISTRY_URL")]
     pub registry_url: Option<Url>,
@@ -136,6 +132,14 @@ pub struct QuiltConfig {
 }
 
 /// A bucket name as S3 addresses it; a URI or a name with spaces is a mistake worth stopping on.
+/// The region names the default endpoint's host, so it must be a region name and nothing
+/// that could point that host elsewhere.
+fn region_name(text: &str) -> Result<String, String> {
+    defaults::check_region(text)
+        .map(str::to_owned)
+        .map_err(|error| format!("{text:?} is {error}"))
+}
+
 fn bucket_name(text: &str) -> Result<String, String> {
     let name = text.trim();
     if name.is_empty() || name.contains(['/', ':']) || name.contains(char::is_whitespace) {
@@ -229,6 +233,23 @@ mod tests {
             .to_string();
         assert!(refused.contains("give the name only"), "{refused}");
         assert!(deployment(&["--bucket", "raw,,curated"]).is_err());
+    }
+
+    #[test]
+    fn a_region_that_is_no_region_name_is_refused() {
+        for hostile in ["x@evil.example#", "no such region", "a/b"] {
+            let refused = deployment(&["--aws-region", hostile])
+                .unwrap_err()
+                .to_string();
+            assert!(refused.contains("not an AWS region name"), "{refused}");
+        }
+        assert_eq!(
+            deployment(&["--aws-region", "eu-west-2"])
+                .unwrap()
+                .s3
+                .region,
+            "eu-west-2"
+        );
     }
 
     #[test]

@@ -138,7 +138,10 @@ fn into_map(value: Value) -> Map<String, Value> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{
+        Head, Listed, Manifest, Value, extension, json, latest_pointer_package, object_doc,
+        package_docs,
+    };
     use crate::manifest::Entry;
 
     #[test]

@@ -77,7 +77,7 @@ pub fn parse(bytes: &[u8]) -> Result<Manifest, ManifestError> {
 mod tests {
     use serde_json::json;
 
-    use super::*;
+    use super::{ManifestError, parse};
 
     #[test]
     fn header_then_files_with_folder_lines_skipped() {

@@ -337,7 +337,7 @@ fn term_node(pieces: Vec<Piece>) -> Node {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{Clause, Node, Occur, Operator, Piece, QueryStringError, parse};
 
     fn text(value: &str) -> Node {
         Node::Text(value.to_owned())

@@ -146,7 +146,7 @@ fn bucket_of<'a>(index: &str, grant: &'a UserGrant) -> Option<&'a str> {
 
 #[cfg(test)]
 mod tests {
-    use super::*;
+    use super::{ApiError, UserGrant, targets};
 
     fn grant() -> UserGrant {
         UserGrant {

@@ -4,7 +4,8 @@
 //! Each module lists its own trials (`support::trials!`, next to its tests); this file only
 //! declares the modules and joins their lists. Nothing can be left out silently: a test fn
 //! missing from its module's list, or a module whose list is not joined, is dead code, which
-//! this crate denies; a `.rs` file here that is not declared below fails the run at start.
+//! this crate denies; a `.rs` file or directory here that is not declared below, or a trial
+//! listed twice, fails the run at start.
 #![deny(dead_code)]
 
 mod support;
@@ -57,8 +58,8 @@ modules![
 /// The files of this directory that are not modules of it (main.rs, support.rs).
 const NOT_TRIAL_MODULES: &[&str] = &["main", "support"];
 
-/// Fails when a `.rs` file next to this one is not declared in `modules!`: the compiler never
-/// sees such a file, so its tests would silently not exist.
+/// Fails when a `.rs` file or a directory (`name/mod.rs`) next to this one is not declared in
+/// `modules!`: the compiler never sees it, so its tests would silently not exist.
 fn every_file_is_a_module() -> Result<(), String> {
     let dir = support::crate_dir().join("tests/e2e");
     let entries =
@@ -67,6 +68,9 @@ fn every_file_is_a_module() -> Result<(), String> {
         .flatten()
         .filter_map(|entry| {
             let name = entry.file_name().into_string().ok()?;
+            if entry.file_type().ok()?.is_dir() {
+                return Some(name);
+            }
             name.strip_suffix(".rs").map(str::to_owned)
         })
         .filter(|stem| {
@@ -85,6 +89,27 @@ fn every_file_is_a_module() -> Result<(), String> {
     }
 }
 
+/// Fails when two trials share a name (one listed twice, say): a filter could then never run
+/// just one of them, and a count of trials would overstate what is tested.
+fn no_trial_is_listed_twice(trials: &[Trial]) -> Result<(), String> {
+    let mut names: Vec<&str> = trials.iter().map(Trial::name).collect();
+    names.sort_unstable();
+    let mut twice: Vec<&str> = names
+        .windows(2)
+        .filter(|pair| pair[0] == pair[1])
+        .map(|pair| pair[0])
+        .collect();
+    twice.dedup();
+    if twice.is_empty() {
+        Ok(())
+    } else {
+        Err(format!(
+            "trials listed more than once: {}",
+            twice.join(", ")
+        ))
+    }
+}
+
 fn main() -> ExitCode {
     if let Err(error) = every_file_is_a_module() {
         eprintln!("error: {error}");
@@ -98,6 +123,10 @@ fn main() -> ExitCode {
         .expect("tokio runtime");
     let stack = Arc::new(SharedStack::default());
     let trials = all_trials(runtime.handle(), &stack);
+    if let Err(error) = no_trial_is_listed_twice(&trials) {
+        eprintln!("error: {error}");
+        return ExitCode::FAILURE;
+    }
     // Start the shared stack from this thread, which outlives every trial: its processes
     // die with the thread that spawned them (PR_SET_PDEATHSIG), and a trial's thread may
     // end while other trials still need SeaweedFS. A failure to start is reported by each
