@@ -120,7 +120,7 @@ pub struct QuiltConfig {
     /// listing). The token's audience must then include the registry. The host lets an
     /// `Authorization` header leave the sandbox only toward the registry's origin. With false,
     /// tools that need the registry say why they cannot run.
-    #[arg(long, env = "QUILT_MCP_REGISTRY_FORWARD_TOKEN", default_value_t = true,
+    #[arg(long, env = "QUILT_MCP_REGISTRY_FORWARD_TOKEN", default_value_t = FORWARD_REGISTRY_TOKEN,
           action = clap::ArgAction::Set)]
     pub registry_forward_token: bool,
 
@@ -131,7 +131,6 @@ pub struct QuiltConfig {
     pub buckets: Vec<String>,
 }
 
-/// A bucket name as S3 addresses it; a URI or a name with spaces is a mistake worth stopping on.
 /// The region names the default endpoint's host, so it must be a region name and nothing
 /// that could point that host elsewhere.
 fn region_name(text: &str) -> Result<String, String> {
@@ -140,6 +139,7 @@ fn region_name(text: &str) -> Result<String, String> {
         .map_err(|error| format!("{text:?} is {error}"))
 }
 
+/// A bucket name as S3 addresses it; a URI or a name with spaces is a mistake worth stopping on.
 fn bucket_name(text: &str) -> Result<String, String> {
     let name = text.trim();
     if name.is_empty() || name.contains(['/', ':']) || name.contains(char::is_whitespace) {
@@ -179,6 +179,9 @@ impl DeploymentConfig {
     }
 }
 
+/// `--registry-forward-token`'s default, for the flag and for [`DeploymentConfig::default`].
+const FORWARD_REGISTRY_TOKEN: bool = true;
+
 /// The flags' defaults, without reading the environment: for a deployment that only measures
 /// instances, and for tests.
 impl Default for DeploymentConfig {
@@ -195,7 +198,7 @@ impl Default for DeploymentConfig {
             quilt: QuiltConfig {
                 catalog_url: None,
                 registry_url: None,
-                registry_forward_token: true,
+                registry_forward_token: FORWARD_REGISTRY_TOKEN,
                 buckets: Vec::new(),
             },
         }
