@@ -10,6 +10,7 @@ use clap::{Args, Parser, Subcommand};
 use crate::auth::AuthConfig;
 use crate::credentials::CredentialsConfig;
 use crate::logging::LogFormat;
+use crate::oauth::OAuthConfig;
 use crate::sandbox::{DeploymentConfig, SandboxConfig};
 use crate::server::ServerConfig;
 
@@ -58,6 +59,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub auth: AuthConfig,
+
+    #[command(flatten)]
+    pub oauth: OAuthConfig,
 
     #[command(flatten)]
     pub deployment: DeploymentConfig,

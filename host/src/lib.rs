@@ -2,7 +2,8 @@
 //! use, and runs the MCP tools guest in a fresh sandboxed instance per request.
 //!
 //! The request path, module by module:
-//! `server` (routing, Host and Origin, body limit, the one log line) → `auth` (who is calling) →
+//! `server` (routing, Host and Origin, body limit, the one log line) → `auth` (who is calling;
+//! `oauth` is the optional sign-in bridge that issues the tokens it checks) →
 //! `sandbox` (fresh instance; `request-context` and allow-listed egress) → the guest →
 //! S3 / the registry, signed with what `credentials` derived for this caller.
 
@@ -10,6 +11,7 @@ pub mod auth;
 pub mod cli;
 pub mod credentials;
 pub mod logging;
+pub mod oauth;
 pub mod sandbox;
 pub mod server;
 pub mod untrusted;

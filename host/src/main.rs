@@ -8,6 +8,7 @@ use quilt_mcp_host::auth::Authenticator;
 use quilt_mcp_host::cli::{Cli, Command, ServeConfig};
 use quilt_mcp_host::credentials;
 use quilt_mcp_host::logging;
+use quilt_mcp_host::oauth::Bridge;
 use quilt_mcp_host::sandbox::{
     self, Deployment, DeploymentConfig, EgressPolicy, EngineLimits, RequestLimits, Sandbox,
 };
@@ -35,7 +36,8 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let public_url = config.server.public_url(bound)?;
     let resource_url = public_url.join("mcp")?.to_string();
 
-    let auth = Authenticator::from_config(&config.auth, &resource_url)?;
+    let bridge = Bridge::from_config(&config.oauth, &public_url, &resource_url)?.map(Arc::new);
+    let auth = Authenticator::from_config(&config.auth, &resource_url, bridge.as_deref())?;
     if auth.is_none() {
         tracing::warn!(
             "AUTHENTICATION IS OFF (--no-auth): anyone who can reach this port acts with this server's credentials. Development only."
@@ -65,6 +67,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         auth,
         deployment,
         authorization_server,
+        bridge,
     ));
 
     // Harnesses read this first line to learn the port when listening on port 0.

@@ -56,6 +56,8 @@ pub struct StackBuilder {
     sts: Option<StsRoles>,
     /// `Some(preferred port)` when the registry stand-in is wanted.
     registry: Option<Option<u16>>,
+    /// `(issuer, JWKS URL)` that STS and the stand-in trust instead of the stack's own issuer.
+    trusted_issuer: Option<(String, String)>,
 }
 
 impl StackBuilder {
@@ -102,6 +104,13 @@ impl StackBuilder {
         self
     }
 
+    /// STS and the registry stand-in trust tokens of this issuer (e.g. the local OpenID
+    /// provider), whose keys are at `jwks_url`, instead of the stack's own issuer.
+    pub fn trusting_issuer(mut self, issuer: &str, jwks_url: &str) -> Self {
+        self.trusted_issuer = Some((issuer.to_owned(), jwks_url.to_owned()));
+        self
+    }
+
     /// Starts the issuer first (STS must know its JWKS when SeaweedFS starts), then SeaweedFS
     /// (ready once it stores objects), then the stand-in. The artifacts come from the
     /// environment the Makefile sets.
@@ -124,11 +133,14 @@ impl StackBuilder {
             data_dir: seaweed_dir,
             preferred_s3_port: self.preferred_s3_port,
         };
+        let (issuer, jwks_url) = self
+            .trusted_issuer
+            .unwrap_or_else(|| (jwks.origin(), jwks.jwks_url()));
         let trust = self.sts.map(|roles| {
             let trust = WebIdentityTrust {
-                issuer: jwks.origin(),
+                issuer,
                 audience: roles.audience,
-                jwks_url: jwks.jwks_url(),
+                jwks_url,
                 readers: roles.readers,
             };
             (trust, roles.access)
@@ -199,6 +211,7 @@ impl Stack {
             preferred_s3_port: None,
             sts: None,
             registry: None,
+            trusted_issuer: None,
         }
     }
 

@@ -9,6 +9,7 @@ mod verified_cache;
 mod verified_token;
 
 use std::collections::HashSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
@@ -16,9 +17,10 @@ use jsonwebtoken::errors::ErrorKind;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde_json::{Map, Value};
 
+use crate::oauth::{Bridge, KeyRing, Purpose, UpstreamTokens};
 use crate::untrusted::bounded;
 pub use config::AuthConfig;
-use jwks::JwksCache;
+pub use jwks::JwksCache;
 use verified_cache::VerifiedCache;
 pub use verified_token::VerifiedToken;
 
@@ -32,9 +34,30 @@ pub struct Caller {
     /// For credential sources that exchange the token, and the registry bearer the guest gets
     /// when the deployment forwards it (`--registry-forward-token`); never logged.
     pub token: VerifiedToken,
+    /// With the sign-in bridge, the upstream tokens sealed inside the access token: these,
+    /// never the access token itself, go to STS and the registry.
+    pub upstream: Option<Arc<UpstreamTokens>>,
 }
 
 impl Caller {
+    /// The token STS `AssumeRoleWithWebIdentity` gets: the upstream ID token when the bridge
+    /// issued the caller's token, else the caller's own (an IdP token issued for this server).
+    pub fn web_identity_token(&self) -> &str {
+        match &self.upstream {
+            Some(upstream) => &upstream.id_token,
+            None => self.token.raw(),
+        }
+    }
+
+    /// The registry's bearer: the upstream access token when the bridge issued the caller's
+    /// token (none if the provider gave none), else the caller's own.
+    pub fn registry_token(&self) -> Option<&str> {
+        match &self.upstream {
+            Some(upstream) => upstream.access_token.as_deref(),
+            None => Some(self.token.raw()),
+        }
+    }
+
     /// One string per person: the same subject from two issuers is two people.
     pub fn key(&self) -> String {
         format!("{}\n{}", self.issuer, self.subject)
@@ -71,6 +94,8 @@ pub enum AuthError {
     MissingClaim(String),
     #[error("the identity provider's keys could not be fetched: {0}")]
     KeysUnavailable(String),
+    #[error("the token's sealed upstream part does not open: {0}")]
+    Unsealable(#[from] crate::oauth::Unsealable),
 }
 
 impl AuthError {
@@ -86,6 +111,8 @@ impl AuthError {
 enum Keys {
     Fixed(DecodingKey),
     Jwks(JwksCache),
+    /// The sign-in bridge's own keys: it verifies the tokens it issued.
+    Bridge(Arc<KeyRing>),
 }
 
 pub struct Authenticator {
@@ -100,11 +127,16 @@ const VERIFIED_TTL: Duration = Duration::from_secs(60);
 const VERIFIED_CAPACITY: usize = 10_000;
 
 impl Authenticator {
-    /// `None` when the server runs with `--no-auth`.
+    /// `None` when the server runs with `--no-auth`. With the sign-in `bridge`, the tokens
+    /// accepted are the ones it issued, for `default_audience`.
     pub fn from_config(
         config: &AuthConfig,
         default_audience: &str,
+        bridge: Option<&Bridge>,
     ) -> anyhow::Result<Option<Self>> {
+        if let Some(bridge) = bridge {
+            return Self::for_bridge(config, default_audience, bridge).map(Some);
+        }
         if config.no_auth {
             return Ok(None);
         }
@@ -162,11 +194,37 @@ impl Authenticator {
         }))
     }
 
+    fn for_bridge(config: &AuthConfig, resource: &str, bridge: &Bridge) -> anyhow::Result<Self> {
+        if config.no_auth
+            || config.jwt_hs256_secret.is_some()
+            || config.jwt_public_key.is_some()
+            || config.jwks_url.is_some()
+            || config.jwt_issuer.is_some()
+        {
+            bail!(
+                "with --oauth-upstream-issuer this server verifies the tokens its sign-in bridge issues: \
+                 drop --no-auth, --jwt-hs256-secret, --jwt-public-key, --jwks-url and --jwt-issuer"
+            );
+        }
+        let mut validation = Validation::new(Algorithm::EdDSA);
+        validation.leeway = config.jwt_leeway_secs;
+        validation.validate_nbf = true;
+        validation.set_issuer(&[bridge.issuer()]);
+        validation.set_audience(&[resource]);
+        validation.set_required_spec_claims(&["exp", "iss", "aud", "sub"]);
+        Ok(Self {
+            keys: Keys::Bridge(bridge.keys()),
+            validation,
+            forward_claims: config.forward_claims.clone(),
+            verified: VerifiedCache::new(VERIFIED_TTL, VERIFIED_CAPACITY),
+        })
+    }
+
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
         // A token verified with a key set now past its maximum age is checked again: the key
         // lookup then waits for the refresh, which may have withdrawn that key.
         let (generation, keys_fresh) = match &self.keys {
-            Keys::Fixed(_) => (0, true),
+            Keys::Fixed(_) | Keys::Bridge(_) => (0, true),
             Keys::Jwks(cache) => {
                 cache.keep_fresh();
                 (cache.generation(), cache.is_fresh())
@@ -186,6 +244,12 @@ impl Authenticator {
         }
         let key = match &self.keys {
             Keys::Fixed(key) => key.clone(),
+            Keys::Bridge(ring) => header
+                .kid
+                .as_deref()
+                .and_then(|kid| ring.verifying_key(kid))
+                .cloned()
+                .ok_or_else(|| AuthError::UnknownKey(header.kid.as_deref().map(bounded)))?,
             Keys::Jwks(cache) => {
                 cache
                     .key_for(header.kid.as_deref().map(bounded).as_deref())
@@ -200,12 +264,24 @@ impl Authenticator {
             .get("exp")
             .and_then(Value::as_u64)
             .unwrap_or_default();
-        let caller = self.caller_from(token, data.claims);
+        let caller = self.caller_from(token, data.claims)?;
         self.verified.insert(token, &caller, exp, generation);
         Ok(caller)
     }
 
-    fn caller_from(&self, token: &str, claims: Map<String, Value>) -> Caller {
+    fn caller_from(&self, token: &str, claims: Map<String, Value>) -> Result<Caller, AuthError> {
+        let upstream = match &self.keys {
+            Keys::Bridge(ring) => {
+                let sealed = claims
+                    .get("upt")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| AuthError::MissingClaim("upt".into()))?;
+                Some(Arc::new(
+                    ring.open::<UpstreamTokens>(Purpose::Upstream, sealed)?,
+                ))
+            }
+            Keys::Fixed(_) | Keys::Jwks(_) => None,
+        };
         let text = |name: &str| {
             claims
                 .get(name)
@@ -225,12 +301,13 @@ impl Authenticator {
             })
             .collect();
         let (subject, issuer) = (text("sub"), text("iss"));
-        Caller {
+        Ok(Caller {
             subject,
             issuer,
             claims: forwarded,
             token: VerifiedToken::new(token, claims),
-        }
+            upstream,
+        })
     }
 }
 

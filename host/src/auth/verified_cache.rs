@@ -89,6 +89,7 @@ mod tests {
             issuer: "https://issuer".into(),
             claims: Vec::new(),
             token: VerifiedToken::new("raw", serde_json::Map::new()),
+            upstream: None,
         }
     }
 

@@ -204,6 +204,7 @@ mod tests {
             issuer: "https://issuer.example".into(),
             claims: Vec::new(),
             token: VerifiedToken::new(token, Map::new()),
+            upstream: None,
         }
     }
 

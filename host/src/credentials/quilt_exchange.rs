@@ -146,7 +146,14 @@ impl CredentialSource for QuiltExchange {
     ) -> Result<AwsCredentials, CredentialError> {
         let caller = token_holder(caller, self.name())?;
         let subject = &caller.subject;
-        let outcome = self.exchange(caller.token.raw()).await;
+        let Some(token) = caller.registry_token() else {
+            return Err(CredentialError::NotConfigured(
+                "the identity provider gave no access token for the registry at sign-in; \
+                 its operator sets --oauth-upstream-resource or the provider's audience for it"
+                    .into(),
+            ));
+        };
+        let outcome = self.exchange(token).await;
         match &outcome {
             Ok(keys) => {
                 tracing::info!(target: "quilt_mcp::credentials", subject, expiration = keys.expiration, "registry issued credentials");
@@ -221,6 +228,7 @@ mod tests {
             issuer: "https://issuer.example".into(),
             claims: Vec::new(),
             token: VerifiedToken::new(TOKEN, Map::new()),
+            upstream: None,
         }
     }
 

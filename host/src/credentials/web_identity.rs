@@ -142,7 +142,7 @@ impl CredentialSource for WebIdentity {
             .assume_role_with_web_identity()
             .role_arn(&role)
             .role_session_name(session_name(subject))
-            .web_identity_token(caller.token.raw())
+            .web_identity_token(caller.web_identity_token())
             .duration_seconds(self.duration_secs)
             .send()
             .await;

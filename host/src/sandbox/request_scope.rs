@@ -69,7 +69,7 @@ impl wit::Host for RequestScope {
                 .caller
                 .as_ref()
                 .filter(|_| forwards)
-                .map(|caller| caller.token.raw().to_owned()),
+                .and_then(|caller| caller.registry_token().map(str::to_owned)),
             buckets: deployment.buckets.clone(),
         }
     }
@@ -116,6 +116,7 @@ mod tests {
             issuer: "https://issuer.example".into(),
             claims: Vec::new(),
             token: VerifiedToken::new(TOKEN, Map::new()),
+            upstream: None,
         };
         RequestScope::new(deployment, Some(caller))
     }

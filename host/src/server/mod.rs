@@ -10,7 +10,7 @@ mod host_header;
 mod mcp_endpoint;
 mod origin;
 mod request_line;
-mod responses;
+pub(crate) mod responses;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -29,6 +29,7 @@ use connections::{Acceptor, ClientStream, Slot};
 pub use connections::{ConnectionConfig, raise_open_files_limit};
 
 use crate::auth::Authenticator;
+use crate::oauth::{Bridge, SCOPES};
 use crate::sandbox::{Deployment, Sandbox};
 pub use host_header::{AllowedHost, HostPolicy};
 pub use origin::OriginPolicy;
@@ -48,11 +49,17 @@ pub struct App {
     body_timeout: Duration,
     resource_url: String,
     authorization_servers: Vec<String>,
+    /// The sign-in bridge, when this server is its clients' authorization server.
+    bridge: Option<Arc<Bridge>>,
 }
 
 impl App {
     /// `resource_url` is `<public_url>/mcp`, the MCP resource; `authorization_server` is the
-    /// one advertised in the protected-resource metadata.
+    /// one advertised in the protected-resource metadata (the bridge, when there is one).
+    #[allow(
+        clippy::too_many_arguments,
+        reason = "one value per part of the server, each built by main"
+    )]
     pub fn new(
         config: &ServerConfig,
         public_url: &Url,
@@ -61,6 +68,7 @@ impl App {
         auth: Option<Authenticator>,
         deployment: Arc<Deployment>,
         authorization_server: Option<String>,
+        bridge: Option<Arc<Bridge>>,
     ) -> Self {
         let admission = Admission::new(&config.admission, sandbox.max_instances(), auth.is_some());
         Self {
@@ -73,7 +81,13 @@ impl App {
             max_body_bytes: config.max_body_bytes,
             body_timeout: config.connections.body_timeout(),
             resource_url,
-            authorization_servers: authorization_server.into_iter().collect(),
+            authorization_servers: bridge
+                .as_ref()
+                .map(|bridge| bridge.issuer().to_owned())
+                .or(authorization_server)
+                .into_iter()
+                .collect(),
+            bridge,
         }
     }
 
@@ -101,6 +115,18 @@ impl App {
         };
         match (request.method(), request.uri().path()) {
             (&Method::POST, "/mcp") => mcp_endpoint::handle(&self, request, host).await,
+            (_, path) if Bridge::serves(path) => match &self.bridge {
+                Some(bridge) if host.as_deref().is_none_or(|host| self.hosts.allows(host)) => {
+                    bridge.handle(request).await
+                }
+                Some(_) => responses::forbidden_host(&crate::untrusted::bounded(
+                    host.as_deref().unwrap_or_default(),
+                )),
+                None => responses::json(
+                    http::StatusCode::NOT_FOUND,
+                    &json!({"error": "not_found", "error_description": "this server is not an authorization server: sign in at the one its protected-resource metadata names"}),
+                ),
+            },
             (_, "/mcp") => responses::method_not_allowed(),
             (&Method::GET, "/healthz") => responses::text(http::StatusCode::OK, "ok"),
             (
@@ -116,12 +142,16 @@ impl App {
     }
 
     fn protected_resource_metadata(&self) -> serde_json::Value {
-        json!({
+        let mut metadata = json!({
             "resource": self.resource_url,
             "authorization_servers": self.authorization_servers,
             "bearer_methods_supported": ["header"],
             "resource_name": "Quilt MCP",
-        })
+        });
+        if self.bridge.is_some() {
+            metadata["scopes_supported"] = json!(SCOPES);
+        }
+        metadata
     }
 }
 

@@ -129,3 +129,45 @@ pub fn method_not_allowed() -> HttpResponse {
         .insert(header::ALLOW, HeaderValue::from_static("POST"));
     response
 }
+
+/// `Cache-Control: no-store`, for answers that carry tokens or codes (RFC 6749 §5.1).
+pub fn no_store(response: &mut HttpResponse) {
+    response
+        .headers_mut()
+        .insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+}
+
+/// A redirect (`status` 302 or 303) to `location`.
+pub fn redirect(status: StatusCode, location: &str) -> HttpResponse {
+    let mut response = Response::new(body(Bytes::new()));
+    *response.status_mut() = status;
+    if let Ok(value) = HeaderValue::from_str(location) {
+        response.headers_mut().insert(header::LOCATION, value);
+    }
+    no_store(&mut response);
+    response
+}
+
+/// An HTML page that no other site may frame and that runs no script.
+pub fn html(status: StatusCode, page: String) -> HttpResponse {
+    let mut response = Response::new(body(page));
+    *response.status_mut() = status;
+    let headers = response.headers_mut();
+    headers.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/html; charset=utf-8"),
+    );
+    headers.insert(
+        header::CONTENT_SECURITY_POLICY,
+        HeaderValue::from_static(
+            "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'none'; base-uri 'none'",
+        ),
+    );
+    headers.insert(header::X_FRAME_OPTIONS, HeaderValue::from_static("DENY"));
+    headers.insert(
+        header::REFERRER_POLICY,
+        HeaderValue::from_static("no-referrer"),
+    );
+    no_store(&mut response);
+    response
+}

@@ -49,6 +49,9 @@ struct Shared {
     graphql: RegistrySchema,
     exchanges: AtomicUsize,
     searches: Mutex<Vec<SearchRecord>>,
+    /// Every `Authorization` header received, in order, so a test can see which token reached
+    /// the registry (and that no other did).
+    authorizations: Mutex<Vec<String>>,
 }
 
 impl RegistryStandin {
@@ -74,6 +77,7 @@ impl RegistryStandin {
             graphql: graphql::schema(),
             exchanges: AtomicUsize::new(0),
             searches: Mutex::default(),
+            authorizations: Mutex::default(),
             config,
         });
         let router = Router::new()
@@ -81,6 +85,10 @@ impl RegistryStandin {
             .route("/api/search", get(search))
             .route("/graphql", post(graphql))
             .fallback(not_found)
+            .layer(axum::middleware::from_fn_with_state(
+                shared.clone(),
+                record_authorization,
+            ))
             .with_state(shared.clone());
         let (stop, stopped) = oneshot::channel::<()>();
         tokio::spawn(async move {
@@ -111,6 +119,15 @@ impl RegistryStandin {
     /// Every `/api/search` request so far, oldest first.
     pub fn searches(&self) -> Vec<SearchRecord> {
         self.shared.searches.lock().expect("not poisoned").clone()
+    }
+
+    /// The `Authorization` headers received so far, in order.
+    pub fn authorizations(&self) -> Vec<String> {
+        self.shared
+            .authorizations
+            .lock()
+            .expect("not poisoned")
+            .clone()
     }
 }
 
@@ -201,3 +218,19 @@ async fn not_found() -> ApiError {
 
 #[cfg(test)]
 mod tests;
+
+async fn record_authorization(
+    State(shared): State<Arc<Shared>>,
+    request: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    if let Some(value) = request.headers().get(axum::http::header::AUTHORIZATION) {
+        let value = String::from_utf8_lossy(value.as_bytes()).into_owned();
+        shared
+            .authorizations
+            .lock()
+            .expect("not poisoned")
+            .push(value);
+    }
+    next.run(request).await
+}

@@ -1,0 +1,215 @@
+//! `POST /oauth/token` (RFC 6749 §4.1.3 and §6): a code, with its PKCE verifier, or a refresh
+//! token, for an access token and a new refresh token.
+//!
+//! The access token is a JWT (RFC 9068) signed with the bridge's key: `aud` is the MCP
+//! resource, and the upstream tokens ride inside it sealed (`upt`), readable by this server
+//! only. The refresh token is a sealed blob holding the upstream refresh token; each use
+//! returns a new one. Nothing is stored, so a code can be redeemed again within its 60 s by
+//! whoever holds its PKCE verifier (only the client that asked for it), and a refresh token
+//! keeps working until it expires or the upstream refresh token inside it is revoked.
+
+use jsonwebtoken::{Algorithm, Header};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+
+use super::callback::{Code, SignedIn};
+use super::errors::{ErrorCode, OAuthError, invalid_request};
+use super::keys::Purpose;
+use super::{Bridge, Form, Sealed, now_secs, pkce};
+use crate::server::responses::{self, HttpResponse};
+use crate::untrusted::bounded;
+
+/// What a refresh token carries.
+#[derive(Serialize, Deserialize)]
+pub struct Refresh {
+    pub client_id: String,
+    pub resource: String,
+    pub scopes: Vec<String>,
+    pub subject: String,
+    pub upstream_refresh_token: String,
+}
+
+pub async fn handle(bridge: &Bridge, form: &Form) -> HttpResponse {
+    let answer = match form.one("grant_type") {
+        Ok(Some("authorization_code")) => redeem_code(bridge, form),
+        Ok(Some("refresh_token")) => refresh(bridge, form).await,
+        Ok(Some(other)) => Err(OAuthError::new(
+            ErrorCode::UnsupportedGrantType,
+            format!(
+                "grant_type {:?} is not supported: use authorization_code or refresh_token",
+                bounded(other)
+            ),
+        )),
+        Ok(None) => Err(invalid_request("grant_type is required")),
+        Err(error) => Err(error),
+    };
+    match answer {
+        Ok(tokens) => {
+            let mut response = responses::json(http::StatusCode::OK, &tokens);
+            responses::no_store(&mut response);
+            response
+        }
+        Err(error) => {
+            tracing::info!(target: "quilt_mcp::oauth", %error, "token request refused");
+            error.response()
+        }
+    }
+}
+
+fn redeem_code(bridge: &Bridge, form: &Form) -> Result<Value, OAuthError> {
+    let invalid_grant = |why: &str| OAuthError::new(ErrorCode::InvalidGrant, why.to_owned());
+    let sealed = form
+        .one("code")?
+        .ok_or_else(|| invalid_request("code is required"))?;
+    let client_id = form
+        .one("client_id")?
+        .ok_or_else(|| invalid_request("client_id is required"))?;
+    let code: Code = bridge
+        .keys
+        .open::<Sealed<Code>>(Purpose::Code, sealed)
+        .map_err(|_| invalid_grant("the code was not issued by this server or was altered"))?
+        .unexpired()
+        .ok_or_else(|| {
+            invalid_grant("the code has expired (codes live 60 seconds): sign in again")
+        })?;
+    if code.client_id != client_id {
+        return Err(invalid_grant("the code was issued to another client"));
+    }
+    if form.one("redirect_uri")? != Some(code.redirect_uri.as_str()) {
+        return Err(invalid_grant(
+            "redirect_uri is not the one the code was issued for",
+        ));
+    }
+    let verifier = form
+        .one("code_verifier")?
+        .ok_or_else(|| invalid_request("code_verifier is required (PKCE)"))?;
+    if !pkce::verifies(verifier, &code.code_challenge) {
+        return Err(invalid_grant(
+            "the PKCE code_verifier does not match the code_challenge",
+        ));
+    }
+    if let Some(resource) = form.one("resource")?
+        && resource != code.resource
+    {
+        return Err(OAuthError::new(
+            ErrorCode::InvalidTarget,
+            "resource is not the one the code was issued for",
+        ));
+    }
+    Ok(bridge.issue(
+        &code.client_id,
+        &code.resource,
+        &code.scopes,
+        &code.signed_in,
+    ))
+}
+
+async fn refresh(bridge: &Bridge, form: &Form) -> Result<Value, OAuthError> {
+    let invalid_grant = |why: &str| OAuthError::new(ErrorCode::InvalidGrant, why.to_owned());
+    let sealed = form
+        .one("refresh_token")?
+        .ok_or_else(|| invalid_request("refresh_token is required"))?;
+    let client_id = form
+        .one("client_id")?
+        .ok_or_else(|| invalid_request("client_id is required"))?;
+    let refresh: Refresh = bridge
+        .keys
+        .open::<Sealed<Refresh>>(Purpose::RefreshToken, sealed)
+        .map_err(|_| {
+            invalid_grant("the refresh token was not issued by this server or was altered")
+        })?
+        .unexpired()
+        .ok_or_else(|| invalid_grant("the refresh token has expired: sign in again"))?;
+    if refresh.client_id != client_id {
+        return Err(invalid_grant(
+            "the refresh token was issued to another client",
+        ));
+    }
+    let scopes = match form.one("scope")? {
+        // RFC 6749 §6: a refresh may narrow the scopes, never widen them.
+        Some(asked) => {
+            let asked: Vec<String> = asked
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .map(str::to_owned)
+                .collect();
+            if let Some(extra) = asked.iter().find(|scope| !refresh.scopes.contains(scope)) {
+                return Err(OAuthError::new(
+                    ErrorCode::InvalidScope,
+                    format!("scope {:?} was not granted", bounded(extra)),
+                ));
+            }
+            asked
+        }
+        None => refresh.scopes.clone(),
+    };
+    let grant = bridge
+        .upstream
+        .refresh(&refresh.upstream_refresh_token, &refresh.subject)
+        .await?;
+    let signed_in = SignedIn {
+        subject: refresh.subject.clone(),
+        tokens: grant.tokens,
+        refresh_token: grant.refresh_token,
+        claims: super::callback::identity_claims(grant.claims),
+        expires_at: grant.expires_at,
+    };
+    Ok(bridge.issue(&refresh.client_id, &refresh.resource, &scopes, &signed_in))
+}
+
+impl Bridge {
+    /// The token response for a verified sign-in.
+    fn issue(
+        &self,
+        client_id: &str,
+        resource: &str,
+        scopes: &[String],
+        signed_in: &SignedIn,
+    ) -> Value {
+        let now = now_secs();
+        // Never past the upstream ID token, which STS checks when the token is used.
+        let exp = (now + self.access_token_secs).min(signed_in.expires_at.max(now + 1));
+        let mut claims = signed_in.claims.clone();
+        let sealed_upstream = self.keys.seal(Purpose::Upstream, &signed_in.tokens);
+        for (name, value) in [
+            ("iss", json!(self.issuer)),
+            ("sub", json!(signed_in.subject)),
+            ("aud", json!(resource)),
+            ("client_id", json!(client_id)),
+            ("scope", json!(scopes.join(" "))),
+            ("iat", json!(now)),
+            ("exp", json!(exp)),
+            ("jti", json!(pkce::verifier())),
+            ("upt", json!(sealed_upstream)),
+        ] {
+            claims.insert(name.to_owned(), value);
+        }
+        let (kid, key) = self.keys.signing_key();
+        let mut header = Header::new(Algorithm::EdDSA);
+        header.kid = Some(kid.to_owned());
+        header.typ = Some("at+jwt".to_owned());
+        let access_token =
+            jsonwebtoken::encode(&header, &claims, key).expect("an Ed25519 key signs any claims");
+        let mut answer = json!({
+            "access_token": access_token,
+            "token_type": "Bearer",
+            "expires_in": exp - now,
+            "scope": scopes.join(" "),
+        });
+        if let Some(upstream_refresh_token) = &signed_in.refresh_token {
+            let refresh = Refresh {
+                client_id: client_id.to_owned(),
+                resource: resource.to_owned(),
+                scopes: scopes.to_vec(),
+                subject: signed_in.subject.clone(),
+                upstream_refresh_token: upstream_refresh_token.clone(),
+            };
+            let exp = now + self.refresh_token_secs;
+            answer["refresh_token"] = json!(
+                self.keys
+                    .seal(Purpose::RefreshToken, &Sealed::new(&refresh, exp))
+            );
+        }
+        answer
+    }
+}
