@@ -51,6 +51,12 @@ MCP_REMOTE_VERSION := 0.15.1
 MCP_REMOTE_DIR := $(TOOLS_DIR)/mcp-remote-$(MCP_REMOTE_VERSION)
 MCP_REMOTE_STAMP := $(MCP_REMOTE_DIR)/.installed
 
+# A real OpenID provider (panva's oidc-provider, OpenID-certified) on the Node above, run by
+# tests/idp/local-idp.mjs: the tests sign users in through it, and the dev stack will too.
+OIDC_PROVIDER_VERSION := 9.13.3
+OIDC_PROVIDER_DIR := $(TOOLS_DIR)/oidc-provider-$(OIDC_PROVIDER_VERSION)
+OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER_DIR)/.installed
+
 # wasmtime-cli for the standalone trials (tests/tests/e2e/standalone.rs), with only what
 # `wasmtime serve` needs, which keeps its cold build short (the trials turn the pooling
 # allocator off, since it is left out). 48.0.8's `serve` does not compile without
@@ -94,6 +100,10 @@ export QUILT_MCP_TS_SDK := $(TS_SDK_DIR)/node_modules
 export QUILT_MCP_INSPECTOR := $(INSPECTOR_DIR)/node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js
 export QUILT_MCP_MCP_REMOTE := $(MCP_REMOTE_DIR)/node_modules/mcp-remote/dist/proxy.js
 export QUILT_MCP_RMCP_CLIENT := $(RELEASE_DIR)/rmcp-client
+# The OpenID provider for tests/src/local_idp.rs: the script (from this clone, since clones share
+# the target directory) and the directory to put in its NODE_PATH.
+export QUILT_MCP_LOCAL_IDP := $(CURDIR)/tests/idp/local-idp.mjs
+export QUILT_MCP_OIDC_PROVIDER := $(OIDC_PROVIDER_DIR)/node_modules
 
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
@@ -122,7 +132,7 @@ standalone: build
 	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime wasmcloud --output "$(QUILT_MCP_STANDALONE_WASMCLOUD_WASM)"
 	$(COMPOSE) --guest "$(WASM_DIR)/hostile_guest.wasm" --runtime wasmtime-serve --output "$(QUILT_MCP_HOSTILE_STANDALONE_WASM)"
 
-tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(CONFORMANCE_STAMP)
+tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(CONFORMANCE_STAMP) $(OIDC_PROVIDER_STAMP)
 
 # Machines here set RUSTUP_AUTO_INSTALL=0: rust-toolchain.toml alone installs nothing.
 wasm-target:
@@ -189,6 +199,15 @@ $(MCP_REMOTE_STAMP): $(NODE_STAMP)
 	test -f "$(QUILT_MCP_MCP_REMOTE)"
 	touch "$@"
 
+# The require() check proves the installed version is the pinned one and that it loads on
+# this Node.
+$(OIDC_PROVIDER_STAMP): $(NODE_STAMP)
+	rm -rf "$(OIDC_PROVIDER_DIR)"
+	mkdir -p "$(OIDC_PROVIDER_DIR)"
+	PATH="$(NODE_BIN):$$PATH" npm install --prefix "$(OIDC_PROVIDER_DIR)" --no-audit --no-fund --loglevel=error "oidc-provider@$(OIDC_PROVIDER_VERSION)"
+	NODE_PATH="$(QUILT_MCP_OIDC_PROVIDER)" "$(QUILT_MCP_NODE)" -e 'require("oidc-provider"); const v = require("oidc-provider/package.json").version; if (v !== "$(OIDC_PROVIDER_VERSION)") throw new Error(v)'
+	touch "$@"
+
 # Built in cargo's own temporary directory, not the shared target: it has its own lockfile
 # and features, so nothing there would be reused, and the stamp keeps warm runs from rebuilding.
 $(WASMTIME_STAMP):
@@ -249,9 +268,9 @@ sandbox-report: build tools bubblewrap
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- hostile_keys
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo run --quiet --release -p quilt-mcp-tests --bin sandbox_report -- --output docs/sandbox.md
 
-# Only what the dev stack uses: the host, the tools guest and SeaweedFS (quilt3, Node and the
-# clients are for the tests).
-run: host guest $(SEAWEEDFS_STAMP)
+# Only what the dev stack uses: the host, the tools guest, SeaweedFS and the OpenID provider
+# (with the Node it runs on); quilt3 and the clients are for the tests.
+run: host guest $(SEAWEEDFS_STAMP) $(OIDC_PROVIDER_STAMP)
 	cargo build --release -p quilt-mcp-tests --bin devstack
 	"$(RELEASE_DIR)/devstack"
 

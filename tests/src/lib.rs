@@ -13,6 +13,7 @@ pub mod host_sandbox;
 pub mod hostile_guest;
 pub mod identity;
 pub mod jwks_server;
+pub mod local_idp;
 pub mod mcp;
 pub mod ports;
 pub mod registry;

@@ -53,6 +53,7 @@ modules![
     replicas,
     clients,
     hardening,
+    local_idp,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).
