@@ -54,6 +54,7 @@ modules![
     clients,
     hardening,
     local_idp,
+    sign_in,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).
