@@ -390,6 +390,29 @@ fn preflight() -> HttpResponse {
     response
 }
 
+/// A bridge for unit tests: its upstream is never reached by what they exercise.
+#[cfg(test)]
+pub(crate) fn bridge_for_tests() -> Bridge {
+    let config = crate::cli::parse_serve(&[
+        "--oauth-upstream-issuer",
+        "https://idp.invalid",
+        "--oauth-upstream-client-id",
+        "quilt-mcp",
+        "--oauth-upstream-client-secret",
+        "secret",
+    ])
+    .expect("valid flags")
+    .oauth;
+    let public_url = Url::parse("https://mcp.example.com").expect("a URL");
+    Bridge::with_keys(
+        &config,
+        &public_url,
+        "https://mcp.example.com/mcp",
+        Arc::new(KeyRing::random()),
+    )
+    .expect("a bridge")
+}
+
 #[cfg(test)]
 mod tests {
     use super::{Form, Scopes};

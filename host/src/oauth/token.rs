@@ -213,3 +213,104 @@ impl Bridge {
         answer
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use serde_json::Map;
+
+    use super::redeem_code;
+    use crate::auth::{AuthError, Authenticator};
+    use crate::oauth::callback::{Code, SignedIn};
+    use crate::oauth::errors::ErrorCode;
+    use crate::oauth::keys::Purpose;
+    use crate::oauth::upstream::UpstreamTokens;
+    use crate::oauth::{Form, Sealed, bridge_for_tests, now_secs, pkce};
+
+    const VERIFIER: &str = "dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk";
+
+    fn code(bridge: &crate::oauth::Bridge, exp: u64) -> String {
+        let code = Code {
+            client_id: "client".into(),
+            redirect_uri: "http://127.0.0.1/cb".into(),
+            code_challenge: pkce::s256(VERIFIER),
+            resource: "https://mcp.example.com/mcp".into(),
+            scopes: vec!["quilt:read".into()],
+            signed_in: SignedIn {
+                subject: "alice".into(),
+                tokens: UpstreamTokens {
+                    id_token: "id".into(),
+                    access_token: None,
+                },
+                refresh_token: None,
+                claims: Map::new(),
+                expires_at: now_secs() + 3600,
+            },
+        };
+        bridge.keys.seal(Purpose::Code, &Sealed::new(&code, exp))
+    }
+
+    fn form(code: &str) -> Form {
+        let body = url::form_urlencoded::Serializer::new(String::new())
+            .extend_pairs([
+                ("grant_type", "authorization_code"),
+                ("code", code),
+                ("client_id", "client"),
+                ("redirect_uri", "http://127.0.0.1/cb"),
+                ("code_verifier", VERIFIER),
+            ])
+            .finish();
+        Form::parse(body.as_bytes())
+    }
+
+    #[test]
+    fn a_code_past_its_60_seconds_is_refused() {
+        let bridge = bridge_for_tests();
+        let fresh = redeem_code(&bridge, &form(&code(&bridge, now_secs() + 60))).unwrap();
+        assert!(fresh["access_token"].is_string(), "{fresh}");
+        let error = redeem_code(&bridge, &form(&code(&bridge, now_secs() - 1))).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidGrant);
+        assert!(error.description.contains("expired"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_host_accepts_the_access_token_and_finds_the_upstream_tokens_inside() {
+        let bridge = bridge_for_tests();
+        let answer = redeem_code(&bridge, &form(&code(&bridge, now_secs() + 60))).unwrap();
+        let token = answer["access_token"].as_str().unwrap();
+        let auth = crate::cli::parse_serve(&[]).unwrap().auth;
+        let authenticator =
+            Authenticator::from_config(&auth, "https://mcp.example.com/mcp", Some(&bridge))
+                .unwrap()
+                .unwrap();
+        let caller = authenticator.authenticate(token).await.unwrap();
+        assert_eq!(caller.subject, "alice");
+        assert_eq!(caller.web_identity_token(), "id");
+        assert_eq!(caller.registry_token(), None);
+        let other = Authenticator::from_config(&auth, "https://other.example/mcp", Some(&bridge))
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            other.authenticate(token).await,
+            Err(AuthError::WrongAudience)
+        ));
+        let foreign = bridge_for_tests();
+        let stranger =
+            Authenticator::from_config(&auth, "https://mcp.example.com/mcp", Some(&foreign))
+                .unwrap()
+                .unwrap();
+        assert!(matches!(
+            stranger.authenticate(token).await,
+            Err(AuthError::UnknownKey(_))
+        ));
+    }
+
+    #[test]
+    fn a_code_sealed_for_another_purpose_is_refused() {
+        let bridge = bridge_for_tests();
+        let sealed = code(&bridge, now_secs() + 60);
+        let opened: Sealed<Code> = bridge.keys.open(Purpose::Code, &sealed).unwrap();
+        let as_refresh = bridge.keys.seal(Purpose::RefreshToken, &opened);
+        let error = redeem_code(&bridge, &form(&as_refresh)).unwrap_err();
+        assert_eq!(error.code, ErrorCode::InvalidGrant);
+    }
+}
