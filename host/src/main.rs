@@ -6,7 +6,7 @@ use anyhow::Context;
 use clap::Parser;
 use quilt_mcp_host::auth::Authenticator;
 use quilt_mcp_host::cli::{Cli, Command, ServeConfig};
-use quilt_mcp_host::credentials;
+use quilt_mcp_host::credentials::{self, RegistryToken};
 use quilt_mcp_host::logging;
 use quilt_mcp_host::oauth::Bridge;
 use quilt_mcp_host::sandbox::{
@@ -51,13 +51,19 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         .collect();
     tracing::info!(?egress, "guest loaded");
 
+    let registry_token = RegistryToken::from_config(&config.credentials, bridge.is_some())?;
     let credentials = credentials::from_config(
         &config.credentials,
         &config.deployment.s3.region,
         config.deployment.quilt.registry_url.as_ref(),
+        registry_token.clone(),
         auth.is_some(),
     )?;
-    let deployment = Arc::new(Deployment::new(&config.deployment, credentials));
+    let deployment = Arc::new(Deployment::new(
+        &config.deployment,
+        credentials,
+        registry_token,
+    ));
     let authorization_server = config.auth.advertised_authorization_server();
     let app = Arc::new(App::new(
         &config.server,
@@ -94,7 +100,11 @@ async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Resul
             max_response_bytes: 1 << 20,
         },
     )?;
-    let deployment = Deployment::new(&DeploymentConfig::default(), credentials::none());
+    let deployment = Deployment::new(
+        &DeploymentConfig::default(),
+        credentials::none(),
+        RegistryToken::callers_own(),
+    );
     let mut timings = sandbox
         .measure_instantiation(Arc::new(deployment), count)
         .await?;

@@ -23,6 +23,10 @@ const resolveFromNodePath = createRequire(import.meta.url);
 const { default: Provider, errors } = await import(
   pathToFileURL(resolveFromNodePath.resolve('oidc-provider')).href
 );
+// jose, the JOSE library oidc-provider itself uses, for the token exchange below.
+const jose = await import(
+  pathToFileURL(createRequire(resolveFromNodePath.resolve('oidc-provider')).resolve('jose')).href
+);
 
 function fail(message) {
   process.stderr.write(`local-idp: ${message}\n`);
@@ -75,7 +79,18 @@ function passwordMatches(user, password) {
   return crypto.timingSafeEqual(digest(user.password), digest(password));
 }
 
+const TOKEN_EXCHANGE = 'urn:ietf:params:oauth:grant-type:token-exchange';
+const ACCESS_TOKEN_TYPE = 'urn:ietf:params:oauth:token-type:access_token';
+// Audiences a client may exchange one of this provider's access tokens for (RFC 8693).
+const exchangeAudiences = config.exchange_audiences ?? [];
+
+let keysMemo;
 function signingKeys() {
+  keysMemo ??= generatedOrConfiguredKeys();
+  return keysMemo;
+}
+
+function generatedOrConfiguredKeys() {
   if (config.jwks) return config.jwks;
   const { privateKey } = crypto.generateKeyPairSync('rsa', { modulusLength: 2048 });
   const jwk = privateKey.export({ format: 'jwk' });
@@ -143,7 +158,8 @@ function providerConfiguration() {
       client_secret: client.client_secret,
       redirect_uris: client.redirect_uris,
       response_types: ['code'],
-      grant_types: ['authorization_code', 'refresh_token'],
+      grant_types: ['authorization_code', 'refresh_token',
+        ...(exchangeAudiences.length ? [TOKEN_EXCHANGE] : [])],
       // oidc-provider accepts client_secret_post too for a client registered with either.
       token_endpoint_auth_method: 'client_secret_basic',
     })),
@@ -299,6 +315,52 @@ async function interaction(provider, req, res, uid, action) {
   return send(res, 405, '<!DOCTYPE html><p>Method not allowed.</p>\n');
 }
 
+// RFC 8693 token exchange: a client trades an access token this provider issued (for another
+// audience, e.g. the MCP server) for one whose `aud` is a configured audience (the registry),
+// signed with the same key, so whoever trusts this provider's JWKS accepts it.
+function registerTokenExchange(provider) {
+  const [signing] = signingKeys().keys;
+  const publicJwk = { kty: signing.kty, n: signing.n, e: signing.e, kid: signing.kid, alg: 'RS256' };
+  const verifyKeys = jose.createLocalJWKSet({ keys: [publicJwk] });
+  const ttl = config.ttl?.AccessToken ?? 600;
+  provider.registerGrantType(TOKEN_EXCHANGE, async (ctx) => {
+    const { subject_token: subjectToken, subject_token_type: subjectType, audience } = ctx.oidc.params;
+    if (subjectType !== ACCESS_TOKEN_TYPE) {
+      throw new errors.InvalidRequest(`subject_token_type must be ${ACCESS_TOKEN_TYPE}`);
+    }
+    if (!exchangeAudiences.includes(audience)) {
+      throw new errors.InvalidTarget('this audience cannot be exchanged for');
+    }
+    let subject;
+    try {
+      ({ payload: subject } = await jose.jwtVerify(subjectToken, verifyKeys, { issuer: ctx.oidc.issuer }));
+    } catch {
+      throw new errors.InvalidGrant('subject_token is not a valid access token of this provider');
+    }
+    const key = await jose.importJWK(signing, 'RS256');
+    const now = Math.floor(Date.now() / 1000);
+    const token = await new jose.SignJWT({
+      sub: subject.sub,
+      scope: subject.scope,
+      client_id: ctx.oidc.client.clientId,
+      act: { sub: ctx.oidc.client.clientId },
+    })
+      .setProtectedHeader({ alg: 'RS256', kid: signing.kid, typ: 'at+jwt' })
+      .setIssuer(ctx.oidc.issuer)
+      .setAudience(audience)
+      .setIssuedAt(now)
+      .setExpirationTime(Math.min(now + ttl, subject.exp ?? now + ttl))
+      .setJti(crypto.randomBytes(16).toString('base64url'))
+      .sign(key);
+    ctx.body = {
+      access_token: token,
+      issued_token_type: ACCESS_TOKEN_TYPE,
+      token_type: 'Bearer',
+      expires_in: Math.min(ttl, (subject.exp ?? now + ttl) - now),
+    };
+  }, ['subject_token', 'subject_token_type', 'audience', 'requested_token_type']);
+}
+
 const INTERACTION_PATH = /^\/interaction\/([A-Za-z0-9_-]+)(?:\/(login))?$/;
 
 const server = http.createServer();
@@ -320,6 +382,7 @@ for (const event of ['server_error', 'authorization.error', 'grant.error', 'revo
     process.stderr.write(`local-idp: ${event}: ${error.message}${error.error_description ? ` (${error.error_description})` : ''}\n`);
   });
 }
+if (exchangeAudiences.length) registerTokenExchange(provider);
 const providerCallback = provider.callback();
 
 server.on('request', (req, res) => {

@@ -99,6 +99,18 @@ impl LocalIdp {
     /// (`QUILT_MCP_NODE`, with `QUILT_MCP_OIDC_PROVIDER` as `NODE_PATH`), reads its address from
     /// its first stdout line and its discovery document from there.
     pub async fn start(config: &LocalIdpConfig) -> Result<Self> {
+        Self::start_with(serde_json::to_value(config)?).await
+    }
+
+    /// [`Self::start`] with the RFC 8693 token-exchange grant on: a client may exchange one of
+    /// the IdP's access tokens for one whose `aud` is one of `audiences`.
+    pub async fn start_exchanging(config: &LocalIdpConfig, audiences: &[&str]) -> Result<Self> {
+        let mut config = serde_json::to_value(config)?;
+        config["exchange_audiences"] = serde_json::json!(audiences);
+        Self::start_with(config).await
+    }
+
+    async fn start_with(config: Value) -> Result<Self> {
         let node = path_from_env("QUILT_MCP_NODE")?;
         let script = path_from_env("QUILT_MCP_LOCAL_IDP")?;
         let node_path = path_from_env("QUILT_MCP_OIDC_PROVIDER")?;
@@ -106,7 +118,7 @@ impl LocalIdp {
         command
             .arg(&script)
             .env("NODE_PATH", &node_path)
-            .env("LOCAL_IDP_CONFIG", serde_json::to_string(config)?)
+            .env("LOCAL_IDP_CONFIG", config.to_string())
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped());
@@ -192,6 +204,53 @@ impl LocalIdp {
     /// Everything the IdP printed (stdout, then one line per request on stderr), so far.
     pub fn log(&self) -> String {
         self.log.lock().expect("not poisoned").clone()
+    }
+}
+
+impl LocalIdp {
+    /// The token endpoint's answer for `login`, signed in by the code flow (PKCE S256) as the
+    /// confidential client `client_id` with `secret`, its redirect being `redirect_uri`.
+    pub async fn tokens_for(
+        &self,
+        (client_id, secret, redirect_uri): (&str, &str, &str),
+        login: &str,
+        password: &str,
+    ) -> Result<Value> {
+        let pkce = Pkce::s256();
+        let authorize = self.authorize_url(&[
+            ("response_type", "code"),
+            ("client_id", client_id),
+            ("redirect_uri", redirect_uri),
+            ("scope", "openid email"),
+            ("state", "tokens-for"),
+            ("nonce", "tokens-for-nonce"),
+            ("code_challenge", &pkce.challenge),
+            ("code_challenge_method", "S256"),
+        ])?;
+        let redirect = sign_in(authorize.as_str(), login, password).await?;
+        let code = redirect
+            .query_pairs()
+            .find(|(name, _)| name == "code")
+            .map(|(_, code)| code.into_owned())
+            .with_context(|| format!("no code in {redirect}"))?;
+        let response = reqwest::Client::new()
+            .post(self.endpoint("token_endpoint"))
+            .basic_auth(client_id, Some(secret))
+            .form(&[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", redirect_uri),
+                ("code_verifier", &pkce.verifier),
+            ])
+            .send()
+            .await?;
+        let status = response.status();
+        let answer: Value = response.json().await?;
+        ensure!(
+            status.is_success(),
+            "the token endpoint answered {status}: {answer}"
+        );
+        Ok(answer)
     }
 }
 

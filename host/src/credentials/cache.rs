@@ -1,4 +1,5 @@
-//! Exchanged credentials, reused per caller token until shortly before they expire.
+//! What was exchanged for a caller's token (AWS credentials; a registry token), reused per
+//! token until shortly before it expires.
 //!
 //! Keyed by the token's SHA-256, never the token itself. Concurrent requests with the same token
 //! share one exchange (a per-key `OnceCell` that all of them await). Failures are handed to the
@@ -17,48 +18,71 @@ use super::{AwsCredentials, CredentialError, CredentialSource};
 use crate::auth::Caller;
 
 type TokenHash = [u8; 32];
-type Exchange = Arc<OnceCell<Result<AwsCredentials, CredentialError>>>;
+type Exchange<T> = Arc<OnceCell<Result<T, CredentialError>>>;
 
-pub struct CachedCredentials {
-    source: Arc<dyn CredentialSource>,
-    refresh_margin: Duration,
-    capacity: NonZeroUsize,
-    entries: Mutex<Entries>,
+/// Something exchanged that expires.
+pub trait Expiring: Clone + Send + Sync {
+    /// Seconds since the Unix epoch; `None` never expires.
+    fn expiration(&self) -> Option<u64>;
 }
 
-#[derive(Default)]
-struct Entries {
-    by_token: HashMap<TokenHash, Entry>,
+impl Expiring for AwsCredentials {
+    fn expiration(&self) -> Option<u64> {
+        self.expiration
+    }
+}
+
+/// One exchange per caller token, kept until `refresh_margin` before it expires.
+pub struct PerToken<T> {
+    refresh_margin: Duration,
+    capacity: NonZeroUsize,
+    entries: Mutex<Entries<T>>,
+}
+
+struct Entries<T> {
+    by_token: HashMap<TokenHash, Entry<T>>,
     /// Increases with every insertion: the smallest is the oldest entry.
     next_age: u64,
 }
 
-struct Entry {
-    exchange: Exchange,
+struct Entry<T> {
+    exchange: Exchange<T>,
     age: u64,
 }
 
-impl CachedCredentials {
-    pub fn new(
-        source: Arc<dyn CredentialSource>,
-        refresh_margin: Duration,
-        capacity: NonZeroUsize,
-    ) -> Self {
+impl<T: Expiring> PerToken<T> {
+    pub fn new(refresh_margin: Duration, capacity: NonZeroUsize) -> Self {
         Self {
-            source,
             refresh_margin,
             capacity,
-            entries: Mutex::default(),
+            entries: Mutex::new(Entries {
+                by_token: HashMap::new(),
+                next_age: 0,
+            }),
         }
     }
 
+    /// What `token` was exchanged for, by `exchange` when nothing fresh is kept for it.
+    pub async fn get_or_exchange<F>(&self, token: &str, exchange: F) -> Result<T, CredentialError>
+    where
+        F: Future<Output = Result<T, CredentialError>>,
+    {
+        let key: TokenHash = Sha256::digest(token).into();
+        let cell = self.exchange_for(key);
+        let outcome = cell.get_or_init(|| exchange).await.clone();
+        if !outcome.as_ref().is_ok_and(|value| self.fresh(value)) {
+            self.forget(key, &cell);
+        }
+        outcome
+    }
+
     /// The exchange to await for this token: the cached or in-flight one, else a new one.
-    fn exchange_for(&self, key: TokenHash) -> Exchange {
+    fn exchange_for(&self, key: TokenHash) -> Exchange<T> {
         let mut entries = self.entries.lock().expect("not poisoned");
         if let Some(entry) = entries.by_token.get(&key) {
             let reusable = match entry.exchange.get() {
                 None => true, // in flight: share it
-                Some(Ok(keys)) => self.fresh(keys),
+                Some(Ok(value)) => self.fresh(value),
                 Some(Err(_)) => false,
             };
             if reusable {
@@ -89,7 +113,7 @@ impl CachedCredentials {
     }
 
     /// Drops `exchange` unless a newer one has replaced it already.
-    fn forget(&self, key: TokenHash, exchange: &Exchange) {
+    fn forget(&self, key: TokenHash, exchange: &Exchange<T>) {
         let mut entries = self.entries.lock().expect("not poisoned");
         if entries
             .by_token
@@ -100,12 +124,32 @@ impl CachedCredentials {
         }
     }
 
-    fn fresh(&self, keys: &AwsCredentials) -> bool {
+    fn fresh(&self, value: &T) -> bool {
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .unwrap_or_default();
-        keys.expiration
+        value
+            .expiration()
             .is_none_or(|expiration| now + self.refresh_margin < Duration::from_secs(expiration))
+    }
+}
+
+/// A credential source whose exchanges are kept per caller token.
+pub struct CachedCredentials {
+    source: Arc<dyn CredentialSource>,
+    cache: PerToken<AwsCredentials>,
+}
+
+impl CachedCredentials {
+    pub fn new(
+        source: Arc<dyn CredentialSource>,
+        refresh_margin: Duration,
+        capacity: NonZeroUsize,
+    ) -> Self {
+        Self {
+            source,
+            cache: PerToken::new(refresh_margin, capacity),
+        }
     }
 }
 
@@ -122,16 +166,9 @@ impl CredentialSource for CachedCredentials {
         let Some(caller) = caller else {
             return self.source.credentials(None).await;
         };
-        let key: TokenHash = Sha256::digest(caller.token.raw()).into();
-        let exchange = self.exchange_for(key);
-        let outcome = exchange
-            .get_or_init(|| self.source.credentials(Some(caller)))
+        self.cache
+            .get_or_exchange(caller.token.raw(), self.source.credentials(Some(caller)))
             .await
-            .clone();
-        if !outcome.as_ref().is_ok_and(|keys| self.fresh(keys)) {
-            self.forget(key, &exchange);
-        }
-        outcome
     }
 }
 
@@ -273,7 +310,7 @@ mod tests {
         for token in ["a", "b", "c"] {
             cache.credentials(Some(&caller(token))).await.unwrap();
         }
-        assert_eq!(cache.entries.lock().unwrap().by_token.len(), 2);
+        assert_eq!(cache.cache.entries.lock().unwrap().by_token.len(), 2);
         cache.credentials(Some(&caller("c"))).await.unwrap();
         cache.credentials(Some(&caller("b"))).await.unwrap();
         assert_eq!(source.exchanges(), 3, "b and c are still cached");

@@ -85,6 +85,28 @@ pub struct CredentialsConfig {
         default_value = "10000"
     )]
     pub credentials_cache_entries: NonZeroUsize,
+
+    /// Exchange each caller's token for one issued for the registry (RFC 8693 token exchange)
+    /// at this token endpoint of the identity provider, instead of sending the caller's own
+    /// token to the registry. For external authorization servers (not the sign-in bridge).
+    #[arg(long, env = "QUILT_MCP_REGISTRY_TOKEN_EXCHANGE_URL")]
+    pub registry_token_exchange_url: Option<Url>,
+
+    /// This server's client id at the identity provider, for the token exchange.
+    #[arg(long, env = "QUILT_MCP_REGISTRY_TOKEN_EXCHANGE_CLIENT_ID")]
+    pub registry_token_exchange_client_id: Option<String>,
+
+    /// This server's client secret at the identity provider, for the token exchange.
+    #[arg(
+        long,
+        env = "QUILT_MCP_REGISTRY_TOKEN_EXCHANGE_CLIENT_SECRET",
+        hide_env_values = true
+    )]
+    pub registry_token_exchange_client_secret: Option<String>,
+
+    /// The `audience` asked for in the token exchange: the registry's, as its tokens carry it.
+    #[arg(long, env = "QUILT_MCP_REGISTRY_TOKEN_EXCHANGE_AUDIENCE")]
+    pub registry_token_exchange_audience: Option<String>,
 }
 
 /// One `--role-map` entry: callers whose `claim` has `value` assume `role_arn`.

@@ -8,6 +8,7 @@
 mod cache;
 mod config;
 mod quilt_exchange;
+mod registry_token;
 mod roles;
 mod static_keys;
 mod web_identity;
@@ -18,6 +19,7 @@ use std::time::Duration;
 use anyhow::Context;
 pub use cache::CachedCredentials;
 pub use quilt_exchange::QuiltExchange;
+pub use registry_token::RegistryToken;
 pub use static_keys::StaticKeys;
 pub use web_identity::WebIdentity;
 
@@ -89,12 +91,13 @@ fn token_holder<'a>(
 }
 
 /// The configured source; `region` names the default STS endpoint, `registry` the Quilt
-/// registry (`--registry-url`). `authenticated` says whether callers carry a token, which the
-/// sources that exchange one need.
+/// registry (`--registry-url`), `registry_token` the bearer a caller has there.
+/// `authenticated` says whether callers carry a token, which the sources that exchange one need.
 pub fn from_config(
     config: &CredentialsConfig,
     region: &str,
     registry: Option<&Url>,
+    registry_token: Arc<RegistryToken>,
     authenticated: bool,
 ) -> anyhow::Result<Arc<dyn CredentialSource>> {
     let exchanges_tokens = match config.source {
@@ -141,6 +144,7 @@ pub fn from_config(
             )?;
             cached(Arc::new(QuiltExchange::new(
                 registry,
+                registry_token,
                 quilt_exchange::EXCHANGE_TIMEOUT,
             )?))
         }
@@ -156,7 +160,7 @@ pub fn none() -> Arc<dyn CredentialSource> {
 mod tests {
     use url::Url;
 
-    use super::{CredentialsConfig, from_config};
+    use super::{CredentialsConfig, RegistryToken, from_config};
     use crate::cli::parse_serve;
 
     fn credentials_config(flags: &[&str]) -> CredentialsConfig {
@@ -166,12 +170,25 @@ mod tests {
     #[test]
     fn registry_credentials_need_the_registry_url() {
         let config = credentials_config(&["--credentials", "registry"]);
-        let Err(error) = from_config(&config, "us-east-1", None, true) else {
+        let Err(error) = from_config(
+            &config,
+            "us-east-1",
+            None,
+            RegistryToken::callers_own(),
+            true,
+        ) else {
             panic!("a registry source without a registry URL was accepted");
         };
         assert!(format!("{error:#}").contains("--registry-url"), "{error:#}");
         let registry = Url::parse("https://registry.example.com").unwrap();
-        let source = from_config(&config, "us-east-1", Some(&registry), true).unwrap();
+        let source = from_config(
+            &config,
+            "us-east-1",
+            Some(&registry),
+            RegistryToken::callers_own(),
+            true,
+        )
+        .unwrap();
         assert_eq!(source.name(), "registry");
     }
 
@@ -191,13 +208,28 @@ mod tests {
             ),
         ] {
             let config = credentials_config(flags);
-            let Err(error) = from_config(&config, "us-east-1", Some(&registry), false) else {
+            let Err(error) = from_config(
+                &config,
+                "us-east-1",
+                Some(&registry),
+                RegistryToken::callers_own(),
+                false,
+            ) else {
                 panic!("--credentials {source} was accepted with --no-auth");
             };
             let expected = format!("--credentials {source} exchanges each caller's token");
             assert!(format!("{error:#}").contains(&expected), "{error:#}");
         }
         let config = credentials_config(&["--credentials", "none"]);
-        assert!(from_config(&config, "us-east-1", None, false).is_ok());
+        assert!(
+            from_config(
+                &config,
+                "us-east-1",
+                None,
+                RegistryToken::callers_own(),
+                false
+            )
+            .is_ok()
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! Wrap this source in [`super::CachedCredentials`]: on its own it would call the registry once
 //! per request.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use reqwest::StatusCode;
@@ -13,7 +14,7 @@ use time::OffsetDateTime;
 use time::format_description::well_known::Iso8601;
 use url::Url;
 
-use super::{AwsCredentials, CredentialError, CredentialSource, token_holder};
+use super::{AwsCredentials, CredentialError, CredentialSource, RegistryToken, token_holder};
 use crate::auth::Caller;
 
 /// A user waits on this exchange: fail fast rather than hold the request to its deadline.
@@ -26,6 +27,8 @@ pub struct QuiltExchange {
     registry: String,
     endpoint: Url,
     timeout: Duration,
+    /// What each caller presents to the registry.
+    registry_token: Arc<RegistryToken>,
 }
 
 /// The registry's answer: boto3's credential fields, the expiry as ISO 8601 text.
@@ -39,7 +42,11 @@ struct Issued {
 }
 
 impl QuiltExchange {
-    pub fn new(registry: &Url, timeout: Duration) -> anyhow::Result<Self> {
+    pub fn new(
+        registry: &Url,
+        registry_token: Arc<RegistryToken>,
+        timeout: Duration,
+    ) -> anyhow::Result<Self> {
         let registry = registry.as_str().trim_end_matches('/').to_owned();
         // Appended rather than joined, as quilt3 does: a registry may live under a path.
         let endpoint = Url::parse(&format!("{registry}/api/auth/get_credentials"))?;
@@ -51,6 +58,7 @@ impl QuiltExchange {
             .build()?;
         Ok(Self {
             client,
+            registry_token,
             registry,
             endpoint,
             timeout,
@@ -146,14 +154,14 @@ impl CredentialSource for QuiltExchange {
     ) -> Result<AwsCredentials, CredentialError> {
         let caller = token_holder(caller, self.name())?;
         let subject = &caller.subject;
-        let Some(token) = caller.registry_token() else {
+        let Some(token) = self.registry_token.for_caller(caller).await? else {
             return Err(CredentialError::NotConfigured(
                 "the identity provider gave no access token for the registry at sign-in; \
                  its operator sets --oauth-upstream-resource or the provider's audience for it"
                     .into(),
             ));
         };
-        let outcome = self.exchange(token).await;
+        let outcome = self.exchange(&token).await;
         match &outcome {
             Ok(keys) => {
                 tracing::info!(target: "quilt_mcp::credentials", subject, expiration = keys.expiration, "registry issued credentials");
@@ -185,7 +193,7 @@ mod tests {
     use super::QuiltExchange;
     use crate::auth::Caller;
     use crate::auth::VerifiedToken;
-    use crate::credentials::{AwsCredentials, CredentialError, CredentialSource};
+    use crate::credentials::{AwsCredentials, CredentialError, CredentialSource, RegistryToken};
 
     const TOKEN: &str = "header.payload.signature";
     const ISSUED: &str = r#"{"AccessKeyId": "ASIAREGISTRY", "SecretAccessKey": "secret",
@@ -233,7 +241,8 @@ mod tests {
     }
 
     async fn exchange_at(url: &Url) -> Result<AwsCredentials, CredentialError> {
-        let source = QuiltExchange::new(url, Duration::from_secs(2)).unwrap();
+        let source =
+            QuiltExchange::new(url, RegistryToken::callers_own(), Duration::from_secs(2)).unwrap();
         source.credentials(Some(&caller())).await
     }
 
@@ -314,7 +323,12 @@ mod tests {
         // Accepts connections (the backlog does) but never answers.
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = Url::parse(&format!("http://{}", listener.local_addr().unwrap())).unwrap();
-        let source = QuiltExchange::new(&url, Duration::from_millis(300)).unwrap();
+        let source = QuiltExchange::new(
+            &url,
+            RegistryToken::callers_own(),
+            Duration::from_millis(300),
+        )
+        .unwrap();
         let error = source.credentials(Some(&caller())).await.err().unwrap();
         assert!(
             error.to_string().contains("did not answer within"),
@@ -326,7 +340,8 @@ mod tests {
     #[tokio::test]
     async fn no_caller_means_not_configured() {
         let (url, seen) = registry(200, ISSUED).await;
-        let source = QuiltExchange::new(&url, Duration::from_secs(2)).unwrap();
+        let source =
+            QuiltExchange::new(&url, RegistryToken::callers_own(), Duration::from_secs(2)).unwrap();
         let error = source.credentials(None).await.err().unwrap();
         assert!(
             matches!(error, CredentialError::NotConfigured(_)),

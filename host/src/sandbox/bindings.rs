@@ -9,6 +9,8 @@ wasmtime::component::bindgen!({
     imports: {
         // Deriving credentials may mean a network exchange (STS, the registry).
         "quilt:mcp/request-context.get-aws-credentials": async,
+        // The registry's bearer may be a token exchange at the identity provider.
+        "quilt:mcp/request-context.get-registry-access": async,
         default: tracing,
     },
     exports: { default: async },

@@ -10,7 +10,7 @@ use quilt_mcp_policy::settings::url_for_guest;
 use url::Url;
 
 use super::EgressPolicy;
-use crate::credentials::CredentialSource;
+use crate::credentials::{CredentialSource, RegistryToken};
 
 /// Deployment-wide facts shared by every request (read-only).
 pub struct Deployment {
@@ -22,13 +22,19 @@ pub struct Deployment {
     pub(super) max_manifest_entries: u32,
     pub(super) catalog_url: Option<String>,
     pub(super) registry_url: Option<String>,
-    /// Whether the caller's token goes to the guest as the registry's bearer.
+    /// Whether the caller's registry token goes to the guest as the registry's bearer.
     pub(super) forward_registry_token: bool,
+    /// What a caller presents to the registry.
+    pub(super) registry_token: Arc<RegistryToken>,
     pub(super) buckets: Vec<String>,
 }
 
 impl Deployment {
-    pub fn new(config: &DeploymentConfig, credentials: Arc<dyn CredentialSource>) -> Self {
+    pub fn new(
+        config: &DeploymentConfig,
+        credentials: Arc<dyn CredentialSource>,
+        registry_token: Arc<RegistryToken>,
+    ) -> Self {
         let quilt = &config.quilt;
         Self {
             credentials,
@@ -40,6 +46,7 @@ impl Deployment {
             catalog_url: quilt.catalog_url.as_ref().map(url_for_guest),
             registry_url: quilt.registry_url.as_ref().map(url_for_guest),
             forward_registry_token: quilt.registry_forward_token,
+            registry_token,
             buckets: quilt.buckets.clone(),
         }
     }

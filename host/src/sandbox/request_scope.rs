@@ -58,18 +58,26 @@ impl wit::Host for RequestScope {
         derived
     }
 
-    fn get_registry_access(&mut self) -> wit::RegistryAccess {
+    async fn get_registry_access(&mut self) -> wit::RegistryAccess {
         let deployment = &self.deployment;
         // Only with a registry to send it to: the egress hook lets it go nowhere else.
         let forwards = deployment.forward_registry_token && deployment.registry_url.is_some();
+        let bearer = match self.caller.as_ref().filter(|_| forwards) {
+            None => None,
+            // A failed exchange leaves the tools without a bearer; they say so.
+            Some(caller) => deployment
+                .registry_token
+                .for_caller(caller)
+                .await
+                .unwrap_or_else(|error| {
+                    tracing::warn!(target: "quilt_mcp::credentials", %error, "no registry token for this caller");
+                    None
+                }),
+        };
         wit::RegistryAccess {
             catalog_url: deployment.catalog_url.clone(),
             registry_url: deployment.registry_url.clone(),
-            bearer: self
-                .caller
-                .as_ref()
-                .filter(|_| forwards)
-                .and_then(|caller| caller.registry_token().map(str::to_owned)),
+            bearer,
             buckets: deployment.buckets.clone(),
         }
     }
@@ -107,7 +115,11 @@ mod tests {
         config.quilt.registry_url = registry_url.map(|url| Url::parse(url).unwrap());
         config.quilt.registry_forward_token = forward_registry_token;
         config.quilt.buckets = vec!["raw".into(), "curated".into()];
-        Arc::new(Deployment::new(&config, credentials::none()))
+        Arc::new(Deployment::new(
+            &config,
+            credentials::none(),
+            credentials::RegistryToken::callers_own(),
+        ))
     }
 
     fn scope(deployment: Arc<Deployment>) -> RequestScope {
@@ -121,23 +133,23 @@ mod tests {
         RequestScope::new(deployment, Some(caller))
     }
 
-    #[test]
-    fn the_registry_gets_the_callers_token_by_default() {
+    #[tokio::test]
+    async fn the_registry_gets_the_callers_token_by_default() {
         let mut scope = scope(deployment(Some("https://registry.example.com"), true));
-        let access = scope.get_registry_access();
+        let access = scope.get_registry_access().await;
         assert_eq!(access.bearer.as_deref(), Some(TOKEN));
         assert_eq!(access.buckets, ["raw", "curated"]);
     }
 
-    #[test]
-    fn no_bearer_when_forwarding_is_off_or_there_is_no_registry() {
+    #[tokio::test]
+    async fn no_bearer_when_forwarding_is_off_or_there_is_no_registry() {
         let mut off = scope(deployment(Some("https://registry.example.com"), false));
-        assert_eq!(off.get_registry_access().bearer, None);
+        assert_eq!(off.get_registry_access().await.bearer, None);
         let mut no_registry = scope(deployment(None, true));
-        assert_eq!(no_registry.get_registry_access().bearer, None);
+        assert_eq!(no_registry.get_registry_access().await.bearer, None);
         let mut anonymous =
             RequestScope::new(deployment(Some("https://r.example.com"), true), None);
-        assert_eq!(anonymous.get_registry_access().bearer, None);
+        assert_eq!(anonymous.get_registry_access().await.bearer, None);
     }
 
     #[test]

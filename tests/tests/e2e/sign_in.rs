@@ -33,6 +33,7 @@ crate::support::trials![
     codes_and_tokens_are_bound_and_sealed,
     authorize_refuses_without_redirecting_anywhere_else,
     metadata_documents_sign_in_and_ssrf_is_refused,
+    without_the_bridge_the_registry_gets_an_exchanged_token,
 ];
 
 /// The bridge's client at the IdP. Its ID tokens carry it as `aud`, and the IdP issues its
@@ -494,4 +495,89 @@ async fn strict_host(scenario: &Scenario<'_>, bridged: &Bridged) -> Result<HostP
         echo_logs: false,
     })
     .await
+}
+
+/// The external-authorization-server mode with `--registry-token-exchange-url`: the caller's
+/// token (issued by the IdP for this server) stays here; the registry gets one the IdP issued
+/// for the registry's audience in exchange (RFC 8693), once per token.
+pub async fn without_the_bridge_the_registry_gets_an_exchanged_token(
+    scenario: &Scenario<'_>,
+) -> Result<()> {
+    const REGISTRY_AUDIENCE: &str = "quilt-registry";
+    const MCP_CLIENT: (&str, &str, &str) = ("an-mcp-client", "its-secret", CLIENT_REDIRECT);
+    let port = free_port();
+    let resource = format!("http://127.0.0.1:{port}/mcp");
+    let secret = URL_SAFE_NO_PAD.encode(rand_bytes());
+    let user = |(login, password, sub): (&str, &str, &str)| IdpUser {
+        login: login.into(),
+        password: password.into(),
+        sub: sub.into(),
+        email: sub.into(),
+        name: login.into(),
+        groups: None,
+    };
+    let config = LocalIdpConfig {
+        port: 0,
+        issuer_host: None,
+        clients: vec![
+            IdpClient { client_id: MCP_CLIENT.0.into(), client_secret: MCP_CLIENT.1.into(), redirect_uris: vec![MCP_CLIENT.2.into()] },
+            IdpClient { client_id: CLIENT_ID.into(), client_secret: secret.clone(), redirect_uris: vec![CLIENT_REDIRECT.into()] },
+        ],
+        users: vec![user(ALICE), user(BOB)],
+        access_token_audience: resource.clone(),
+        ttl: None,
+        jwks: None,
+    };
+    let idp = LocalIdp::start_exchanging(&config, &[REGISTRY_AUDIENCE]).await?;
+    let readers = vec![
+        BucketReader { role_name: "ReaderA".into(), subject: ALICE.2.into(), bucket: ALPHA.into() },
+        BucketReader { role_name: "ReaderB".into(), subject: BOB.2.into(), bucket: BETA.into() },
+    ];
+    let grants = readers.iter().map(grant).collect();
+    let trust = WebIdentityTrust { issuer: idp.issuer(), audience: REGISTRY_AUDIENCE.into(), jwks_url: idp.jwks_url(), readers };
+    let seaweed = scenario.own_seaweed(&trust.iam_config()).await?;
+    for bucket in [ALPHA, BETA] {
+        seaweed.admin().create_bucket(bucket).await?;
+    }
+    let standin = standin_config(&seaweed, &idp.jwks_url(), &idp.issuer(), REGISTRY_AUDIENCE, grants)?;
+    let registry = RegistryStandin::start(standin).await?;
+    let registry_url = registry.url().as_str().trim_end_matches('/').to_owned();
+    let s3 = seaweed.s3_endpoint.as_str().trim_end_matches('/').to_owned();
+    let flags = args(&[
+        "--s3-endpoint", &s3,
+        "--jwks-url", &idp.jwks_url(),
+        "--jwt-issuer", &idp.issuer(),
+        "--credentials", "registry",
+        "--registry-url", &registry_url,
+        "--registry-token-exchange-url", &idp.endpoint("token_endpoint"),
+        "--registry-token-exchange-client-id", CLIENT_ID,
+        "--registry-token-exchange-client-secret", &secret,
+        "--registry-token-exchange-audience", REGISTRY_AUDIENCE,
+    ]);
+    let stack = scenario.stack;
+    let host = HostProcess::start(HostLaunch {
+        host_bin: &stack.artifacts.host_bin,
+        guest: &stack.artifacts.guest,
+        listen: &format!("127.0.0.1:{port}"),
+        args: &flags,
+        env: &[],
+        echo_logs: false,
+    })
+    .await?;
+    let alice_token = access_token(&idp.tokens_for(MCP_CLIENT, ALICE.0, ALICE.1).await?)?;
+    ensure!(claims_of(&alice_token)?["aud"] == json!(resource), "the IdP's token is not for this server");
+    let alice = McpClient::new(&host.mcp_url(), Some(alice_token.clone()));
+    ensure!(list(&alice, ALPHA).await?.is_ok(), "Alice cannot list her bucket");
+    ensure!(list(&alice, BETA).await?.is_err(), "Alice listed Bob's bucket");
+    alice.call_tool("bucket_list", json!({})).await?.success()?;
+    let seen = registry.authorizations();
+    ensure!(!seen.is_empty(), "the registry was never called");
+    for header in &seen {
+        let token = header.strip_prefix("Bearer ").context("not a bearer")?;
+        ensure!(token != alice_token, "the caller's own token reached the registry");
+        ensure!(claims_of(token)?["aud"] == REGISTRY_AUDIENCE, "a token not for the registry reached it");
+    }
+    let exchanged: Vec<&String> = seen.iter().collect::<std::collections::HashSet<_>>().into_iter().collect();
+    ensure!(exchanged.len() == 1, "{} different registry tokens for one caller token: not one exchange", exchanged.len());
+    Ok(())
 }

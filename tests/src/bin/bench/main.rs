@@ -4,6 +4,7 @@
 //! `docs/benchmarks.md`; stdout without it), printing each line to stderr as it is measured.
 
 mod exchange;
+mod sign_in;
 
 use std::future::Future;
 use std::process::Command;
@@ -203,6 +204,15 @@ async fn main() -> Result<()> {
     out!(doc);
     out!(
         doc,
+        "| sign-in workload | concurrency | req/s | p50 | p99 | errors |"
+    );
+    out!(doc, "|---|---|---|---|---|---|");
+    let summary = sign_in::rows(&mut doc, &stack, BUCKET).await?;
+    out!(doc);
+    out!(doc, "{summary}");
+    out!(doc);
+    out!(
+        doc,
         "| package workload | concurrency | req/s | p50 | p99 | errors |"
     );
     out!(doc, "|---|---|---|---|---|---|");
@@ -240,13 +250,22 @@ async fn main() -> Result<()> {
 /// holds its ticket until its response is written) is lifted to the whole pool: the bench
 /// measures throughput, not the fairness limit.
 async fn start_host(artifacts: &Artifacts, flags: &[String]) -> Result<HostProcess> {
+    start_host_at(artifacts, "127.0.0.1:0", flags).await
+}
+
+/// [`start_host`] listening on `listen`.
+async fn start_host_at(
+    artifacts: &Artifacts,
+    listen: &str,
+    flags: &[String],
+) -> Result<HostProcess> {
     let mut args = vec!["--max-requests-per-caller".to_owned(), "1024".to_owned()];
     args.extend_from_slice(flags);
     HostProcess::start(HostLaunch {
         env: &[],
         host_bin: &artifacts.host_bin,
         guest: &artifacts.guest,
-        listen: "127.0.0.1:0",
+        listen,
         args: &args,
         echo_logs: false,
     })
