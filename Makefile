@@ -281,8 +281,9 @@ bench: build tools
 
 # Stops a dev stack left running (by the PID it recorded) and deletes its data.
 clean-stack:
-	@if [[ -f .run/devstack.pid ]] && kill -0 "$$(cat .run/devstack.pid)" 2>/dev/null; then \
-		kill -INT "$$(cat .run/devstack.pid)"; \
-		for _ in $$(seq 50); do kill -0 "$$(cat .run/devstack.pid)" 2>/dev/null || break; sleep 0.1; done; \
+	@pid=$$(cat .run/devstack.pid 2>/dev/null || true); \
+	if [[ -n "$$pid" ]] && kill -0 "$$pid" 2>/dev/null; then \
+		kill -INT "$$pid"; \
+		for _ in $$(seq 50); do kill -0 "$$pid" 2>/dev/null || break; sleep 0.1; done; \
 	fi
 	rm -rf .run

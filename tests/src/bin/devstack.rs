@@ -1,36 +1,47 @@
-//! `make run`: a local quilt-mcp a real MCP client can use. Starts a development token
-//! issuer (RSA key + JWKS server), SeaweedFS with STS trusting it (one role per user), the
-//! Quilt registry stand-in (credentials, search, bucket list) and the host in `registry`
-//! credentials mode; creates demo data and a demo package; prints the MCP URL, two users'
-//! tokens and a client configuration, and writes them to `.run/connection.json`.
-//! Ctrl-C stops everything it started.
+//! `make run`: a local quilt-mcp that a real MCP client connects to and signs in through.
+//! Starts a local OpenID provider (`tests/idp`, oidc-provider) as the organization's IdP with
+//! two users and a login form; SeaweedFS with STS trusting it (one role per user); the Quilt
+//! registry stand-in trusting it (credentials, search, bucket list); and the host with its
+//! sign-in bridge on, in `registry` credentials mode. Then it signs both users in through the
+//! bridge, as a person would, for tokens scripts can use; creates demo data and a demo package
+//! as the first user; prints the MCP URL, the logins, the tokens and client configurations, and
+//! writes them to `.run/connection.json`. Ctrl-C stops everything it started.
 
 use std::path::Path;
 
 use anyhow::{Context, Result};
+use base64::Engine as _;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use quilt_mcp_tests::bridge_sign_in::{self, OAuthClient};
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
-use quilt_mcp_tests::identity::{now_secs, standard_claims};
+use quilt_mcp_tests::local_idp::{IdpClient, IdpTtl, IdpUser, LocalIdp, LocalIdpConfig};
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::preferred_or_free;
 use quilt_mcp_tests::s3::S3Client;
 use quilt_mcp_tests::stack::{RoleAccess, Stack};
 use quilt_mcp_tests::sts::BucketReader;
-use serde_json::json;
+use rand::RngCore as _;
+use serde_json::{Value, json};
 
 const RUN_DIR: &str = ".run";
 const DEMO_BUCKET: &str = "quilt-demo";
 const DEMO_PACKAGE: &str = "demo/penguins";
-const DEV_SUBJECT: &str = "developer@localhost";
 /// A second user, with a bucket of their own and no access to the demo bucket.
-const SECOND_SUBJECT: &str = "analyst@localhost";
 const SECOND_BUCKET: &str = "quilt-sandbox";
-/// One audience for the host, the registry and STS: each checks the same token.
-const AUDIENCE: &str = "quilt-mcp-dev";
-const TOKEN_HOURS: u64 = 8;
+/// The bridge's client id at the IdP. It is the `aud` of the IdP's ID tokens, and the IdP
+/// issues its access tokens for the same audience, so STS (which gets the ID token) and the
+/// registry stand-in (which gets the access token) both trust this one audience.
+const IDP_CLIENT_ID: &str = "quilt-mcp-dev";
+/// How long the IdP's tokens, and so the bridge's access tokens, last: a working day.
+const TOKEN_SECS: u64 = 8 * 3600;
+/// Where the scripts' OAuth client wants its code (nothing listens: the dev stack reads the
+/// redirect itself).
+const SCRIPT_REDIRECT: &str = "http://127.0.0.1:9/callback";
 /// Well-known ports, used when free so the printed configuration stays the same.
 const S3_PORT: u16 = 8333;
 const MCP_PORT: u16 = 8080;
 const REGISTRY_PORT: u16 = 8090;
+const IDP_PORT: u16 = 8070;
 
 const DEMO_OBJECTS: [(&str, &str, &str); 3] = [
     (
@@ -57,11 +68,34 @@ async fn main() -> Result<()> {
     std::fs::write(run_dir.join("devstack.pid"), std::process::id().to_string())?;
 
     let users = dev_users();
+    // The host's public URL must be known before the IdP starts: its callback is registered there.
+    let listen = format!("127.0.0.1:{}", preferred_or_free(MCP_PORT));
+    let public_url = format!("http://{listen}");
+    let idp_secret = URL_SAFE_NO_PAD.encode(random_bytes());
+    let idp = LocalIdp::start(&LocalIdpConfig {
+        port: preferred_or_free(IDP_PORT),
+        issuer_host: None,
+        clients: vec![IdpClient {
+            client_id: IDP_CLIENT_ID.into(),
+            client_secret: idp_secret.clone(),
+            redirect_uris: vec![format!("{public_url}/oauth/callback")],
+        }],
+        users: users.iter().map(DevUser::idp_user).collect(),
+        access_token_audience: IDP_CLIENT_ID.into(),
+        ttl: Some(IdpTtl {
+            access_token: Some(TOKEN_SECS),
+            id_token: Some(TOKEN_SECS),
+            ..IdpTtl::default()
+        }),
+        jwks: None,
+    })
+    .await?;
     let stack = Stack::builder("quilt-mcp-dev")
         .data_dir(run_dir.join("seaweedfs"))
         .preferred_s3_port(S3_PORT)
+        .trusting_issuer(&idp.issuer(), &idp.jwks_url())
         .with_sts(
-            AUDIENCE,
+            IDP_CLIENT_ID,
             users.iter().map(DevUser::role).collect(),
             RoleAccess::ReadWrite,
         )
@@ -69,28 +103,43 @@ async fn main() -> Result<()> {
         .start()
         .await?;
     add_demo_objects(&stack.seaweed.admin()).await?;
-    let issuer = stack.issuer();
     let registry_url = stack
         .registry_url()
         .context("the stack has a registry stand-in")?;
     let endpoint = stack.s3_endpoint();
-    let mut flags = stack.auth_flags();
-    flags.extend(
-        [
-            "--jwt-audience",
-            AUDIENCE,
-            "--s3-endpoint",
-            &endpoint,
-            "--credentials",
-            "registry",
-            "--registry-url",
-            &registry_url,
-        ]
-        .map(String::from),
-    );
-    let listen = format!("127.0.0.1:{}", preferred_or_free(MCP_PORT));
+    let flags: Vec<String> = [
+        "--public-url",
+        &public_url,
+        "--oauth-upstream-issuer",
+        &idp.issuer(),
+        "--oauth-upstream-client-id",
+        IDP_CLIENT_ID,
+        "--oauth-allow-loopback-clients",
+        "--oauth-access-token-secs",
+        &TOKEN_SECS.to_string(),
+        "--s3-endpoint",
+        &endpoint,
+        "--credentials",
+        "registry",
+        "--registry-url",
+        &registry_url,
+    ]
+    .map(String::from)
+    .to_vec();
+    // The secrets go by environment, which the process list does not show. A fresh key each
+    // run: tokens, refresh tokens and client registrations of an earlier run do not open.
+    let secrets = [
+        (
+            "QUILT_MCP_OAUTH_UPSTREAM_CLIENT_SECRET".to_owned(),
+            idp_secret,
+        ),
+        (
+            "QUILT_MCP_OAUTH_KEYS".to_owned(),
+            STANDARD.encode(random_bytes()),
+        ),
+    ];
     let launch = HostLaunch {
-        env: &[],
+        env: &secrets,
         host_bin: &stack.artifacts.host_bin,
         guest: &stack.artifacts.guest,
         listen: &listen,
@@ -98,24 +147,33 @@ async fn main() -> Result<()> {
         echo_logs: true,
     };
     let host = HostProcess::start(launch).await?;
+    let resource = host.mcp_url();
 
-    let tokens: Vec<(&DevUser, String)> = users
-        .iter()
-        .map(|user| {
-            let mut claims = standard_claims(&issuer, AUDIENCE, user.subject);
-            claims["exp"] = json!(now_secs() + TOKEN_HOURS * 3600);
-            (user, stack.identity.sign(&claims))
-        })
-        .collect();
+    // Tokens for scripts: each user signs in through the bridge as a person would (consent,
+    // the IdP's login form), for a client registered like any other (DCR).
+    let client = bridge_sign_in::register(&public_url, SCRIPT_REDIRECT, "quilt-mcp dev stack")
+        .await
+        .context("registering the scripts' client with the sign-in bridge")?;
+    let mut signed_in = Vec::new();
+    for user in &users {
+        let answer =
+            bridge_sign_in::sign_in(&public_url, &resource, &client, user.login, user.password)
+                .await
+                .with_context(|| format!("signing {} in through the bridge", user.login))?;
+        signed_in.push(SignedIn::from_answer(user, &answer)?);
+    }
     // The demo package is made through the server itself, as its first user.
-    let first = McpClient::new(&host.mcp_url(), Some(tokens[0].1.clone()));
+    let first = McpClient::new(&resource, Some(signed_in[0].token.clone()));
     add_demo_package(&first).await?;
 
     let connection = Connection {
-        mcp_url: host.mcp_url(),
+        mcp_url: resource,
+        authorization_server: public_url,
+        identity_provider: idp.issuer(),
         registry_url,
         s3_endpoint: endpoint,
-        tokens,
+        client,
+        users: signed_in,
     };
     connection.write(&run_dir)?;
     connection.print();
@@ -125,14 +183,24 @@ async fn main() -> Result<()> {
         .context("waiting for Ctrl-C")?;
     eprintln!("stopping the quilt-mcp dev stack");
     drop(host);
-    // The registry stand-in, the JWKS server, then SeaweedFS.
+    // The registry stand-in, the JWKS server, SeaweedFS, then the IdP.
     drop(stack);
+    drop(idp);
     std::fs::remove_file(run_dir.join("devstack.pid")).ok();
     Ok(())
 }
 
-/// A signed-in user of the dev stack, with a role that reads and writes one bucket.
+fn random_bytes() -> [u8; 32] {
+    let mut bytes = [0u8; 32];
+    rand::thread_rng().fill_bytes(&mut bytes);
+    bytes
+}
+
+/// A user of the dev stack: a login at the IdP, and a role that reads and writes one bucket.
 struct DevUser {
+    login: &'static str,
+    password: &'static str,
+    /// The IdP's `sub` (and email), which STS and the registry stand-in map to the role.
     subject: &'static str,
     role_name: &'static str,
     bucket: &'static str,
@@ -146,21 +214,57 @@ impl DevUser {
             bucket: self.bucket.into(),
         }
     }
+
+    fn idp_user(&self) -> IdpUser {
+        IdpUser {
+            login: self.login.into(),
+            password: self.password.into(),
+            sub: self.subject.into(),
+            email: self.subject.into(),
+            name: self.login.into(),
+            groups: None,
+        }
+    }
 }
 
+/// Fixed development passwords: the IdP runs on loopback only and holds nothing else.
 fn dev_users() -> [DevUser; 2] {
     [
         DevUser {
-            subject: DEV_SUBJECT,
+            login: "developer",
+            password: "quilt-developer",
+            subject: "developer@localhost",
             role_name: "QuiltDemoEditor",
             bucket: DEMO_BUCKET,
         },
         DevUser {
-            subject: SECOND_SUBJECT,
+            login: "analyst",
+            password: "quilt-analyst",
+            subject: "analyst@localhost",
             role_name: "QuiltSandboxEditor",
             bucket: SECOND_BUCKET,
         },
     ]
+}
+
+/// A user signed in through the bridge.
+struct SignedIn<'a> {
+    user: &'a DevUser,
+    token: String,
+    expires_in: u64,
+}
+
+impl<'a> SignedIn<'a> {
+    fn from_answer(user: &'a DevUser, answer: &Value) -> Result<Self> {
+        Ok(Self {
+            user,
+            token: answer["access_token"]
+                .as_str()
+                .with_context(|| format!("no access_token in {answer}"))?
+                .to_owned(),
+            expires_in: answer["expires_in"].as_u64().unwrap_or_default(),
+        })
+    }
 }
 
 async fn add_demo_objects(admin: &S3Client) -> Result<()> {
@@ -206,26 +310,48 @@ async fn add_demo_package(client: &McpClient) -> Result<()> {
     Ok(())
 }
 
-/// What a client needs to connect, written to `.run/connection.json` and printed.
+/// What a client or a script needs to connect, written to `.run/connection.json` and printed.
 struct Connection<'a> {
     mcp_url: String,
+    /// The sign-in bridge's issuer (this server's public URL).
+    authorization_server: String,
+    /// The local IdP's issuer.
+    identity_provider: String,
     registry_url: String,
     s3_endpoint: String,
-    tokens: Vec<(&'a DevUser, String)>,
+    /// The client the dev stack registered to sign the users in.
+    client: OAuthClient,
+    users: Vec<SignedIn<'a>>,
 }
 
 impl Connection<'_> {
     fn write(&self, run_dir: &Path) -> Result<()> {
-        let tokens: Vec<_> = self
-            .tokens
+        let users: Vec<_> = self
+            .users
             .iter()
-            .map(|(user, token)| {
-                json!({"subject": user.subject, "token": token, "buckets": [user.bucket]})
+            .map(|signed_in| {
+                let user = signed_in.user;
+                json!({
+                    "login": user.login,
+                    "password": user.password,
+                    "subject": user.subject,
+                    "buckets": [user.bucket],
+                    "token": signed_in.token,
+                })
             })
             .collect();
         let connection = json!({
             "mcp_url": self.mcp_url,
-            "tokens": tokens,
+            "authorization_server": self.authorization_server,
+            "identity_provider": self.identity_provider,
+            // Per user: the login and password the IdP's form accepts, and a ready token.
+            "users": users,
+            // The same entries under the name earlier scripts read.
+            "tokens": users,
+            "oauth_client": {
+                "client_id": self.client.client_id,
+                "redirect_uri": self.client.redirect_uri,
+            },
             "demo_buckets": [DEMO_BUCKET, SECOND_BUCKET],
             "demo_package": DEMO_PACKAGE,
             "registry_url": self.registry_url,
@@ -237,33 +363,48 @@ impl Connection<'_> {
     }
 
     fn print(&self) {
-        let (first, token) = &self.tokens[0];
         let mcp_url = &self.mcp_url;
-        let client_config = json!({"mcpServers": {"quilt": {
-            "type": "http",
-            "url": mcp_url,
-            "headers": {"Authorization": format!("Bearer {token}")},
-        }}});
         println!(
             "\nquilt-mcp dev stack is running\n\n\
              MCP URL:  {mcp_url}\n\
+             Sign-in (the server's own authorization server): {}\n\
+             Identity provider (local OpenID provider): {}\n\
              Registry (search, bucket list, credentials): {}\n\
-             S3 (SeaweedFS with STS): {}\n",
-            self.registry_url, self.s3_endpoint
+             S3 (SeaweedFS with STS): {}\n\n\
+             Connect a client to the MCP URL and sign in when it opens the browser, e.g.\n  \
+             claude mcp add --transport http quilt {mcp_url}\n\
+             then /mcp in Claude Code to log in. Logins:",
+            self.authorization_server, self.identity_provider, self.registry_url, self.s3_endpoint
         );
-        for (user, token) in &self.tokens {
+        for SignedIn { user, .. } in &self.users {
             println!(
-                "Token for {} (valid {TOKEN_HOURS} h, may read and write bucket {}):\n{token}\n",
-                user.subject, user.bucket
+                "  {:<10} password {:<16} ({}: reads and writes bucket {})",
+                user.login, user.password, user.subject, user.bucket
             );
         }
         println!(
+            "\nFor scripts, tokens the server issued to each user (sent as a bearer header):\n"
+        );
+        for signed_in in &self.users {
+            println!(
+                "Token for {} (valid {} h):\n{}\n",
+                signed_in.user.subject,
+                (signed_in.expires_in + 1800) / 3600,
+                signed_in.token
+            );
+        }
+        let first = &self.users[0];
+        let script_config = json!({"mcpServers": {"quilt": {
+            "type": "http",
+            "url": mcp_url,
+            "headers": {"Authorization": format!("Bearer {}", first.token)},
+        }}});
+        println!(
             "Demo package: {DEMO_PACKAGE} in s3://{DEMO_BUCKET} (try search_catalog \"penguins\").\n\n\
-             Client configuration for {} (e.g. .mcp.json for Claude Code, or any `mcpServers` file):\n{}\n\n\
-             Or: claude mcp add --transport http quilt {mcp_url} --header \"Authorization: Bearer {token}\"\n\n\
+             A configuration with a fixed token for {} (scripts, or a client that cannot sign in):\n{}\n\n\
              The same details are in {RUN_DIR}/connection.json. Ctrl-C stops everything.\n",
-            first.subject,
-            serde_json::to_string_pretty(&client_config).expect("JSON encodes"),
+            first.user.subject,
+            serde_json::to_string_pretty(&script_config).expect("JSON encodes"),
         );
     }
 }
