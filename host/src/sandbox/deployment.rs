@@ -123,8 +123,10 @@ pub struct QuiltConfig {
     #[arg(long, env = "QUILT_MCP_REGISTRY_URL")]
     pub registry_url: Option<Url>,
 
-    /// Hand each caller's token to the tools as the bearer for the registry (search, bucket
-    /// listing). The token's audience must then include the registry. The host lets an
+    /// Hand each caller's registry token to the tools as the bearer for the registry (search,
+    /// bucket listing): with the sign-in bridge, the upstream access token of their sign-in;
+    /// with --registry-token-exchange-url, the token the IdP exchanged theirs for; otherwise
+    /// the caller's own token, whose audience must then include the registry. The host lets an
     /// `Authorization` header leave the sandbox only toward the registry's origin. With false,
     /// tools that need the registry say why they cannot run.
     #[arg(long, env = "QUILT_MCP_REGISTRY_FORWARD_TOKEN", default_value_t = FORWARD_REGISTRY_TOKEN,

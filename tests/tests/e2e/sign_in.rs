@@ -34,6 +34,7 @@ crate::support::trials![
     authorize_refuses_without_redirecting_anywhere_else,
     metadata_documents_sign_in_and_ssrf_is_refused,
     without_the_bridge_the_registry_gets_an_exchanged_token,
+    web_identity_assumes_the_role_with_the_upstream_id_token,
 ];
 
 /// The bridge's client at the IdP. Its ID tokens carry it as `aud`, and the IdP issues its
@@ -126,10 +127,22 @@ impl Bridged {
         format!("{}/mcp", self.public_url())
     }
 
-    /// Replica `index`, with `extra` flags.
+    /// Replica `index`, its AWS credentials from the registry, with `extra` flags.
     pub async fn host(&self, scenario: &Scenario<'_>, index: usize, extra: &[&str]) -> Result<HostProcess> {
-        let stack = scenario.stack;
         let registry = self.registry.url().as_str().trim_end_matches('/').to_owned();
+        let credentials = ["--credentials", "registry", "--registry-url", &registry];
+        self.host_with(scenario, index, &credentials, extra).await
+    }
+
+    /// Replica `index` with `credentials` flags and `extra` ones.
+    pub async fn host_with(
+        &self,
+        scenario: &Scenario<'_>,
+        index: usize,
+        credentials: &[&str],
+        extra: &[&str],
+    ) -> Result<HostProcess> {
+        let stack = scenario.stack;
         let s3 = self.seaweed.s3_endpoint.as_str().trim_end_matches('/').to_owned();
         let mut flags = args(&[
             "--s3-endpoint", &s3,
@@ -139,9 +152,8 @@ impl Bridged {
             "--oauth-upstream-client-secret", &self.secret,
             "--oauth-key", &self.key,
             "--oauth-allow-loopback-clients",
-            "--credentials", "registry",
-            "--registry-url", &registry,
         ]);
+        flags.extend(args(credentials));
         flags.extend(args(extra));
         let home = tempfile::tempdir()?;
         let env = [("HOME".to_owned(), home.path().display().to_string())];
@@ -579,5 +591,29 @@ pub async fn without_the_bridge_the_registry_gets_an_exchanged_token(
     }
     let exchanged: Vec<&String> = seen.iter().collect::<std::collections::HashSet<_>>().into_iter().collect();
     ensure!(exchanged.len() == 1, "{} different registry tokens for one caller token: not one exchange", exchanged.len());
+    Ok(())
+}
+
+/// `--credentials web-identity` with the bridge: STS gets the upstream ID token (the bridge's
+/// own token, issued by the bridge for the MCP resource, is one SeaweedFS's OIDC provider
+/// refuses), and the role comes from the ID token's claims carried into the access token.
+pub async fn web_identity_assumes_the_role_with_the_upstream_id_token(
+    scenario: &Scenario<'_>,
+) -> Result<()> {
+    let bridged = Bridged::start(scenario, 1).await?;
+    let s3 = bridged.seaweed.s3_endpoint.as_str().trim_end_matches('/').to_owned();
+    let role_map = format!(
+        "email={}=arn:aws:iam::role/ReaderA;email={}=arn:aws:iam::role/ReaderB",
+        ALICE.2, BOB.2
+    );
+    let credentials = ["--credentials", "web-identity", "--sts-endpoint", &s3, "--role-map", &role_map];
+    let host = bridged.host_with(scenario, 0, &credentials, &[]).await?;
+    let client = register(&bridged.public_url(), CLIENT_REDIRECT, "Web identity").await?;
+    let alice = McpClient::new(&host.mcp_url(), Some(access_token(&bridged.sign_in(&client, ALICE).await?)?));
+    ensure!(list(&alice, ALPHA).await?.is_ok(), "Alice's role does not reach her bucket");
+    ensure!(list(&alice, BETA).await?.is_err(), "Alice's role reached Bob's bucket");
+    let bob = McpClient::new(&host.mcp_url(), Some(access_token(&bridged.sign_in(&client, BOB).await?)?));
+    ensure!(list(&bob, BETA).await?.is_ok(), "Bob's role does not reach his bucket");
+    ensure!(bridged.registry.authorizations().is_empty(), "the registry was called without a registry URL");
     Ok(())
 }
