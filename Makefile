@@ -57,6 +57,14 @@ OIDC_PROVIDER_VERSION := 9.13.3
 OIDC_PROVIDER_DIR := $(TOOLS_DIR)/oidc-provider-$(OIDC_PROVIDER_VERSION)
 OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER_DIR)/.installed
 
+# A real browser for tests/tests/e2e/browser.rs: Debian's chromium (target `browser`), driven
+# by npm's playwright-core on the Node above. playwright-core downloads no browser of its own
+# (the `playwright` package would, from a CDN these machines cannot reach); the script is told
+# where Debian's binary is.
+PLAYWRIGHT_CORE_VERSION := 1.65.1
+PLAYWRIGHT_CORE_DIR := $(TOOLS_DIR)/playwright-core-$(PLAYWRIGHT_CORE_VERSION)
+PLAYWRIGHT_CORE_STAMP := $(PLAYWRIGHT_CORE_DIR)/.installed
+
 # wasmtime-cli for the standalone trials (tests/tests/e2e/standalone.rs), with only what
 # `wasmtime serve` needs, which keeps its cold build short (the trials turn the pooling
 # allocator off, since it is left out). 48.0.8's `serve` does not compile without
@@ -104,11 +112,15 @@ export QUILT_MCP_RMCP_CLIENT := $(RELEASE_DIR)/rmcp-client
 # the target directory) and the directory to put in its NODE_PATH.
 export QUILT_MCP_LOCAL_IDP := $(CURDIR)/tests/idp/local-idp.mjs
 export QUILT_MCP_OIDC_PROVIDER := $(OIDC_PROVIDER_DIR)/node_modules
+# The browser trials: Debian's chromium and the node_modules holding playwright-core, which
+# tests/clients/browser_sign_in.mjs resolves from there.
+export QUILT_MCP_CHROMIUM := /usr/bin/chromium
+export QUILT_MCP_PLAYWRIGHT := $(PLAYWRIGHT_CORE_DIR)/node_modules
 
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
 
-.PHONY: host guest build lint standalone tools clients wasm-target bubblewrap test e2e sandbox-report run bench clean-stack
+.PHONY: host guest build lint standalone tools clients wasm-target bubblewrap browser test e2e sandbox-report run bench clean-stack
 
 # `run` needs only the host and the tools guest (precompiled by that host); the tests also
 # need the two misbehaving guests.
@@ -208,6 +220,14 @@ $(OIDC_PROVIDER_STAMP): $(NODE_STAMP)
 	NODE_PATH="$(QUILT_MCP_OIDC_PROVIDER)" "$(QUILT_MCP_NODE)" -e 'require("oidc-provider"); const v = require("oidc-provider/package.json").version; if (v !== "$(OIDC_PROVIDER_VERSION)") throw new Error(v)'
 	touch "$@"
 
+# As for oidc-provider: the require() check proves the pinned version loads on this Node.
+$(PLAYWRIGHT_CORE_STAMP): $(NODE_STAMP)
+	rm -rf "$(PLAYWRIGHT_CORE_DIR)"
+	mkdir -p "$(PLAYWRIGHT_CORE_DIR)"
+	PATH="$(NODE_BIN):$$PATH" npm install --prefix "$(PLAYWRIGHT_CORE_DIR)" --no-audit --no-fund --loglevel=error "playwright-core@$(PLAYWRIGHT_CORE_VERSION)"
+	NODE_PATH="$(QUILT_MCP_PLAYWRIGHT)" "$(QUILT_MCP_NODE)" -e 'require("playwright-core"); const v = require("playwright-core/package.json").version; if (v !== "$(PLAYWRIGHT_CORE_VERSION)") throw new Error(v)'
+	touch "$@"
+
 # Built in cargo's own temporary directory, not the shared target: it has its own lockfile
 # and features, so nothing there would be reused, and the stamp keeps warm runs from rebuilding.
 $(WASMTIME_STAMP):
@@ -229,11 +249,16 @@ $(HADOLINT_STAMP):
 bubblewrap:
 	command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
 
+# chromium (Debian) is the browser a person signs in with in the browser trials; Debian's
+# build runs on these machines, where Playwright's own browser downloads cannot be fetched.
+browser:
+	test -x "$(QUILT_MCP_CHROMIUM)" || { apt-get update -qq && apt-get install -y -qq chromium; }
+
 # Unit tests first (quick), then the end-to-end suite, whose summary closes the run
 # (`--tests` leaves out the harness's empty doc-test pass). The guest's unit tests run natively.
 # The suite runs twice: the second time every host runs under bwrap with a read-only root
 # and a private /tmp, so any write elsewhere fails a test.
-test: lint build standalone tools clients bubblewrap $(WASMTIME_STAMP) $(HADOLINT_STAMP)
+test: lint build standalone tools clients bubblewrap browser $(PLAYWRIGHT_CORE_STAMP) $(WASMTIME_STAMP) $(HADOLINT_STAMP)
 	"$(HADOLINT_VENV)/bin/hadolint" host/Containerfile
 	cargo test --release -p quilt-mcp
 	cargo test --release -p quilt-mcp-guest
@@ -253,8 +278,9 @@ lint: wasm-target
 	cargo clippy --release --target wasm32-wasip2 $(WASM_CRATES) -- -D warnings
 
 # Some end-to-end trials while working on them: `make e2e T=packages::` runs the trials whose
-# names contain T (the standalone and client trials also need `make standalone clients`).
-e2e: build tools
+# names contain T (the standalone and client trials also need `make standalone clients`; the
+# browser trials' chromium and playwright-core are installed here, being quick when present).
+e2e: build tools browser $(PLAYWRIGHT_CORE_STAMP)
 	cargo test --release -p quilt-mcp-tests --test e2e -- $(T)
 
 # Every sandbox attempt (the host's sockets unit test, the end-to-end sandbox, hardening and

@@ -55,6 +55,7 @@ modules![
     hardening,
     local_idp,
     sign_in,
+    browser,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).
