@@ -274,6 +274,8 @@ test: lint build standalone tools clients bubblewrap browser $(PLAYWRIGHT_CORE_S
 WASM_CRATES := -p quilt-mcp-guest -p quilt-mcp-adapter -p quilt-mcp-policy -p hostile-guest -p sockets-guest
 lint: wasm-target
 	cargo fmt --all -- --check
+	# rustfmt cannot follow the e2e suite's `modules![..]`, so `cargo fmt` skips its files.
+	rustfmt --edition 2024 --check tests/tests/e2e/*.rs
 	cargo clippy --release --workspace --all-targets --exclude hostile-guest --exclude sockets-guest -- -D warnings
 	cargo clippy --release --target wasm32-wasip2 $(WASM_CRATES) -- -D warnings
 

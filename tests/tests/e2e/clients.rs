@@ -310,9 +310,7 @@ impl<'a> Target<'a> {
 }
 
 fn script(name: &str) -> PathBuf {
-    crate::support::crate_dir()
-        .join("clients")
-        .join(name)
+    crate::support::crate_dir().join("clients").join(name)
 }
 
 /// Runs a client to completion; its stdout if it succeeded, else an error with all it printed.

@@ -19,9 +19,7 @@ use tokio::process::Command;
 use crate::support::{Guest, Scenario, args};
 
 // Every trial of this module; one left out fails the build (see `support::trials!`).
-crate::support::trials![
-    official_suite,
-];
+crate::support::trials![official_suite,];
 
 /// The whole suite takes seconds; this bounds a hung scenario.
 const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
@@ -29,8 +27,7 @@ const SUITE_TIMEOUT: Duration = Duration::from_secs(300);
 pub async fn official_suite(scenario: &Scenario<'_>) -> Result<()> {
     let node = path_from_env("QUILT_MCP_NODE")?;
     let suite = path_from_env("QUILT_MCP_CONFORMANCE")?;
-    let expected_failures =
-        crate::support::crate_dir().join("conformance/expected-failures.yml");
+    let expected_failures = crate::support::crate_dir().join("conformance/expected-failures.yml");
     let mut spec = scenario.spec(Guest::Tools);
     spec.auth = args(&["--no-auth"]);
     let host = scenario.start(spec).await?;

@@ -13,9 +13,7 @@ use serde_json::{Value, json};
 use crate::support::{Guest, Scenario};
 
 // Every trial of this module; one left out fails the build (see `support::trials!`).
-crate::support::trials![
-    dot_segments_are_refused_and_nothing_moves,
-];
+crate::support::trials![dot_segments_are_refused_and_nothing_moves,];
 
 const ORIGINAL: &str = "original\n";
 const VICTIM: &str = "the victim's\n";

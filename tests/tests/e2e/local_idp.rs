@@ -91,9 +91,15 @@ async fn token_request(request: reqwest::RequestBuilder) -> Result<(u16, Value)>
 /// audience and expiry.
 fn verified(token: &str, keys: &JwkSet, issuer: &str, audience: &str) -> Result<Value> {
     let header = jsonwebtoken::decode_header(token)?;
-    ensure!(header.alg == Algorithm::RS256, "signed with {:?}", header.alg);
+    ensure!(
+        header.alg == Algorithm::RS256,
+        "signed with {:?}",
+        header.alg
+    );
     let kid = header.kid.context("no kid in the token's header")?;
-    let jwk = keys.find(&kid).with_context(|| format!("kid {kid} not in the JWKS"))?;
+    let jwk = keys
+        .find(&kid)
+        .with_context(|| format!("kid {kid} not in the JWKS"))?;
     let mut validation = Validation::new(Algorithm::RS256);
     validation.set_issuer(&[issuer]);
     validation.set_audience(&[audience]);
@@ -128,9 +134,15 @@ pub async fn authorization_code_with_pkce_and_refresh(_scenario: &Scenario<'_>) 
             redirect.as_str().starts_with(REDIRECT_URI),
             "redirected to {redirect}"
         );
-        ensure!(param(&redirect, "state").as_deref() == Some(state), "{redirect}");
+        ensure!(
+            param(&redirect, "state").as_deref() == Some(state),
+            "{redirect}"
+        );
         // RFC 9207: the IdP names itself in the response.
-        ensure!(param(&redirect, "iss") == Some(issuer.clone()), "{redirect}");
+        ensure!(
+            param(&redirect, "iss") == Some(issuer.clone()),
+            "{redirect}"
+        );
         let code = param(&redirect, "code").with_context(|| format!("no code: {redirect}"))?;
 
         let http = reqwest::Client::new();
@@ -146,13 +158,24 @@ pub async fn authorization_code_with_pkce_and_refresh(_scenario: &Scenario<'_>) 
                 ]),
         )
         .await?;
-        ensure!(status == 200, "the code exchange answered {status}: {tokens}");
+        ensure!(
+            status == 200,
+            "the code exchange answered {status}: {tokens}"
+        );
         let keys: JwkSet = reqwest::get(idp.jwks_url()).await?.json().await?;
 
         let id_token = tokens["id_token"].as_str().context("no id_token")?;
         let id_claims = verified(id_token, &keys, &issuer, CLIENT_ID)?;
-        for (claim, expected) in [("sub", SUB), ("email", EMAIL), ("name", NAME), ("nonce", nonce)] {
-            ensure!(id_claims[claim] == expected, "ID token {claim}: {id_claims}");
+        for (claim, expected) in [
+            ("sub", SUB),
+            ("email", EMAIL),
+            ("name", NAME),
+            ("nonce", nonce),
+        ] {
+            ensure!(
+                id_claims[claim] == expected,
+                "ID token {claim}: {id_claims}"
+            );
         }
         ensure!(
             id_claims["groups"] == serde_json::json!(["data-eng", "quilt-users"]),
@@ -161,13 +184,18 @@ pub async fn authorization_code_with_pkce_and_refresh(_scenario: &Scenario<'_>) 
 
         let access_token = tokens["access_token"].as_str().context("no access_token")?;
         let header = jsonwebtoken::decode_header(access_token)?;
-        ensure!(header.typ.as_deref() == Some("at+jwt"), "access token header {header:?}");
+        ensure!(
+            header.typ.as_deref() == Some("at+jwt"),
+            "access token header {header:?}"
+        );
         let access_claims = verified(access_token, &keys, &issuer, AUDIENCE)?;
         ensure!(
             access_claims["sub"] == SUB && access_claims["client_id"] == CLIENT_ID,
             "access token: {access_claims}"
         );
-        let refresh_token = tokens["refresh_token"].as_str().context("no refresh_token")?;
+        let refresh_token = tokens["refresh_token"]
+            .as_str()
+            .context("no refresh_token")?;
 
         // The refresh, this time with client_secret_post: a new access token for the same audience.
         let (status, refreshed) = token_request(http.post(&token_endpoint).form(&[
@@ -178,10 +206,18 @@ pub async fn authorization_code_with_pkce_and_refresh(_scenario: &Scenario<'_>) 
         ]))
         .await?;
         ensure!(status == 200, "the refresh answered {status}: {refreshed}");
-        let new_access = refreshed["access_token"].as_str().context("no access_token")?;
-        ensure!(new_access != access_token, "the refresh returned the same access token");
+        let new_access = refreshed["access_token"]
+            .as_str()
+            .context("no access_token")?;
+        ensure!(
+            new_access != access_token,
+            "the refresh returned the same access token"
+        );
         let new_claims = verified(new_access, &keys, &issuer, AUDIENCE)?;
-        ensure!(new_claims["sub"] == SUB, "refreshed access token: {new_claims}");
+        ensure!(
+            new_claims["sub"] == SUB,
+            "refreshed access token: {new_claims}"
+        );
         let refresh_token = refreshed["refresh_token"]
             .as_str()
             .unwrap_or(refresh_token)
@@ -191,14 +227,24 @@ pub async fn authorization_code_with_pkce_and_refresh(_scenario: &Scenario<'_>) 
         let revoked = http
             .post(idp.endpoint("revocation_endpoint"))
             .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-            .form(&[("token", refresh_token.as_str()), ("token_type_hint", "refresh_token")])
+            .form(&[
+                ("token", refresh_token.as_str()),
+                ("token_type_hint", "refresh_token"),
+            ])
             .send()
             .await?;
-        ensure!(revoked.status() == 200, "revocation answered {}", revoked.status());
+        ensure!(
+            revoked.status() == 200,
+            "revocation answered {}",
+            revoked.status()
+        );
         let (status, refused) = token_request(
             http.post(&token_endpoint)
                 .basic_auth(CLIENT_ID, Some(CLIENT_SECRET))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", &refresh_token)]),
+                .form(&[
+                    ("grant_type", "refresh_token"),
+                    ("refresh_token", &refresh_token),
+                ]),
         )
         .await?;
         ensure!(
@@ -222,7 +268,9 @@ pub async fn wrong_password_is_refused(_scenario: &Scenario<'_>) -> Result<()> {
             ),
         }
         ensure!(
-            sign_in(authorize.as_str(), "mallory", PASSWORD).await.is_err(),
+            sign_in(authorize.as_str(), "mallory", PASSWORD)
+                .await
+                .is_err(),
             "an unknown login with someone's password was let through"
         );
 
@@ -245,7 +293,11 @@ pub async fn wrong_password_is_refused(_scenario: &Scenario<'_>) -> Result<()> {
             .form(&[("login", hostile_login), ("password", secret)])
             .send()
             .await?;
-        ensure!(page.status() == 200, "a refused login answered {}", page.status());
+        ensure!(
+            page.status() == 200,
+            "a refused login answered {}",
+            page.status()
+        );
         let body = page.text().await?;
         ensure!(
             !body.contains("<script>") && !body.contains(secret) && !body.contains("d-secret"),
@@ -280,7 +332,10 @@ pub async fn request_without_pkce_is_refused(_scenario: &Scenario<'_>) -> Result
         let mut plain = authorize_url(idp, None, "state-3", "nonce-3")?;
         plain
             .query_pairs_mut()
-            .append_pair("code_challenge", "a-plain-challenge-that-is-long-enough-to-be-valid-1234")
+            .append_pair(
+                "code_challenge",
+                "a-plain-challenge-that-is-long-enough-to-be-valid-1234",
+            )
             .append_pair("code_challenge_method", "plain");
         let redirect = sign_in(plain.as_str(), LOGIN, PASSWORD).await?;
         ensure!(

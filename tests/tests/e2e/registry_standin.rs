@@ -17,10 +17,7 @@ use serde_json::{Value, json};
 use crate::support::Scenario;
 
 // Every trial of this module; one left out fails the build (see `support::trials!`).
-crate::support::trials![
-    credentials_and_grants,
-    search_objects_and_packages,
-];
+crate::support::trials![credentials_and_grants, search_objects_and_packages,];
 
 /// The audience of the stand-in's tokens (and the `clientId` of SeaweedFS's OIDC provider).
 const AUDIENCE: &str = "quilt-registry-standin-e2e";

@@ -19,9 +19,7 @@ use serde_json::{Value, json};
 use crate::support::{Scenario, args};
 
 // Every trial of this module; one left out fails the build (see `support::trials!`).
-crate::support::trials![
-    round_robin_workflow_survives_a_lost_replica,
-];
+crate::support::trials![round_robin_workflow_survives_a_lost_replica,];
 
 const AUDIENCE: &str = "quilt-mcp-replicas-e2e";
 const ALICE: &str = "alice@example.com";

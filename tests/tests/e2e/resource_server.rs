@@ -10,9 +10,7 @@ use serde_json::{Value, json};
 use crate::support::{Guest, Scenario};
 
 // Every trial of this module; one left out fails the build (see `support::trials!`).
-crate::support::trials![
-    challenges_lead_to_the_metadata,
-];
+crate::support::trials![challenges_lead_to_the_metadata,];
 
 pub async fn challenges_lead_to_the_metadata(scenario: &Scenario<'_>) -> Result<()> {
     let host = scenario.host(Guest::Tools).await?;

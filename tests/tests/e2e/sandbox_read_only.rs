@@ -18,9 +18,7 @@ use serde_json::json;
 use crate::support::{SUBJECT, Scenario, args};
 
 // Every trial of this module; one left out fails the build (see `support::trials!`).
-crate::support::trials![
-    bwrap_host_writes_only_its_private_tmp,
-];
+crate::support::trials![bwrap_host_writes_only_its_private_tmp,];
 
 const EXPECTED_REFUSAL: &str = "refused: read-only file system";
 
