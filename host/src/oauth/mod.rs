@@ -19,6 +19,7 @@ mod errors;
 mod keys;
 mod pages;
 mod pkce;
+mod replay;
 mod revoke;
 mod token;
 mod upstream;
@@ -58,6 +59,7 @@ pub struct Bridge {
     access_token_secs: u64,
     refresh_token_secs: u64,
     secure_cookie: bool,
+    redeemed: replay::RedeemedCodes,
 }
 
 impl Bridge {
@@ -92,6 +94,7 @@ impl Bridge {
             access_token_secs: config.oauth_access_token_secs,
             refresh_token_secs: config.oauth_refresh_token_secs,
             secure_cookie: public_url.scheme() == "https",
+            redeemed: replay::RedeemedCodes::default(),
             issuer,
         })
     }

@@ -4,9 +4,11 @@
 //! The access token is a JWT (RFC 9068) signed with the bridge's key: `aud` is the MCP
 //! resource, and the upstream tokens ride inside it sealed (`upt`), readable by this server
 //! only. The refresh token is a sealed blob holding the upstream refresh token; each use
-//! returns a new one. Nothing is stored, so a code can be redeemed again within its 60 s by
-//! whoever holds its PKCE verifier (only the client that asked for it), and a refresh token
-//! keeps working until it expires or the upstream refresh token inside it is revoked.
+//! returns a new one. Nothing is shared between replicas, so a code redeemed at one replica
+//! can be redeemed again at another within its 60 s by whoever holds its PKCE verifier (only
+//! the client that asked for it; a replica refuses a code it redeemed itself, see `replay`),
+//! and a refresh token keeps working until it expires or the upstream refresh token inside it
+//! is revoked.
 
 use jsonwebtoken::{Algorithm, Header};
 use serde::{Deserialize, Serialize};
@@ -64,14 +66,14 @@ fn redeem_code(bridge: &Bridge, form: &Form) -> Result<Value, OAuthError> {
     let client_id = form
         .one("client_id")?
         .ok_or_else(|| invalid_request("client_id is required"))?;
-    let code: Code = bridge
+    let opened = bridge
         .keys
         .open::<Sealed<Code>>(Purpose::Code, sealed)
-        .map_err(|_| invalid_grant("the code was not issued by this server or was altered"))?
-        .unexpired()
-        .ok_or_else(|| {
-            invalid_grant("the code has expired (codes live 60 seconds): sign in again")
-        })?;
+        .map_err(|_| invalid_grant("the code was not issued by this server or was altered"))?;
+    let exp = opened.exp;
+    let code: Code = opened.unexpired().ok_or_else(|| {
+        invalid_grant("the code has expired (codes live 60 seconds): sign in again")
+    })?;
     if code.client_id != client_id {
         return Err(invalid_grant("the code was issued to another client"));
     }
@@ -95,6 +97,10 @@ fn redeem_code(bridge: &Bridge, form: &Form) -> Result<Value, OAuthError> {
             ErrorCode::InvalidTarget,
             "resource is not the one the code was issued for",
         ));
+    }
+    // Last, so that only the client holding the verifier can use a code up.
+    if !bridge.redeemed.first_use(sealed, exp, now_secs()) {
+        return Err(invalid_grant("the code was already used"));
     }
     Ok(bridge.issue(
         &code.client_id,
@@ -302,6 +308,16 @@ mod tests {
             stranger.authenticate(token).await,
             Err(AuthError::UnknownKey(_))
         ));
+    }
+
+    #[test]
+    fn a_replica_redeems_a_code_once() {
+        let bridge = bridge_for_tests();
+        let sealed = code(&bridge, now_secs() + 60);
+        assert!(redeem_code(&bridge, &form(&sealed)).is_ok());
+        let again = redeem_code(&bridge, &form(&sealed)).unwrap_err();
+        assert_eq!(again.code, ErrorCode::InvalidGrant);
+        assert!(again.description.contains("already used"), "{again}");
     }
 
     #[test]
