@@ -309,12 +309,12 @@ impl<'a> Target<'a> {
     }
 }
 
-fn script(name: &str) -> PathBuf {
+pub fn script(name: &str) -> PathBuf {
     crate::support::crate_dir().join("clients").join(name)
 }
 
 /// Runs a client to completion; its stdout if it succeeded, else an error with all it printed.
-async fn run(mut command: Command, what: &str) -> Result<String> {
+pub async fn run(mut command: Command, what: &str) -> Result<String> {
     command
         .stdin(Stdio::null())
         .stdout(Stdio::piped())

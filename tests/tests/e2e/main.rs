@@ -56,6 +56,7 @@ modules![
     local_idp,
     sign_in,
     browser,
+    sign_in_clients,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).

@@ -63,7 +63,8 @@ pub struct Bridged {
 impl Bridged {
     pub async fn start(scenario: &Scenario<'_>, replicas: usize) -> Result<Self> {
         let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
-        let secret = URL_SAFE_NO_PAD.encode(rand_bytes());
+        // Never starting with `-` (URL-safe base64 may), which the host would read as a flag.
+        let secret = format!("s{}", URL_SAFE_NO_PAD.encode(rand_bytes()));
         let user = |(login, password, sub): (&str, &str, &str)| IdpUser {
             login: login.into(),
             password: password.into(),
