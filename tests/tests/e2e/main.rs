@@ -55,6 +55,7 @@ modules![
     hardening,
     local_idp,
     sign_in,
+    hostile_upstream,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).
