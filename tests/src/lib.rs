@@ -12,6 +12,7 @@ pub mod generated_doc;
 pub mod host_process;
 pub mod host_sandbox;
 pub mod hostile_guest;
+pub mod hostile_idp;
 pub mod identity;
 pub mod jwks_server;
 pub mod local_idp;

@@ -24,6 +24,21 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// The code as an authorization response may carry it (RFC 6749 §4.1.2.1, RFC 8707 §2):
+    /// a failure at the token endpoint of the upstream, say, is this server's `server_error`.
+    pub fn in_authorization_response(self) -> Self {
+        match self {
+            ErrorCode::InvalidRequest
+            | ErrorCode::AccessDenied
+            | ErrorCode::UnsupportedResponseType
+            | ErrorCode::InvalidScope
+            | ErrorCode::InvalidTarget
+            | ErrorCode::ServerError
+            | ErrorCode::TemporarilyUnavailable => self,
+            _ => ErrorCode::ServerError,
+        }
+    }
+
     pub fn as_str(self) -> &'static str {
         match self {
             ErrorCode::InvalidRequest => "invalid_request",
@@ -76,4 +91,29 @@ impl OAuthError {
 
 pub fn invalid_request(description: impl Into<String>) -> OAuthError {
     OAuthError::new(ErrorCode::InvalidRequest, description)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorCode;
+
+    #[test]
+    fn token_endpoint_codes_become_server_error_in_a_redirect() {
+        assert_eq!(
+            ErrorCode::InvalidGrant.in_authorization_response(),
+            ErrorCode::ServerError
+        );
+        assert_eq!(
+            ErrorCode::InvalidClient.in_authorization_response(),
+            ErrorCode::ServerError
+        );
+        assert_eq!(
+            ErrorCode::InvalidTarget.in_authorization_response(),
+            ErrorCode::InvalidTarget
+        );
+        assert_eq!(
+            ErrorCode::AccessDenied.in_authorization_response(),
+            ErrorCode::AccessDenied
+        );
+    }
 }

@@ -223,8 +223,9 @@ impl Bridge {
         error: &OAuthError,
     ) -> HttpResponse {
         tracing::info!(target: "quilt_mcp::oauth", %error, "sign-in ended with an error for the client");
+        let code = error.code.in_authorization_response();
         let pairs = [
-            ("error", error.code.as_str()),
+            ("error", code.as_str()),
             ("error_description", error.description.as_str()),
         ];
         let location = authorize::client_redirect(redirect_uri, &pairs, state, &self.issuer);

@@ -57,6 +57,7 @@ modules![
     sign_in,
     browser,
     sign_in_clients,
+    hostile_upstream,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).
