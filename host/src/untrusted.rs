@@ -10,17 +10,31 @@ pub fn bounded(text: &str) -> String {
     cut(text, MAX_CHARS)
 }
 
-/// `text`, or its first `max_chars` characters and `…`.
+/// `text`, or its first `max_chars` characters and `…`; control characters become `�`, so a
+/// value cannot start a forged log line.
 pub fn cut(text: &str, max_chars: usize) -> String {
+    let shown = |part: &str| {
+        part.chars()
+            .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
+            .collect::<String>()
+    };
     match text.char_indices().nth(max_chars) {
-        Some((at, _)) => format!("{}…", &text[..at]),
-        None => text.to_owned(),
+        Some((at, _)) => format!("{}…", shown(&text[..at])),
+        None => shown(text),
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::{MAX_CHARS, bounded};
+
+    #[test]
+    fn control_characters_cannot_forge_a_line() {
+        assert_eq!(
+            bounded("a\nlevel=ERROR b\r"),
+            "a\u{FFFD}level=ERROR b\u{FFFD}"
+        );
+    }
 
     #[test]
     fn cuts_on_a_character_boundary() {

@@ -110,19 +110,45 @@ impl Browser {
         })
     }
 
-    /// Posts the consent form to `base` with `decision`; returns where it redirects.
+    /// Posts the consent form to `base` with `decision` (sending no `Origin`, as a non-browser
+    /// client does); returns where it redirects.
     pub async fn decide(
         &self,
         base: &str,
         request: &str,
         decision: &str,
     ) -> Result<(StatusCode, Option<String>)> {
-        let response = self
-            .http
-            .post(format!("{base}/oauth/consent"))
-            .form(&[("request", request), ("decision", decision)])
-            .send()
-            .await?;
+        self.post_consent(base, &[("request", request), ("decision", decision)], None)
+            .await
+    }
+
+    /// [`Self::decide`] as posted by a page of `origin` (the `Origin` header a browser sends).
+    pub async fn decide_from(
+        &self,
+        base: &str,
+        request: &str,
+        decision: &str,
+        origin: &str,
+    ) -> Result<(StatusCode, Option<String>)> {
+        self.post_consent(
+            base,
+            &[("request", request), ("decision", decision)],
+            Some(origin),
+        )
+        .await
+    }
+
+    async fn post_consent(
+        &self,
+        base: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> Result<(StatusCode, Option<String>)> {
+        let mut post = self.http.post(format!("{base}/oauth/consent")).form(form);
+        if let Some(origin) = origin {
+            post = post.header(reqwest::header::ORIGIN, origin);
+        }
+        let response = post.send().await?;
         Ok((response.status(), location(&response)))
     }
 

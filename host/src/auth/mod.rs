@@ -244,6 +244,10 @@ impl Authenticator {
         }
         let key = match &self.keys {
             Keys::Fixed(key) => key.clone(),
+            // RFC 9068 §4: only what the bridge issued as an access token is one.
+            Keys::Bridge(_) if header.typ.as_deref() != Some("at+jwt") => {
+                return Err(AuthError::Malformed);
+            }
             Keys::Bridge(ring) => header
                 .kid
                 .as_deref()

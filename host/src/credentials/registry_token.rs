@@ -16,11 +16,14 @@ use super::CredentialError;
 use super::cache::{Expiring, PerToken};
 use super::config::CredentialsConfig;
 use crate::auth::Caller;
+use crate::oauth::{basic_authorization, read_capped};
 use crate::untrusted::bounded;
 
 const TIMEOUT: Duration = Duration::from_secs(10);
 const GRANT_TYPE: &str = "urn:ietf:params:oauth:grant-type:token-exchange";
 const ACCESS_TOKEN_TYPE: &str = "urn:ietf:params:oauth:token-type:access_token";
+/// How long an exchanged token whose lifetime the IdP did not state is reused.
+const UNSTATED_LIFETIME_SECS: u64 = 300;
 
 pub struct RegistryToken {
     exchange: Option<TokenExchange>,
@@ -133,30 +136,36 @@ impl TokenExchange {
         let response = self
             .http
             .post(self.endpoint.clone())
-            .basic_auth(&self.client_id, Some(&self.client_secret))
+            .header(
+                http::header::AUTHORIZATION,
+                basic_authorization(&self.client_id, &self.client_secret),
+            )
             .form(&form)
             .send()
             .await
             .map_err(|error| unavailable(error.without_url().to_string()))?;
         let status = response.status();
+        let body = read_capped(response)
+            .await
+            .map_err(|error| unavailable(error.description))?;
         if !status.is_success() {
-            let body: serde_json::Value = response.json().await.unwrap_or_default();
+            let body: serde_json::Value = serde_json::from_slice(&body).unwrap_or_default();
             let code = body["error"].as_str().unwrap_or("no error code");
             return Err(CredentialError::Denied(format!(
                 "the identity provider refused to exchange your token for the registry ({status}, {})",
                 bounded(code)
             )));
         }
-        let answer: ExchangeResponse = response
-            .json()
-            .await
+        let answer: ExchangeResponse = serde_json::from_slice(&body)
             .map_err(|_| unavailable("its answer is not the expected JSON".into()))?;
         let now = SystemTime::now()
             .duration_since(UNIX_EPOCH)
             .map_or(0, |since| since.as_secs());
+        // Without `expires_in`, kept a few minutes only: the token may well expire sooner.
+        let lifetime = answer.expires_in.unwrap_or(UNSTATED_LIFETIME_SECS);
         Ok(Exchanged {
             token: answer.access_token,
-            expires_at: answer.expires_in.map(|secs| now + secs),
+            expires_at: Some(now.saturating_add(lifetime)),
         })
     }
 }

@@ -2,9 +2,9 @@
 //! page; `POST /oauth/consent` sends the person on to the upstream provider, or back to the
 //! client with `access_denied`.
 //!
-//! Until the client and its redirect URI are known good, a refusal is shown as a page and
-//! never redirected (RFC 6749 §4.1.2.1): that is what keeps this endpoint from being an open
-//! redirect. The consent form is bound to the browser that loaded it (a cookie whose hash is
+//! Until the person has seen the consent page, a refusal is shown as a page and never
+//! redirected, even to a registered redirect URI (anyone can register one: RFC 9700
+//! §4.11.2): that is what keeps this endpoint from being an open redirect. The consent form is bound to the browser that loaded it (a cookie whose hash is
 //! sealed into the form), so another site cannot submit it for a signed-in victim.
 
 use serde::{Deserialize, Serialize};
@@ -77,10 +77,11 @@ pub async fn show_consent(bridge: &Bridge, query: &Form, cookie: Option<&str>) -
             "state is longer than {MAX_STATE_CHARS} characters"
         )));
     }
-    let back = |error: OAuthError| bridge.redirect_error(&redirect_uri, state.as_deref(), &error);
+    // Anyone can register a redirect URI, so none is trusted before the person has seen the
+    // consent page (RFC 9700 §4.11.2): until then a refusal is shown, never redirected.
     let (code_challenge, resource, scopes) = match check_request(bridge, query) {
         Ok(checked) => checked,
-        Err(error) => return back(error),
+        Err(error) => return bridge.error_page(&error),
     };
     let (cookie, set_cookie) = bridge.browser_cookie(cookie);
     let request = AuthorizationRequest {

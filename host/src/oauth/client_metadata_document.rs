@@ -140,7 +140,14 @@ pub struct FetchPolicy {
     /// How long a failed fetch is answered from memory before the URL is tried again; also the
     /// least time a good document is kept.
     pub failure_ttl: Duration,
+    /// This server's own `host:port` (from its public URL): a document there is refused, so a
+    /// `client_id` cannot make the server fetch its own endpoints, each fetching the next.
+    pub own_authority: Option<String>,
 }
+
+/// Fetches at once, over every `client_id`: a flood of distinct ids waits here rather than
+/// holding sockets and resolver threads.
+const MAX_CONCURRENT_FETCHES: usize = 8;
 
 impl Default for FetchPolicy {
     fn default() -> Self {
@@ -151,6 +158,7 @@ impl Default for FetchPolicy {
             cache_ttl: Duration::from_secs(600),
             cache_entries: 1024,
             failure_ttl: Duration::from_secs(10),
+            own_authority: None,
         }
     }
 }
@@ -160,6 +168,8 @@ impl Default for FetchPolicy {
 pub enum DocumentError {
     #[error("the client_id is not a usable metadata document URL: it {0}")]
     NotAUrl(&'static str),
+    #[error("the client_id names this server itself, which serves no client metadata documents")]
+    OwnServer,
     #[error(
         "the client_id uses {0:?}; a metadata document URL must use https (http only for \
          localhost, 127.0.0.1 or [::1] on a development server that allows loopback fetches)"
@@ -223,6 +233,8 @@ pub struct DocumentFetcher {
     failures: Mutex<Cache<DocumentError>>,
     /// One gate per `client_id` being fetched, so concurrent requests share the fetch.
     in_flight: Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>,
+    /// [`MAX_CONCURRENT_FETCHES`] permits.
+    fetches: tokio::sync::Semaphore,
 }
 
 /// A `client_id` that passed the URL rules.
@@ -245,6 +257,7 @@ impl DocumentFetcher {
             documents: Mutex::new(Cache::new(entries)),
             failures: Mutex::new(Cache::new(entries)),
             in_flight: Mutex::default(),
+            fetches: tokio::sync::Semaphore::new(MAX_CONCURRENT_FETCHES),
         }
     }
 
@@ -266,7 +279,15 @@ impl DocumentFetcher {
         if let Some(known) = self.cached(client_id) {
             return known;
         }
-        let outcome = tokio::time::timeout(self.policy.timeout, self.fetch_now(client_id, &target))
+        let fetch = async {
+            let _permit = self
+                .fetches
+                .acquire()
+                .await
+                .expect("the semaphore is never closed");
+            self.fetch_now(client_id, &target).await
+        };
+        let outcome = tokio::time::timeout(self.policy.timeout, fetch)
             .await
             .unwrap_or(Err(DocumentError::Timeout(self.policy.timeout)));
         let now = Instant::now();
@@ -356,6 +377,14 @@ impl DocumentFetcher {
             return Err(NotAUrl("has no host"));
         };
         let host = host.to_owned();
+        if self
+            .policy
+            .own_authority
+            .as_deref()
+            .is_some_and(|own| format!("{host}:{port}").eq_ignore_ascii_case(own))
+        {
+            return Err(DocumentError::OwnServer);
+        }
         match url.scheme() {
             "https" => {}
             "http" if self.policy.allow_loopback && is_loopback_name(&host) => {}

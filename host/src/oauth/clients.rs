@@ -18,6 +18,9 @@ use crate::untrusted::bounded;
 const REGISTERED_PREFIX: &str = "qmc1.";
 const MAX_REDIRECT_URIS: usize = 10;
 const MAX_REDIRECT_URI_CHARS: usize = 1024;
+/// All redirect URIs of one registration together: the client id carries them, and it travels
+/// in URLs and in every access token.
+const MAX_REGISTERED_CHARS: usize = 2048;
 const MAX_NAME_CHARS: usize = 100;
 
 /// A client, as the consent page and the redirect check see it.
@@ -66,10 +69,16 @@ pub struct Clients {
 }
 
 impl Clients {
-    pub fn new(keys: Arc<KeyRing>, allow_loopback_documents: bool) -> Self {
+    /// `own_authority` is this server's public `host:port`, where no document is fetched.
+    pub fn new(
+        keys: Arc<KeyRing>,
+        allow_loopback_documents: bool,
+        own_authority: Option<String>,
+    ) -> Self {
         Self {
             documents: DocumentFetcher::new(FetchPolicy {
                 allow_loopback: allow_loopback_documents,
+                own_authority,
                 ..FetchPolicy::default()
             }),
             keys,
@@ -137,6 +146,12 @@ impl Clients {
             return Err(OAuthError::new(
                 ErrorCode::InvalidRedirectUri,
                 format!("at most {MAX_REDIRECT_URIS} redirect_uris"),
+            ));
+        }
+        if request.redirect_uris.iter().map(String::len).sum::<usize>() > MAX_REGISTERED_CHARS {
+            return Err(OAuthError::new(
+                ErrorCode::InvalidRedirectUri,
+                format!("the redirect_uris together are over {MAX_REGISTERED_CHARS} characters"),
             ));
         }
         for uri in &request.redirect_uris {
@@ -231,8 +246,17 @@ fn same_but_loopback_port(registered: &str, requested: &str) -> bool {
     registered.set_port(None).is_ok() && requested.set_port(None).is_ok() && registered == requested
 }
 
+/// A client's own name, fit to show: no control characters, and none of the invisible
+/// formatting ones (bidi overrides, zero-width) that could make it read as another name.
 fn cut_name(name: &str) -> String {
-    let name: String = name.chars().filter(|c| !c.is_control()).collect();
+    let invisible = |c: char| {
+        matches!(c, '\u{00AD}' | '\u{061C}' | '\u{180E}' | '\u{200B}'..='\u{200F}'
+            | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{206F}' | '\u{FEFF}' | '\u{FFF9}'..='\u{FFFB}')
+    };
+    let name: String = name
+        .chars()
+        .filter(|&c| !c.is_control() && !invisible(c))
+        .collect();
     crate::untrusted::cut(name.trim(), MAX_NAME_CHARS)
 }
 
@@ -268,6 +292,14 @@ mod tests {
         assert!(!client.allows_redirect("http://127.0.0.1:53682/other"));
         assert!(!client.allows_redirect("http://localhost:53682/callback"));
         assert!(!client.allows_redirect("http://evil.example:53682/callback"));
+    }
+
+    #[test]
+    fn names_lose_their_invisible_characters() {
+        assert_eq!(
+            super::cut_name("Good\u{202E}tneilC\u{200B}\n"),
+            "GoodtneilC"
+        );
     }
 
     #[test]

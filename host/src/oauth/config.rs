@@ -93,14 +93,24 @@ impl OAuthConfig {
     }
 }
 
-/// An http(s) issuer URL kept as written (issuers are compared as exact strings).
+/// An https issuer URL kept as written (issuers are compared as exact strings); http only on
+/// loopback, since the client secret and the users' tokens travel to it.
 fn issuer_url(text: &str) -> Result<String, String> {
+    let loopback = |url: &url::Url| match url.host() {
+        Some(url::Host::Domain(name)) => name == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    };
     match url::Url::parse(text) {
-        Ok(url) if matches!(url.scheme(), "https" | "http") && url.query().is_none() => {
+        Ok(url)
+            if (url.scheme() == "https" || (url.scheme() == "http" && loopback(&url)))
+                && url.query().is_none() =>
+        {
             Ok(text.to_owned())
         }
         _ => Err(format!(
-            "{text:?} is not an issuer URL (e.g. https://company.okta.com)"
+            "{text:?} is not an https issuer URL (e.g. https://company.okta.com; http only on loopback)"
         )),
     }
 }
@@ -126,5 +136,11 @@ mod tests {
         .unwrap();
         assert!(config.oauth.enabled());
         assert!(!parse_serve(&[]).unwrap().oauth.enabled());
+        let plain =
+            parse_serve(&["--oauth-upstream-issuer", "http://idp.example.com"]).unwrap_err();
+        assert!(
+            plain.to_string().contains("http only on loopback"),
+            "{plain}"
+        );
     }
 }

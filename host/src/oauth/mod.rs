@@ -38,7 +38,7 @@ use url::Url;
 pub use config::OAuthConfig;
 use errors::{OAuthError, invalid_request};
 pub use keys::{KeyRing, Purpose, Unsealable};
-pub use upstream::UpstreamTokens;
+pub use upstream::{UpstreamTokens, basic_authorization, read_capped};
 
 use crate::server::responses::{self, HttpResponse};
 
@@ -87,7 +87,14 @@ impl Bridge {
         let callback = format!("{issuer}/oauth/callback");
         Ok(Self {
             upstream: upstream::Upstream::new(config, callback)?,
-            clients: clients::Clients::new(keys.clone(), config.oauth_allow_loopback_clients),
+            clients: clients::Clients::new(
+                keys.clone(),
+                config.oauth_allow_loopback_clients,
+                public_url
+                    .host_str()
+                    .zip(public_url.port_or_known_default())
+                    .map(|(host, port)| format!("{host}:{port}")),
+            ),
             keys,
             resource: resource.to_owned(),
             scopes: Scopes,
@@ -119,7 +126,7 @@ impl Bridge {
 
     pub async fn handle(&self, request: http::Request<Incoming>) -> HttpResponse {
         let (parts, body) = request.into_parts();
-        let cookie = browser_cookie(&parts.headers);
+        let cookie = browser_cookie(&parts.headers, self.secure_cookie);
         let query = Form::parse(parts.uri.query().unwrap_or_default().as_bytes());
         let path = parts.uri.path();
         let public = |response: HttpResponse| cors(response);
@@ -149,6 +156,9 @@ impl Bridge {
                     Err(error) => return public(error.response()),
                 };
                 match path {
+                    "/oauth/consent" if !self.same_origin(&parts.headers) => self.error_page(
+                        &invalid_request("the consent form was posted from another site"),
+                    ),
                     "/oauth/consent" => {
                         authorize::decide(self, &Form::parse(&body), cookie.as_deref()).await
                     }
@@ -232,18 +242,30 @@ impl Bridge {
         responses::redirect(StatusCode::FOUND, &location)
     }
 
-    /// The browser's sign-in cookie, or a new one with the header that sets it.
+    /// The browser's sign-in cookie (a new one unless it has one), and the header that sets
+    /// it for another ten minutes. `Path=/`: browsers refuse a `__Host-` cookie with any other.
     fn browser_cookie(&self, existing: Option<&str>) -> (String, Option<HeaderValue>) {
-        if let Some(existing) = existing.filter(|value| value.len() == 43) {
-            return (existing.to_owned(), None);
-        }
-        let value = pkce::verifier();
+        let value = existing
+            .filter(|value| value.len() == 43)
+            .map_or_else(pkce::verifier, str::to_owned);
         let secure = if self.secure_cookie { "; Secure" } else { "" };
         let header = format!(
-            "{}={value}; Path=/oauth; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
+            "{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age=600{secure}",
             cookie_name(self.secure_cookie)
         );
         (value, HeaderValue::from_str(&header).ok())
+    }
+
+    /// Whether a form post comes from this server's own page, as far as the browser says:
+    /// `Sec-Fetch-Site` and `Origin`, when sent, must name this origin.
+    fn same_origin(&self, headers: &http::HeaderMap) -> bool {
+        let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
+        let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
+        let own_origin = Url::parse(&self.issuer)
+            .map(|url| url.origin().ascii_serialization())
+            .unwrap_or_default();
+        fetch_site.is_none_or(|site| site == b"same-origin")
+            && origin.is_none_or(|origin| origin == own_origin.as_bytes())
     }
 
     /// The request must come from the browser that saw the consent page.
@@ -345,14 +367,16 @@ fn cookie_name(secure: bool) -> &'static str {
     }
 }
 
-fn browser_cookie(headers: &http::HeaderMap) -> Option<String> {
+/// The sign-in cookie by the one name this server sets: over https only the `__Host-` one,
+/// which a sibling subdomain cannot plant.
+fn browser_cookie(headers: &http::HeaderMap, secure: bool) -> Option<String> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|value| value.to_str().ok())
         .flat_map(|value| value.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(name, _)| *name == cookie_name(true) || *name == cookie_name(false))
+        .find(|(name, _)| *name == cookie_name(secure))
         .map(|(_, value)| value.to_owned())
 }
 
@@ -420,6 +444,57 @@ pub(crate) fn bridge_for_tests() -> Bridge {
 #[cfg(test)]
 mod tests {
     use super::{Form, Scopes};
+
+    #[test]
+    fn over_https_the_cookie_is_a_host_cookie_browsers_keep() {
+        let bridge = super::bridge_for_tests();
+        let (value, header) = bridge.browser_cookie(None);
+        let header = header.unwrap();
+        let header = header.to_str().unwrap();
+        assert!(
+            header.starts_with(&format!("__Host-quilt-mcp-signin={value}; Path=/;")),
+            "{header}"
+        );
+        assert!(header.contains("; Secure"), "{header}");
+        // Only that name is read: a sibling subdomain can set the plain one, not this.
+        let mut headers = http::HeaderMap::new();
+        headers.insert(
+            http::header::COOKIE,
+            format!("quilt-mcp-signin={value}").parse().unwrap(),
+        );
+        assert_eq!(super::browser_cookie(&headers, true), None);
+        headers.insert(
+            http::header::COOKIE,
+            format!("__Host-quilt-mcp-signin={value}").parse().unwrap(),
+        );
+        assert_eq!(super::browser_cookie(&headers, true), Some(value));
+    }
+
+    #[test]
+    fn a_consent_post_from_another_site_is_not_same_origin() {
+        let bridge = super::bridge_for_tests();
+        let mut headers = http::HeaderMap::new();
+        assert!(
+            bridge.same_origin(&headers),
+            "no headers: a non-browser client"
+        );
+        headers.insert(
+            http::header::ORIGIN,
+            "https://mcp.example.com".parse().unwrap(),
+        );
+        assert!(bridge.same_origin(&headers));
+        headers.insert(
+            http::header::ORIGIN,
+            "https://evil.example".parse().unwrap(),
+        );
+        assert!(!bridge.same_origin(&headers));
+        headers.insert(
+            http::header::ORIGIN,
+            "https://mcp.example.com".parse().unwrap(),
+        );
+        headers.insert("sec-fetch-site", "same-site".parse().unwrap());
+        assert!(!bridge.same_origin(&headers));
+    }
 
     #[test]
     fn a_parameter_given_twice_is_refused() {

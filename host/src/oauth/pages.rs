@@ -62,6 +62,7 @@ pub fn consent(view: &ConsentView<'_>) -> String {
         "<h1>Allow {name} to use Quilt as you?</h1>\
          <p><strong>{name}</strong>, {identity}, asks to act on your behalf at <code>{resource}</code> with:</p>\
          <ul>{scopes}</ul>\
+         <p class=\"warn\">This server does not yet limit tools by scope: the application can use every tool you can.</p>\
          <p>After you sign in, you will be sent back to <strong>{host}</strong> (<code>{redirect}</code>).</p>\
          <form method=\"post\" action=\"/oauth/consent\">\
          <input type=\"hidden\" name=\"request\" value=\"{request}\">\

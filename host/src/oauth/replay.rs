@@ -1,8 +1,9 @@
-//! Codes already redeemed at this replica. OAuth 2.1 (§4.1.2) says a code is used once; with
+//! Codes and refresh tokens already redeemed at this replica. OAuth 2.1 (§4.1.2, §4.3.1)
+//! says a code, and a rotated refresh token, is used once; with
 //! no shared state only each replica can remember what it redeemed, so a code replayed at the
 //! same replica is refused, while one replayed at another replica within the code's 60 s is
 //! not (it still needs its PKCE verifier, which only the client holds). Entries go once their
-//! code has expired anyway; the set is bounded, the oldest going first.
+//! value has expired anyway; the set is bounded, the oldest going first.
 
 use std::collections::HashMap;
 use std::sync::Mutex;

@@ -4,7 +4,7 @@
 //! The access token is a JWT (RFC 9068) signed with the bridge's key: `aud` is the MCP
 //! resource, and the upstream tokens ride inside it sealed (`upt`), readable by this server
 //! only. The refresh token is a sealed blob holding the upstream refresh token; each use
-//! returns a new one. Nothing is shared between replicas, so a code redeemed at one replica
+//! returns a new one, expiring when the first did (a refresh never extends a sign-in). Nothing is shared between replicas, so a code redeemed at one replica
 //! can be redeemed again at another within its 60 s by whoever holds its PKCE verifier (only
 //! the client that asked for it; a replica refuses a code it redeemed itself, see `replay`),
 //! and a refresh token keeps working until it expires or the upstream refresh token inside it
@@ -107,6 +107,7 @@ fn redeem_code(bridge: &Bridge, form: &Form) -> Result<Value, OAuthError> {
         &code.resource,
         &code.scopes,
         &code.signed_in,
+        None,
     ))
 }
 
@@ -118,12 +119,15 @@ async fn refresh(bridge: &Bridge, form: &Form) -> Result<Value, OAuthError> {
     let client_id = form
         .one("client_id")?
         .ok_or_else(|| invalid_request("client_id is required"))?;
-    let refresh: Refresh = bridge
+    let opened = bridge
         .keys
         .open::<Sealed<Refresh>>(Purpose::RefreshToken, sealed)
         .map_err(|_| {
             invalid_grant("the refresh token was not issued by this server or was altered")
-        })?
+        })?;
+    // The first sign-in's expiry: refreshing never extends it.
+    let until = opened.exp;
+    let refresh: Refresh = opened
         .unexpired()
         .ok_or_else(|| invalid_grant("the refresh token has expired: sign in again"))?;
     if refresh.client_id != client_id {
@@ -160,17 +164,32 @@ async fn refresh(bridge: &Bridge, form: &Form) -> Result<Value, OAuthError> {
         claims: super::callback::identity_claims(grant.claims),
         expires_at: grant.expires_at,
     };
-    Ok(bridge.issue(&refresh.client_id, &refresh.resource, &scopes, &signed_in))
+    // Rotation: a refresh token this replica already used is refused (OAuth 2.1 §4.3.1; each
+    // replica knows only its own, see `replay`).
+    if !bridge.redeemed.first_use(sealed, until, now_secs()) {
+        return Err(invalid_grant(
+            "the refresh token was already used: use the one its refresh returned",
+        ));
+    }
+    Ok(bridge.issue(
+        &refresh.client_id,
+        &refresh.resource,
+        &scopes,
+        &signed_in,
+        Some(until),
+    ))
 }
 
 impl Bridge {
-    /// The token response for a verified sign-in.
+    /// The token response for a verified sign-in; `refresh_until` is when the refresh token of the first sign-in expires (none: this is
+    /// the first).
     fn issue(
         &self,
         client_id: &str,
         resource: &str,
         scopes: &[String],
         signed_in: &SignedIn,
+        refresh_until: Option<u64>,
     ) -> Value {
         let now = now_secs();
         // Never past the upstream ID token, which STS checks when the token is used.
@@ -210,7 +229,7 @@ impl Bridge {
                 subject: signed_in.subject.clone(),
                 upstream_refresh_token: upstream_refresh_token.clone(),
             };
-            let exp = now + self.refresh_token_secs;
+            let exp = refresh_until.unwrap_or(now + self.refresh_token_secs);
             answer["refresh_token"] = json!(
                 self.keys
                     .seal(Purpose::RefreshToken, &Sealed::new(&refresh, exp))

@@ -246,15 +246,8 @@ impl Upstream {
         })
     }
 
-    /// RFC 6749 §2.3.1: id and secret form-encoded, then HTTP Basic.
     fn basic_credentials(&self) -> String {
-        let encode = |text: &str| byte_serialize(text.as_bytes()).collect::<String>();
-        let pair = format!(
-            "{}:{}",
-            encode(&self.client_id),
-            encode(&self.client_secret)
-        );
-        format!("Basic {}", STANDARD.encode(pair))
+        basic_authorization(&self.client_id, &self.client_secret)
     }
 
     /// The grant, once its ID token verifies: signature, issuer, audience, expiry and (for a
@@ -325,15 +318,15 @@ impl Upstream {
         {
             return Err(refused("its nonce is not this sign-in's"));
         }
-        // OpenID Connect Core §3.1.3.7: with several audiences, `azp` must name this client.
+        // OpenID Connect Core §3.1.3.7: with several audiences `azp` must be present, and when
+        // present it must name this client.
         let audiences = claims
             .get("aud")
             .and_then(Value::as_array)
             .map_or(1, Vec::len);
-        if audiences > 1 && claims.get("azp").and_then(Value::as_str) != Some(&self.client_id) {
-            return Err(refused(
-                "it has several audiences and its azp is not this server",
-            ));
+        let azp = claims.get("azp").and_then(Value::as_str);
+        if (audiences > 1 || azp.is_some()) && azp != Some(&self.client_id) {
+            return Err(refused("its azp (authorized party) is not this server"));
         }
         Ok(claims)
     }
@@ -395,6 +388,13 @@ impl Upstream {
     }
 }
 
+/// RFC 6749 §2.3.1: a confidential client's id and secret, each form-encoded, as HTTP Basic.
+pub fn basic_authorization(client_id: &str, client_secret: &str) -> String {
+    let encode = |text: &str| byte_serialize(text.as_bytes()).collect::<String>();
+    let pair = format!("{}:{}", encode(client_id), encode(client_secret));
+    format!("Basic {}", STANDARD.encode(pair))
+}
+
 fn unavailable(error: &reqwest::Error) -> OAuthError {
     tracing::warn!(target: "quilt_mcp::oauth", %error, "the identity provider could not be reached");
     OAuthError::new(
@@ -403,7 +403,8 @@ fn unavailable(error: &reqwest::Error) -> OAuthError {
     )
 }
 
-async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, OAuthError> {
+/// The body of an identity provider's answer, refused past 1 MiB.
+pub async fn read_capped(mut response: reqwest::Response) -> Result<Vec<u8>, OAuthError> {
     let mut body = Vec::new();
     while let Some(chunk) = response
         .chunk()

@@ -634,7 +634,8 @@ pub async fn authorize_refuses_without_redirecting_anywhere_else(
         );
         ensure!(page.request.is_none(), "{label}: a consent form was shown");
     }
-    // With the client's own redirect URI, refusals go back to it, with the error and state.
+    // Anyone can register a redirect URI, so before the person has seen the consent page no
+    // refusal is redirected, even to the client's own (RFC 9700 §4.11.2): a page names it.
     for (label, extra, error) in [
         (
             "no PKCE",
@@ -665,25 +666,21 @@ pub async fn authorize_refuses_without_redirecting_anywhere_else(
         let page = browser
             .open_consent(&authorize_url(&base, &client, &pkce, &resource, &extra))
             .await?;
-        let location = page
-            .location
-            .with_context(|| format!("{label}: no redirect ({})", page.status))?;
         ensure!(
-            location.starts_with(&format!("{CLIENT_REDIRECT}?")),
-            "{label}: redirected to {location}"
-        );
-        let url = url::Url::parse(&location)?;
-        ensure!(
-            url.query_pairs().any(|(k, v)| k == "error" && v == error),
-            "{label}: {location}"
+            page.status == StatusCode::BAD_REQUEST
+                && page.location.is_none()
+                && page.request.is_none(),
+            "{label}: {} {:?}",
+            page.status,
+            page.location
         );
         ensure!(
-            url.query_pairs()
-                .any(|(k, v)| k == "state" && v == "client-state-123"),
-            "{label}: {location}"
+            page.html.contains(error),
+            "{label}: the page does not name {error}: {}",
+            page.html
         );
     }
-    // A state that looks like a URL is carried as data, never followed.
+    // A state that looks like a URL is carried back as data, never followed.
     let evil_state = "https://evil.example/?next=https://evil.example";
     let page = browser
         .open_consent(&authorize_url(
@@ -691,13 +688,33 @@ pub async fn authorize_refuses_without_redirecting_anywhere_else(
             &client,
             &pkce,
             &resource,
-            &[("state", evil_state), ("response_type", "token")],
+            &[("state", evil_state)],
         ))
         .await?;
-    let location = page.location.context("no redirect")?;
+    let request = page.request.context("no consent form")?;
+    let (_, location) = browser.decide(&base, &request, "deny").await?;
+    let location = location.context("deny sent no redirect")?;
     ensure!(
         location.starts_with(&format!("{CLIENT_REDIRECT}?")),
         "state steered the redirect: {location}"
+    );
+    let url = url::Url::parse(&location)?;
+    ensure!(
+        url.query_pairs()
+            .any(|(k, v)| k == "state" && v == evil_state),
+        "{location}"
+    );
+    // The consent form cannot be posted from another site, even with the right cookie.
+    let page = browser
+        .open_consent(&authorize_url(&base, &client, &pkce, &resource, &[]))
+        .await?;
+    let request = page.request.context("no consent form")?;
+    let (status, location) = browser
+        .decide_from(&base, &request, "approve", "https://evil.example")
+        .await?;
+    ensure!(
+        status == StatusCode::BAD_REQUEST && location.is_none(),
+        "a form posted from another site: {status} {location:?}"
     );
     // The consent form only works in the browser that saw it (no cross-site submission).
     let page = browser
