@@ -257,15 +257,18 @@ impl Bridge {
     }
 
     /// Whether a form post comes from this server's own page, as far as the browser says:
-    /// `Sec-Fetch-Site` and `Origin`, when sent, must name this origin.
+    /// `Sec-Fetch-Site` when sent (it is, by every current browser), else `Origin` when sent
+    /// (`null`, as a sandboxed frame sends it, is another site).
     fn same_origin(&self, headers: &http::HeaderMap) -> bool {
-        let fetch_site = headers.get("sec-fetch-site").map(HeaderValue::as_bytes);
-        let origin = headers.get(header::ORIGIN).map(HeaderValue::as_bytes);
+        if let Some(site) = headers.get("sec-fetch-site") {
+            return site.as_bytes() == b"same-origin";
+        }
         let own_origin = Url::parse(&self.issuer)
             .map(|url| url.origin().ascii_serialization())
             .unwrap_or_default();
-        fetch_site.is_none_or(|site| site == b"same-origin")
-            && origin.is_none_or(|origin| origin == own_origin.as_bytes())
+        headers
+            .get(header::ORIGIN)
+            .is_none_or(|origin| origin.as_bytes() == own_origin.as_bytes())
     }
 
     /// The request must come from the browser that saw the consent page.
