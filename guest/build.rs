@@ -1,5 +1,8 @@
 //! The `tools/list` snapshot is checked in pretty-printed, for review; the guest serves it
-//! compact, which halves the bytes every listing sends.
+//! compact, which halves the bytes every listing sends, and one tool at a time, since each
+//! request lists only the tools its grant allows.
+//!
+//! Writes `tools-listed.rs`: `LISTED`, each tool's name with its compact JSON.
 
 use std::path::Path;
 
@@ -10,9 +13,15 @@ fn main() {
     let listing: serde_json::Value =
         serde_json::from_str(&pretty).expect("src/tools/list.json is JSON");
     let out_dir = std::env::var("OUT_DIR").expect("cargo sets OUT_DIR");
-    std::fs::write(
-        Path::new(&out_dir).join("tools-list.json"),
-        listing.to_string(),
-    )
-    .expect("OUT_DIR is writable");
+    let tools = listing["tools"]
+        .as_array()
+        .expect("src/tools/list.json is {\"tools\": [...]}");
+    let mut code = format!("pub const LISTED: [(&str, &str); {}] = [\n", tools.len());
+    for tool in tools {
+        let name = tool["name"].as_str().expect("every tool has a name");
+        // Debug formatting writes a valid Rust string literal.
+        code.push_str(&format!("    ({name:?}, {:?}),\n", tool.to_string()));
+    }
+    code.push_str("];\n");
+    std::fs::write(Path::new(&out_dir).join("tools-listed.rs"), code).expect("OUT_DIR is writable");
 }

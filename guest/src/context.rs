@@ -9,7 +9,7 @@
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::quilt::mcp::request_context as host;
 pub use crate::bindings::quilt::mcp::request_context::{
-    AwsCredentials, Caller, CredentialError, RegistryAccess, Settings,
+    AwsCredentials, Caller, CredentialError, Grant, RegistryAccess, Settings,
 };
 
 pub trait Context {
@@ -17,6 +17,7 @@ pub trait Context {
     fn aws_credentials(&self) -> Result<AwsCredentials, CredentialError>;
     fn registry_access(&self) -> RegistryAccess;
     fn settings(&self) -> Settings;
+    fn grant(&self) -> Grant;
 }
 
 /// The request context as the host hands it over.
@@ -39,6 +40,10 @@ impl Context for HostContext {
 
     fn settings(&self) -> Settings {
         host::get_settings()
+    }
+
+    fn grant(&self) -> Grant {
+        host::get_grant()
     }
 }
 

@@ -4,7 +4,9 @@
 use std::cell::RefCell;
 use std::collections::VecDeque;
 
-use crate::context::{AwsCredentials, Caller, Context, CredentialError, RegistryAccess, Settings};
+use crate::context::{
+    AwsCredentials, Caller, Context, CredentialError, Grant, RegistryAccess, Settings,
+};
 use crate::http::{Client, HttpError, Request, Response};
 
 /// A request context with every field chosen by the test; the default is a signed-in
@@ -14,6 +16,7 @@ pub struct FakeContext {
     pub credentials: Result<AwsCredentials, CredentialError>,
     pub registry_access: RegistryAccess,
     pub settings: Settings,
+    pub grant: Grant,
 }
 
 impl Default for FakeContext {
@@ -45,6 +48,13 @@ impl Default for FakeContext {
                 max_manifest_entries: 1_000,
                 credential_source: "static".into(),
             },
+            grant: Grant {
+                tools: quilt_mcp_policy::tools::TOOLS
+                    .iter()
+                    .map(|rule| rule.name.to_owned())
+                    .collect(),
+                bucket: None,
+            },
         }
     }
 }
@@ -61,6 +71,9 @@ impl Context for FakeContext {
     }
     fn settings(&self) -> Settings {
         self.settings.clone()
+    }
+    fn grant(&self) -> Grant {
+        self.grant.clone()
     }
 }
 

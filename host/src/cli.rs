@@ -7,6 +7,7 @@ use std::path::PathBuf;
 
 use clap::{Args, Parser, Subcommand};
 
+use crate::access::AccessConfig;
 use crate::auth::AuthConfig;
 use crate::credentials::CredentialsConfig;
 use crate::logging::LogFormat;
@@ -62,6 +63,9 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub oauth: OAuthConfig,
+
+    #[command(flatten)]
+    pub access: AccessConfig,
 
     #[command(flatten)]
     pub deployment: DeploymentConfig,

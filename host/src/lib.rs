@@ -3,10 +3,12 @@
 //!
 //! The request path, module by module:
 //! `server` (routing, Host and Origin, body limit, the one log line) → `auth` (who is calling;
-//! `oauth` is the optional sign-in bridge that issues the tokens it checks) →
+//! `oauth` is the optional sign-in bridge that issues the tokens it checks) → `access` (what
+//! this request may do: tools, bucket, the credentials' session policy) →
 //! `sandbox` (fresh instance; `request-context` and allow-listed egress) → the guest →
 //! S3 / the registry, signed with what `credentials` derived for this caller.
 
+pub mod access;
 pub mod auth;
 pub mod cli;
 pub mod credentials;

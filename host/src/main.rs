@@ -4,6 +4,7 @@ use std::time::Duration;
 
 use anyhow::Context;
 use clap::Parser;
+use quilt_mcp_host::access::Access;
 use quilt_mcp_host::auth::Authenticator;
 use quilt_mcp_host::cli::{Cli, Command, ServeConfig};
 use quilt_mcp_host::credentials::{self, RegistryToken};
@@ -36,7 +37,14 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     let public_url = config.server.public_url(bound)?;
     let resource_url = public_url.join("mcp")?.to_string();
 
-    let bridge = Bridge::from_config(&config.oauth, &public_url, &resource_url)?.map(Arc::new);
+    let access = Access::from_config(&config.access)?;
+    let bridge = Bridge::from_config(
+        &config.oauth,
+        &public_url,
+        &resource_url,
+        access.bridge_scopes(),
+    )?
+    .map(Arc::new);
     let auth = Authenticator::from_config(&config.auth, &resource_url, bridge.as_deref())?;
     if auth.is_none() {
         tracing::warn!(
@@ -71,6 +79,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
         resource_url,
         sandbox,
         auth,
+        access,
         deployment,
         authorization_server,
         bridge,

@@ -5,7 +5,10 @@
 //
 // MODE is `registration` (the SDK registers itself, RFC 7591), `metadata-document` (the client
 // is named by the Client ID Metadata Document at CLIENT_ID_URL) or `refresh` (registration, then
-// the same client is used again after its access token expired: the SDK must refresh by itself).
+// the same client is used again after its access token expired: the SDK must refresh by itself)
+// or `step-up` (signs in at URL/readonly, which asks for quilt:read only, then calls
+// bucket_objects_put on OWN_BUCKET at URL: the server's 403 scope challenge must make the SDK
+// sign the person in again for more scope, after which the call succeeds).
 //
 // The SDK's OAuthClientProvider keeps everything in memory. When the SDK sends the person to the
 // authorization URL, `redirectToAuthorization` plays the person in a browser over plain HTTP (a
@@ -49,7 +52,11 @@ async function recordingFetch(url, init = {}) {
 
 /// An OAuthClientProvider that keeps everything in memory and signs the person in itself.
 class MemoryProvider {
-  constructor({ redirectUri, clientMetadataUrl, clientInformation, person }) {
+  constructor({ redirectUri, clientMetadataUrl, clientInformation, person, withoutRefresh }) {
+    // The SDK (1.x) answers a scope challenge by refreshing first when it has a refresh token,
+    // and a refresh cannot widen scopes (RFC 6749 §6), so it gives up (typescript-sdk#2255):
+    // step-up then only works when the application keeps no refresh token.
+    this._withoutRefresh = Boolean(withoutRefresh);
     this._redirectUri = redirectUri;
     if (clientMetadataUrl) this.clientMetadataUrl = clientMetadataUrl;
     this._clientInformation = clientInformation;
@@ -90,6 +97,7 @@ class MemoryProvider {
   }
 
   tokens() {
+    if (this._tokens && this._withoutRefresh) return { ...this._tokens, refresh_token: undefined };
     return this._tokens;
   }
 
@@ -275,7 +283,46 @@ async function list(client, bucket) {
   return { is_error: result.isError ?? false, content: result.content, listing: result.structuredContent ?? null };
 }
 
+/// Signs in at URL/readonly (a read-only token), then calls a writer at URL: the 403 scope
+/// challenge, a second sign-in for the wider scope, `finishAuth` and the retried call.
+async function stepUp(url, redirectUri, ownBucket, person) {
+  const provider = new MemoryProvider({ redirectUri, person, withoutRefresh: true });
+  const readOnly = await signedIn(`${url}/readonly`, provider);
+  const readOnlyTools = (await readOnly.client.listTools()).tools.map((tool) => tool.name);
+  await readOnly.client.close();
+  phase = "step-up";
+  const { client, transport } = await connect(url, provider);
+  const toolsBefore = (await client.listTools()).tools.map((tool) => tool.name);
+  const put = { name: "bucket_objects_put", arguments: { bucket: ownBucket, items: [{ key: "step-up.txt", text: "written after step-up" }] } };
+  let challenged = false;
+  try {
+    await client.callTool(put);
+  } catch (error) {
+    if (!(error instanceof UnauthorizedError) || !provider.code) throw error;
+    challenged = true;
+    await transport.finishAuth(provider.code);
+  }
+  const result = await client.callTool(put);
+  const toolsAfter = (await client.listTools()).tools.map((tool) => tool.name);
+  await client.close();
+  return {
+    read_only_tools: readOnlyTools,
+    tools_before: toolsBefore,
+    tools_after: toolsAfter,
+    challenged,
+    put: { is_error: result.isError ?? false, content: result.content },
+    tokens: provider.savedTokens.map((tokens) => ({ scope: tokens.scope })),
+    authorization_scopes: provider.authorizationUrls.map((at) => new URL(at).searchParams.get("scope")),
+    requests,
+  };
+}
+
 async function main([mode, url, redirectUri, ownBucket, otherBucket, clientIdUrl]) {
+  if (mode === "step-up") {
+    const person = new Person(process.env.SIGN_IN_LOGIN, process.env.SIGN_IN_PASSWORD);
+    console.log(JSON.stringify({ mode, ...(await stepUp(url, redirectUri, ownBucket, person)) }));
+    return;
+  }
   const person = new Person(process.env.SIGN_IN_LOGIN, process.env.SIGN_IN_PASSWORD);
   const report = { mode };
   let provider;

@@ -233,10 +233,21 @@ pub async fn sign_in(
     login: &str,
     password: &str,
 ) -> Result<Value> {
+    sign_in_with(base, resource, client, (login, password), &[]).await
+}
+
+/// [`sign_in`] with `extra` authorization parameters (e.g. a `scope`).
+pub async fn sign_in_with(
+    base: &str,
+    resource: &str,
+    client: &OAuthClient,
+    (login, password): (&str, &str),
+    extra: &[(&str, &str)],
+) -> Result<Value> {
     let pkce = Pkce::s256();
     let browser = Browser::new()?;
     let consent = browser
-        .open_consent(&authorize_url(base, client, &pkce, resource, &[]))
+        .open_consent(&authorize_url(base, client, &pkce, resource, extra))
         .await?;
     let request = consent
         .request

@@ -95,6 +95,8 @@ pub fn standard_claims(issuer: &str, audience: &str, subject: &str) -> Value {
         "iat": now,
         "nbf": now,
         "exp": now + TOKEN_LIFETIME_SECS,
+        // What a provider configured for this server grants: every tool.
+        "scope": "quilt:read quilt:write quilt:delete",
     })
 }
 

@@ -58,6 +58,20 @@ impl S3Client {
         }
     }
 
+    /// A client with temporary (STS) credentials, e.g. ones a guest was handed.
+    pub fn temporary(
+        endpoint: Url,
+        access_key_id: &str,
+        secret: &str,
+        session_token: &str,
+    ) -> Self {
+        Self {
+            endpoint,
+            credentials: Credentials::new_with_token(access_key_id, secret, session_token),
+            http: reqwest::Client::new(),
+        }
+    }
+
     fn bucket(&self, name: &str) -> Result<Bucket> {
         Bucket::new(
             self.endpoint.clone(),

@@ -11,6 +11,7 @@ use serde_json::{Value, json};
 const PROVIDER: &str = "quilt-mcp-test-oidc";
 
 /// A role `subject` may assume, granting list and read on `bucket` only.
+#[derive(Clone)]
 pub struct BucketReader {
     pub role_name: String,
     pub subject: String,

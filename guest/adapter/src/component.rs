@@ -16,7 +16,7 @@ mod bindings {
 }
 
 use bindings::exports::quilt::mcp::request_context::{
-    self, AwsCredentials, Caller, CredentialError, RegistryAccess, Settings,
+    self, AwsCredentials, Caller, CredentialError, Grant, RegistryAccess, Settings,
 };
 use bindings::exports::wasi::http::outgoing_handler;
 use bindings::wasi::config::store;
@@ -99,6 +99,18 @@ impl request_context::Guest for Adapter {
                 "none"
             }
             .into(),
+        }
+    }
+
+    /// Standalone, there are no tokens, scopes or narrowed connections: every tool is offered
+    /// and the configured keys' own rights are the limit.
+    fn get_grant() -> Grant {
+        Grant {
+            tools: quilt_mcp_policy::tools::TOOLS
+                .iter()
+                .map(|rule| rule.name.to_owned())
+                .collect(),
+            bucket: None,
         }
     }
 }

@@ -40,15 +40,22 @@ pub fn dispatch(
     match (era, method) {
         (Era::Legacy, "initialize") => Ok(json(&initialize(params.as_ref()))),
         (Era::Legacy, "ping") => Ok(json(&serde_json::json!({}))),
-        (Era::Legacy, "tools/list") => Ok(Outcome::Json(
-            RawValue::from_string(tools::LISTING.to_owned())
-                .expect("the tool listing snapshot is JSON"),
-        )),
+        (Era::Legacy, "tools/list") => Ok(json(&Listed {
+            tools: tools::listing(&env.context.grant().tools),
+        })),
         (Era::Modern, "server/discover") => Ok(json(&modern::discover())),
-        (Era::Modern, "tools/list") => Ok(json(&modern::listing())),
+        (Era::Modern, "tools/list") => Ok(json(&modern::listing(tools::listing(
+            &env.context.grant().tools,
+        )))),
         (_, "tools/call") => Ok(Outcome::Tool(ToolResult::new(call_tool(params, env)?, era))),
         _ => Err(RpcError::method_not_found(method)),
     }
+}
+
+/// The 2025-era `tools/list` result.
+#[derive(Serialize)]
+struct Listed {
+    tools: Box<RawValue>,
 }
 
 fn json(result: &impl Serialize) -> Outcome {
@@ -86,6 +93,17 @@ fn call_tool(params: Option<Value>, env: &Env<'_>) -> Result<Called, RpcError> {
             ));
         }
     };
+    if !env.context.grant().tools.contains(&name) {
+        let name = crate::echo::bounded(&name, 128);
+        return Err(RpcError::invalid_params(if tools::exists(&name) {
+            format!(
+                "The tool {name} is not offered to this request: the server's flags, this connection's \
+                 path or X-MCP-* headers, or the token's scopes leave it out; tools/list shows what is"
+            )
+        } else {
+            format!("Unknown tool: {name}")
+        }));
+    }
     tools::call(env, &name, arguments)
         .ok_or_else(|| RpcError::invalid_params(format!("Unknown tool: {name}")))
 }

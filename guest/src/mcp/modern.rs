@@ -3,12 +3,11 @@
 //! may be cached.
 
 use rmcp::model::{CacheScope, DiscoverResult, MetaObject, ResultType};
-use serde::{Deserialize, Serialize};
+use serde::Serialize;
 use serde_json::value::RawValue;
 
 use super::identity;
 use super::version;
-use crate::tools;
 
 /// Both change only when a new guest is deployed: short enough that a redeployment
 /// reaches clients within minutes, long enough to spare a round trip per turn.
@@ -30,7 +29,7 @@ pub fn discover() -> DiscoverResult {
 #[derive(Serialize)]
 #[serde(rename_all = "camelCase")]
 pub struct Listing {
-    tools: &'static RawValue,
+    tools: Box<RawValue>,
     result_type: ResultType,
     ttl_ms: u64,
     cache_scope: CacheScope,
@@ -38,22 +37,14 @@ pub struct Listing {
     meta: MetaObject,
 }
 
-/// The snapshot's one member, borrowed: checking its syntax is the only work done.
-#[derive(Deserialize)]
-struct Snapshot {
-    #[serde(borrow)]
-    tools: &'static RawValue,
-}
-
-pub fn listing() -> Listing {
-    let snapshot: Snapshot = serde_json::from_str(tools::LISTING)
-        .expect("the tool listing snapshot is {\"tools\": [...]}");
+/// `tools`: the JSON array of the tools this request may list.
+pub fn listing(tools: Box<RawValue>) -> Listing {
     Listing {
-        tools: snapshot.tools,
+        tools,
         result_type: ResultType::COMPLETE,
         ttl_ms: TTL_MS,
-        // Every caller is offered every tool; what a tool may reach is decided per call.
-        cache_scope: CacheScope::Public,
+        // What is listed follows the caller's scopes and connection.
+        cache_scope: CacheScope::Private,
         meta: server_meta(),
     }
 }

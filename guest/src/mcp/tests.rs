@@ -251,7 +251,14 @@ fn tools_list_describes_every_tool_fully() {
         .iter()
         .find(|t| t["name"] == "bucket_objects_list")
         .unwrap();
-    assert_eq!(list["inputSchema"]["required"], json!(["bucket"]));
+    // Optional: a connection held to one bucket supplies it (and the tool says so when not).
+    assert_eq!(list["inputSchema"]["required"], Value::Null);
+    assert!(
+        list["inputSchema"]["properties"]["bucket"]["description"]
+            .as_str()
+            .is_some_and(|d| d.contains("/mcp/b/{bucket}")),
+        "{list}"
+    );
     assert_eq!(
         list["inputSchema"]["properties"]["max_keys"]["default"],
         100
@@ -869,4 +876,171 @@ fn a_planted_dot_dot_key_in_a_listing_gets_no_link() {
     };
     assert!(link("in/ok.txt").unwrap().is_string(), "{result}");
     assert_eq!(link(planted), Some(Value::Null), "{result}");
+}
+
+/// A context whose grant names only `tools` (and holds it to `bucket`).
+fn granted(tools: &[&str], bucket: Option<&str>) -> FakeContext {
+    let mut context = FakeContext::default();
+    context.grant.tools = tools.iter().map(|tool| tool.to_string()).collect();
+    context.grant.bucket = bucket.map(str::to_owned);
+    context
+}
+
+fn listed_names(listing: &Value) -> Vec<String> {
+    listing["result"]["tools"]
+        .as_array()
+        .unwrap_or_else(|| panic!("{listing}"))
+        .iter()
+        .map(|tool| tool["name"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[test]
+fn tools_list_shows_only_the_granted_tools() {
+    let context = granted(&["bucket_list", "auth_status"], None);
+    let body = request("tools/list", json!({}));
+    let reply = post_with(
+        &RequestHeaders::default(),
+        &body,
+        &context,
+        &FakeHttp::default(),
+    );
+    let names = listed_names(&json_of(&reply));
+    assert_eq!(
+        names,
+        ["auth_status", "bucket_list"],
+        "in the table's order"
+    );
+    let none = granted(&[], None);
+    let reply = post_with(
+        &RequestHeaders::default(),
+        &body,
+        &none,
+        &FakeHttp::default(),
+    );
+    assert_eq!(json_of(&reply)["result"]["tools"], json!([]));
+}
+
+#[test]
+fn a_tool_outside_the_grant_is_refused_without_running() {
+    let context = granted(&["bucket_list"], None);
+    let s3 = FakeHttp::default();
+    let items = json!([{"key": "k.txt", "text": "would be written"}]);
+    let body = request(
+        "tools/call",
+        json!({"name": "bucket_objects_put", "arguments": {"bucket": "b", "items": items}}),
+    );
+    let reply = json_of(&post_with(&RequestHeaders::default(), &body, &context, &s3));
+    let message = reply["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        message.contains("bucket_objects_put is not offered"),
+        "{reply}"
+    );
+    assert!(s3.sent.borrow().is_empty());
+    let unknown = request("tools/call", json!({"name": "rm_rf", "arguments": {}}));
+    let reply = json_of(&post_with(
+        &RequestHeaders::default(),
+        &unknown,
+        &context,
+        &s3,
+    ));
+    assert_eq!(reply["error"]["message"], "Unknown tool: rm_rf");
+}
+
+#[test]
+fn a_held_bucket_refuses_every_other_before_sending() {
+    let context = granted(
+        &[
+            "bucket_objects_list",
+            "bucket_object_link",
+            "bucket_list",
+            "catalog_uri",
+        ],
+        Some("held-bucket"),
+    );
+    let s3 = FakeHttp::default();
+    for (tool, arguments) in [
+        ("bucket_objects_list", json!({"bucket": "elsewhere"})),
+        (
+            "bucket_object_link",
+            json!({"s3_uri": "s3://elsewhere/key"}),
+        ),
+        (
+            "catalog_uri",
+            json!({"registry": "s3://elsewhere", "package_name": "a/b"}),
+        ),
+    ] {
+        let body = request("tools/call", json!({"name": tool, "arguments": arguments}));
+        let result =
+            json_of(&post_with(&RequestHeaders::default(), &body, &context, &s3))["result"].clone();
+        assert_eq!(result["isError"], true, "{tool}: {result}");
+        let text = result["content"][0]["text"].as_str().unwrap_or_default();
+        assert!(
+            text.contains("held-bucket") && text.contains("elsewhere"),
+            "{tool}: {text}"
+        );
+    }
+    assert!(s3.sent.borrow().is_empty(), "nothing was sent");
+    let body = request(
+        "tools/call",
+        json!({"name": "bucket_list", "arguments": {}}),
+    );
+    let result =
+        json_of(&post_with(&RequestHeaders::default(), &body, &context, &s3))["result"].clone();
+    assert_eq!(
+        result["structuredContent"]["buckets"][0]["name"], "held-bucket",
+        "{result}"
+    );
+    assert_eq!(result["structuredContent"]["source"], "connection");
+    // Left out, the bucket is the held one.
+    let body = request(
+        "tools/call",
+        json!({"name": "catalog_uri", "arguments": {"package_name": "a/b"}}),
+    );
+    let result =
+        json_of(&post_with(&RequestHeaders::default(), &body, &context, &s3))["result"].clone();
+    assert_eq!(result["isError"], false, "{result}");
+    assert!(
+        result["structuredContent"]
+            .to_string()
+            .contains("held-bucket"),
+        "{result}"
+    );
+}
+
+/// A connection held to one bucket, at the S3 client itself: no request to, and no copy
+/// from, another bucket is built.
+#[test]
+fn the_s3_client_of_a_held_connection_addresses_no_other_bucket() {
+    use crate::s3::{S3, S3Uri};
+    let s3 = FakeHttp::default();
+    let context = granted(&[], Some("held-bucket"));
+    let client = S3::connect(&context, &s3).unwrap();
+    let at = |bucket: &str| S3Uri {
+        bucket: bucket.into(),
+        key: "k".into(),
+        version_id: None,
+    };
+    let copied_in = client.copy(&at("elsewhere"), "e", "held-bucket", "k").err();
+    let copied_out = client.copy(&at("held-bucket"), "e", "elsewhere", "k").err();
+    let linked = client
+        .presign_get(
+            &at("elsewhere"),
+            std::time::Duration::from_secs(60),
+            std::time::SystemTime::now(),
+        )
+        .err();
+    for refused in [
+        copied_in.map(|f| f.to_string()),
+        copied_out.map(|f| f.to_string()),
+        linked.map(|f| f.to_string()),
+    ] {
+        let refused = refused.expect("refused");
+        assert!(
+            refused.contains("held-bucket") && refused.contains("elsewhere"),
+            "{refused}"
+        );
+    }
+    assert!(s3.sent.borrow().is_empty());
+    assert!(client.may_address("held-bucket") && !client.may_address("elsewhere"));
 }

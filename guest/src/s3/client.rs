@@ -30,6 +30,8 @@ pub struct S3<'a> {
     region: String,
     subject: String,
     source: String,
+    /// The one bucket this request may address (`/mcp/b/{bucket}`).
+    only_bucket: Option<String>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -130,6 +132,7 @@ impl<'a> S3<'a> {
             region: settings.region,
             subject,
             source: aws.source,
+            only_bucket: context.grant().bucket,
         })
     }
 
@@ -292,6 +295,14 @@ impl<'a> S3<'a> {
         Ok(action.sign_with_time(expires_in, &timestamp(signed_at)))
     }
 
+    /// Whether this request may address `bucket`: a connection held to one bucket
+    /// (`/mcp/b/{bucket}`) may address no other.
+    pub fn may_address(&self, bucket: &str) -> bool {
+        self.only_bucket
+            .as_deref()
+            .is_none_or(|only| only == bucket)
+    }
+
     /// The bucket of an object request, refused (nothing is sent) for a key the rule in
     /// `uri` refuses: rusty-s3 would resolve its dot segments and address another object.
     pub(super) fn object_bucket(&self, name: &str, key: &str) -> Result<Bucket, ErrorKind> {
@@ -303,6 +314,15 @@ impl<'a> S3<'a> {
     /// (`..`, a host-name trick) never reaches rusty-s3.
     pub(super) fn bucket(&self, name: &str) -> Result<Bucket, ErrorKind> {
         validate_bucket(name).map_err(not_sent)?;
+        if let Some(only) = self
+            .only_bucket
+            .as_deref()
+            .filter(|_| !self.may_address(name))
+        {
+            return Err(ErrorKind::NotSent(format!(
+                "this connection is held to the bucket {only} (/mcp/b/{only}), and {name} is another"
+            )));
+        }
         Bucket::new(
             self.endpoint.clone(),
             self.style,

@@ -61,6 +61,7 @@ impl S3<'_> {
         let fail = |kind| self.failure(kind, "s3:PutObject", bucket_name, key, None);
         // The source goes in a header, not the URL, but S3 resolves it as a path too.
         check_object(&source.bucket, &source.key)
+            .and_then(|()| self.bucket(&source.bucket).map(drop))
             .map_err(|kind| self.object_failure(kind, "s3:GetObject", source))?;
         let bucket = self.object_bucket(bucket_name, key).map_err(&fail)?;
         let mut action = bucket.put_object(Some(&self.credentials), key);

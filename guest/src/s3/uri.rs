@@ -130,32 +130,13 @@ fn bucket_name(name: &str, input: &str) -> Result<String, UriError> {
 /// name, so anything else could address another bucket or host. Names shorter than three
 /// characters address only themselves, and S3 answers them with its own error.
 pub fn validate_bucket(name: &str) -> Result<(), UriError> {
-    let refuse = |problem| {
-        Err(UriError::InvalidBucket {
+    match quilt_mcp_policy::bucket::problem(name) {
+        Some(problem) => Err(UriError::InvalidBucket {
             name: name.to_owned(),
             problem,
-        })
-    };
-    let edge_ok = |c: Option<char>| c.is_some_and(|c| c.is_ascii_lowercase() || c.is_ascii_digit());
-    if name.is_empty() || name.len() > 63 {
-        return refuse("bucket names have 1 to 63 characters");
+        }),
+        None => Ok(()),
     }
-    if !name
-        .chars()
-        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '.' || c == '-')
-    {
-        return refuse("bucket names use only lowercase letters, digits, '.' and '-'");
-    }
-    if !edge_ok(name.chars().next()) || !edge_ok(name.chars().last()) {
-        return refuse("bucket names start and end with a letter or digit");
-    }
-    if name.contains("..") {
-        return refuse("bucket names have no two adjacent periods");
-    }
-    if name.parse::<std::net::Ipv4Addr>().is_ok() {
-        return refuse("bucket names are not IP addresses");
-    }
-    Ok(())
 }
 
 /// S3 keys may hold any characters, but a `.` or `..` segment is removed when the request

@@ -24,7 +24,8 @@ pub struct NoArgs {}
 
 #[derive(Serialize, JsonSchema)]
 pub struct BucketList {
-    /// `registry` (the catalog's list for you) or `configuration` (this server's --bucket list).
+    /// `registry` (the catalog's list for you), `configuration` (this server's --bucket list)
+    /// or `connection` (the one bucket of a `/mcp/b/{bucket}` connection).
     source: &'static str,
     buckets: Vec<BucketInfo>,
 }
@@ -42,6 +43,12 @@ pub struct BucketInfo {
 }
 
 fn bucket_list(env: &Env<'_>, _: NoArgs) -> Result<BucketList, ToolError> {
+    if let Some(held) = env.context.grant().bucket {
+        return Ok(BucketList {
+            source: "connection",
+            buckets: vec![configured(held)],
+        });
+    }
     let access = env.context.registry_access();
     if access.registry_url.is_none() {
         if access.buckets.is_empty() {

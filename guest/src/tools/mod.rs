@@ -37,6 +37,23 @@ impl Env<'_> {
     fn s3(&self) -> Result<S3<'_>, ToolError> {
         S3::connect(self.context, self.http).map_err(ToolError::Connect)
     }
+
+    /// The bucket a `bucket` or `registry` argument names; left empty, the one bucket the
+    /// connection is held to (`/mcp/b/{bucket}`).
+    fn bucket_argument(&self, given: &str, argument: &'static str) -> Result<String, ToolError> {
+        let held = self.context.grant().bucket;
+        if !given.trim().is_empty() {
+            let asked = crate::s3::uri::parse_bucket(given)?;
+            return match held {
+                Some(held) if held != asked => Err(ToolError::OutsideBucket { held, asked }),
+                _ => Ok(asked),
+            };
+        }
+        held.ok_or(ToolError::Argument {
+            name: argument,
+            problem: "is required: give the bucket as s3://name (only a connection held to one bucket, /mcp/b/{bucket}, has a default)".into(),
+        })
+    }
 }
 
 /// Why a tool call failed, worded for the person using the assistant.
@@ -64,6 +81,11 @@ pub enum ToolError {
     /// `catalog_url` was asked for, and the deployment names no web catalog.
     NoCatalog,
     Registry(RegistryError),
+    /// The connection is held to one bucket (`/mcp/b/{bucket}`) and the call named another.
+    OutsideBucket {
+        held: String,
+        asked: String,
+    },
 }
 
 impl fmt::Display for ToolError {
@@ -83,6 +105,10 @@ impl fmt::Display for ToolError {
                 "This deployment has no web catalog configured; use catalog_uri for a quilt+s3 URI instead",
             ),
             Self::Registry(error) => error.fmt(f),
+            Self::OutsideBucket { held, asked } => write!(
+                f,
+                "This connection is held to the bucket {held} (/mcp/b/{held}); {asked} is outside it. Connect to /mcp/b/{asked} or /mcp for other buckets"
+            ),
             Self::OutputTooLarge { bytes } => write!(
                 f,
                 "The result would be {} MiB of JSON, over the {} MiB one call may return; ask for less (a smaller max_bytes)",
@@ -271,10 +297,31 @@ fn all() -> Vec<Entry> {
     entries
 }
 
-/// The `tools/list` result, generated from the tools' types and checked in as
-/// `tools/list.json` (see the `listing_snapshot_is_current` test): a fresh instance
-/// per request would otherwise regenerate every schema on every listing.
-pub const LISTING: &str = include_str!(concat!(env!("OUT_DIR"), "/tools-list.json"));
+// Each tool's `tools/list` entry, generated from the tools' types and checked in as
+// `tools/list.json` (see the `listing_snapshot_is_current` test): a fresh instance per
+// request would otherwise regenerate every schema on every listing.
+include!(concat!(env!("OUT_DIR"), "/tools-listed.rs"));
+
+/// The `tools` array of a listing of the tools named in `allowed`, in the table's order,
+/// spliced from the snapshot without parsing it.
+pub fn listing(allowed: &[String]) -> Box<RawValue> {
+    let mut json = String::from("[");
+    for (name, tool) in LISTED {
+        if allowed.iter().any(|a| a == name) {
+            if json.len() > 1 {
+                json.push(',');
+            }
+            json.push_str(tool);
+        }
+    }
+    json.push(']');
+    RawValue::from_string(json).expect("the snapshot's tools are JSON")
+}
+
+/// Whether some tool, offered to this request or not, has this name.
+pub fn exists(name: &str) -> bool {
+    LISTED.iter().any(|(listed, _)| *listed == name)
+}
 
 /// The tools' metadata, generated from their types.
 #[cfg(test)]
@@ -353,6 +400,37 @@ fn parse_arguments<A: DeserializeOwned>(arguments: Value) -> Result<A, ToolError
             ToolError::Arguments(format!("Invalid argument '{path}': {inner}"))
         }
     })
+}
+
+/// The MCP annotations a client shows must agree with the scope table the host enforces.
+#[cfg(test)]
+mod scope_table {
+    use quilt_mcp_policy::tools::{Permission, TOOLS, rule_for};
+
+    #[test]
+    fn every_tool_has_a_row_in_listing_order() {
+        let names: Vec<&str> = super::all().iter().map(|entry| entry.name).collect();
+        let rows: Vec<&str> = TOOLS.iter().map(|rule| rule.name).collect();
+        assert_eq!(names, rows);
+        let listed: Vec<&str> = super::LISTED.iter().map(|(name, _)| *name).collect();
+        assert_eq!(listed, rows, "the listing snapshot follows the table");
+    }
+
+    #[test]
+    fn annotations_agree_with_the_scope_each_tool_needs() {
+        for tool in super::describe_all() {
+            let rule = rule_for(&tool.name).expect("every tool has a row");
+            let hints = tool.annotations.expect("every tool is annotated");
+            let reads_only = matches!(rule.needs, None | Some(Permission::Read));
+            assert_eq!(hints.read_only_hint, Some(reads_only), "{}", tool.name);
+            if reads_only {
+                assert_eq!(hints.destructive_hint, Some(false), "{}", tool.name);
+            }
+            if rule.needs == Some(Permission::Delete) {
+                assert_eq!(hints.destructive_hint, Some(true), "{}", tool.name);
+            }
+        }
+    }
 }
 
 #[cfg(test)]

@@ -12,7 +12,7 @@ use serde::{Deserialize, Serialize, Serializer};
 use super::encoding::{Encoding, Text, complete_utf8_prefix};
 use super::{Effect, Entry, Env, ToolError, entry};
 use crate::s3::client::{ListQuery, Upload};
-use crate::s3::uri::{object_uri, parse_bucket};
+use crate::s3::uri::object_uri;
 use crate::s3::{S3, S3Uri};
 
 /// Bounds what one call holds in memory (and returns, base64 and all).
@@ -87,7 +87,9 @@ fn default_expiration() -> i64 {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct ListArgs {
-    /// The bucket, as `name` or `s3://name`.
+    /// The bucket, as `name` or `s3://name`; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(default)]
     bucket: String,
     /// Only keys starting with this prefix.
     #[serde(default)]
@@ -144,7 +146,7 @@ pub struct ListedObject {
 }
 
 fn list(env: &Env<'_>, args: ListArgs) -> Result<ObjectList, ToolError> {
-    let bucket = parse_bucket(&args.bucket)?;
+    let bucket = env.bucket_argument(&args.bucket, "bucket")?;
     if !(1..=1000).contains(&args.max_keys) {
         return Err(ToolError::Argument {
             name: "max_keys",
@@ -447,7 +449,9 @@ fn link(env: &Env<'_>, args: LinkArgs) -> Result<ObjectLink, ToolError> {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct PutArgs {
-    /// The bucket, as `name` or `s3://name`.
+    /// The bucket, as `name` or `s3://name`; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(default)]
     bucket: String,
     /// The objects to write; each needs a key and exactly one of text or data.
     items: Vec<PutItem>,
@@ -507,7 +511,7 @@ pub enum PutResult {
 }
 
 fn put(env: &Env<'_>, args: PutArgs) -> Result<PutReport, ToolError> {
-    let bucket = parse_bucket(&args.bucket)?;
+    let bucket = env.bucket_argument(&args.bucket, "bucket")?;
     if args.items.is_empty() {
         return Err(ToolError::Argument {
             name: "items",

@@ -69,7 +69,19 @@ fn search_catalog(env: &Env<'_>, args: SearchArgs) -> Result<SearchResult, ToolE
         });
     }
     let registry = RegistryApi::connect(env.context, env.http, "search_catalog")?;
-    let buckets = if args.bucket.trim().is_empty() {
+    let held = env.context.grant().bucket;
+    let buckets = if let Some(held) = held {
+        match args.bucket.trim() {
+            "" => vec![held],
+            asked if parse_bucket(asked)? == held => vec![held],
+            asked => {
+                return Err(ToolError::OutsideBucket {
+                    held,
+                    asked: parse_bucket(asked)?,
+                });
+            }
+        }
+    } else if args.bucket.trim().is_empty() {
         let names: Vec<String> = bucket_configs(&registry)?
             .into_iter()
             .map(|b| b.name)

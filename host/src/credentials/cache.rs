@@ -15,6 +15,7 @@ use sha2::{Digest, Sha256};
 use tokio::sync::OnceCell;
 
 use super::{AwsCredentials, CredentialError, CredentialSource};
+use crate::access::SessionPolicy;
 use crate::auth::Caller;
 
 type TokenHash = [u8; 32];
@@ -63,11 +64,23 @@ impl<T: Expiring> PerToken<T> {
     }
 
     /// What `token` was exchanged for, by `exchange` when nothing fresh is kept for it.
-    pub async fn get_or_exchange<F>(&self, token: &str, exchange: F) -> Result<T, CredentialError>
+    /// `variant` tells apart exchanges of one token for different things (credentials under
+    /// different session policies).
+    pub async fn get_or_exchange<F>(
+        &self,
+        token: &str,
+        variant: &str,
+        exchange: F,
+    ) -> Result<T, CredentialError>
     where
         F: Future<Output = Result<T, CredentialError>>,
     {
-        let key: TokenHash = Sha256::digest(token).into();
+        let key: TokenHash = Sha256::new()
+            .chain_update(token)
+            .chain_update([0])
+            .chain_update(variant)
+            .finalize()
+            .into();
         let cell = self.exchange_for(key);
         let outcome = cell.get_or_init(|| exchange).await.clone();
         if !outcome.as_ref().is_ok_and(|value| self.fresh(value)) {
@@ -162,13 +175,23 @@ impl CredentialSource for CachedCredentials {
     async fn credentials(
         &self,
         caller: Option<&Caller>,
+        policy: &SessionPolicy,
     ) -> Result<AwsCredentials, CredentialError> {
         let Some(caller) = caller else {
-            return self.source.credentials(None).await;
+            return self.source.credentials(None, policy).await;
         };
+        let variant = match self.source.enforces_session_policies() {
+            true => policy.key(),
+            false => String::new(),
+        };
+        let exchange = self.source.credentials(Some(caller), policy);
         self.cache
-            .get_or_exchange(caller.token.raw(), self.source.credentials(Some(caller)))
+            .get_or_exchange(caller.token.raw(), &variant, exchange)
             .await
+    }
+
+    fn enforces_session_policies(&self) -> bool {
+        self.source.enforces_session_policies()
     }
 }
 
@@ -183,6 +206,7 @@ mod tests {
     use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
     use super::CachedCredentials;
+    use crate::access::SessionPolicy;
     use crate::auth::Caller;
     use crate::auth::VerifiedToken;
     use crate::credentials::{AwsCredentials, CredentialError, CredentialSource};
@@ -194,6 +218,8 @@ mod tests {
         exchanges: AtomicUsize,
         lifetime_secs: u64,
         failures_first: usize,
+        /// Whether it narrows credentials to the session policy (as web-identity does).
+        enforces: bool,
     }
 
     impl CountingSource {
@@ -202,6 +228,7 @@ mod tests {
                 exchanges: AtomicUsize::new(0),
                 lifetime_secs,
                 failures_first: 0,
+                enforces: false,
             })
         }
 
@@ -216,7 +243,15 @@ mod tests {
             "counting"
         }
 
-        async fn credentials(&self, _: Option<&Caller>) -> Result<AwsCredentials, CredentialError> {
+        fn enforces_session_policies(&self) -> bool {
+            self.enforces
+        }
+
+        async fn credentials(
+            &self,
+            _: Option<&Caller>,
+            _: &SessionPolicy,
+        ) -> Result<AwsCredentials, CredentialError> {
             let number = self.exchanges.fetch_add(1, Ordering::SeqCst);
             tokio::time::sleep(Duration::from_millis(50)).await;
             if number < self.failures_first {
@@ -249,6 +284,29 @@ mod tests {
         CachedCredentials::new(source.clone(), MARGIN, NonZeroUsize::new(capacity).unwrap())
     }
 
+    #[tokio::test]
+    async fn credentials_under_one_session_policy_never_serve_another() {
+        use crate::access::Permissions;
+        use quilt_mcp_policy::tools::Permission;
+        let read = SessionPolicy::new([Permission::Read].into_iter().collect(), None);
+        let held = SessionPolicy::new(Permissions::all(), Some("raw"));
+        for enforces in [true, false] {
+            let source = Arc::new(CountingSource {
+                exchanges: AtomicUsize::new(0),
+                lifetime_secs: 3600,
+                failures_first: 0,
+                enforces,
+            });
+            let cache = cache(&source, 10);
+            let token = caller("token-a");
+            for policy in [&read, &held, &read, &SessionPolicy::unrestricted(), &held] {
+                cache.credentials(Some(&token), policy).await.unwrap();
+            }
+            let expected = if enforces { 3 } else { 1 };
+            assert_eq!(source.exchanges(), expected, "enforcing: {enforces}");
+        }
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
     async fn fifty_concurrent_requests_share_one_exchange() {
         let source = CountingSource::lasting(3600);
@@ -258,7 +316,7 @@ mod tests {
             let cache = cache.clone();
             requests.spawn(async move {
                 cache
-                    .credentials(Some(&caller("token-a")))
+                    .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
                     .await
                     .unwrap()
                     .access_key_id
@@ -273,10 +331,19 @@ mod tests {
     async fn credentials_far_from_expiry_are_reused() {
         let source = CountingSource::lasting(MARGIN.as_secs() + 60);
         let cache = cache(&source, 10);
-        cache.credentials(Some(&caller("token-a"))).await.unwrap();
-        cache.credentials(Some(&caller("token-a"))).await.unwrap();
+        cache
+            .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
+        cache
+            .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
         assert_eq!(source.exchanges(), 1);
-        cache.credentials(Some(&caller("token-b"))).await.unwrap();
+        cache
+            .credentials(Some(&caller("token-b")), &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
         assert_eq!(source.exchanges(), 2, "another token is another exchange");
     }
 
@@ -284,8 +351,14 @@ mod tests {
     async fn credentials_within_the_margin_of_expiry_are_exchanged_again() {
         let source = CountingSource::lasting(MARGIN.as_secs() - 1);
         let cache = cache(&source, 10);
-        let first = cache.credentials(Some(&caller("token-a"))).await.unwrap();
-        let second = cache.credentials(Some(&caller("token-a"))).await.unwrap();
+        let first = cache
+            .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
+        let second = cache
+            .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
         assert_eq!(source.exchanges(), 2);
         assert_ne!(first.access_key_id, second.access_key_id);
     }
@@ -296,10 +369,21 @@ mod tests {
             exchanges: AtomicUsize::new(0),
             lifetime_secs: 3600,
             failures_first: 1,
+            enforces: false,
         });
         let cache = cache(&source, 10);
-        assert!(cache.credentials(Some(&caller("token-a"))).await.is_err());
-        assert!(cache.credentials(Some(&caller("token-a"))).await.is_ok());
+        assert!(
+            cache
+                .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
+                .await
+                .is_err()
+        );
+        assert!(
+            cache
+                .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
+                .await
+                .is_ok()
+        );
         assert_eq!(source.exchanges(), 2);
     }
 
@@ -308,13 +392,25 @@ mod tests {
         let source = CountingSource::lasting(3600);
         let cache = cache(&source, 2);
         for token in ["a", "b", "c"] {
-            cache.credentials(Some(&caller(token))).await.unwrap();
+            cache
+                .credentials(Some(&caller(token)), &SessionPolicy::unrestricted())
+                .await
+                .unwrap();
         }
         assert_eq!(cache.cache.entries.lock().unwrap().by_token.len(), 2);
-        cache.credentials(Some(&caller("c"))).await.unwrap();
-        cache.credentials(Some(&caller("b"))).await.unwrap();
+        cache
+            .credentials(Some(&caller("c")), &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
+        cache
+            .credentials(Some(&caller("b")), &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
         assert_eq!(source.exchanges(), 3, "b and c are still cached");
-        cache.credentials(Some(&caller("a"))).await.unwrap();
+        cache
+            .credentials(Some(&caller("a")), &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
         assert_eq!(source.exchanges(), 4, "a was dropped as the oldest");
     }
 }

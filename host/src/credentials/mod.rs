@@ -23,6 +23,7 @@ pub use registry_token::RegistryToken;
 pub use static_keys::StaticKeys;
 pub use web_identity::WebIdentity;
 
+use crate::access::SessionPolicy;
 use crate::auth::Caller;
 use url::Url;
 
@@ -54,9 +55,19 @@ pub trait CredentialSource: Send + Sync {
     /// Short name shown to users by `auth_status` (e.g. "static").
     fn name(&self) -> &'static str;
 
-    /// Credentials for this caller (`None` only under `--no-auth`).
-    async fn credentials(&self, caller: Option<&Caller>)
-    -> Result<AwsCredentials, CredentialError>;
+    /// Credentials for this caller (`None` only under `--no-auth`), narrowed to `policy` by
+    /// the sources that can have AWS enforce it (see [`Self::enforces_session_policies`]).
+    async fn credentials(
+        &self,
+        caller: Option<&Caller>,
+        policy: &SessionPolicy,
+    ) -> Result<AwsCredentials, CredentialError>;
+
+    /// Whether the credentials themselves carry the request's session policy, so that S3
+    /// refuses what it does not allow. Otherwise only the host and the guest enforce it.
+    fn enforces_session_policies(&self) -> bool {
+        false
+    }
 }
 
 /// The source for deployments that configure none: every S3 tool explains how to get one.
@@ -68,7 +79,11 @@ impl CredentialSource for NoCredentials {
         "none"
     }
 
-    async fn credentials(&self, _: Option<&Caller>) -> Result<AwsCredentials, CredentialError> {
+    async fn credentials(
+        &self,
+        _: Option<&Caller>,
+        _: &SessionPolicy,
+    ) -> Result<AwsCredentials, CredentialError> {
         Err(CredentialError::NotConfigured(
             "This server has no AWS credential source configured, so S3 tools cannot run. \
              Ask its operator to start it with --credentials."

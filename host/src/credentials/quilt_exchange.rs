@@ -15,6 +15,7 @@ use time::format_description::well_known::Iso8601;
 use url::Url;
 
 use super::{AwsCredentials, CredentialError, CredentialSource, RegistryToken, token_holder};
+use crate::access::SessionPolicy;
 use crate::auth::Caller;
 
 /// A user waits on this exchange: fail fast rather than hold the request to its deadline.
@@ -151,6 +152,7 @@ impl CredentialSource for QuiltExchange {
     async fn credentials(
         &self,
         caller: Option<&Caller>,
+        _: &SessionPolicy,
     ) -> Result<AwsCredentials, CredentialError> {
         let caller = token_holder(caller, self.name())?;
         let subject = &caller.subject;
@@ -191,6 +193,7 @@ mod tests {
     use url::Url;
 
     use super::QuiltExchange;
+    use crate::access::SessionPolicy;
     use crate::auth::Caller;
     use crate::auth::VerifiedToken;
     use crate::credentials::{AwsCredentials, CredentialError, CredentialSource, RegistryToken};
@@ -243,7 +246,9 @@ mod tests {
     async fn exchange_at(url: &Url) -> Result<AwsCredentials, CredentialError> {
         let source =
             QuiltExchange::new(url, RegistryToken::callers_own(), Duration::from_secs(2)).unwrap();
-        source.credentials(Some(&caller())).await
+        source
+            .credentials(Some(&caller()), &SessionPolicy::unrestricted())
+            .await
     }
 
     #[tokio::test]
@@ -329,7 +334,11 @@ mod tests {
             Duration::from_millis(300),
         )
         .unwrap();
-        let error = source.credentials(Some(&caller())).await.err().unwrap();
+        let error = source
+            .credentials(Some(&caller()), &SessionPolicy::unrestricted())
+            .await
+            .err()
+            .unwrap();
         assert!(
             error.to_string().contains("did not answer within"),
             "{error}"
@@ -342,7 +351,11 @@ mod tests {
         let (url, seen) = registry(200, ISSUED).await;
         let source =
             QuiltExchange::new(&url, RegistryToken::callers_own(), Duration::from_secs(2)).unwrap();
-        let error = source.credentials(None).await.err().unwrap();
+        let error = source
+            .credentials(None, &SessionPolicy::unrestricted())
+            .await
+            .err()
+            .unwrap();
         assert!(
             matches!(error, CredentialError::NotConfigured(_)),
             "{error:?}"

@@ -113,7 +113,7 @@ impl TokenExchange {
     async fn exchanged(&self, caller: &Caller) -> Result<String, CredentialError> {
         let token = caller.token.raw();
         self.cache
-            .get_or_exchange(token, self.exchange(token))
+            .get_or_exchange(token, "", self.exchange(token))
             .await
             .map(|exchanged| exchanged.token)
     }

@@ -1,6 +1,7 @@
 //! One fixed key pair for every caller: for a single-user deployment or development.
 
 use super::{AwsCredentials, CredentialError, CredentialSource};
+use crate::access::SessionPolicy;
 use crate::auth::Caller;
 
 pub struct StaticKeys {
@@ -19,7 +20,11 @@ impl CredentialSource for StaticKeys {
         "static"
     }
 
-    async fn credentials(&self, _: Option<&Caller>) -> Result<AwsCredentials, CredentialError> {
+    async fn credentials(
+        &self,
+        _: Option<&Caller>,
+        _: &SessionPolicy,
+    ) -> Result<AwsCredentials, CredentialError> {
         Ok(self.keys.clone())
     }
 }
@@ -27,6 +32,7 @@ impl CredentialSource for StaticKeys {
 #[cfg(test)]
 mod tests {
     use super::StaticKeys;
+    use crate::access::SessionPolicy;
     use crate::credentials::{AwsCredentials, CredentialSource};
 
     #[tokio::test]
@@ -37,7 +43,10 @@ mod tests {
             session_token: None,
             expiration: None,
         });
-        let keys = source.credentials(None).await.unwrap();
+        let keys = source
+            .credentials(None, &SessionPolicy::unrestricted())
+            .await
+            .unwrap();
         assert_eq!(keys.access_key_id, "AKID");
         assert_eq!(source.name(), "static");
     }

@@ -20,6 +20,7 @@ use url::Url;
 
 use super::roles::RoleChoice;
 use super::{AwsCredentials, CredentialError, CredentialSource, token_holder};
+use crate::access::SessionPolicy;
 use crate::auth::Caller;
 
 /// A user waits on this exchange: fail fast rather than hold the request to its deadline.
@@ -33,6 +34,8 @@ const SESSION_NAME_MAX: usize = 64;
 pub struct WebIdentity {
     client: aws_sdk_sts::Client,
     endpoint: String,
+    /// The region's ARN partition, for the session policies' resources.
+    partition: &'static str,
     roles: RoleChoice,
     duration_secs: i32,
 }
@@ -59,6 +62,7 @@ impl WebIdentity {
         Self {
             client: aws_sdk_sts::Client::from_conf(config),
             endpoint,
+            partition: crate::access::partition(region),
             roles,
             duration_secs,
         }
@@ -128,9 +132,16 @@ impl CredentialSource for WebIdentity {
         "web-identity"
     }
 
+    /// STS intersects the role's policies with the session policy, so S3 itself refuses
+    /// what the request may not do, presigned URLs included.
+    fn enforces_session_policies(&self) -> bool {
+        true
+    }
+
     async fn credentials(
         &self,
         caller: Option<&Caller>,
+        policy: &SessionPolicy,
     ) -> Result<AwsCredentials, CredentialError> {
         let caller = token_holder(caller, self.name())?;
         let subject = &caller.subject;
@@ -144,12 +155,14 @@ impl CredentialSource for WebIdentity {
             .role_session_name(session_name(subject))
             .web_identity_token(caller.web_identity_token())
             .duration_seconds(self.duration_secs)
+            .set_policy(policy.document(self.partition))
             .send()
             .await;
         match answer {
             Ok(output) => {
                 let keys = self.keys_from(output)?;
-                tracing::info!(target: "quilt_mcp::credentials", subject, role, expiration = keys.expiration, "assumed role with web identity");
+                let narrowed = policy.document(self.partition).is_some();
+                tracing::info!(target: "quilt_mcp::credentials", subject, role, narrowed, expiration = keys.expiration, "assumed role with web identity");
                 Ok(keys)
             }
             Err(error) => {

@@ -97,12 +97,17 @@ pub async fn show_consent(bridge: &Bridge, query: &Form, cookie: Option<&str>) -
     let sealed = bridge
         .keys
         .seal(Purpose::Consent, &Sealed::new(&request, request.exp));
+    let scopes: Vec<(&str, &str)> = request
+        .scopes
+        .iter()
+        .map(|scope| (scope.as_str(), bridge.scopes.meaning(scope)))
+        .collect();
     let page = pages::consent(&ConsentView {
         client_name: &client.name,
         client_id: &client.client_id,
         by_document: client.by_document,
         redirect_uri: &redirect_uri,
-        scopes: &request.scopes,
+        scopes: &scopes,
         resource: &request.resource,
         request: &sealed,
     });

@@ -46,9 +46,6 @@ use crate::server::responses::{self, HttpResponse};
 const MAX_BODY_BYTES: usize = 64 << 10;
 const BODY_TIMEOUT: Duration = Duration::from_secs(10);
 
-/// The scopes this server grants (enforced per tool by a later change; carried in tokens now).
-pub const SCOPES: [&str; 2] = ["quilt:read", "quilt:write"];
-
 pub struct Bridge {
     issuer: String,
     resource: String,
@@ -65,16 +62,18 @@ pub struct Bridge {
 impl Bridge {
     /// `None` unless `--oauth-upstream-issuer` is set. `public_url` is this server's;
     /// `resource` its MCP endpoint.
+    /// `scopes` are the ones it grants: each with what it lets an application do.
     pub fn from_config(
         config: &OAuthConfig,
         public_url: &Url,
         resource: &str,
+        scopes: Vec<(String, &'static str)>,
     ) -> anyhow::Result<Option<Self>> {
         if !config.enabled() {
             return Ok(None);
         }
         let keys = Arc::new(KeyRing::from_secrets(&config.oauth_keys)?);
-        Self::with_keys(config, public_url, resource, keys).map(Some)
+        Self::with_keys(config, public_url, resource, keys, scopes).map(Some)
     }
 
     fn with_keys(
@@ -82,6 +81,7 @@ impl Bridge {
         public_url: &Url,
         resource: &str,
         keys: Arc<KeyRing>,
+        scopes: Vec<(String, &'static str)>,
     ) -> anyhow::Result<Self> {
         let issuer = public_url.as_str().trim_end_matches('/').to_owned();
         let callback = format!("{issuer}/oauth/callback");
@@ -97,7 +97,7 @@ impl Bridge {
             ),
             keys,
             resource: resource.to_owned(),
-            scopes: Scopes,
+            scopes: Scopes(scopes),
             access_token_secs: config.oauth_access_token_secs,
             refresh_token_secs: config.oauth_refresh_token_secs,
             secure_cookie: public_url.scheme() == "https",
@@ -190,7 +190,7 @@ impl Bridge {
             "code_challenge_methods_supported": ["S256"],
             "token_endpoint_auth_methods_supported": ["none"],
             "revocation_endpoint_auth_methods_supported": ["none"],
-            "scopes_supported": SCOPES,
+            "scopes_supported": self.scopes.names(),
             "client_id_metadata_document_supported": true,
             "authorization_response_iss_parameter_supported": true,
         })
@@ -286,28 +286,43 @@ impl Bridge {
     }
 }
 
-/// The scopes a request is granted: those asked for, all known; all of them when none is asked.
-struct Scopes;
+/// The scopes the bridge grants, each with what it lets an application do.
+struct Scopes(Vec<(String, &'static str)>);
 
 impl Scopes {
+    fn names(&self) -> Vec<&str> {
+        self.0.iter().map(|(name, _)| name.as_str()).collect()
+    }
+
+    /// What `scope` lets an application do, for the consent page.
+    fn meaning(&self, scope: &str) -> &'static str {
+        self.0
+            .iter()
+            .find(|(name, _)| name == scope)
+            .map_or("", |(_, meaning)| meaning)
+    }
+
+    /// Those asked for, in the order asked, when all are known; all of them when none is
+    /// asked (RFC 6749 §3.3 lets the server choose a default). `offline_access`, which some
+    /// clients add to ask for a refresh token, is granted by issuing one and not echoed.
     fn granted(&self, asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
         let asked: Vec<&str> = asked
             .unwrap_or_default()
             .split(' ')
-            .filter(|s| !s.is_empty())
+            .filter(|s| !s.is_empty() && *s != "offline_access")
             .collect();
         if asked.is_empty() {
-            return Ok(SCOPES.iter().map(|s| s.to_string()).collect());
+            return Ok(self.names().into_iter().map(str::to_owned).collect());
         }
         let mut granted = Vec::new();
         for scope in asked {
-            if !SCOPES.contains(&scope) {
+            if !self.names().contains(&scope) {
                 return Err(OAuthError::new(
                     errors::ErrorCode::InvalidScope,
                     format!(
                         "unknown scope {:?}; this server grants {}",
                         crate::untrusted::bounded(scope),
-                        SCOPES.join(", ")
+                        self.names().join(", ")
                     ),
                 ));
             }
@@ -440,13 +455,23 @@ pub(crate) fn bridge_for_tests() -> Bridge {
         &public_url,
         "https://mcp.example.com/mcp",
         Arc::new(KeyRing::random()),
+        test_scopes().0,
     )
     .expect("a bridge")
 }
 
 #[cfg(test)]
+fn test_scopes() -> Scopes {
+    Scopes(vec![
+        ("quilt:read".into(), "read"),
+        ("quilt:write".into(), "write"),
+        ("quilt:delete".into(), "delete"),
+    ])
+}
+
+#[cfg(test)]
 mod tests {
-    use super::{Form, Scopes};
+    use super::{Form, test_scopes};
 
     #[test]
     fn over_https_the_cookie_is_a_host_cookie_browsers_keep() {
@@ -509,11 +534,17 @@ mod tests {
 
     #[test]
     fn scopes_are_known_ones_or_all() {
-        assert_eq!(Scopes.granted(None).unwrap(), ["quilt:read", "quilt:write"]);
+        let scopes = test_scopes();
         assert_eq!(
-            Scopes.granted(Some("quilt:read quilt:read")).unwrap(),
+            scopes.granted(None).unwrap(),
+            ["quilt:read", "quilt:write", "quilt:delete"]
+        );
+        assert_eq!(
+            scopes
+                .granted(Some("quilt:read offline_access quilt:read"))
+                .unwrap(),
             ["quilt:read"]
         );
-        assert!(Scopes.granted(Some("quilt:read admin")).is_err());
+        assert!(scopes.granted(Some("quilt:read admin")).is_err());
     }
 }

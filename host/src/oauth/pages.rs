@@ -37,7 +37,8 @@ pub struct ConsentView<'a> {
     pub client_id: &'a str,
     pub by_document: bool,
     pub redirect_uri: &'a str,
-    pub scopes: &'a [String],
+    /// Each scope with what it lets the application do.
+    pub scopes: &'a [(&'a str, &'a str)],
     pub resource: &'a str,
     /// The sealed request the form posts back.
     pub request: &'a str,
@@ -55,14 +56,18 @@ pub fn consent(view: &ConsentView<'_>) -> String {
             .to_owned()
     };
     let mut scopes = String::new();
-    for scope in view.scopes {
-        let _ = write!(scopes, "<li><code>{}</code></li>", escape(scope));
+    for (scope, meaning) in view.scopes {
+        let _ = write!(
+            scopes,
+            "<li><code>{}</code>: {}</li>",
+            escape(scope),
+            escape(meaning)
+        );
     }
     let body = format!(
         "<h1>Allow {name} to use Quilt as you?</h1>\
          <p><strong>{name}</strong>, {identity}, asks to act on your behalf at <code>{resource}</code> with:</p>\
          <ul>{scopes}</ul>\
-         <p class=\"warn\">This server does not yet limit tools by scope: the application can use every tool you can.</p>\
          <p>After you sign in, you will be sent back to <strong>{host}</strong> (<code>{redirect}</code>).</p>\
          <form method=\"post\" action=\"/oauth/consent\">\
          <input type=\"hidden\" name=\"request\" value=\"{request}\">\
@@ -98,7 +103,7 @@ mod tests {
             escape(r#"<script>"x"&'y'"#),
             "&lt;script&gt;&quot;x&quot;&amp;&#39;y&#39;"
         );
-        let scopes = vec!["quilt:read".to_owned()];
+        let scopes = [("quilt:read", "read")];
         let page = consent(&ConsentView {
             client_name: "<img src=x onerror=alert(1)>",
             client_id: "https://evil.example/\"><script>",

@@ -325,8 +325,23 @@ impl Upstream {
             .and_then(Value::as_array)
             .map_or(1, Vec::len);
         let azp = claims.get("azp").and_then(Value::as_str);
-        if (audiences > 1 || azp.is_some()) && azp != Some(&self.client_id) {
-            return Err(refused("its azp (authorized party) is not this server"));
+        let several = if audiences > 1 {
+            "it names several audiences and "
+        } else {
+            ""
+        };
+        match azp {
+            None if audiences > 1 => {
+                return Err(refused(
+                    "it names several audiences and no azp (authorized party) naming this server",
+                ));
+            }
+            Some(party) if party != self.client_id => {
+                return Err(refused(&format!(
+                    "{several}its azp (authorized party) is another client"
+                )));
+            }
+            _ => {}
         }
         Ok(claims)
     }

@@ -7,20 +7,23 @@ use std::sync::Arc;
 
 use super::bindings::request_context as wit;
 use super::deployment::Deployment;
+use crate::access::Grant;
 use crate::auth::Caller;
 use crate::credentials::CredentialError;
 
 pub struct RequestScope {
     deployment: Arc<Deployment>,
     caller: Option<Caller>,
+    grant: Grant,
     derived: Option<Result<wit::AwsCredentials, wit::CredentialError>>,
 }
 
 impl RequestScope {
-    pub fn new(deployment: Arc<Deployment>, caller: Option<Caller>) -> Self {
+    pub fn new(deployment: Arc<Deployment>, caller: Option<Caller>, grant: Grant) -> Self {
         Self {
             deployment,
             caller,
+            grant,
             derived: None,
         }
     }
@@ -40,7 +43,14 @@ impl wit::Host for RequestScope {
             return derived.clone();
         }
         let source = &self.deployment.credentials;
-        let derived = match source.credentials(self.caller.as_ref()).await {
+        let policy = self.grant.session_policy();
+        if policy.allows_nothing() {
+            // No tool this request may call touches S3, so neither may anything else.
+            return Err(wit::CredentialError::Denied(
+                "This connection and token allow no tool that uses S3, so no AWS credentials are issued for it".into(),
+            ));
+        }
+        let derived = match source.credentials(self.caller.as_ref(), &policy).await {
             Ok(keys) => Ok(wit::AwsCredentials {
                 access_key_id: keys.access_key_id,
                 secret_access_key: keys.secret_access_key,
@@ -60,8 +70,11 @@ impl wit::Host for RequestScope {
 
     async fn get_registry_access(&mut self) -> wit::RegistryAccess {
         let deployment = &self.deployment;
-        // Only with a registry to send it to: the egress hook lets it go nowhere else.
-        let forwards = deployment.forward_registry_token && deployment.registry_url.is_some();
+        // Only with a registry to send it to (the egress hook lets it go nowhere else), and only
+        // to a request that may call a tool that needs it.
+        let forwards = deployment.forward_registry_token
+            && deployment.registry_url.is_some()
+            && self.grant.uses_registry();
         let bearer = match self.caller.as_ref().filter(|_| forwards) {
             None => None,
             // A failed exchange leaves the tools without a bearer; they say so.
@@ -93,6 +106,13 @@ impl wit::Host for RequestScope {
             credential_source: deployment.credentials.name().to_owned(),
         }
     }
+
+    fn get_grant(&mut self) -> wit::Grant {
+        wit::Grant {
+            tools: self.grant.tools(),
+            bucket: self.grant.bucket().map(str::to_owned),
+        }
+    }
 }
 
 #[cfg(test)]
@@ -104,6 +124,7 @@ mod tests {
 
     use super::RequestScope;
     use super::wit::Host;
+    use crate::access::Grant;
     use crate::auth::{Caller, VerifiedToken};
     use crate::credentials;
     use crate::sandbox::{Deployment, DeploymentConfig};
@@ -130,7 +151,7 @@ mod tests {
             token: VerifiedToken::new(TOKEN, Map::new()),
             upstream: None,
         };
-        RequestScope::new(deployment, Some(caller))
+        RequestScope::new(deployment, Some(caller), Grant::unrestricted())
     }
 
     #[tokio::test]
@@ -147,8 +168,11 @@ mod tests {
         assert_eq!(off.get_registry_access().await.bearer, None);
         let mut no_registry = scope(deployment(None, true));
         assert_eq!(no_registry.get_registry_access().await.bearer, None);
-        let mut anonymous =
-            RequestScope::new(deployment(Some("https://r.example.com"), true), None);
+        let mut anonymous = RequestScope::new(
+            deployment(Some("https://r.example.com"), true),
+            None,
+            Grant::unrestricted(),
+        );
         assert_eq!(anonymous.get_registry_access().await.bearer, None);
     }
 

@@ -20,6 +20,7 @@ use super::bindings::GuestPre;
 use super::engine;
 use super::store::{GuestOutput, RequestState};
 use super::{Deployment, GuestFailure, RequestScope, Sandbox};
+use crate::access::Grant;
 
 impl Sandbox {
     /// Runs one request in a fresh instance and returns the guest's response, read whole
@@ -117,7 +118,7 @@ impl Sandbox {
     ) -> anyhow::Result<Vec<Duration>> {
         let mut timings = Vec::with_capacity(count);
         for _ in 0..count {
-            let scope = RequestScope::new(deployment.clone(), None);
+            let scope = RequestScope::new(deployment.clone(), None, Grant::unrestricted());
             let started = Instant::now();
             let (mut store, _output) = self.new_store(scope, "");
             self.pre.instantiate_async(&mut store).await?;

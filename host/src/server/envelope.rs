@@ -69,6 +69,14 @@ impl Envelope {
         self.method.as_deref().map(bounded)
     }
 
+    /// The tool a `tools/call` names, as sent.
+    pub fn called_tool(&self) -> Option<&str> {
+        match self.method.as_deref() {
+            Some("tools/call") => self.tool.as_deref(),
+            _ => None,
+        }
+    }
+
     /// The called tool's name, cut to a length fit for a log line.
     pub fn tool(&self) -> Option<String> {
         self.tool.as_deref().map(bounded)

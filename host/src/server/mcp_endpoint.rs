@@ -1,5 +1,5 @@
-//! `POST /mcp`: the checks before the guest, then the guest, each recording what it learns
-//! on the request's log line.
+//! `POST /mcp` (and its narrowed views, `/mcp/readonly` and the like): the checks before the
+//! guest, then the guest, each recording what it learns on the request's log line.
 //!
 //! A check that refuses returns the response to send instead, as its `Err`.
 #![allow(
@@ -20,6 +20,7 @@ use super::admission::{Refusal, Ticket};
 use super::envelope::Envelope;
 use super::responses::{self, HttpResponse};
 use super::{App, held_body, request_line};
+use crate::access::{Grant, Narrowing, Refusal as AccessRefusal};
 use crate::auth::{self, Caller};
 use crate::sandbox::{GuestFailure, RequestScope};
 use crate::untrusted::bounded;
@@ -31,16 +32,17 @@ const SECRET_HEADERS: [header::HeaderName; 3] = [
     header::PROXY_AUTHORIZATION,
 ];
 
-/// `host` is the request's effective host (see `host_header::effective_host`). The request's
-/// log line is its span's (see `request_line`).
+/// `host` is the request's effective host (see `host_header::effective_host`); `connection`
+/// what its path narrowed. The request's log line is its span's (see `request_line`).
 pub async fn handle(
     app: &App,
     request: http::Request<Incoming>,
     host: Option<String>,
+    connection: Narrowing,
 ) -> HttpResponse {
     let request_id = uuid::Uuid::new_v4().to_string();
     async {
-        let response = checked_then_run(app, request, host, &request_id)
+        let response = checked_then_run(app, request, host, connection, &request_id)
             .await
             .unwrap_or_else(|refused| refused);
         tracing::Span::current().record("status", response.status().as_u16());
@@ -55,16 +57,22 @@ async fn checked_then_run(
     app: &App,
     request: http::Request<Incoming>,
     host: Option<String>,
+    connection: Narrowing,
     request_id: &str,
 ) -> Result<HttpResponse, HttpResponse> {
     check_host(app, host.as_deref(), request_id)?;
     check_origin(app, request.headers())?;
-    let caller = authenticate(app, request.headers(), request_id).await?;
+    let connection = connection
+        .with_headers(request.headers())
+        .map_err(|wrong| responses::bad_request(&wrong.to_string()))?;
+    let caller = authenticate(app, request.headers(), &connection, request_id).await?;
     let (mut parts, body) = request.into_parts();
     let (body, envelope) = read_envelope(app, body, &parts.headers).await?;
+    let grant = app.access.grant(caller.as_ref(), &connection);
+    check_scope(app, &grant, &envelope, request_id)?;
     for_the_guest(&mut parts.headers, host);
     let ticket = admit(app, caller.as_ref(), &envelope.id, request_id).await?;
-    let scope = RequestScope::new(app.deployment.clone(), caller);
+    let scope = RequestScope::new(app.deployment.clone(), caller, grant);
     let request = http::Request::from_parts(parts, body);
     Ok(run(app, request, scope, ticket, &envelope.id, request_id).await)
 }
@@ -96,10 +104,12 @@ fn check_origin(app: &App, headers: &http::HeaderMap) -> Result<(), HttpResponse
     }
 }
 
-/// The verified caller (none under `--no-auth`), recorded as the line's subject.
+/// The verified caller (none under `--no-auth`), recorded as the line's subject. A refusal's
+/// challenge asks for the scopes of what `connection` offers.
 async fn authenticate(
     app: &App,
     headers: &http::HeaderMap,
+    connection: &Narrowing,
     request_id: &str,
 ) -> Result<Option<Caller>, HttpResponse> {
     let Some(authenticator) = &app.auth else {
@@ -116,7 +126,37 @@ async fn authenticate(
         }
         Err(error) => {
             tracing::info!(target: "quilt_mcp::auth", request_id, reason = %error, "bearer token refused");
-            Err(responses::unauthorized(&error, &app.metadata_url()))
+            let scopes = app.access.scopes_to_ask(connection).join(" ");
+            Err(responses::unauthorized(
+                &error,
+                &scopes,
+                &app.metadata_url(),
+            ))
+        }
+    }
+}
+
+/// A `tools/call` the token's scopes do not cover is answered with the scope challenge
+/// (403 `insufficient_scope`) before any guest runs, so the client can re-authorize and retry.
+fn check_scope(
+    app: &App,
+    grant: &Grant,
+    envelope: &Envelope,
+    request_id: &str,
+) -> Result<(), HttpResponse> {
+    let Some(tool) = envelope.called_tool() else {
+        return Ok(());
+    };
+    match grant.check_call(tool) {
+        Ok(()) => Ok(()),
+        Err(AccessRefusal::InsufficientScope { needs }) => {
+            let scopes = app.access.scope_names().of(needs).join(" ");
+            tracing::info!(target: "quilt_mcp::auth", request_id, scopes, "scope challenge");
+            Err(responses::insufficient_scope(
+                &scopes,
+                &envelope.tool().unwrap_or_default(),
+                &app.metadata_url(),
+            ))
         }
     }
 }

@@ -28,8 +28,9 @@ pub use config::ServerConfig;
 use connections::{Acceptor, ClientStream, Slot};
 pub use connections::{ConnectionConfig, raise_open_files_limit};
 
+use crate::access::{Access, Narrowing};
 use crate::auth::Authenticator;
-use crate::oauth::{Bridge, SCOPES};
+use crate::oauth::Bridge;
 use crate::sandbox::{Deployment, Sandbox};
 pub use host_header::{AllowedHost, HostPolicy};
 pub use origin::OriginPolicy;
@@ -41,6 +42,7 @@ pub struct App {
     sandbox: Sandbox,
     admission: Admission,
     auth: Option<Authenticator>,
+    access: Access,
     deployment: Arc<Deployment>,
     hosts: HostPolicy,
     origins: OriginPolicy,
@@ -66,6 +68,7 @@ impl App {
         resource_url: String,
         sandbox: Sandbox,
         auth: Option<Authenticator>,
+        access: Access,
         deployment: Arc<Deployment>,
         authorization_server: Option<String>,
         bridge: Option<Arc<Bridge>>,
@@ -75,6 +78,7 @@ impl App {
             sandbox,
             admission,
             auth,
+            access,
             deployment,
             hosts: HostPolicy::new(public_url, &config.allowed_hosts),
             origins: OriginPolicy::new(&config.allowed_origins, public_url),
@@ -113,8 +117,20 @@ impl App {
                 "a request must carry one Host header, and an absolute target must be an http(s) URL (RFC 9112 §3.2)",
             );
         };
-        match (request.method(), request.uri().path()) {
-            (&Method::POST, "/mcp") => mcp_endpoint::handle(&self, request, host).await,
+        let path = request.uri().path();
+        if let Some(connection) = Narrowing::of_path(path) {
+            return match (request.method(), connection) {
+                (&Method::POST, Ok(connection)) => {
+                    mcp_endpoint::handle(&self, request, host, connection).await
+                }
+                (&Method::POST, Err(wrong)) => responses::json(
+                    http::StatusCode::NOT_FOUND,
+                    &json!({"error": "not_found", "error_description": wrong.to_string()}),
+                ),
+                _ => responses::method_not_allowed(),
+            };
+        }
+        match (request.method(), path) {
             (_, path) if Bridge::serves(path) => match &self.bridge {
                 Some(bridge) if host.as_deref().is_none_or(|host| self.hosts.allows(host)) => {
                     bridge.handle(request).await
@@ -127,7 +143,6 @@ impl App {
                     &json!({"error": "not_found", "error_description": "this server is not an authorization server: sign in at the one its protected-resource metadata names"}),
                 ),
             },
-            (_, "/mcp") => responses::method_not_allowed(),
             (&Method::GET, "/healthz") => responses::text(http::StatusCode::OK, "ok"),
             (
                 &Method::GET,
@@ -142,16 +157,13 @@ impl App {
     }
 
     fn protected_resource_metadata(&self) -> serde_json::Value {
-        let mut metadata = json!({
+        json!({
             "resource": self.resource_url,
             "authorization_servers": self.authorization_servers,
             "bearer_methods_supported": ["header"],
             "resource_name": "Quilt MCP",
-        });
-        if self.bridge.is_some() {
-            metadata["scopes_supported"] = json!(SCOPES);
-        }
-        metadata
+            "scopes_supported": self.access.scopes_supported(),
+        })
     }
 }
 

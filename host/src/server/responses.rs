@@ -44,13 +44,18 @@ pub fn jsonrpc_error(status: StatusCode, id: &Value, message: &str) -> HttpRespo
     )
 }
 
-/// 401 with the RFC 6750 / RFC 9728 challenge pointing clients at our metadata.
-pub fn unauthorized(error: &AuthError, metadata_url: &str) -> HttpResponse {
+/// 401 with the RFC 6750 / RFC 9728 challenge pointing clients at our metadata; `scopes`
+/// (space-separated, already valid scope tokens) are what a client should ask for.
+pub fn unauthorized(error: &AuthError, scopes: &str, metadata_url: &str) -> HttpResponse {
     let description = error.to_string();
+    let scope = match scopes {
+        "" => String::new(),
+        scopes => format!(", scope=\"{scopes}\""),
+    };
     let challenge = match error {
-        AuthError::Missing => format!("Bearer resource_metadata=\"{metadata_url}\""),
+        AuthError::Missing => format!("Bearer resource_metadata=\"{metadata_url}\"{scope}"),
         _ => format!(
-            "Bearer error=\"{}\", error_description=\"{}\", resource_metadata=\"{metadata_url}\"",
+            "Bearer error=\"{}\", error_description=\"{}\", resource_metadata=\"{metadata_url}\"{scope}",
             error.oauth_code(),
             description.replace(['"', '\\'], "'"),
         ),
@@ -58,6 +63,28 @@ pub fn unauthorized(error: &AuthError, metadata_url: &str) -> HttpResponse {
     let mut response = json(
         StatusCode::UNAUTHORIZED,
         &json!({"error": error.oauth_code(), "error_description": description}),
+    );
+    if let Ok(value) = HeaderValue::from_str(&challenge) {
+        response
+            .headers_mut()
+            .insert(header::WWW_AUTHENTICATE, value);
+    }
+    response
+}
+
+/// 403 `insufficient_scope` (RFC 6750 §3.1) for a call of `tool`: `scopes` are every scope
+/// the call needs, those the token has included, as the MCP authorization spec's scope
+/// challenge asks (a client that replaces its scopes with these keeps what it could do).
+pub fn insufficient_scope(scopes: &str, tool: &str, metadata_url: &str) -> HttpResponse {
+    let description =
+        format!("calling {tool} needs the scopes {scopes}; sign in again granting them");
+    let challenge = format!(
+        "Bearer error=\"insufficient_scope\", scope=\"{scopes}\", resource_metadata=\"{metadata_url}\", error_description=\"{}\"",
+        description.replace(['"', '\\'], "'"),
+    );
+    let mut response = json(
+        StatusCode::FORBIDDEN,
+        &json!({"error": "insufficient_scope", "error_description": description}),
     );
     if let Ok(value) = HeaderValue::from_str(&challenge) {
         response

@@ -62,6 +62,11 @@ impl Guest for HostileGuest {
             ),
             "catalog" => catalog(),
             "whoami" => whoami(),
+            "credentials" => credentials(),
+            "grant" => {
+                let grant = request_context::get_grant();
+                json!({"tools": grant.tools, "bucket": grant.bucket})
+            }
             "whoami_slow" => whoami_slow(
                 params["hold_ms"].as_u64().unwrap_or(300),
                 params["signal_url"].as_str(),
@@ -189,6 +194,19 @@ fn whoami() -> Value {
         Err(error) => json!({"error": format!("{error:?}")}),
     };
     json!({"caller": caller, "access_key_id": access_key_id})
+}
+
+/// The whole credentials the host derived for this request, as a guest that meant to misuse
+/// them (presign a request its grant does not allow, hand them out) would have them.
+fn credentials() -> Value {
+    match request_context::get_aws_credentials() {
+        Ok(keys) => json!({
+            "access_key_id": keys.access_key_id,
+            "secret_access_key": keys.secret_access_key,
+            "session_token": keys.session_token,
+        }),
+        Err(error) => json!({"error": format!("{error:?}")}),
+    }
 }
 
 /// `whoami` held open between reading the caller and reading the rest, so that concurrent

@@ -162,6 +162,17 @@ async fn main() -> Result<()> {
                 .with_context(|| format!("signing {} in through the bridge", user.login))?;
         signed_in.push(SignedIn::from_answer(user, &answer)?);
     }
+    // And a token that may only read, for the first user: the limits can be tried at once.
+    let read_only = bridge_sign_in::sign_in_with(
+        &public_url,
+        &resource,
+        &client,
+        (users[0].login, users[0].password),
+        &[("scope", "quilt:read")],
+    )
+    .await
+    .context("signing the first user in with only quilt:read")?;
+    let read_only = SignedIn::from_answer(&users[0], &read_only)?;
     // The demo package is made through the server itself, as its first user.
     let first = McpClient::new(&resource, Some(signed_in[0].token.clone()));
     add_demo_package(&first).await?;
@@ -174,6 +185,7 @@ async fn main() -> Result<()> {
         s3_endpoint: endpoint,
         client,
         users: signed_in,
+        read_only,
     };
     connection.write(&run_dir)?;
     connection.print();
@@ -251,6 +263,8 @@ fn dev_users() -> [DevUser; 2] {
 struct SignedIn<'a> {
     user: &'a DevUser,
     token: String,
+    /// The scopes granted, space-separated.
+    scopes: String,
     expires_in: u64,
 }
 
@@ -262,6 +276,7 @@ impl<'a> SignedIn<'a> {
                 .as_str()
                 .with_context(|| format!("no access_token in {answer}"))?
                 .to_owned(),
+            scopes: answer["scope"].as_str().unwrap_or_default().to_owned(),
             expires_in: answer["expires_in"].as_u64().unwrap_or_default(),
         })
     }
@@ -322,24 +337,24 @@ struct Connection<'a> {
     /// The client the dev stack registered to sign the users in.
     client: OAuthClient,
     users: Vec<SignedIn<'a>>,
+    /// The first user again, with only `quilt:read`.
+    read_only: SignedIn<'a>,
 }
 
 impl Connection<'_> {
     fn write(&self, run_dir: &Path) -> Result<()> {
-        let users: Vec<_> = self
-            .users
-            .iter()
-            .map(|signed_in| {
-                let user = signed_in.user;
-                json!({
-                    "login": user.login,
-                    "password": user.password,
-                    "subject": user.subject,
-                    "buckets": [user.bucket],
-                    "token": signed_in.token,
-                })
+        let entry = |signed_in: &SignedIn<'_>| {
+            let user = signed_in.user;
+            json!({
+                "login": user.login,
+                "password": user.password,
+                "subject": user.subject,
+                "buckets": [user.bucket],
+                "scopes": signed_in.scopes,
+                "token": signed_in.token,
             })
-            .collect();
+        };
+        let users: Vec<_> = self.users.iter().map(entry).collect();
         let connection = json!({
             "mcp_url": self.mcp_url,
             "authorization_server": self.authorization_server,
@@ -348,6 +363,8 @@ impl Connection<'_> {
             "users": users,
             // The same entries under the name earlier scripts read.
             "tokens": users,
+            // Tokens that may only read: tools/list shows no writer, and a writer is refused.
+            "read_only_tokens": [entry(&self.read_only)],
             "oauth_client": {
                 "client_id": self.client.client_id,
                 "redirect_uri": self.client.redirect_uri,
@@ -385,10 +402,11 @@ impl Connection<'_> {
         println!(
             "\nFor scripts, tokens the server issued to each user (sent as a bearer header):\n"
         );
-        for signed_in in &self.users {
+        for signed_in in self.users.iter().chain([&self.read_only]) {
             println!(
-                "Token for {} (valid {} h):\n{}\n",
+                "Token for {} with scopes {} (valid {} h):\n{}\n",
                 signed_in.user.subject,
+                signed_in.scopes,
                 (signed_in.expires_in + 1800) / 3600,
                 signed_in.token
             );

@@ -58,6 +58,7 @@ modules![
     browser,
     sign_in_clients,
     hostile_upstream,
+    access,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).

@@ -427,13 +427,15 @@ fn result_of(reply: &Reply) -> Result<Value> {
     Ok(result)
 }
 
-fn ensure_cacheable(what: &str, result: &Value) -> Result<()> {
+/// `scope` is who may be served the cached result: `public` for what is the same for everyone,
+/// `private` for what follows the caller's scopes and connection.
+fn ensure_cacheable(what: &str, result: &Value, scope: &str) -> Result<()> {
     ensure!(result["resultType"] == "complete", "{what}: {result}");
     ensure!(
         result["ttlMs"].as_u64().is_some_and(|ttl| ttl > 0),
         "{what}: ttlMs in {result}"
     );
-    ensure!(result["cacheScope"] == "public", "{what}: {result}");
+    ensure!(result["cacheScope"] == scope, "{what}: {result}");
     ensure!(
         result["_meta"]["io.modelcontextprotocol/serverInfo"]["name"] == "quilt-mcp",
         "{what}: serverInfo in {result}"
@@ -460,10 +462,10 @@ pub async fn modern_era_discover_list_and_call(scenario: &Scenario<'_>) -> Resul
         discovered["capabilities"]["tools"].is_object(),
         "{discovered}"
     );
-    ensure_cacheable("server/discover", &discovered)?;
+    ensure_cacheable("server/discover", &discovered, "public")?;
 
     let listing = result_of(&modern(&client, "tools/list", json!({}), &[]).await?)?;
-    ensure_cacheable("tools/list", &listing)?;
+    ensure_cacheable("tools/list", &listing, "private")?;
     let legacy_listing = client.request("tools/list", json!({})).await?;
     ensure!(
         legacy_listing.get("resultType").is_none() && legacy_listing.get("ttlMs").is_none(),

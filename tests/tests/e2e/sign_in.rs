@@ -19,7 +19,7 @@ use quilt_mcp_tests::local_idp::{IdpClient, IdpUser, LocalIdp, LocalIdpConfig, P
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::free_port;
 use quilt_mcp_tests::registry::{RegistryStandin, grant, standin_config};
-use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust};
+use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, allow_writes};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -62,6 +62,15 @@ pub struct Bridged {
 
 impl Bridged {
     pub async fn start(scenario: &Scenario<'_>, replicas: usize) -> Result<Self> {
+        Self::start_with(scenario, replicas, false).await
+    }
+
+    /// With `writable`, each user's role may also write and delete in their bucket.
+    pub async fn start_with(
+        scenario: &Scenario<'_>,
+        replicas: usize,
+        writable: bool,
+    ) -> Result<Self> {
         let ports: Vec<u16> = (0..replicas).map(|_| free_port()).collect();
         // Never starting with `-` (URL-safe base64 may), which the host would read as a flag.
         let secret = format!("s{}", URL_SAFE_NO_PAD.encode(rand_bytes()));
@@ -106,7 +115,11 @@ impl Bridged {
             jwks_url: idp.jwks_url(),
             readers,
         };
-        let seaweed = scenario.own_seaweed(&trust.iam_config()).await?;
+        let mut iam = trust.iam_config();
+        for reader in trust.readers.iter().filter(|_| writable) {
+            allow_writes(&mut iam, reader);
+        }
+        let seaweed = scenario.own_seaweed(&iam).await?;
         let admin = seaweed.admin();
         for bucket in [ALPHA, BETA] {
             admin.create_bucket(bucket).await?;

@@ -26,6 +26,7 @@ use crate::support::Scenario;
 
 // Every trial of this module; one left out fails the build (see `support::trials!`).
 crate::support::trials![
+    typescript_sdk_steps_up_on_a_scope_challenge,
     typescript_sdk_signs_in_by_registration,
     typescript_sdk_signs_in_by_metadata_document,
     typescript_sdk_refreshes_an_expired_token,
@@ -420,6 +421,63 @@ pub async fn typescript_sdk_refreshes_an_expired_token(scenario: &Scenario<'_>) 
         host.log().text().contains("the token has expired"),
         "the host never refused an expired token"
     );
+    Ok(())
+}
+
+/// The MCP authorization spec's scope challenge with a real client: signed in read-only at
+/// `/mcp/readonly`, the SDK calls a writer at `/mcp`, gets 403 `insufficient_scope`, sends the
+/// person to sign in again for the scopes the challenge names, and the retried call writes.
+pub async fn typescript_sdk_steps_up_on_a_scope_challenge(scenario: &Scenario<'_>) -> Result<()> {
+    let bridged = Bridged::start_with(scenario, 1, true).await?;
+    let host = bridged.host(scenario, 0, &[]).await?;
+    let report = sign_in_with(Sdk::TypeScript, "step-up", &host, &AS_ALICE, None).await?;
+    let names = |key: &str| -> Vec<String> {
+        report[key]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|n| n.as_str().map(str::to_owned))
+            .collect()
+    };
+    ensure!(
+        !names("read_only_tools")
+            .iter()
+            .any(|t| t == "bucket_objects_put"),
+        "{report}"
+    );
+    ensure!(
+        !names("tools_before")
+            .iter()
+            .any(|t| t == "bucket_objects_put"),
+        "a read-only token lists no writer: {report}"
+    );
+    ensure!(
+        names("tools_after")
+            .iter()
+            .any(|t| t == "bucket_objects_put"),
+        "after step-up the writer is listed: {report}"
+    );
+    ensure!(report["challenged"] == true, "{report}");
+    ensure!(
+        report["authorization_scopes"] == json!(["quilt:read", "quilt:read quilt:write"]),
+        "the first sign-in asks what /mcp/readonly offers, the second what the challenge named: {report}"
+    );
+    let challenged = requests(&report)
+        .into_iter()
+        .filter(|r| r["phase"] == "step-up" && r["rpc"] == "tools/call")
+        .map(|r| r["status"].as_u64().unwrap_or_default())
+        .collect::<Vec<_>>();
+    ensure!(
+        challenged == [403, 200],
+        "the call, refused then retried: {challenged:?}"
+    );
+    ensure!(report["put"]["is_error"] == false, "{report}");
+    let written = bridged
+        .seaweed
+        .admin()
+        .get_object(AS_ALICE.own, "step-up.txt")
+        .await?;
+    ensure!(written == b"written after step-up", "{written:?}");
     Ok(())
 }
 

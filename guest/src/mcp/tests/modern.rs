@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use super::{json_of, post_with};
+use super::{granted, json_of, listed_names, post_with};
 use crate::mcp::{Reply, RequestHeaders};
 use crate::testing::{FakeContext, FakeHttp};
 
@@ -108,7 +108,10 @@ fn tools_list_is_the_legacy_listing_with_cache_hints() {
         result["ttlMs"].as_u64().is_some_and(|ttl| ttl > 0),
         "{result}"
     );
-    assert_eq!(result["cacheScope"], "public");
+    assert_eq!(
+        result["cacheScope"], "private",
+        "the listing follows the caller's grant"
+    );
     assert_server_named(result);
 }
 
@@ -338,4 +341,18 @@ fn a_client_that_cannot_read_json_is_told_so() {
         &list,
     );
     assert_eq!(served.status, 200);
+}
+
+#[test]
+fn the_listing_follows_the_grant_and_is_cached_privately() {
+    let context = granted(&["search_catalog"], None);
+    let reply = post_with(
+        &mirrored("tools/list", None),
+        &body("tools/list", MODERN, json!({})),
+        &context,
+        &FakeHttp::default(),
+    );
+    let listing = json_of(&reply);
+    assert_eq!(listed_names(&listing), ["search_catalog"]);
+    assert_eq!(listing["result"]["cacheScope"], "private", "{listing}");
 }

@@ -6,13 +6,13 @@ use serde::{Deserialize, Serialize};
 use super::{hash_prefix, parse_name};
 use crate::package::layout::PackageName;
 use crate::package::links::{self, Revision};
-use crate::s3::uri::parse_bucket;
 use crate::tools::{Env, ToolError};
 
 #[derive(Deserialize, JsonSchema)]
 pub struct UriArgs {
-    /// The registry bucket, as s3://bucket.
-    #[serde(rename = "registry")]
+    /// The registry bucket, as s3://bucket; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(rename = "registry", default)]
     bucket: String,
     /// The package, as namespace/name.
     package_name: Option<String>,
@@ -31,8 +31,8 @@ pub struct QuiltUri {
     uri: String,
 }
 
-pub(super) fn catalog_uri(_env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, ToolError> {
-    let bucket = parse_bucket(&args.bucket)?;
+pub(super) fn catalog_uri(env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, ToolError> {
+    let bucket = env.bucket_argument(&args.bucket, "registry")?;
     let package = optional_package(args.package_name.as_deref())?;
     let hash = args
         .top_hash
@@ -57,8 +57,9 @@ pub(super) fn catalog_uri(_env: &Env<'_>, args: UriArgs) -> Result<QuiltUri, Too
 
 #[derive(Deserialize, JsonSchema)]
 pub struct UrlArgs {
-    /// The registry bucket, as s3://bucket.
-    #[serde(rename = "registry")]
+    /// The registry bucket, as s3://bucket; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(rename = "registry", default)]
     bucket: String,
     /// The package, as namespace/name; without it, the bucket browser.
     package_name: Option<String>,
@@ -74,7 +75,7 @@ pub struct CatalogLink {
 }
 
 pub(super) fn catalog_url(env: &Env<'_>, args: UrlArgs) -> Result<CatalogLink, ToolError> {
-    let bucket = parse_bucket(&args.bucket)?;
+    let bucket = env.bucket_argument(&args.bucket, "registry")?;
     let package = optional_package(args.package_name.as_deref())?;
     let catalog = env
         .context

@@ -21,8 +21,9 @@ const LINK_SECONDS: u64 = 3600;
 pub struct BrowseArgs {
     /// The package, as namespace/name.
     package_name: String,
-    /// The registry bucket, as s3://bucket.
-    #[serde(rename = "registry")]
+    /// The registry bucket, as s3://bucket; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(rename = "registry", default)]
     bucket: String,
     /// A revision's top hash, or a unique prefix of at least 7 characters.
     top_hash: Option<String>,
@@ -110,7 +111,7 @@ impl From<&ContentHash> for EntryHash {
 }
 
 pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolError> {
-    let package = locate(&args.bucket, &args.package_name)?;
+    let package = locate(env, &args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let revision = selector(args.top_hash.as_deref(), args.tag.as_deref())?;
     let top_hash = resolve(&s3, &package, revision)?;
@@ -156,7 +157,8 @@ pub(super) fn browse(env: &Env<'_>, args: BrowseArgs) -> Result<Browse, ToolErro
         .iter()
         .map(|entry| {
             let signed_url = match S3Uri::parse(&entry.physical_key) {
-                Ok(uri) if args.include_signed_urls => Some(
+                // An entry stored in a bucket this connection may not address gets no link.
+                Ok(uri) if args.include_signed_urls && s3.may_address(&uri.bucket) => Some(
                     s3.presign_get(&uri, Duration::from_secs(LINK_SECONDS), signed_at)?
                         .to_string(),
                 ),

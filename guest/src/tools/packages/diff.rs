@@ -8,7 +8,6 @@ use serde::{Deserialize, Serialize};
 use super::{limits, parse_name, selector};
 use crate::package::manifest;
 use crate::package::store::{PackageLocation, load_manifest, resolve};
-use crate::s3::uri::parse_bucket;
 use crate::tools::{Env, ToolError};
 
 #[derive(Deserialize, JsonSchema)]
@@ -17,8 +16,9 @@ pub struct DiffArgs {
     package1_name: String,
     /// The second (newer) package, as namespace/name; may be the same as the first.
     package2_name: String,
-    /// The registry bucket, as s3://bucket.
-    #[serde(rename = "registry")]
+    /// The registry bucket, as s3://bucket; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(rename = "registry", default)]
     bucket: String,
     /// Top hash (or prefix) of the first package's revision; default its latest.
     package1_hash: Option<String>,
@@ -65,7 +65,7 @@ pub struct Changed {
 }
 
 pub(super) fn diff(env: &Env<'_>, args: DiffArgs) -> Result<Diff, ToolError> {
-    let bucket = parse_bucket(&args.bucket)?;
+    let bucket = env.bucket_argument(&args.bucket, "registry")?;
     let first = PackageLocation {
         bucket: bucket.clone(),
         name: parse_name("package1_name", &args.package1_name)?,

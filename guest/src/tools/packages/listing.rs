@@ -5,13 +5,13 @@ use serde::{Deserialize, Serialize};
 
 use super::default_limit;
 use crate::package::store::list_packages;
-use crate::s3::uri::parse_bucket;
 use crate::tools::{Env, ToolError};
 
 #[derive(Deserialize, JsonSchema)]
 pub struct ListArgs {
-    /// The registry bucket, as s3://bucket.
-    #[serde(rename = "registry")]
+    /// The registry bucket, as s3://bucket; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(rename = "registry", default)]
     bucket: String,
     /// Only packages whose namespace/name starts with this.
     #[serde(default)]
@@ -47,7 +47,7 @@ pub struct ListedPackage {
 }
 
 pub(super) fn list(env: &Env<'_>, args: ListArgs) -> Result<PackageList, ToolError> {
-    let bucket = parse_bucket(&args.bucket)?;
+    let bucket = env.bucket_argument(&args.bucket, "registry")?;
     if !(1..=1000).contains(&args.limit) {
         return Err(ToolError::Argument {
             name: "limit",

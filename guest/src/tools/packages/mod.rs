@@ -15,7 +15,6 @@ mod write;
 use super::{Effect, Entry, Env, ToolError, entry};
 use crate::package::layout::{self, LATEST, PackageName};
 use crate::package::store::{ManifestLimits, PackageLocation, Selector};
-use crate::s3::uri::parse_bucket;
 
 pub fn entries() -> Vec<Entry> {
     vec![
@@ -79,9 +78,9 @@ pub fn entries() -> Vec<Entry> {
 }
 
 /// The package named by a tool's `registry` and `package_name` arguments.
-fn locate(bucket: &str, package_name: &str) -> Result<PackageLocation, ToolError> {
+fn locate(env: &Env<'_>, bucket: &str, package_name: &str) -> Result<PackageLocation, ToolError> {
     Ok(PackageLocation {
-        bucket: parse_bucket(bucket)?,
+        bucket: env.bucket_argument(bucket, "registry")?,
         name: parse_name("package_name", package_name)?,
     })
 }

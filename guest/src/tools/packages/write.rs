@@ -22,8 +22,9 @@ pub struct CreateArgs {
     package_name: String,
     /// Objects as s3://bucket/key[?versionId=...]; a URI ending in / takes every object under it.
     s3_uris: Vec<String>,
-    /// The registry bucket, as s3://bucket.
-    #[serde(rename = "registry")]
+    /// The registry bucket, as s3://bucket; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(rename = "registry", default)]
     bucket: String,
     /// Package-level user metadata (a JSON object).
     metadata: Option<Map<String, Value>>,
@@ -58,7 +59,7 @@ pub struct Pushed {
 }
 
 pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
-    let package = locate(&args.bucket, &args.package_name)?;
+    let package = locate(env, &args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let limits = limits(env);
     let entries = entries_of(&s3, &package, &args, limits)?;
@@ -67,7 +68,7 @@ pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolErro
 }
 
 pub(super) fn update(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolError> {
-    let package = locate(&args.bucket, &args.package_name)?;
+    let package = locate(env, &args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let limits = limits(env);
     let previous_hash = read_pointer(&s3, &package, LATEST)?;
@@ -138,8 +139,9 @@ fn user_meta(metadata: Option<Map<String, Value>>) -> Option<Json> {
 pub struct DeleteArgs {
     /// The package, as namespace/name.
     package_name: String,
-    /// The registry bucket, as s3://bucket.
-    #[serde(rename = "registry")]
+    /// The registry bucket, as s3://bucket; optional on a connection held to one bucket
+    /// (`/mcp/b/{bucket}`), which is then the default.
+    #[serde(rename = "registry", default)]
     bucket: String,
     /// Delete only this revision (top hash or a unique prefix); without it, the whole package.
     top_hash: Option<String>,
@@ -161,7 +163,7 @@ pub struct Deleted {
 }
 
 pub(super) fn delete(env: &Env<'_>, args: DeleteArgs) -> Result<Deleted, ToolError> {
-    let package = locate(&args.bucket, &args.package_name)?;
+    let package = locate(env, &args.bucket, &args.package_name)?;
     let s3 = env.s3()?;
     let found = pointers(&s3, &package)?;
     let Some(prefix) = args.top_hash.as_deref().filter(|h| !h.trim().is_empty()) else {

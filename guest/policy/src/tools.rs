@@ -1,0 +1,236 @@
+//! The scope table: what each tool needs to be called, and which toolsets offer it.
+//!
+//! The host enforces it (a token without the permission gets a 403 scope challenge before
+//! any guest runs; a connection narrowed by path, header or flag never lists the tool), and
+//! the guest's own test checks that each tool's MCP annotations agree with its row, so the
+//! `readOnlyHint` a client shows and the scope the server demands cannot drift apart.
+
+use std::fmt;
+use std::str::FromStr;
+
+/// What a tool does to the caller's data, from least to most. Each is granted by one scope
+/// (`quilt:read`, `quilt:write`, `quilt:delete` by default) and implies nothing else: a
+/// token that may write but not read lists only writers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum Permission {
+    /// Lists, reads, links, browses, diffs, searches.
+    Read,
+    /// Adds objects and package revisions (a put replaces an object at the same key).
+    Write,
+    /// Removes packages or revisions.
+    Delete,
+}
+
+impl Permission {
+    pub const ALL: [Permission; 3] = [Self::Read, Self::Write, Self::Delete];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Read => "read",
+            Self::Write => "write",
+            Self::Delete => "delete",
+        }
+    }
+
+    /// What it lets an application do, for the person asked to allow it.
+    pub fn meaning(self) -> &'static str {
+        match self {
+            Self::Read => "list, read, link and search your buckets, objects and packages",
+            Self::Write => "write objects and add package revisions",
+            Self::Delete => "delete packages and package revisions",
+        }
+    }
+}
+
+impl fmt::Display for Permission {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Permission {
+    type Err = Unknown;
+
+    fn from_str(name: &str) -> Result<Self, Unknown> {
+        Self::ALL
+            .into_iter()
+            .find(|permission| permission.name() == name)
+            .ok_or_else(|| Unknown::new("permission", name, Self::ALL.map(Self::name)))
+    }
+}
+
+/// Tools grouped by what people do with them, for `--toolsets`, `X-MCP-Toolsets` and
+/// `/mcp/x/{toolset}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Toolset {
+    /// Buckets and the objects in them.
+    Objects,
+    /// Quilt packages: list, browse, diff, create, update, delete, and their addresses.
+    Packages,
+    /// The catalog's search.
+    Search,
+}
+
+impl Toolset {
+    pub const ALL: [Toolset; 3] = [Self::Objects, Self::Packages, Self::Search];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Objects => "objects",
+            Self::Packages => "packages",
+            Self::Search => "search",
+        }
+    }
+}
+
+impl fmt::Display for Toolset {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Toolset {
+    type Err = Unknown;
+
+    fn from_str(name: &str) -> Result<Self, Unknown> {
+        Self::ALL
+            .into_iter()
+            .find(|toolset| toolset.name() == name)
+            .ok_or_else(|| Unknown::new("toolset", name, Self::ALL.map(Self::name)))
+    }
+}
+
+/// One row of the scope table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ToolRule {
+    pub name: &'static str,
+    /// `None`: offered to every caller in every toolset (it only describes the caller).
+    pub needs: Option<Permission>,
+    /// `None` with `needs`: in every toolset.
+    pub toolset: Option<Toolset>,
+}
+
+const fn rule(name: &'static str, needs: Permission, toolset: Toolset) -> ToolRule {
+    ToolRule {
+        name,
+        needs: Some(needs),
+        toolset: Some(toolset),
+    }
+}
+
+use Permission::{Delete, Read, Write};
+use Toolset::{Objects, Packages, Search};
+
+/// Every tool the guest offers, in its listing's order.
+pub const TOOLS: [ToolRule; 17] = [
+    ToolRule {
+        name: "auth_status",
+        needs: None,
+        toolset: None,
+    },
+    rule("bucket_objects_list", Read, Objects),
+    rule("bucket_object_info", Read, Objects),
+    rule("bucket_object_text", Read, Objects),
+    rule("bucket_object_fetch", Read, Objects),
+    rule("bucket_object_link", Read, Objects),
+    rule("bucket_objects_put", Write, Objects),
+    rule("packages_list", Read, Packages),
+    rule("package_browse", Read, Packages),
+    rule("package_diff", Read, Packages),
+    rule("package_create", Write, Packages),
+    rule("package_update", Write, Packages),
+    rule("package_delete", Delete, Packages),
+    rule("catalog_uri", Read, Packages),
+    rule("catalog_url", Read, Packages),
+    rule("search_catalog", Read, Search),
+    rule("bucket_list", Read, Objects),
+];
+
+/// The tools that call the Quilt registry as the caller: a request that may call none of them
+/// is not handed the caller's registry bearer.
+pub const REGISTRY_TOOLS: [&str; 2] = ["search_catalog", "bucket_list"];
+
+/// The row of the tool called `name`.
+pub fn rule_for(name: &str) -> Option<&'static ToolRule> {
+    TOOLS.iter().find(|rule| rule.name == name)
+}
+
+/// A name that is none of the known ones.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Unknown(String);
+
+impl Unknown {
+    fn new<const N: usize>(kind: &str, name: &str, known: [&str; N]) -> Self {
+        let shown: String = name.chars().take(64).collect();
+        Self(format!(
+            "unknown {kind} {shown:?}; the {kind}s are {}",
+            known.join(", ")
+        ))
+    }
+
+    /// A tool name outside the table.
+    pub fn tool(name: &str) -> Self {
+        let shown: String = name.chars().take(64).collect();
+        Self(format!(
+            "unknown tool {shown:?}; tools/list names the tools this server offers"
+        ))
+    }
+}
+
+impl fmt::Display for Unknown {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+impl std::error::Error for Unknown {}
+
+#[cfg(test)]
+mod tests {
+    use super::{Permission, TOOLS, Toolset, rule_for};
+
+    #[test]
+    fn names_are_unique_and_parse_back() {
+        for (i, rule) in TOOLS.iter().enumerate() {
+            assert!(
+                TOOLS[i + 1..].iter().all(|other| other.name != rule.name),
+                "{} twice",
+                rule.name
+            );
+            assert_eq!(rule_for(rule.name), Some(rule));
+        }
+        for permission in Permission::ALL {
+            assert_eq!(permission.name().parse::<Permission>(), Ok(permission));
+        }
+        for toolset in Toolset::ALL {
+            assert_eq!(toolset.name().parse::<Toolset>(), Ok(toolset));
+        }
+        let unknown = "sql".parse::<Toolset>().unwrap_err().to_string();
+        assert_eq!(
+            unknown,
+            r#"unknown toolset "sql"; the toolsets are objects, packages, search"#
+        );
+    }
+
+    #[test]
+    fn registry_tools_are_tools() {
+        for name in super::REGISTRY_TOOLS {
+            assert!(rule_for(name).is_some(), "{name}");
+        }
+    }
+
+    #[test]
+    fn every_toolset_offers_something_and_only_introspection_needs_nothing() {
+        for toolset in Toolset::ALL {
+            assert!(TOOLS.iter().any(|rule| rule.toolset == Some(toolset)));
+        }
+        for rule in TOOLS {
+            assert_eq!(
+                rule.needs.is_none(),
+                rule.toolset.is_none(),
+                "{}",
+                rule.name
+            );
+        }
+    }
+}

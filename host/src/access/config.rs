@@ -1,0 +1,119 @@
+//! The `serve` flags of `access`: the most any connection may do, and how a token's scopes
+//! are read.
+
+use clap::Args;
+use quilt_mcp_policy::tools::{Permission, Toolset};
+
+/// What any connection may do at most, and which scopes grant what. The scope table
+/// (`needs` is the scope a call needs; `auth_status` needs none):
+///
+/// | scope (default name) | tools |
+/// |---|---|
+/// | `quilt:read` | bucket_list, bucket_objects_list, bucket_object_info/_text/_fetch/_link, packages_list, package_browse, package_diff, catalog_uri, catalog_url, search_catalog |
+/// | `quilt:write` | bucket_objects_put, package_create, package_update |
+/// | `quilt:delete` | package_delete |
+#[derive(Debug, Clone, Args)]
+pub struct AccessConfig {
+    /// Offer only tools that read: no connection, scope or header can list or call a writer,
+    /// and web-identity credentials carry a read-only session policy.
+    #[arg(long, env = "QUILT_MCP_READ_ONLY", default_value_t = false)]
+    pub read_only: bool,
+
+    /// Toolsets offered (comma list of objects, packages, search); connections may narrow
+    /// this further with `X-MCP-Toolsets` or `/mcp/x/{toolset}`. Default: all.
+    #[arg(long, env = "QUILT_MCP_TOOLSETS", value_delimiter = ',')]
+    pub toolsets: Vec<Toolset>,
+
+    /// Offer only these tools (comma list of names), within --toolsets. Default: all.
+    #[arg(long, env = "QUILT_MCP_TOOLS", value_delimiter = ',')]
+    pub tools: Vec<String>,
+
+    /// Never offer these tools (comma list of names).
+    #[arg(long, env = "QUILT_MCP_EXCLUDE_TOOLS", value_delimiter = ',')]
+    pub exclude_tools: Vec<String>,
+
+    /// The token claim that lists its scopes: a space-separated string (`scope`, RFC 9068) or
+    /// an array of strings (`scp`, as Entra ID and Okta issue it).
+    #[arg(long, env = "QUILT_MCP_SCOPE_CLAIM", default_value = "scope")]
+    pub scope_claim: String,
+
+    /// The scope that grants reading.
+    #[arg(long, env = "QUILT_MCP_READ_SCOPE", default_value = "quilt:read")]
+    pub read_scope: String,
+
+    /// The scope that grants writing (objects, new package revisions).
+    #[arg(long, env = "QUILT_MCP_WRITE_SCOPE", default_value = "quilt:write")]
+    pub write_scope: String,
+
+    /// The scope that grants deleting (packages and revisions).
+    #[arg(long, env = "QUILT_MCP_DELETE_SCOPE", default_value = "quilt:delete")]
+    pub delete_scope: String,
+
+    /// What a token from an external identity provider may do when it names none of the
+    /// three scopes above — no such claim, only the provider's own scopes (`openid email`),
+    /// or names spelt otherwise (comma list of read, write, delete; an empty value grants
+    /// nothing but auth_status). Read-only by default: to write, have the provider issue the
+    /// write scope, or widen this for a provider that issues no scopes. Tokens the sign-in
+    /// bridge issues always name their scopes.
+    #[arg(
+        long,
+        env = "QUILT_MCP_UNSCOPED_PERMISSIONS",
+        value_delimiter = ',',
+        default_value = "read"
+    )]
+    pub unscoped_permissions: Vec<UnscopedPermission>,
+}
+
+/// A permission, or nothing (so `--unscoped-permissions ''` can grant none).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnscopedPermission(pub Option<Permission>);
+
+impl std::str::FromStr for UnscopedPermission {
+    type Err = quilt_mcp_policy::tools::Unknown;
+
+    fn from_str(name: &str) -> Result<Self, Self::Err> {
+        match name.trim() {
+            "" => Ok(Self(None)),
+            name => name.parse().map(|permission| Self(Some(permission))),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use quilt_mcp_policy::tools::{Permission, Toolset};
+
+    use super::UnscopedPermission;
+    use crate::cli::parse_serve;
+
+    #[test]
+    fn defaults_offer_everything_under_the_quilt_scopes() {
+        let config = parse_serve(&[]).unwrap().access;
+        assert!(!config.read_only);
+        assert!(config.toolsets.is_empty() && config.tools.is_empty());
+        assert_eq!(
+            [config.read_scope, config.write_scope, config.delete_scope],
+            ["quilt:read", "quilt:write", "quilt:delete"]
+        );
+        assert_eq!(
+            config.unscoped_permissions,
+            [UnscopedPermission(Some(Permission::Read))]
+        );
+    }
+
+    #[test]
+    fn toolsets_and_permissions_are_known_names() {
+        let config = parse_serve(&["--toolsets", "objects,search"])
+            .unwrap()
+            .access;
+        assert_eq!(config.toolsets, [Toolset::Objects, Toolset::Search]);
+        let refused = parse_serve(&["--toolsets", "sql"]).unwrap_err().to_string();
+        assert!(
+            refused.contains("the toolsets are objects, packages, search"),
+            "{refused}"
+        );
+        let none = parse_serve(&["--unscoped-permissions", ""]).unwrap().access;
+        assert_eq!(none.unscoped_permissions, [UnscopedPermission(None)]);
+        assert!(parse_serve(&["--unscoped-permissions", "admin"]).is_err());
+    }
+}
