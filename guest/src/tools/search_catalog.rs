@@ -68,19 +68,22 @@ fn search_catalog(env: &Env<'_>, args: SearchArgs) -> Result<SearchResult, ToolE
             problem: format!("must be between 1 and {MAX_LIMIT}"),
         });
     }
-    let registry = RegistryApi::connect(env.context, env.http, "search_catalog")?;
-    let held = env.context.grant().bucket;
-    let buckets = if let Some(held) = held {
-        match args.bucket.trim() {
-            "" => vec![held],
-            asked if parse_bucket(asked)? == held => vec![held],
-            asked => {
-                return Err(ToolError::OutsideBucket {
-                    held,
-                    asked: parse_bucket(asked)?,
-                });
-            }
+    // A connection held to one bucket searches that one, and refuses another before anything
+    // is asked of the registry.
+    let held = match (env.context.grant().bucket, args.bucket.trim()) {
+        (Some(held), "") => Some(held),
+        (Some(held), asked) if parse_bucket(asked)? == held => Some(held),
+        (Some(held), asked) => {
+            return Err(ToolError::OutsideBucket {
+                held,
+                asked: parse_bucket(asked)?,
+            });
         }
+        (None, _) => None,
+    };
+    let registry = RegistryApi::connect(env.context, env.http, "search_catalog")?;
+    let buckets = if let Some(held) = held {
+        vec![held]
     } else if args.bucket.trim().is_empty() {
         let names: Vec<String> = bucket_configs(&registry)?
             .into_iter()

@@ -36,7 +36,7 @@ pub const SUBJECT: &str = "alice@example.com";
 pub struct Stack {
     stack: quilt_mcp_tests::stack::Stack,
     /// `tests/hostile-guest`, built by `make build` for the tests only.
-    hostile_guest: PathBuf,
+    pub hostile_guest: PathBuf,
     bucket_counter: AtomicUsize,
 }
 
