@@ -230,8 +230,8 @@ $(PLAYWRIGHT_CORE_STAMP): $(NODE_STAMP)
 
 # Built in cargo's own temporary directory, not the shared target: it has its own lockfile
 # and features, so nothing there would be reused, and the stamp keeps warm runs from rebuilding.
-# It is a test tool, so it is built at opt-level 1 without debug info: that halves the ten
-# minutes its full release build took on a new machine (2 cores), the longest step of a cold run.
+# It is a test tool, so it is built at opt-level 1 without debug info (6.7 min on a new machine
+# with 2 cores, still the longest single step of a cold run).
 $(WASMTIME_STAMP):
 	rm -rf "$(WASMTIME_DIR)"
 	env -u CARGO_TARGET_DIR CARGO_PROFILE_RELEASE_OPT_LEVEL=1 CARGO_PROFILE_RELEASE_DEBUG=false \

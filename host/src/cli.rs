@@ -29,6 +29,7 @@ pub struct Cli {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Serve MCP over HTTP at /mcp.
+    #[command(after_help = crate::access::scope_table())]
     Serve(Box<ServeConfig>),
     /// Precompile the guest component for this host's engine settings (loads faster at start-up).
     Compile {

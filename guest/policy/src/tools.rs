@@ -100,6 +100,19 @@ impl FromStr for Toolset {
     }
 }
 
+/// What a tool reaches beyond the request, which decides what the request is handed: AWS
+/// credentials only when it may call a tool that uses S3, the caller's registry bearer only
+/// when it may call one that uses the registry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reaches {
+    /// Nothing: it works on its arguments and the request context (`auth_status` shows whether
+    /// credentials would be handed out, without needing them).
+    Nothing,
+    S3,
+    /// The registry (`bucket_list` falls back to the configured buckets without one).
+    Registry,
+}
+
 /// One row of the scope table.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ToolRule {
@@ -108,17 +121,25 @@ pub struct ToolRule {
     pub needs: Option<Permission>,
     /// `None` with `needs`: in every toolset.
     pub toolset: Option<Toolset>,
+    pub reaches: Reaches,
 }
 
-const fn rule(name: &'static str, needs: Permission, toolset: Toolset) -> ToolRule {
+const fn rule(
+    name: &'static str,
+    needs: Permission,
+    toolset: Toolset,
+    reaches: Reaches,
+) -> ToolRule {
     ToolRule {
         name,
         needs: Some(needs),
         toolset: Some(toolset),
+        reaches,
     }
 }
 
 use Permission::{Delete, Read, Write};
+use Reaches::{Nothing, Registry, S3};
 use Toolset::{Objects, Packages, Search};
 
 /// Every tool the guest offers, in its listing's order.
@@ -127,28 +148,25 @@ pub const TOOLS: [ToolRule; 17] = [
         name: "auth_status",
         needs: None,
         toolset: None,
+        reaches: Nothing,
     },
-    rule("bucket_objects_list", Read, Objects),
-    rule("bucket_object_info", Read, Objects),
-    rule("bucket_object_text", Read, Objects),
-    rule("bucket_object_fetch", Read, Objects),
-    rule("bucket_object_link", Read, Objects),
-    rule("bucket_objects_put", Write, Objects),
-    rule("packages_list", Read, Packages),
-    rule("package_browse", Read, Packages),
-    rule("package_diff", Read, Packages),
-    rule("package_create", Write, Packages),
-    rule("package_update", Write, Packages),
-    rule("package_delete", Delete, Packages),
-    rule("catalog_uri", Read, Packages),
-    rule("catalog_url", Read, Packages),
-    rule("search_catalog", Read, Search),
-    rule("bucket_list", Read, Objects),
+    rule("bucket_objects_list", Read, Objects, S3),
+    rule("bucket_object_info", Read, Objects, S3),
+    rule("bucket_object_text", Read, Objects, S3),
+    rule("bucket_object_fetch", Read, Objects, S3),
+    rule("bucket_object_link", Read, Objects, S3),
+    rule("bucket_objects_put", Write, Objects, S3),
+    rule("packages_list", Read, Packages, S3),
+    rule("package_browse", Read, Packages, S3),
+    rule("package_diff", Read, Packages, S3),
+    rule("package_create", Write, Packages, S3),
+    rule("package_update", Write, Packages, S3),
+    rule("package_delete", Delete, Packages, S3),
+    rule("catalog_uri", Read, Packages, Nothing),
+    rule("catalog_url", Read, Packages, Nothing),
+    rule("search_catalog", Read, Search, Registry),
+    rule("bucket_list", Read, Objects, Registry),
 ];
-
-/// The tools that call the Quilt registry as the caller: a request that may call none of them
-/// is not handed the caller's registry bearer.
-pub const REGISTRY_TOOLS: [&str; 2] = ["search_catalog", "bucket_list"];
 
 /// The row of the tool called `name`.
 pub fn rule_for(name: &str) -> Option<&'static ToolRule> {
@@ -210,13 +228,6 @@ mod tests {
             unknown,
             r#"unknown toolset "sql"; the toolsets are objects, packages, search"#
         );
-    }
-
-    #[test]
-    fn registry_tools_are_tools() {
-        for name in super::REGISTRY_TOOLS {
-            assert!(rule_for(name).is_some(), "{name}");
-        }
     }
 
     #[test]

@@ -2,16 +2,10 @@
 //! are read.
 
 use clap::Args;
-use quilt_mcp_policy::tools::{Permission, Toolset};
+use quilt_mcp_policy::tools::{Permission, TOOLS, Toolset};
 
-/// What any connection may do at most, and which scopes grant what. The scope table
-/// (`needs` is the scope a call needs; `auth_status` needs none):
-///
-/// | scope (default name) | tools |
-/// |---|---|
-/// | `quilt:read` | bucket_list, bucket_objects_list, bucket_object_info/_text/_fetch/_link, packages_list, package_browse, package_diff, catalog_uri, catalog_url, search_catalog |
-/// | `quilt:write` | bucket_objects_put, package_create, package_update |
-/// | `quilt:delete` | package_delete |
+/// What any connection may do at most, and which scopes grant what (the table is
+/// [`scope_table`], shown by `serve --help`).
 #[derive(Debug, Clone, Args)]
 pub struct AccessConfig {
     /// Offer only tools that read: no connection, scope or header can list or call a writer,
@@ -38,15 +32,15 @@ pub struct AccessConfig {
     pub scope_claim: String,
 
     /// The scope that grants reading.
-    #[arg(long, env = "QUILT_MCP_READ_SCOPE", default_value = "quilt:read")]
+    #[arg(long, env = "QUILT_MCP_READ_SCOPE", default_value = DEFAULT_SCOPES[0])]
     pub read_scope: String,
 
     /// The scope that grants writing (objects, new package revisions).
-    #[arg(long, env = "QUILT_MCP_WRITE_SCOPE", default_value = "quilt:write")]
+    #[arg(long, env = "QUILT_MCP_WRITE_SCOPE", default_value = DEFAULT_SCOPES[1])]
     pub write_scope: String,
 
     /// The scope that grants deleting (packages and revisions).
-    #[arg(long, env = "QUILT_MCP_DELETE_SCOPE", default_value = "quilt:delete")]
+    #[arg(long, env = "QUILT_MCP_DELETE_SCOPE", default_value = DEFAULT_SCOPES[2])]
     pub delete_scope: String,
 
     /// What a token from an external identity provider may do when it names none of the
@@ -62,6 +56,33 @@ pub struct AccessConfig {
         default_value = "read"
     )]
     pub unscoped_permissions: Vec<UnscopedPermission>,
+}
+
+/// The default scope names of [`Permission::ALL`], in that order.
+const DEFAULT_SCOPES: [&str; 3] = ["quilt:read", "quilt:write", "quilt:delete"];
+
+/// The scope table as `serve --help` ends with it, from the table the host enforces.
+pub fn scope_table() -> String {
+    let mut text = String::from(
+        "Scopes (their default names; --read-scope, --write-scope and --delete-scope rename them):\n",
+    );
+    let named = Permission::ALL
+        .into_iter()
+        .zip(DEFAULT_SCOPES)
+        .map(|(permission, scope)| (scope, Some(permission)));
+    for (scope, permission) in named.chain([("(none)", None)]) {
+        let tools: Vec<&str> = TOOLS
+            .iter()
+            .filter(|rule| rule.needs == permission)
+            .map(|rule| rule.name)
+            .collect();
+        text.push_str(&format!("  {scope:<13} {}\n", tools.join(", ")));
+    }
+    text.push_str(
+        "A connection narrows what it is offered with /mcp/readonly, /mcp/x/{toolset,...}, /mcp/b/{bucket}\n\
+         or the X-MCP-Readonly, X-MCP-Toolsets and X-MCP-Tools headers; nothing widens past these flags.",
+    );
+    text
 }
 
 /// A permission, or nothing (so `--unscoped-permissions ''` can grant none).
@@ -99,6 +120,17 @@ mod tests {
             config.unscoped_permissions,
             [UnscopedPermission(Some(Permission::Read))]
         );
+    }
+
+    #[test]
+    fn help_ends_with_the_scope_table() {
+        let table = super::scope_table();
+        assert!(
+            table.contains("quilt:write   bucket_objects_put, package_create, package_update"),
+            "{table}"
+        );
+        assert!(table.contains("quilt:delete  package_delete"), "{table}");
+        assert!(table.contains("(none)        auth_status"), "{table}");
     }
 
     #[test]

@@ -245,6 +245,18 @@ mod tests {
             "two copies narrow twice"
         );
         assert_eq!(both.tools, Some(vec!["bucket_list"]));
+        let mut narrow_last = HeaderMap::new();
+        narrow_last.append(
+            "x-mcp-toolsets",
+            HeaderValue::from_static("objects,packages,search"),
+        );
+        narrow_last.append("x-mcp-toolsets", HeaderValue::from_static("packages"));
+        let last = Narrowing::default().with_headers(&narrow_last).unwrap();
+        assert_eq!(
+            last.toolsets,
+            Some(vec![Toolset::Packages]),
+            "whichever copy is narrower"
+        );
         let mut off = HeaderMap::new();
         off.append("x-mcp-readonly", HeaderValue::from_static("false"));
         assert!(

@@ -14,15 +14,16 @@ mod permissions;
 mod scopes;
 mod session_policy;
 
-use quilt_mcp_policy::tools::{Permission, REGISTRY_TOOLS, TOOLS, ToolRule, Unknown, rule_for};
+use quilt_mcp_policy::tools::{Permission, Reaches, TOOLS, ToolRule, Unknown, rule_for};
 
-pub use config::AccessConfig;
+pub use config::{AccessConfig, scope_table};
 pub use connection::{ConnectionError, Narrowing};
 pub use permissions::Permissions;
 pub use scopes::ScopeNames;
 pub use session_policy::{SessionPolicy, partition};
 
 use crate::auth::Caller;
+use crate::oauth::BridgeScope;
 
 /// The process's access rules: the server's bound and how scopes are named and read.
 pub struct Access {
@@ -81,25 +82,39 @@ impl Access {
         self.scopes.of(self.bound.permissions_offered())
     }
 
-    /// The scopes the sign-in bridge grants, each with what it lets an application do.
-    pub fn bridge_scopes(&self) -> Vec<(String, &'static str)> {
+    /// The scopes the sign-in bridge grants, each with what it lets an application do; a
+    /// client that asks for none gets what [`Self::scopes_to_ask`] names for `/mcp`.
+    pub fn bridge_scopes(&self) -> Vec<BridgeScope> {
+        let by_default = self.scopes_to_ask(&Narrowing::default());
         self.bound
             .permissions_offered()
             .iter()
             .map(|permission| {
-                (
-                    self.scopes.name(permission).to_owned(),
-                    permission.meaning(),
-                )
+                let name = self.scopes.name(permission);
+                BridgeScope {
+                    by_default: by_default.contains(&name),
+                    name: name.to_owned(),
+                    meaning: permission.meaning(),
+                }
             })
             .collect()
     }
 
-    /// The scopes a client should ask for to use everything `connection` offers: the 401
-    /// challenge's `scope`.
+    /// The scopes a client should ask for when it first signs in through `connection`: the
+    /// 401 challenge's `scope`. Reading and writing, as far as the connection offers them;
+    /// deleting is asked for by the scope challenge of the first call that deletes, so a person
+    /// consents to it when it is wanted (least privilege, as the MCP authorization spec
+    /// recommends for initial scopes).
     pub fn scopes_to_ask(&self, connection: &Narrowing) -> Vec<&str> {
-        self.scopes
-            .of(self.bound.and(connection).permissions_offered())
+        let offered = self.bound.and(connection).permissions_offered();
+        let mut asked: Permissions = offered
+            .iter()
+            .filter(|permission| *permission != Permission::Delete)
+            .collect();
+        if asked.is_empty() {
+            asked = offered;
+        }
+        self.scopes.of(asked)
     }
 
     /// What `caller` may do through `connection` (already parsed from the request).
@@ -166,11 +181,7 @@ impl Grant {
 
     /// The tools this request lists and may call, by name, in the listing's order.
     pub fn tools(&self) -> Vec<String> {
-        TOOLS
-            .iter()
-            .filter(|rule| self.offered.offers(rule) && self.permits(rule))
-            .map(|rule| rule.name.to_owned())
-            .collect()
+        self.callable().map(|rule| rule.name.to_owned()).collect()
     }
 
     /// Whether a call of `tool` may go to the guest. Tools the connection does not offer, or
@@ -187,21 +198,30 @@ impl Grant {
     }
 
     /// What the AWS credentials of this request need to allow: the permissions of the tools
-    /// it may call, so a read-only request gets credentials that cannot write.
+    /// that use S3 it may call, so a read-only request gets credentials that cannot write,
+    /// and one that may call no S3 tool gets none.
     pub fn aws_permissions(&self) -> Permissions {
-        TOOLS
-            .iter()
-            .filter(|rule| self.offered.offers(rule) && self.permits(rule))
+        self.callable()
+            .filter(|rule| rule.reaches == Reaches::S3)
             .filter_map(|rule| rule.needs)
             .collect()
     }
 
     /// Whether the request may call a tool that uses the registry as the caller, and so may
-    /// be handed the caller's registry bearer.
+    /// be handed the caller's registry bearer. On a connection held to one bucket,
+    /// `bucket_list` answers without the registry.
     pub fn uses_registry(&self) -> bool {
-        TOOLS.iter().any(|rule| {
-            REGISTRY_TOOLS.contains(&rule.name) && self.offered.offers(rule) && self.permits(rule)
+        self.callable().any(|rule| {
+            rule.reaches == Reaches::Registry
+                && !(self.bucket().is_some() && rule.name == "bucket_list")
         })
+    }
+
+    /// The rows of the tools this request may call.
+    fn callable(&self) -> impl Iterator<Item = &'static ToolRule> {
+        TOOLS
+            .iter()
+            .filter(|rule| self.offered.offers(rule) && self.permits(rule))
     }
 
     /// The one bucket this request is held to, when its connection names one.

@@ -43,57 +43,59 @@ impl SessionPolicy {
     }
 
     /// The policy document for `AssumeRoleWithWebIdentity`'s `Policy`, for ARNs of
-    /// `partition` (`aws`, `aws-cn`, `aws-us-gov`); `None` when the role's own rights are
-    /// what the request may use.
-    pub fn document(&self, partition: &str) -> Option<String> {
-        if self.permissions == Permissions::all() && self.bucket.is_none() {
-            return None;
-        }
+    /// `partition`. Always one, even for a request that may do everything: then it still
+    /// allows only what the tools do (objects, not bucket settings or other services), so keys
+    /// a guest hands out can do no more than the tools could.
+    pub fn document(&self, partition: &str) -> String {
         let arn = |path: &str| format!("arn:{partition}:s3:::{path}");
-        let (bucket, objects, pointers) = match &self.bucket {
-            Some(bucket) => (
-                arn(bucket),
-                arn(&format!("{bucket}/*")),
-                arn(&format!("{bucket}/.quilt/named_packages/*")),
-            ),
-            None => (arn("*"), arn("*/*"), arn("*/.quilt/named_packages/*")),
-        };
-        // Every tool reads what it changes (a package update reads the previous manifest);
-        // objects encrypted with KMS need their key to be read or written.
-        let mut statements = vec![
-            json!({"Effect": "Allow", "Action": ["s3:Get*", "s3:List*"], "Resource": [&bucket, &objects]}),
-        ];
+        let bucket = self.bucket.as_deref().unwrap_or("*");
+        let (buckets, objects) = (arn(bucket), arn(&format!("{bucket}/*")));
+        // Package deletion removes revision pointers only, and moves `latest` back.
+        let pointers = arn(&format!("{bucket}/.quilt/named_packages/*"));
+        let latest = arn(&format!("{bucket}/.quilt/named_packages/*/latest"));
+        let allow = |actions: &[&str], resources: &[&str]| json!({"Effect": "Allow", "Action": actions, "Resource": resources});
+        // Every tool reads what it changes (a package update reads the previous manifest).
+        let mut statements = vec![allow(&["s3:Get*", "s3:List*"], &[&buckets, &objects])];
         let mut kms = vec!["kms:Decrypt"];
         if self.permissions.contains(Permission::Write) {
-            statements.push(json!({"Effect": "Allow", "Action": ["s3:PutObject", "s3:*MultipartUpload*", "s3:UploadPart*"], "Resource": [&objects]}));
+            statements.push(allow(
+                &["s3:PutObject", "s3:*MultipartUpload*", "s3:UploadPart*"],
+                &[&objects],
+            ));
             kms.push("kms:GenerateDataKey");
         }
         if self.permissions.contains(Permission::Delete) {
-            statements.push(
-                json!({"Effect": "Allow", "Action": ["s3:DeleteObject*"], "Resource": [&objects]}),
-            );
-            // Deleting the newest revision moves the package's `latest` pointer back.
+            statements.push(allow(&["s3:DeleteObject"], &[&pointers]));
             if !self.permissions.contains(Permission::Write) {
-                statements.push(
-                    json!({"Effect": "Allow", "Action": ["s3:PutObject"], "Resource": [&pointers]}),
-                );
+                statements.push(allow(&["s3:PutObject"], &[&latest]));
                 kms.push("kms:GenerateDataKey");
             }
         }
-        statements.push(json!({"Effect": "Allow", "Action": kms, "Resource": "*"}));
-        Some(json!({"Version": "2012-10-17", "Statement": statements}).to_string())
+        // Objects encrypted with KMS need their key, through S3 only.
+        statements.push(json!({
+            "Effect": "Allow",
+            "Action": kms,
+            "Resource": "*",
+            "Condition": {"StringLike": {"kms:ViaService": "s3.*"}},
+        }));
+        json!({"Version": "2012-10-17", "Statement": statements}).to_string()
     }
 }
 
-/// The ARN partition of an AWS region.
+/// The ARN partition of an AWS region (by its documented prefixes; others are `aws`).
 pub fn partition(region: &str) -> &'static str {
-    if region.starts_with("cn-") {
-        "aws-cn"
-    } else if region.starts_with("us-gov-") {
-        "aws-us-gov"
-    } else {
-        "aws"
-    }
+    const PARTITIONS: [(&str, &str); 6] = [
+        ("cn-", "aws-cn"),
+        ("us-gov-", "aws-us-gov"),
+        ("us-isob-", "aws-iso-b"),
+        ("us-isof-", "aws-iso-f"),
+        ("us-iso-", "aws-iso"),
+        ("eu-isoe-", "aws-iso-e"),
+    ];
+    PARTITIONS
+        .iter()
+        .find(|(prefix, _)| region.starts_with(prefix))
+        .map_or("aws", |(_, partition)| partition)
 }
 
 #[cfg(test)]
@@ -105,7 +107,7 @@ mod tests {
     use crate::access::Permissions;
 
     fn statements(policy: &SessionPolicy) -> Vec<Value> {
-        let document: Value = serde_json::from_str(&policy.document("aws").unwrap()).unwrap();
+        let document: Value = serde_json::from_str(&policy.document("aws")).unwrap();
         document["Statement"].as_array().unwrap().clone()
     }
 
@@ -122,10 +124,48 @@ mod tests {
     }
 
     #[test]
-    fn the_roles_own_rights_need_no_policy() {
-        assert_eq!(SessionPolicy::unrestricted().document("aws"), None);
+    fn even_every_permission_is_only_what_the_tools_do() {
+        let all = actions(&SessionPolicy::unrestricted());
+        assert_eq!(
+            all,
+            [
+                "s3:Get*",
+                "s3:List*",
+                "s3:PutObject",
+                "s3:*MultipartUpload*",
+                "s3:UploadPart*",
+                "s3:DeleteObject",
+                "kms:Decrypt",
+                "kms:GenerateDataKey"
+            ]
+        );
         assert!(!SessionPolicy::unrestricted().allows_nothing());
         assert!(SessionPolicy::new(Permissions::none(), None).allows_nothing());
+    }
+
+    #[test]
+    fn deleting_removes_and_moves_package_pointers_only() {
+        let delete = of(&[Permission::Read, Permission::Delete], None);
+        let removes: Vec<Value> = statements(&delete)
+            .into_iter()
+            .filter(|s| s["Action"] == json!(["s3:DeleteObject"]))
+            .collect();
+        assert_eq!(
+            removes[0]["Resource"],
+            json!(["arn:aws:s3:::*/.quilt/named_packages/*"])
+        );
+    }
+
+    #[test]
+    fn the_longest_document_fits_stss_limit() {
+        let bucket = "b".repeat(63);
+        for permissions in [
+            &[Permission::Read, Permission::Delete][..],
+            &[Permission::Read, Permission::Write, Permission::Delete],
+        ] {
+            let document = of(permissions, Some(&bucket)).document("aws-us-gov");
+            assert!(document.len() < 2048, "{}", document.len());
+        }
     }
 
     #[test]
@@ -156,7 +196,7 @@ mod tests {
         assert_eq!(puts.len(), 1);
         assert_eq!(
             puts[0]["Resource"],
-            json!(["arn:aws:s3:::raw/.quilt/named_packages/*"])
+            json!(["arn:aws:s3:::raw/.quilt/named_packages/*/latest"])
         );
     }
 
@@ -174,11 +214,13 @@ mod tests {
                 );
             }
         }
-        assert!(actions(&policy).contains(&"s3:DeleteObject*".to_owned()));
-        let china = policy.document(partition("cn-north-1")).unwrap();
+        assert!(actions(&policy).contains(&"s3:DeleteObject".to_owned()));
+        let china = policy.document(partition("cn-north-1"));
         assert!(china.contains("arn:aws-cn:s3:::raw/*"), "{china}");
         assert_eq!(partition("us-gov-west-1"), "aws-us-gov");
         assert_eq!(partition("eu-west-1"), "aws");
+        assert_eq!(partition("us-isob-east-1"), "aws-iso-b");
+        assert_eq!(partition("us-iso-east-1"), "aws-iso");
     }
 
     #[test]

@@ -122,10 +122,17 @@ fn bridge_tokens_are_read_from_scope_whatever_the_claim_flag() {
     };
     let entra = access(&["--scope-claim", "scp"]);
     let grant = entra.grant(
-        Some(&bridged(json!({"scope": "quilt:read"}))),
+        Some(&bridged(
+            json!({"scope": "quilt:read", "scp": ["quilt:write"]}),
+        )),
         &Narrowing::default(),
     );
     assert!(grant.tools().contains(&"bucket_list".to_owned()));
+    assert!(
+        !grant.tools().contains(&"package_create".to_owned()),
+        "the bridge's `scope`, not --scope-claim: {:?}",
+        grant.tools()
+    );
     let none = access(&[]).grant(Some(&bridged(json!({}))), &Narrowing::default());
     assert_eq!(
         none.tools(),
@@ -220,8 +227,7 @@ fn read_only_connections_get_read_only_credentials_for_their_bucket() {
     let owner = caller(json!({"scope": "quilt:read quilt:write quilt:delete"}));
     let grant = access(&[]).grant(Some(&owner), &path("/mcp/b/raw/readonly"));
     assert_eq!(grant.bucket(), Some("raw"));
-    let document: Value =
-        serde_json::from_str(&grant.session_policy().document("aws").unwrap()).unwrap();
+    let document: Value = serde_json::from_str(&grant.session_policy().document("aws")).unwrap();
     assert_eq!(
         document["Statement"][0]["Action"],
         json!(["s3:Get*", "s3:List*"])
@@ -232,12 +238,14 @@ fn read_only_connections_get_read_only_credentials_for_their_bucket() {
         Some(2),
         "reads and their KMS key only"
     );
-    let full = access(&[]).grant(Some(&owner), &Narrowing::default());
-    assert_eq!(
-        full.session_policy().document("aws"),
-        None,
-        "the role's own rights"
+    let search_only = access(&[]).grant(Some(&owner), &path("/mcp/x/search"));
+    assert!(
+        search_only.session_policy().allows_nothing(),
+        "a request that may only search gets no AWS credentials"
     );
+    let links_only =
+        access(&["--tools", "catalog_uri,catalog_url"]).grant(Some(&owner), &Narrowing::default());
+    assert!(links_only.session_policy().allows_nothing());
 }
 
 #[test]
@@ -247,7 +255,34 @@ fn the_challenges_ask_for_what_the_connection_offers() {
         access.scopes_supported(),
         ["quilt:read", "quilt:write", "quilt:delete"]
     );
+    assert_eq!(
+        access.scopes_to_ask(&Narrowing::default()),
+        ["quilt:read", "quilt:write"],
+        "deleting is asked for by its own challenge"
+    );
     assert_eq!(access.scopes_to_ask(&path("/mcp/readonly")), ["quilt:read"]);
+    let deleting = access.scopes_to_ask(&Narrowing {
+        tools: Some(vec!["package_delete"]),
+        ..Narrowing::default()
+    });
+    assert_eq!(
+        deleting,
+        ["quilt:delete"],
+        "unless deleting is all it offers"
+    );
+    let bridge: Vec<(String, bool)> = access
+        .bridge_scopes()
+        .into_iter()
+        .map(|scope| (scope.name, scope.by_default))
+        .collect();
+    assert_eq!(
+        bridge,
+        [
+            ("quilt:read".into(), true),
+            ("quilt:write".into(), true),
+            ("quilt:delete".into(), false)
+        ]
+    );
     assert_eq!(access.scopes_to_ask(&path("/mcp/x/search")), ["quilt:read"]);
     let read_only =
         super::Access::from_config(&parse_serve(&["--read-only"]).unwrap().access).unwrap();
@@ -266,6 +301,12 @@ fn only_requests_that_may_search_get_the_registry_bearer() {
         !access(&[])
             .grant(Some(&owner), &path("/mcp/x/packages"))
             .uses_registry()
+    );
+    assert!(
+        !access(&["--tools", "bucket_list,bucket_objects_list"])
+            .grant(Some(&owner), &path("/mcp/b/raw"))
+            .uses_registry(),
+        "a held connection's bucket_list needs no registry"
     );
     let writer = caller(json!({"scope": "quilt:write"}));
     assert!(
@@ -289,6 +330,8 @@ fn unknown_tools_in_flags_stop_the_server() {
 
 #[test]
 fn no_auth_grants_every_permission_within_the_flags() {
+    let everything = access(&[]).grant(None, &Narrowing::default());
+    assert_eq!(everything.aws_permissions(), Permissions::all());
     let grant = access(&["--read-only"]).grant(None, &Narrowing::default());
     assert_eq!(
         grant.aws_permissions(),

@@ -155,14 +155,13 @@ impl CredentialSource for WebIdentity {
             .role_session_name(session_name(subject))
             .web_identity_token(caller.web_identity_token())
             .duration_seconds(self.duration_secs)
-            .set_policy(policy.document(self.partition))
+            .policy(policy.document(self.partition))
             .send()
             .await;
         match answer {
             Ok(output) => {
                 let keys = self.keys_from(output)?;
-                let narrowed = policy.document(self.partition).is_some();
-                tracing::info!(target: "quilt_mcp::credentials", subject, role, narrowed, expiration = keys.expiration, "assumed role with web identity");
+                tracing::info!(target: "quilt_mcp::credentials", subject, role, expiration = keys.expiration, "assumed role with web identity");
                 Ok(keys)
             }
             Err(error) => {

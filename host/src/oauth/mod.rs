@@ -67,7 +67,7 @@ impl Bridge {
         config: &OAuthConfig,
         public_url: &Url,
         resource: &str,
-        scopes: Vec<(String, &'static str)>,
+        scopes: Vec<BridgeScope>,
     ) -> anyhow::Result<Option<Self>> {
         if !config.enabled() {
             return Ok(None);
@@ -81,7 +81,7 @@ impl Bridge {
         public_url: &Url,
         resource: &str,
         keys: Arc<KeyRing>,
-        scopes: Vec<(String, &'static str)>,
+        scopes: Vec<BridgeScope>,
     ) -> anyhow::Result<Self> {
         let issuer = public_url.as_str().trim_end_matches('/').to_owned();
         let callback = format!("{issuer}/oauth/callback");
@@ -286,25 +286,35 @@ impl Bridge {
     }
 }
 
-/// The scopes the bridge grants, each with what it lets an application do.
-struct Scopes(Vec<(String, &'static str)>);
+/// A scope the bridge grants.
+#[derive(Debug, Clone)]
+pub struct BridgeScope {
+    pub name: String,
+    /// What it lets an application do, for the consent page.
+    pub meaning: &'static str,
+    /// Whether a client that asks for no scope gets it.
+    pub by_default: bool,
+}
+
+/// The scopes the bridge grants.
+struct Scopes(Vec<BridgeScope>);
 
 impl Scopes {
     fn names(&self) -> Vec<&str> {
-        self.0.iter().map(|(name, _)| name.as_str()).collect()
+        self.0.iter().map(|scope| scope.name.as_str()).collect()
     }
 
     /// What `scope` lets an application do, for the consent page.
     fn meaning(&self, scope: &str) -> &'static str {
         self.0
             .iter()
-            .find(|(name, _)| name == scope)
-            .map_or("", |(_, meaning)| meaning)
+            .find(|known| known.name == scope)
+            .map_or("", |known| known.meaning)
     }
 
-    /// Those asked for, in the order asked, when all are known; all of them when none is
-    /// asked (RFC 6749 §3.3 lets the server choose a default). `offline_access`, which some
-    /// clients add to ask for a refresh token, is granted by issuing one and not echoed.
+    /// Those asked for, in the order asked, when all are known; the default ones when none is
+    /// asked (RFC 6749 §3.3 lets the server choose). `offline_access`, which some clients add
+    /// to ask for a refresh token, is granted by issuing one and not echoed.
     fn granted(&self, asked: Option<&str>) -> Result<Vec<String>, OAuthError> {
         let asked: Vec<&str> = asked
             .unwrap_or_default()
@@ -312,7 +322,12 @@ impl Scopes {
             .filter(|s| !s.is_empty() && *s != "offline_access")
             .collect();
         if asked.is_empty() {
-            return Ok(self.names().into_iter().map(str::to_owned).collect());
+            return Ok(self
+                .0
+                .iter()
+                .filter(|scope| scope.by_default)
+                .map(|scope| scope.name.clone())
+                .collect());
         }
         let mut granted = Vec::new();
         for scope in asked {
@@ -462,10 +477,15 @@ pub(crate) fn bridge_for_tests() -> Bridge {
 
 #[cfg(test)]
 fn test_scopes() -> Scopes {
+    let scope = |name: &str, by_default| BridgeScope {
+        name: name.into(),
+        meaning: "what it allows",
+        by_default,
+    };
     Scopes(vec![
-        ("quilt:read".into(), "read"),
-        ("quilt:write".into(), "write"),
-        ("quilt:delete".into(), "delete"),
+        scope("quilt:read", true),
+        scope("quilt:write", true),
+        scope("quilt:delete", false),
     ])
 }
 
@@ -533,11 +553,12 @@ mod tests {
     }
 
     #[test]
-    fn scopes_are_known_ones_or_all() {
+    fn scopes_are_known_ones_or_the_default_ones() {
         let scopes = test_scopes();
+        assert_eq!(scopes.granted(None).unwrap(), ["quilt:read", "quilt:write"]);
         assert_eq!(
-            scopes.granted(None).unwrap(),
-            ["quilt:read", "quilt:write", "quilt:delete"]
+            scopes.granted(Some("quilt:delete")).unwrap(),
+            ["quilt:delete"]
         );
         assert_eq!(
             scopes

@@ -47,7 +47,8 @@ impl wit::Host for RequestScope {
         if policy.allows_nothing() {
             // No tool this request may call touches S3, so neither may anything else.
             return Err(wit::CredentialError::Denied(
-                "This connection and token allow no tool that uses S3, so no AWS credentials are issued for it".into(),
+                "This connection and token allow no tool that uses S3, so no AWS credentials are issued for it"
+                    .into(),
             ));
         }
         let derived = match source.credentials(self.caller.as_ref(), &policy).await {
@@ -174,6 +175,50 @@ mod tests {
             Grant::unrestricted(),
         );
         assert_eq!(anonymous.get_registry_access().await.bearer, None);
+    }
+
+    /// A grant from the server's default flags for the connection at `path`.
+    fn grant_at(path: &str) -> Grant {
+        let access =
+            crate::access::Access::from_config(&crate::cli::parse_serve(&[]).unwrap().access)
+                .unwrap();
+        let connection = crate::access::Narrowing::of_path(path).unwrap().unwrap();
+        access.grant(None, &connection)
+    }
+
+    #[tokio::test]
+    async fn a_request_that_may_call_no_s3_tool_gets_no_credentials() {
+        let deployment = deployment(None, true);
+        let mut search_only =
+            RequestScope::new(deployment.clone(), None, grant_at("/mcp/x/search"));
+        let refused = search_only.get_aws_credentials().await.err().unwrap();
+        assert!(
+            matches!(&refused, super::wit::CredentialError::Denied(why) if why.contains("no tool that uses S3")),
+            "{refused:?}"
+        );
+        let mut objects = RequestScope::new(deployment, None, grant_at("/mcp/x/objects"));
+        let answered = objects.get_aws_credentials().await.err().unwrap();
+        assert!(
+            matches!(answered, super::wit::CredentialError::NotConfigured(_)),
+            "the source itself was asked: {answered:?}"
+        );
+    }
+
+    #[tokio::test]
+    async fn a_request_that_may_call_no_registry_tool_gets_no_bearer() {
+        let with_registry = deployment(Some("https://registry.example.com"), true);
+        let caller = scope(with_registry.clone()).caller;
+        let mut packages = RequestScope::new(
+            with_registry.clone(),
+            caller.clone(),
+            grant_at("/mcp/x/packages"),
+        );
+        assert_eq!(packages.get_registry_access().await.bearer, None);
+        let mut search = RequestScope::new(with_registry, caller, grant_at("/mcp/x/search"));
+        assert_eq!(
+            search.get_registry_access().await.bearer.as_deref(),
+            Some(TOKEN)
+        );
     }
 
     #[test]

@@ -32,7 +32,7 @@ const WRITERS: [&str; 4] = [
     "package_delete",
 ];
 
-/// A client at `path` of `host` whose token carries `scope` (none: no scope claim).
+/// A client at `path` of `host` whose token carries `scope` (none: the standard claims' scopes, all three).
 fn client_at(
     scenario: &Scenario<'_>,
     host: &HostProcess,
@@ -144,7 +144,7 @@ pub async fn a_read_scope_lists_no_writer_and_is_challenged_for_one(
 
     // The 401 asks for what the connection offers.
     for (path, scope) in [
-        ("/mcp", "quilt:read quilt:write quilt:delete"),
+        ("/mcp", "quilt:read quilt:write"),
         ("/mcp/readonly", "quilt:read"),
     ] {
         let anonymous = McpClient::new(&host.mcp_url().replacen("/mcp", path, 1), None);
