@@ -4,7 +4,8 @@
 //! Keyed by the token's SHA-256, never the token itself. Concurrent requests with the same token
 //! share one exchange (a per-key `OnceCell` that all of them await). Failures are handed to the
 //! requests that waited for them and then forgotten, so the next request tries again. The number
-//! of tokens kept is bounded; past it the oldest entry goes.
+//! of tokens kept is bounded; past it the oldest entry goes. One token keeps at most eight variants
+//! (credentials under different session policies); a ninth replaces that token's own oldest.
 
 use std::collections::HashMap;
 use std::num::NonZeroUsize;
@@ -19,7 +20,13 @@ use crate::access::SessionPolicy;
 use crate::auth::Caller;
 
 type TokenHash = [u8; 32];
+/// A token's hash and its variant's.
+type Key = (TokenHash, TokenHash);
 type Exchange<T> = Arc<OnceCell<Result<T, CredentialError>>>;
+
+/// Most variants kept for one token: a caller who connects to bucket after bucket
+/// (`/mcp/b/{bucket}`, one session policy each) replaces their own oldest, never other callers'.
+const MAX_VARIANTS: usize = 8;
 
 /// Something exchanged that expires.
 pub trait Expiring: Clone + Send + Sync {
@@ -41,7 +48,7 @@ pub struct PerToken<T> {
 }
 
 struct Entries<T> {
-    by_token: HashMap<TokenHash, Entry<T>>,
+    by_token: HashMap<Key, Entry<T>>,
     /// Increases with every insertion: the smallest is the oldest entry.
     next_age: u64,
 }
@@ -75,12 +82,7 @@ impl<T: Expiring> PerToken<T> {
     where
         F: Future<Output = Result<T, CredentialError>>,
     {
-        let key: TokenHash = Sha256::new()
-            .chain_update(token)
-            .chain_update([0])
-            .chain_update(variant)
-            .finalize()
-            .into();
+        let key: Key = (Sha256::digest(token).into(), Sha256::digest(variant).into());
         let cell = self.exchange_for(key);
         let outcome = cell.get_or_init(|| exchange).await.clone();
         if !outcome.as_ref().is_ok_and(|value| self.fresh(value)) {
@@ -90,7 +92,7 @@ impl<T: Expiring> PerToken<T> {
     }
 
     /// The exchange to await for this token: the cached or in-flight one, else a new one.
-    fn exchange_for(&self, key: TokenHash) -> Exchange<T> {
+    fn exchange_for(&self, key: Key) -> Exchange<T> {
         let mut entries = self.entries.lock().expect("not poisoned");
         if let Some(entry) = entries.by_token.get(&key) {
             let reusable = match entry.exchange.get() {
@@ -102,15 +104,26 @@ impl<T: Expiring> PerToken<T> {
                 return entry.exchange.clone();
             }
         }
-        if !entries.by_token.contains_key(&key) && entries.by_token.len() >= self.capacity.get() {
-            let oldest = entries
-                .by_token
-                .iter()
-                .min_by_key(|(_, entry)| entry.age)
-                .map(|(key, _)| *key);
-            entries
-                .by_token
-                .remove(&oldest.expect("a full cache has entries"));
+        if !entries.by_token.contains_key(&key) {
+            let variants = entries.by_token.keys().filter(|k| k.0 == key.0).count();
+            let oldest = |entries: &Entries<T>, same_token: bool| {
+                entries
+                    .by_token
+                    .iter()
+                    .filter(|(k, _)| !same_token || k.0 == key.0)
+                    .min_by_key(|(_, entry)| entry.age)
+                    .map(|(key, _)| *key)
+            };
+            let evicted = if variants >= MAX_VARIANTS {
+                oldest(&entries, true)
+            } else if entries.by_token.len() >= self.capacity.get() {
+                oldest(&entries, false)
+            } else {
+                None
+            };
+            if let Some(evicted) = evicted {
+                entries.by_token.remove(&evicted);
+            }
         }
         let exchange = Exchange::default();
         let age = entries.next_age;
@@ -126,7 +139,7 @@ impl<T: Expiring> PerToken<T> {
     }
 
     /// Drops `exchange` unless a newer one has replaced it already.
-    fn forget(&self, key: TokenHash, exchange: &Exchange<T>) {
+    fn forget(&self, key: Key, exchange: &Exchange<T>) {
         let mut entries = self.entries.lock().expect("not poisoned");
         if entries
             .by_token
@@ -282,6 +295,50 @@ mod tests {
 
     fn cache(source: &Arc<CountingSource>, capacity: usize) -> CachedCredentials {
         CachedCredentials::new(source.clone(), MARGIN, NonZeroUsize::new(capacity).unwrap())
+    }
+
+    #[tokio::test]
+    async fn one_token_in_many_buckets_evicts_only_its_own_credentials() {
+        use quilt_mcp_policy::tools::Permission;
+        let source = Arc::new(CountingSource {
+            exchanges: AtomicUsize::new(0),
+            lifetime_secs: 3600,
+            failures_first: 0,
+            enforces: true,
+        });
+        let cache = cache(&source, 16);
+        let read = || [Permission::Read].into_iter().collect();
+        cache
+            .credentials(
+                Some(&caller("token-b")),
+                &SessionPolicy::new(read(), Some("own")),
+            )
+            .await
+            .unwrap();
+        for bucket in 0..100 {
+            let policy = SessionPolicy::new(read(), Some(&format!("bucket-{bucket}")));
+            cache
+                .credentials(Some(&caller("token-a")), &policy)
+                .await
+                .unwrap();
+        }
+        assert_eq!(
+            cache.cache.entries.lock().unwrap().by_token.len(),
+            1 + super::MAX_VARIANTS
+        );
+        let before = source.exchanges();
+        cache
+            .credentials(
+                Some(&caller("token-b")),
+                &SessionPolicy::new(read(), Some("own")),
+            )
+            .await
+            .unwrap();
+        assert_eq!(
+            source.exchanges(),
+            before,
+            "the other caller's keys were kept"
+        );
     }
 
     #[tokio::test]
