@@ -319,6 +319,38 @@ pub async fn a_bucket_connection_reaches_no_other_bucket(scenario: &Scenario<'_>
             && buckets["buckets"][0]["name"] == held,
         "{buckets}"
     );
+
+    // A package in the held bucket whose entries live in both: browsing it there links only
+    // the held bucket's, and defaults the registry to it.
+    scenario
+        .admin()
+        .put_object(other, "far/away.txt", "far")
+        .send()
+        .await?;
+    let unheld = client_at(scenario, &host, "/mcp", None);
+    unheld
+        .call_tool(
+            "package_create",
+            json!({"package_name": "team/mixed", "registry": format!("s3://{held}"),
+                   "s3_uris": [format!("s3://{held}/note.txt"), format!("s3://{other}/far/away.txt")]}),
+        )
+        .await?
+        .success()?;
+    let browsed = client
+        .call_tool("package_browse", json!({"package_name": "team/mixed"}))
+        .await?
+        .success()?;
+    let entries = browsed["entries"].as_array().context("entries")?;
+    ensure!(entries.len() == 2, "{browsed}");
+    for entry in entries {
+        let physical = entry["physical_key"].as_str().unwrap_or_default();
+        let linked = entry["signed_url"].is_string();
+        ensure!(
+            linked == physical.starts_with(&format!("s3://{held}/")),
+            "{physical}: signed_url {}",
+            entry["signed_url"]
+        );
+    }
     Ok(())
 }
 
