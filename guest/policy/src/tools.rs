@@ -52,10 +52,7 @@ impl FromStr for Permission {
     type Err = Unknown;
 
     fn from_str(name: &str) -> Result<Self, Unknown> {
-        Self::ALL
-            .into_iter()
-            .find(|permission| permission.name() == name)
-            .ok_or_else(|| Unknown::new("permission", name, Self::ALL.map(Self::name)))
+        by_name("permission", name, Self::ALL, Self::name)
     }
 }
 
@@ -93,10 +90,7 @@ impl FromStr for Toolset {
     type Err = Unknown;
 
     fn from_str(name: &str) -> Result<Self, Unknown> {
-        Self::ALL
-            .into_iter()
-            .find(|toolset| toolset.name() == name)
-            .ok_or_else(|| Unknown::new("toolset", name, Self::ALL.map(Self::name)))
+        by_name("toolset", name, Self::ALL, Self::name)
     }
 }
 
@@ -111,6 +105,18 @@ pub enum Reaches {
     S3,
     /// The registry (`bucket_list` falls back to the configured buckets without one).
     Registry,
+}
+
+/// The one of `all` whose name is `text`, or an error naming the `kind` and every name.
+fn by_name<T: Copy, const N: usize>(
+    kind: &str,
+    text: &str,
+    all: [T; N],
+    name: fn(T) -> &'static str,
+) -> Result<T, Unknown> {
+    all.into_iter()
+        .find(|item| name(*item) == text)
+        .ok_or_else(|| Unknown::new(kind, text, all.map(name)))
 }
 
 /// One row of the scope table.
@@ -167,6 +173,13 @@ pub const TOOLS: [ToolRule; 17] = [
     rule("search_catalog", Read, Search, Registry),
     rule("bucket_list", Read, Objects, Registry),
 ];
+
+/// The table's own name of the tool called `name`, or why there is none.
+pub fn known_tool(name: &str) -> Result<&'static str, Unknown> {
+    rule_for(name)
+        .map(|rule| rule.name)
+        .ok_or_else(|| Unknown::tool(name))
+}
 
 /// The row of the tool called `name`.
 pub fn rule_for(name: &str) -> Option<&'static ToolRule> {

@@ -8,7 +8,7 @@
 //! scopes, and the smallest of the three is what the request gets.
 
 use http::HeaderMap;
-use quilt_mcp_policy::tools::{Toolset, Unknown, rule_for};
+use quilt_mcp_policy::tools::{Toolset, Unknown, known_tool};
 
 /// What may be offered: every field only removes.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -98,28 +98,27 @@ impl Narrowing {
             };
         }
         for value in values(headers, "x-mcp-toolsets")? {
-            let named = toolsets_in(value)?;
-            self.toolsets = Some(narrowed(self.toolsets, named));
+            self.toolsets = intersection(&self.toolsets, &Some(toolsets_in(value)?));
         }
         for value in values(headers, "x-mcp-tools")? {
             let named = names(value)
-                .map(|name| {
-                    rule_for(name)
-                        .map(|rule| rule.name)
-                        .ok_or_else(|| Unknown::tool(name))
-                })
+                .map(known_tool)
                 .collect::<Result<Vec<_>, _>>()?;
-            self.tools = Some(narrowed(self.tools, named));
+            self.tools = intersection(&self.tools, &Some(named));
         }
         Ok(self)
     }
 }
 
-/// `named`, within `current` when that is a list already.
-fn narrowed<T: PartialEq>(current: Option<Vec<T>>, named: Vec<T>) -> Vec<T> {
-    match current {
-        Some(current) => current.into_iter().filter(|t| named.contains(t)).collect(),
-        None => named,
+/// Two allow-lists, where `None` allows everything.
+pub(super) fn intersection<T: Copy + PartialEq>(
+    a: &Option<Vec<T>>,
+    b: &Option<Vec<T>>,
+) -> Option<Vec<T>> {
+    match (a, b) {
+        (Some(a), Some(b)) => Some(a.iter().copied().filter(|x| b.contains(x)).collect()),
+        (Some(only), None) | (None, Some(only)) => Some(only.clone()),
+        (None, None) => None,
     }
 }
 

@@ -14,9 +14,10 @@ mod permissions;
 mod scopes;
 mod session_policy;
 
-use quilt_mcp_policy::tools::{Permission, Reaches, TOOLS, ToolRule, Unknown, rule_for};
+use quilt_mcp_policy::tools::{Permission, Reaches, TOOLS, ToolRule, known_tool, rule_for};
 
 pub use config::{AccessConfig, scope_table};
+use connection::intersection;
 pub use connection::{ConnectionError, Narrowing};
 pub use permissions::Permissions;
 pub use scopes::ScopeNames;
@@ -41,9 +42,7 @@ impl Access {
             names
                 .iter()
                 .map(|name| {
-                    rule_for(name)
-                        .map(|rule| rule.name)
-                        .ok_or_else(|| anyhow::anyhow!("{flag}: {}", Unknown::tool(name)))
+                    known_tool(name).map_err(|unknown| anyhow::anyhow!("{flag}: {unknown}"))
                 })
                 .collect()
         };
@@ -280,15 +279,6 @@ impl Narrowing {
             // The server has no bucket of its own; a connection names at most one.
             bucket: other.bucket.clone().or_else(|| self.bucket.clone()),
         }
-    }
-}
-
-/// Two allow-lists, where `None` allows everything.
-fn intersection<T: Copy + PartialEq>(a: &Option<Vec<T>>, b: &Option<Vec<T>>) -> Option<Vec<T>> {
-    match (a, b) {
-        (Some(a), Some(b)) => Some(a.iter().copied().filter(|x| b.contains(x)).collect()),
-        (Some(only), None) | (None, Some(only)) => Some(only.clone()),
-        (None, None) => None,
     }
 }
 

@@ -293,6 +293,14 @@ mod tests {
         }
     }
 
+    /// The credentials `cache` gives `token`'s caller under the role's whole rights.
+    async fn fetch(cache: &CachedCredentials, token: &str) -> AwsCredentials {
+        cache
+            .credentials(Some(&caller(token)), &SessionPolicy::unrestricted())
+            .await
+            .unwrap()
+    }
+
     fn cache(source: &Arc<CountingSource>, capacity: usize) -> CachedCredentials {
         CachedCredentials::new(source.clone(), MARGIN, NonZeroUsize::new(capacity).unwrap())
     }
@@ -371,13 +379,7 @@ mod tests {
         let mut requests = tokio::task::JoinSet::new();
         for _ in 0..50 {
             let cache = cache.clone();
-            requests.spawn(async move {
-                cache
-                    .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
-                    .await
-                    .unwrap()
-                    .access_key_id
-            });
+            requests.spawn(async move { fetch(&cache, "token-a").await.access_key_id });
         }
         let keys = requests.join_all().await;
         assert_eq!(source.exchanges(), 1);
@@ -388,19 +390,10 @@ mod tests {
     async fn credentials_far_from_expiry_are_reused() {
         let source = CountingSource::lasting(MARGIN.as_secs() + 60);
         let cache = cache(&source, 10);
-        cache
-            .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
-            .await
-            .unwrap();
-        cache
-            .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
-            .await
-            .unwrap();
+        fetch(&cache, "token-a").await;
+        fetch(&cache, "token-a").await;
         assert_eq!(source.exchanges(), 1);
-        cache
-            .credentials(Some(&caller("token-b")), &SessionPolicy::unrestricted())
-            .await
-            .unwrap();
+        fetch(&cache, "token-b").await;
         assert_eq!(source.exchanges(), 2, "another token is another exchange");
     }
 
@@ -408,14 +401,8 @@ mod tests {
     async fn credentials_within_the_margin_of_expiry_are_exchanged_again() {
         let source = CountingSource::lasting(MARGIN.as_secs() - 1);
         let cache = cache(&source, 10);
-        let first = cache
-            .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
-            .await
-            .unwrap();
-        let second = cache
-            .credentials(Some(&caller("token-a")), &SessionPolicy::unrestricted())
-            .await
-            .unwrap();
+        let first = fetch(&cache, "token-a").await;
+        let second = fetch(&cache, "token-a").await;
         assert_eq!(source.exchanges(), 2);
         assert_ne!(first.access_key_id, second.access_key_id);
     }
@@ -449,25 +436,13 @@ mod tests {
         let source = CountingSource::lasting(3600);
         let cache = cache(&source, 2);
         for token in ["a", "b", "c"] {
-            cache
-                .credentials(Some(&caller(token)), &SessionPolicy::unrestricted())
-                .await
-                .unwrap();
+            fetch(&cache, token).await;
         }
         assert_eq!(cache.cache.entries.lock().unwrap().by_token.len(), 2);
-        cache
-            .credentials(Some(&caller("c")), &SessionPolicy::unrestricted())
-            .await
-            .unwrap();
-        cache
-            .credentials(Some(&caller("b")), &SessionPolicy::unrestricted())
-            .await
-            .unwrap();
+        fetch(&cache, "c").await;
+        fetch(&cache, "b").await;
         assert_eq!(source.exchanges(), 3, "b and c are still cached");
-        cache
-            .credentials(Some(&caller("a")), &SessionPolicy::unrestricted())
-            .await
-            .unwrap();
+        fetch(&cache, "a").await;
         assert_eq!(source.exchanges(), 4, "a was dropped as the oldest");
     }
 }
