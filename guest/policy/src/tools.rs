@@ -149,7 +149,7 @@ use Reaches::{Nothing, Registry, S3};
 use Toolset::{Objects, Packages, Search};
 
 /// Every tool the guest offers, in its listing's order.
-pub const TOOLS: [ToolRule; 17] = [
+pub const TOOLS: [ToolRule; 18] = [
     ToolRule {
         name: "auth_status",
         needs: None,
@@ -167,6 +167,7 @@ pub const TOOLS: [ToolRule; 17] = [
     rule("package_diff", Read, Packages, S3),
     rule("package_create", Write, Packages, S3),
     rule("package_update", Write, Packages, S3),
+    rule("package_validate", Read, Packages, S3),
     rule("package_delete", Delete, Packages, S3),
     rule("catalog_uri", Read, Packages, Nothing),
     rule("catalog_url", Read, Packages, Nothing),

@@ -211,6 +211,7 @@ fn tools_list_describes_every_tool_fully() {
             "package_diff",
             "package_create",
             "package_update",
+            "package_validate",
             "package_delete",
             "catalog_uri",
             "catalog_url",
@@ -667,8 +668,9 @@ fn dot_segment_keys_and_bad_buckets_send_nothing() {
 }
 
 /// Issue 11 item 2, the confused deputy: `package_create copy=true` over a listing holding
-/// a planted `..` key would copy onto another package's `latest` pointer. The listing is
-/// the only request; nothing is read or written for any listed object.
+/// a planted `..` key would copy onto another package's `latest` pointer. Past the check
+/// that the package does not exist yet, the listing is the only request; nothing is read or
+/// written for any listed object.
 #[test]
 fn copy_from_a_listing_with_a_dot_dot_key_sends_nothing_outside_the_listing() {
     let planted = "in/a/../../../.quilt/named_packages/victim/pkg/latest";
@@ -681,7 +683,17 @@ fn copy_from_a_listing_with_a_dot_dot_key_sends_nothing_outside_the_listing() {
     let empty = r#"<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>reg</Name><KeyCount>0</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated></ListBucketResult>"#;
     // Enough answers for the whole create, had it gone ahead: list, two HEADs, two copies,
     // the pointer listing and three PUTs.
-    let mut answers = vec![response(200, &[], listing.as_bytes()), head(), head()];
+    let absent = response(
+        404,
+        &[],
+        b"<Error><Code>NoSuchKey</Code><Message>x</Message></Error>",
+    );
+    let mut answers = vec![
+        absent,
+        response(200, &[], listing.as_bytes()),
+        head(),
+        head(),
+    ];
     answers.extend([head(), head(), response(200, &[], empty.as_bytes())]);
     answers.extend([head(), head(), head()]);
     let s3 = FakeHttp::answering(answers);
@@ -696,8 +708,10 @@ fn copy_from_a_listing_with_a_dot_dot_key_sends_nothing_outside_the_listing() {
         .iter()
         .map(|r| format!("{:?} {}", r.method, r.url.path()))
         .collect();
+    let (existence, listing) = sent.split_first().expect("requests were sent");
+    assert_eq!(existence, "Get /reg/.quilt/named_packages/team/pkg/latest");
     assert!(
-        sent.iter().all(|request| request.ends_with(" /src/")),
+        listing.iter().all(|request| request.ends_with(" /src/")),
         "requests beyond the listing: {sent:?}"
     );
     assert_eq!(result["isError"], true, "{result}");

@@ -64,12 +64,19 @@ impl fmt::Display for ManifestError {
 }
 
 impl Manifest {
-    /// A header as quilt3 builds one on push: `version`, then `user_meta` and
+    /// A header as quilt3 builds one on push: `version`, then `user_meta`, `workflow` and
     /// `message` when given.
-    pub fn new_header(user_meta: Option<Json>, message: Option<String>) -> Json {
+    pub fn new_header(
+        user_meta: Option<Json>,
+        workflow: Option<Json>,
+        message: Option<String>,
+    ) -> Json {
         let mut members = vec![("version".to_owned(), Json::String("v0".into()))];
         if let Some(meta) = user_meta {
             members.push(("user_meta".into(), meta));
+        }
+        if let Some(workflow) = workflow {
+            members.push(("workflow".into(), workflow));
         }
         if let Some(message) = message {
             members.push(("message".into(), Json::String(message)));
@@ -459,10 +466,18 @@ mod tests {
 
     #[test]
     fn new_header_follows_quilt3_key_order() {
-        let header = Manifest::new_header(Some(Json::Object(vec![])), Some("m".into()));
+        let header = Manifest::new_header(Some(Json::Object(vec![])), None, Some("m".into()));
         let mut out = String::new();
         header.write_quilt3(&mut out);
         assert_eq!(out, r#"{"version": "v0", "user_meta": {}, "message": "m"}"#);
+        let workflow = Json::Object(vec![("id".into(), Json::Null)]);
+        let header = Manifest::new_header(None, Some(workflow), Some("m".into()));
+        let mut out = String::new();
+        header.write_quilt3(&mut out);
+        assert_eq!(
+            out,
+            r#"{"version": "v0", "workflow": {"id": null}, "message": "m"}"#
+        );
     }
 
     #[test]

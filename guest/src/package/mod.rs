@@ -15,3 +15,4 @@ pub mod layout;
 pub mod links;
 pub mod manifest;
 pub mod store;
+pub mod workflow;

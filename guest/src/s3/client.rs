@@ -86,6 +86,8 @@ pub struct Download {
     /// The whole object's size, not just what was read.
     pub size: u64,
     pub content_type: Option<String>,
+    /// The version read, on a versioned bucket.
+    pub version_id: Option<String>,
 }
 
 pub struct Upload<'u> {
@@ -201,10 +203,7 @@ impl<'a> S3<'a> {
             content_type: response.header("content-type").map(str::to_owned),
             etag: response.header("etag").map(unquote),
             last_modified: response.header("last-modified").map(normalise_time),
-            version_id: response
-                .header("x-amz-version-id")
-                .filter(|v| !v.is_empty() && *v != "null")
-                .map(str::to_owned),
+            version_id: version_header(&response),
             metadata,
         })
     }
@@ -228,6 +227,7 @@ impl<'a> S3<'a> {
         let mut response = send_idempotent(self.http, &request, cap, TRANSPORT_RETRIES)
             .map_err(|e| fail(ErrorKind::Transport(e)))?;
         let content_type = response.header("content-type").map(str::to_owned);
+        let version_id = version_header(&response);
         let size = match response.status {
             206 | 416 => response
                 .header("content-range")
@@ -246,6 +246,7 @@ impl<'a> S3<'a> {
             size: size.unwrap_or(response.body.len() as u64),
             bytes: response.body,
             content_type,
+            version_id,
         })
     }
 
@@ -273,10 +274,7 @@ impl<'a> S3<'a> {
             .map_err(&fail)?;
         Ok(Stored {
             etag: response.header("etag").map(unquote),
-            version_id: response
-                .header("x-amz-version-id")
-                .filter(|v| !v.is_empty() && *v != "null")
-                .map(str::to_owned),
+            version_id: version_header(&response),
         })
     }
 
@@ -425,6 +423,14 @@ fn unquote(etag: &str) -> String {
 }
 
 /// Listings give ISO 8601 and HEAD gives an HTTP date; tools report RFC 3339 for both.
+/// The version S3 says it read or wrote; an unversioned bucket sends none or `null`.
+fn version_header(response: &Response) -> Option<String> {
+    response
+        .header("x-amz-version-id")
+        .filter(|v| !v.is_empty() && *v != "null")
+        .map(str::to_owned)
+}
+
 pub fn normalise_time(raw: &str) -> String {
     raw.parse::<Timestamp>()
         .ok()

@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use crate::context::Context;
 use crate::http::Client;
 use crate::package::store::PackageError;
+use crate::package::workflow::WorkflowError;
 use crate::registry_api::RegistryError;
 use crate::s3::client::ConnectError;
 use crate::s3::uri::UriError;
@@ -78,6 +79,8 @@ pub enum ToolError {
         bytes: usize,
     },
     Package(PackageError),
+    /// The bucket's workflow refused the package, or cannot be applied.
+    Workflow(WorkflowError),
     /// `catalog_url` was asked for, and the deployment names no web catalog.
     NoCatalog,
     Registry(RegistryError),
@@ -101,6 +104,7 @@ impl fmt::Display for ToolError {
                 "The object at {s3_uri} is not valid UTF-8 text; call again with base64_encode true"
             ),
             Self::Package(error) => error.fmt(f),
+            Self::Workflow(error) => error.fmt(f),
             Self::NoCatalog => f.write_str(
                 "This deployment has no web catalog configured; use catalog_uri for a quilt+s3 URI instead",
             ),

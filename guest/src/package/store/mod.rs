@@ -4,6 +4,7 @@
 //!
 //! The tools in `tools/packages/` parse arguments, call this and shape the result.
 
+mod edit;
 mod listing;
 mod revisions;
 mod sources;
@@ -11,10 +12,10 @@ mod write;
 
 use std::fmt;
 
+pub use edit::{Edit, Facts, InlineFile, Plan, plan};
 pub use listing::list_packages;
 pub use revisions::{Selector, load_manifest, pointers, push, read_pointer, resolve};
-pub use sources::new_entries;
-pub use write::{delete_package, delete_revision, new_manifest, revise};
+pub use write::{delete_package, delete_revision, revision};
 
 use super::layout::PackageName;
 use crate::context::Settings;
@@ -120,6 +121,15 @@ pub enum PackageError {
         problem: String,
     },
     DuplicateLogicalKeys(Vec<String>),
+    /// A remove, rename or inline file that cannot apply.
+    BadEdit(String),
+    /// package_create over a package that exists, without `overwrite`.
+    PackageExists {
+        package: String,
+        top_hash: String,
+    },
+    /// package_update with nothing to change.
+    NothingToChange,
     NothingToPackage(String),
     PathNotFound {
         path: String,
@@ -190,6 +200,14 @@ impl fmt::Display for PackageError {
                 f,
                 "Several objects would get the same logical key: {}; pass flatten false or package them separately",
                 keys.join(", ")
+            ),
+            Self::BadEdit(problem) => write!(f, "{problem}; nothing was written"),
+            Self::PackageExists { package, top_hash } => write!(
+                f,
+                "The package '{package}' already exists (latest {top_hash}); pass overwrite true to replace its entries with these, or use package_update to change it"
+            ),
+            Self::NothingToChange => f.write_str(
+                "Nothing to change: give s3_uris, files, remove, rename, metadata or message",
             ),
             Self::NothingToPackage(uri) => write!(f, "{uri} holds no objects to package"),
             Self::PathNotFound { path } => write!(

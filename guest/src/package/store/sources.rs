@@ -16,32 +16,17 @@ use crate::s3::{S3, S3Uri};
 /// Bytes fetched per ranged GET while hashing: bounds memory whatever the object size.
 const HASH_PIECE_BYTES: u64 = 8 * 1024 * 1024;
 
-/// The manifest entries for `s3_uris` (a trailing `/` takes everything under it): each
-/// object pinned, hashed and, with `copy`, copied to `<namespace>/<name>/` in the
-/// package's bucket. Two objects with one logical key are refused before any is hashed.
-pub fn new_entries(
-    s3: &S3<'_>,
-    package: &PackageLocation,
-    s3_uris: &[String],
-    flatten: bool,
-    copy: bool,
-    limits: ManifestLimits,
-) -> Result<Vec<manifest::Entry>, PackageError> {
-    let sources = collect_sources(s3, s3_uris, flatten, limits)?;
-    check_duplicates(&sources)?;
-    package_entries(s3, package, sources, copy)
-}
-
 /// An object to package, pinned to what HEAD saw.
-struct Source {
+pub struct Source {
     uri: S3Uri,
-    logical_key: String,
-    size: u64,
+    pub logical_key: String,
+    pub size: u64,
     etag: String,
 }
 
-/// Expands `s3_uris` into pinned sources.
-fn collect_sources(
+/// The objects `s3_uris` name (a trailing `/` takes everything under it), each pinned by
+/// HEAD — nothing is hashed or copied yet, so a plan can be checked before any cost.
+pub fn pin_sources(
     s3: &S3<'_>,
     s3_uris: &[String],
     flatten: bool,
@@ -166,10 +151,11 @@ fn hash_object(s3: &S3<'_>, source: &Source) -> Result<String, PackageError> {
     Ok(hasher.finish())
 }
 
-fn check_duplicates(sources: &[Source]) -> Result<(), PackageError> {
+/// Refuses two new entries with one logical key.
+pub fn check_duplicates<'k>(keys: impl Iterator<Item = &'k str>) -> Result<(), PackageError> {
     let mut seen = BTreeMap::<&str, usize>::new();
-    for source in sources {
-        *seen.entry(&source.logical_key).or_default() += 1;
+    for key in keys {
+        *seen.entry(key).or_default() += 1;
     }
     let duplicates: Vec<String> = seen
         .into_iter()
@@ -184,7 +170,7 @@ fn check_duplicates(sources: &[Source]) -> Result<(), PackageError> {
 }
 
 /// Hashes each source and, with `copy`, copies it into the package's bucket.
-fn package_entries(
+pub fn package_entries(
     s3: &S3<'_>,
     package: &PackageLocation,
     sources: Vec<Source>,

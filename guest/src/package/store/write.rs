@@ -1,7 +1,7 @@
 //! New revisions from entries, and deleting a package or one of its revisions as quilt3
 //! does: pointers go, manifests and data stay.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::BTreeMap;
 
 use super::{PackageError, PackageLocation, Selector, read_pointer, resolve};
 use crate::package::json::Json;
@@ -10,44 +10,17 @@ use crate::package::manifest::{self, Manifest};
 use crate::s3::S3;
 use crate::s3::client::Upload;
 
-/// A first revision holding `entries`.
-pub fn new_manifest(
-    user_meta: Option<Json>,
-    message: Option<String>,
+/// A revision from its header, folder lines and entries; `base` names the revision it
+/// follows, for the error message.
+pub fn revision(
+    header: Json,
+    folders: Vec<(String, Json)>,
     entries: Vec<manifest::Entry>,
+    base: Option<&str>,
 ) -> Result<Manifest, PackageError> {
-    let header = Manifest::new_header(user_meta, message);
-    Manifest::new(header, Vec::new(), entries).map_err(|e| PackageError::BadManifest {
-        hash: "(new)".into(),
+    Manifest::new(header, folders, entries).map_err(|e| PackageError::BadManifest {
+        hash: base.unwrap_or("(new)").to_owned(),
         problem: e.to_string(),
-    })
-}
-
-/// The revision after `previous` (named `previous_hash`): its entries, with `added`
-/// replacing those of the same logical key. New user metadata replaces the old; without
-/// it the package keeps its own.
-pub fn revise(
-    previous: &Manifest,
-    previous_hash: String,
-    added: Vec<manifest::Entry>,
-    user_meta: Option<Json>,
-    message: Option<String>,
-) -> Result<Manifest, PackageError> {
-    let replaced: BTreeSet<&str> = added.iter().map(|e| e.logical_key.as_str()).collect();
-    let mut entries: Vec<manifest::Entry> = previous
-        .entries
-        .iter()
-        .filter(|e| !replaced.contains(e.logical_key.as_str()))
-        .cloned()
-        .collect();
-    entries.extend(added);
-    let meta = user_meta.or_else(|| previous.user_meta().cloned());
-    let header = Manifest::new_header(meta, message);
-    Manifest::new(header, previous.folders.clone(), entries).map_err(|e| {
-        PackageError::BadManifest {
-            hash: previous_hash,
-            problem: e.to_string(),
-        }
     })
 }
 

@@ -80,38 +80,25 @@ pub(super) fn diff(env: &Env<'_>, args: DiffArgs) -> Result<Diff, ToolError> {
     let limits = limits(env);
     let old = load_manifest(&s3, &first, &hash1, limits)?;
     let new = load_manifest(&s3, &second, &hash2, limits)?;
-    let old_by_key: HashMap<&str, &manifest::Entry> = old
-        .entries
-        .iter()
-        .map(|e| (e.logical_key.as_str(), e))
-        .collect();
-    let new_keys: BTreeSet<&str> = new.entries.iter().map(|e| e.logical_key.as_str()).collect();
-    let (mut added, mut changed, mut unchanged) = (Vec::new(), Vec::new(), 0);
-    for entry in &new.entries {
-        match old_by_key.get(entry.logical_key.as_str()) {
-            None => added.push(SizedEntry {
-                logical_key: entry.logical_key.clone(),
-                size: entry.size,
-            }),
-            Some(before) if before.hash == entry.hash => unchanged += 1,
-            Some(before) => changed.push(Changed {
-                logical_key: entry.logical_key.clone(),
-                size1: before.size,
-                size2: entry.size,
-                hash1: before.hash.value.clone(),
-                hash2: entry.hash.value.clone(),
-            }),
-        }
-    }
-    let removed = old
-        .entries
-        .iter()
-        .filter(|e| !new_keys.contains(e.logical_key.as_str()))
-        .map(|e| SizedEntry {
-            logical_key: e.logical_key.clone(),
-            size: e.size,
+    let comparison = compare(&old.entries, &new.entries);
+    let sized = |e: &manifest::Entry| SizedEntry {
+        logical_key: e.logical_key.clone(),
+        size: e.size,
+    };
+    let added = comparison.added.into_iter().map(sized).collect();
+    let removed = comparison.removed.into_iter().map(sized).collect();
+    let changed = comparison
+        .changed
+        .into_iter()
+        .map(|(before, entry)| Changed {
+            logical_key: entry.logical_key.clone(),
+            size1: before.size,
+            size2: entry.size,
+            hash1: before.hash.value.clone(),
+            hash2: entry.hash.value.clone(),
         })
         .collect();
+    let unchanged = comparison.unchanged;
     Ok(Diff {
         package1_hash: hash1,
         package2_hash: hash2,
@@ -120,4 +107,39 @@ pub(super) fn diff(env: &Env<'_>, args: DiffArgs) -> Result<Diff, ToolError> {
         changed,
         unchanged,
     })
+}
+
+/// How the entries of one revision differ from another's, by logical key and content hash.
+pub(super) struct Comparison<'m> {
+    pub added: Vec<&'m manifest::Entry>,
+    pub removed: Vec<&'m manifest::Entry>,
+    /// (before, after).
+    pub changed: Vec<(&'m manifest::Entry, &'m manifest::Entry)>,
+    pub unchanged: usize,
+}
+
+pub(super) fn compare<'m>(
+    old: &'m [manifest::Entry],
+    new: &'m [manifest::Entry],
+) -> Comparison<'m> {
+    let old_by_key: HashMap<&str, &manifest::Entry> =
+        old.iter().map(|e| (e.logical_key.as_str(), e)).collect();
+    let new_keys: BTreeSet<&str> = new.iter().map(|e| e.logical_key.as_str()).collect();
+    let mut comparison = Comparison {
+        added: Vec::new(),
+        removed: old
+            .iter()
+            .filter(|e| !new_keys.contains(e.logical_key.as_str()))
+            .collect(),
+        changed: Vec::new(),
+        unchanged: 0,
+    };
+    for entry in new {
+        match old_by_key.get(entry.logical_key.as_str()) {
+            None => comparison.added.push(entry),
+            Some(before) if before.hash == entry.hash => comparison.unchanged += 1,
+            Some(before) => comparison.changed.push((before, entry)),
+        }
+    }
+    comparison
 }

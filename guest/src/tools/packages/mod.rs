@@ -42,16 +42,23 @@ pub fn entries() -> Vec<Entry> {
         entry(
             "package_create",
             "Create a package",
-            "Creates a Quilt package revision from S3 objects (a URI ending in / takes every object under it), hashing each object; objects are referenced in place, or copied to <namespace>/<name>/ in the registry when copy is true.",
+            "Creates a Quilt package revision from S3 objects (a URI ending in / takes every object under it, each hashed) and files given inline as text or base64; objects are referenced in place, or copied to <namespace>/<name>/ in the registry when copy is true. The bucket's workflow (.quilt/workflows/config.yml) is applied and recorded as quilt3 does; nothing is written if it refuses. An existing package is replaced only with overwrite true, and the result says what changed.",
             Effect::NewRevision,
             write::create,
         ),
         entry(
             "package_update",
             "Update a package",
-            "Creates a new revision of an existing Quilt package: its latest entries plus the given S3 objects, which replace entries with the same logical key.",
+            "Creates a new revision of an existing Quilt package from its latest one, in one step: remove entries or folders, rename them, add S3 objects or inline files (replacing entries of the same logical key), and set metadata or a message. The bucket's workflow is applied as in package_create; the result lists what changed.",
             Effect::NewRevision,
             write::update,
+        ),
+        entry(
+            "package_validate",
+            "Check a package against its bucket's workflow",
+            "Dry run of package_update (or, with as_new, package_create): applies the same edits and the bucket's workflow rules (name pattern, required message, metadata and entries JSON Schemas) and lists every problem, writing nothing and hashing nothing.",
+            Effect::Read,
+            write::validate,
         ),
         entry(
             "package_delete",
