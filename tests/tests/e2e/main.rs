@@ -46,6 +46,7 @@ modules![
     web_identity,
     catalog,
     packages,
+    workflows,
     hostile_keys,
     catalog_access,
     registry_standin,

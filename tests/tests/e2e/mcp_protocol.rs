@@ -26,7 +26,7 @@ crate::support::trials![
     accept_header,
 ];
 
-const TOOLS: [&str; 17] = [
+const TOOLS: [&str; 18] = [
     "auth_status",
     "bucket_objects_list",
     "bucket_object_info",
@@ -39,6 +39,7 @@ const TOOLS: [&str; 17] = [
     "package_diff",
     "package_create",
     "package_update",
+    "package_validate",
     "package_delete",
     "catalog_uri",
     "catalog_url",

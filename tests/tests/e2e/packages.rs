@@ -35,7 +35,7 @@ const BIG_SIZE: usize = 20_000_000;
 const BIG_HASH: &str = "eap6a7xaCR7h1ANUUNVF5CIbJk3lUEYo/BJ9D9+PzQU=";
 
 /// Writes an object as the SeaweedFS admin, behind the server's back.
-async fn put(
+pub(crate) async fn put(
     scenario: &Scenario<'_>,
     bucket: &str,
     key: &str,
@@ -49,7 +49,7 @@ async fn put(
         .map(|_| ())
 }
 
-async fn call(client: &McpClient, tool: &str, arguments: Value) -> Result<Value> {
+pub(crate) async fn call(client: &McpClient, tool: &str, arguments: Value) -> Result<Value> {
     client
         .call_tool(tool, arguments)
         .await?
@@ -57,7 +57,7 @@ async fn call(client: &McpClient, tool: &str, arguments: Value) -> Result<Value>
         .with_context(|| tool.to_string())
 }
 
-async fn fail(client: &McpClient, tool: &str, arguments: Value) -> Result<String> {
+pub(crate) async fn fail(client: &McpClient, tool: &str, arguments: Value) -> Result<String> {
     client.call_tool(tool, arguments).await?.failure()
 }
 
@@ -616,7 +616,8 @@ pub async fn denied_create_leaves_no_pointer(scenario: &Scenario<'_>) -> Result<
 }
 
 /// Drives the real quilt3 client (7.2.0, from the project's tools virtualenv) at SeaweedFS.
-/// `browse` without a top hash resolves the name through the `latest` pointer, as people do.
+/// `browse` without a top hash resolves the name through the `latest` pointer, as people do;
+/// `push-workflow` pushes under a bucket workflow with the metadata and message given.
 const QUILT3_SCRIPT: &str = r#"
 import json, sys
 import quilt3
@@ -640,6 +641,16 @@ elif mode == "load":
     with open(args[0]) as manifest:
         package = Package.load(manifest)
     print(json.dumps({"top_hash": package.top_hash, "header": package._meta, "keys": [key for key, _ in package.walk()]}))
+elif mode == "push-workflow":
+    registry, name, workflow, meta, message = args[:5]
+    package = Package()
+    for pair in args[5:]:
+        logical_key, s3_uri = pair.split("=", 1)
+        package.set(logical_key, s3_uri)
+    package.set_meta(json.loads(meta))
+    pushed = package.push(name, registry=registry, message=message, workflow=workflow, selector_fn=lambda k, e: False, force=True)
+    manifest = pushed._meta
+    print(json.dumps({"top_hash": pushed.top_hash, "header": manifest}))
 else:
     registry, name = args[:2]
     package = Package()
@@ -651,7 +662,7 @@ else:
     print(json.dumps({"top_hash": pushed.top_hash}))
 "#;
 
-async fn quilt3(scenario: &Scenario<'_>, arguments: &[&str]) -> Result<Value> {
+pub(crate) async fn quilt3(scenario: &Scenario<'_>, arguments: &[&str]) -> Result<Value> {
     let python = std::env::var("QUILT_MCP_QUILT3_PYTHON")
         .context("QUILT_MCP_QUILT3_PYTHON (set by make test)")?;
     let home = tempfile::tempdir()?;

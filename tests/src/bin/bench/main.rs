@@ -356,7 +356,7 @@ where
     let create = json!({"jsonrpc": "2.0", "id": 1, "method": "tools/call", "params": {
         "name": "package_create",
         "arguments": {"package_name": "bench/hashed", "registry": format!("s3://{BUCKET}"),
-                      "s3_uris": [format!("s3://{BUCKET}/big/hashed.bin")]}}});
+                      "s3_uris": [format!("s3://{BUCKET}/big/hashed.bin")], "overwrite": true}}});
     let (mut guest, mut native, mut read) = (Vec::new(), Vec::new(), Vec::new());
     for _ in 0..HASH_RUNS {
         let started = Instant::now();
