@@ -257,20 +257,18 @@ bubblewrap:
 browser:
 	test -x "$(QUILT_MCP_CHROMIUM)" || { apt-get update -qq && apt-get install -y -qq chromium; }
 
-# Unit tests first (quick), then the end-to-end suite, whose summary closes the run
-# (`--tests` leaves out the harness's empty doc-test pass). The guest's unit tests run natively.
-# The suite runs twice: the second time every host runs under bwrap with a read-only root
-# and a private /tmp, so any write elsewhere fails a test.
+# Every unit and end-to-end test in one cargo invocation, so the crates they share are
+# compiled once with one feature set (one invocation per crate rebuilt them per crate's
+# features: minutes of a cold run). `--tests` leaves out the empty doc-test passes. The
+# guest's unit tests run natively. Everything then runs a second time with every host under
+# bwrap, a read-only root and a private /tmp, so any write elsewhere fails a test; the same
+# crates and flags, since other ones would resolve other features and rebuild.
+TESTED_CRATES := -p quilt-mcp -p quilt-mcp-guest -p quilt-mcp-adapter -p quilt-mcp-policy \
+	-p quilt-mcp-compose -p quilt-registry-standin -p quilt-mcp-tests
 test: lint build standalone tools clients bubblewrap browser $(PLAYWRIGHT_CORE_STAMP) $(WASMTIME_STAMP) $(HADOLINT_STAMP)
 	"$(HADOLINT_VENV)/bin/hadolint" host/Containerfile
-	cargo test --release -p quilt-mcp
-	cargo test --release -p quilt-mcp-guest
-	cargo test --release -p quilt-mcp-adapter
-	cargo test --release -p quilt-mcp-policy
-	cargo test --release -p quilt-mcp-compose
-	cargo test --release -p quilt-registry-standin
-	cargo test --release -p quilt-mcp-tests --tests
-	QUILT_MCP_HOST_SANDBOX=bwrap cargo test --release -p quilt-mcp-tests --test e2e
+	cargo test --release $(TESTED_CRATES) --tests
+	QUILT_MCP_HOST_SANDBOX=bwrap cargo test --release $(TESTED_CRATES) --tests
 
 # Format and lints, for the native crates and for those built to wasm32-wasip2 (where the
 # guest's wasi-only code is compiled): any warning fails.
@@ -282,11 +280,11 @@ lint: wasm-target
 	cargo clippy --release --workspace --all-targets --exclude hostile-guest --exclude sockets-guest -- -D warnings
 	cargo clippy --release --target wasm32-wasip2 $(WASM_CRATES) -- -D warnings
 
-# Some end-to-end trials while working on them: `make e2e T=packages::` runs the trials whose
-# names contain T (the standalone and client trials also need `make standalone clients`; the
+# Some end-to-end trials while working on them: `make e2e T=packages::` runs the trials (and
+# unit tests) whose names contain T, built as `make test` builds them (the standalone and client trials also need `make standalone clients`; the
 # browser trials' chromium and playwright-core are installed here, being quick when present).
 e2e: build tools browser $(PLAYWRIGHT_CORE_STAMP)
-	cargo test --release -p quilt-mcp-tests --test e2e -- $(T)
+	cargo test --release $(TESTED_CRATES) --tests -- $(T)
 
 # Every sandbox attempt (the host's sockets unit test, the end-to-end sandbox, hardening and
 # hostile-key trials), each recorded as it is checked, then written to docs/sandbox.md; fails
