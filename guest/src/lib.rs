@@ -34,8 +34,12 @@ mod mcp;
 /// The tool table: typed arguments in, JSON out, one file per tool or family.
 mod tools;
 
-/// The Quilt package format (manifests, hashes, layout, links) and the package store.
+/// The Quilt package format (manifests, hashes, layout, links), the package store and
+/// bucket workflows.
 mod package;
+
+/// Objects as something a model can look at: images, PDFs, tables, text in parts.
+mod preview;
 
 /// The Quilt registry's API (the web catalog's backend) as the caller: search, buckets.
 mod registry_api;

@@ -149,7 +149,7 @@ use Reaches::{Nothing, Registry, S3};
 use Toolset::{Objects, Packages, Search};
 
 /// Every tool the guest offers, in its listing's order.
-pub const TOOLS: [ToolRule; 18] = [
+pub const TOOLS: [ToolRule; 19] = [
     ToolRule {
         name: "auth_status",
         needs: None,
@@ -162,6 +162,7 @@ pub const TOOLS: [ToolRule; 18] = [
     rule("bucket_object_fetch", Read, Objects, S3),
     rule("bucket_object_link", Read, Objects, S3),
     rule("bucket_objects_put", Write, Objects, S3),
+    rule("bucket_object_preview", Read, Objects, S3),
     rule("packages_list", Read, Packages, S3),
     rule("package_browse", Read, Packages, S3),
     rule("package_diff", Read, Packages, S3),

@@ -206,6 +206,7 @@ fn tools_list_describes_every_tool_fully() {
             "bucket_object_fetch",
             "bucket_object_link",
             "bucket_objects_put",
+            "bucket_object_preview",
             "packages_list",
             "package_browse",
             "package_diff",

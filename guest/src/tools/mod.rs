@@ -6,6 +6,7 @@ mod bucket_list;
 mod encoding;
 mod objects;
 mod packages;
+mod preview;
 mod search_catalog;
 
 use std::sync::Arc;
@@ -73,6 +74,11 @@ pub enum ToolError {
     NotUtf8 {
         s3_uri: String,
     },
+    /// The object cannot be previewed as what it looks like.
+    Preview {
+        s3_uri: String,
+        problem: String,
+    },
     AllItemsFailed(Vec<(String, String)>),
     /// The output, as JSON, is larger than one call may return.
     OutputTooLarge {
@@ -103,6 +109,9 @@ impl fmt::Display for ToolError {
                 f,
                 "The object at {s3_uri} is not valid UTF-8 text; call again with base64_encode true"
             ),
+            Self::Preview { s3_uri, problem } => {
+                write!(f, "{s3_uri} cannot be previewed: {problem}")
+            }
             Self::Package(error) => error.fmt(f),
             Self::Workflow(error) => error.fmt(f),
             Self::NoCatalog => f.write_str(
@@ -159,7 +168,7 @@ impl From<Failure> for ToolError {
     }
 }
 
-type Handler = Box<dyn Fn(&Env<'_>, Value) -> Result<Box<RawValue>, ToolError>>;
+type Handler = Box<dyn Fn(&Env<'_>, Value) -> Result<Output, ToolError>>;
 
 pub struct Entry {
     name: &'static str,
@@ -204,7 +213,44 @@ where
     let describe = Box::new(move || describe::<A, O>(name, title, description, effect));
     let handler: Handler = Box::new(move |env, arguments| {
         let arguments = parse_arguments::<A>(arguments)?;
-        json_text(&run(env, arguments)?)
+        let json = json_text(&run(env, arguments)?)?;
+        Ok(Output {
+            json,
+            attachments: Vec::new(),
+        })
+    });
+    Entry {
+        name,
+        describe,
+        handler,
+    }
+}
+
+/// A tool whose result carries content blocks after its JSON: images, embedded files,
+/// links to objects.
+fn entry_with_attachments<A, O>(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    effect: Effect,
+    run: fn(&Env<'_>, A) -> Result<(O, Vec<Attachment>), ToolError>,
+) -> Entry
+where
+    A: DeserializeOwned + JsonSchema + 'static,
+    O: Serialize + JsonSchema + 'static,
+{
+    let describe = Box::new(move || describe::<A, O>(name, title, description, effect));
+    let handler: Handler = Box::new(move |env, arguments| {
+        let arguments = parse_arguments::<A>(arguments)?;
+        let (output, attachments) = run(env, arguments)?;
+        let attached: usize = attachments.iter().map(Attachment::encoded_len).sum();
+        let json = json_text(&output)?;
+        if json.get().len() + attached > MAX_OUTPUT_BYTES {
+            return Err(ToolError::OutputTooLarge {
+                bytes: json.get().len() + attached,
+            });
+        }
+        Ok(Output { json, attachments })
     });
     Entry {
         name,
@@ -295,6 +341,7 @@ fn drop_numeric_formats(schema: &mut serde_json::Map<String, Value>) {
 fn all() -> Vec<Entry> {
     let mut entries = vec![auth_status::entry()];
     entries.extend(objects::entries());
+    entries.push(preview::entry());
     entries.extend(packages::entries());
     entries.push(search_catalog::entry());
     entries.push(bucket_list::entry());
@@ -336,11 +383,50 @@ fn describe_all() -> Vec<Tool> {
 /// What a tool call came to.
 #[derive(Debug)]
 pub enum Called {
-    /// The tool's output as compact JSON text, which `mcp` sends as the structured content
-    /// and again as the text block, straight from this one copy.
-    Output(Box<RawValue>),
+    Output(Output),
     /// Why it failed, worded for the person using the assistant.
     Failed(String),
+}
+
+/// A tool's result.
+#[derive(Debug)]
+pub struct Output {
+    /// Compact JSON text, which `mcp` sends as the structured content and again as the text
+    /// block, straight from this one copy.
+    pub json: Box<RawValue>,
+    /// Content blocks after the text block.
+    pub attachments: Vec<Attachment>,
+}
+
+/// A content block beyond the JSON: something a model or a person can look at or open.
+#[derive(Debug)]
+pub enum Attachment {
+    /// MCP image content.
+    Image { mime_type: String, data: Vec<u8> },
+    /// An embedded resource (a file the client can show or save).
+    Resource {
+        uri: String,
+        mime_type: String,
+        blob: Vec<u8>,
+    },
+    /// A `resource_link`: an object the client can read with `resources/read`.
+    Link {
+        uri: String,
+        name: String,
+        mime_type: Option<String>,
+        size: Option<u64>,
+    },
+}
+
+impl Attachment {
+    /// About what it adds to the response: base64 is 4/3 of the bytes.
+    fn encoded_len(&self) -> usize {
+        match self {
+            Self::Image { data, .. } => data.len().div_ceil(3) * 4,
+            Self::Resource { blob, uri, .. } => blob.len().div_ceil(3) * 4 + uri.len(),
+            Self::Link { uri, name, .. } => uri.len() + name.len() + 64,
+        }
+    }
 }
 
 /// `None` when no tool has that name.
