@@ -38,6 +38,9 @@ mod tools;
 /// bucket workflows.
 mod package;
 
+/// MCP resources: objects and package entries read as the caller, and a few fixed ones.
+mod resources;
+
 /// Objects as something a model can look at: images, PDFs, tables, text in parts.
 mod preview;
 

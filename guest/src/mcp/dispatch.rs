@@ -9,6 +9,7 @@ use super::era::Era;
 use super::jsonrpc::RpcError;
 use super::tool_result::ToolResult;
 use super::{identity, modern, version};
+use crate::resources;
 use crate::tools::{self, Called, Env};
 
 /// A method's result, ready to be serialised into the response.
@@ -48,8 +49,40 @@ pub fn dispatch(
             &env.context.grant().tools,
         )))),
         (_, "tools/call") => Ok(Outcome::Tool(ToolResult::new(call_tool(params, env)?, era))),
+        (_, "resources/list") => Ok(json(&in_era(era, resources::list(env)))),
+        (_, "resources/templates/list") => Ok(json(&in_era(era, resources::templates(env)))),
+        (_, "resources/read") => {
+            let uri = params
+                .as_ref()
+                .and_then(|p| p.get("uri"))
+                .and_then(Value::as_str)
+                .ok_or_else(|| {
+                    RpcError::invalid_params("resources/read needs params.uri, a string".into())
+                })?;
+            let contents = resources::read(env, uri).map_err(|error| {
+                let message = crate::echo::bounded(&error.to_string(), 4000);
+                if error.is_not_found() {
+                    RpcError::resource_not_found(message, uri)
+                } else {
+                    RpcError::invalid_params(message)
+                }
+            })?;
+            Ok(json(&in_era(
+                era,
+                serde_json::to_value(contents).expect("contents serialise"),
+            )))
+        }
         _ => Err(RpcError::method_not_found(method)),
     }
+}
+
+/// A result as the era writes it: the 2026 era adds `resultType` and the server's `_meta`.
+fn in_era(era: Era, mut result: Value) -> Value {
+    if era == Era::Modern {
+        result["resultType"] = serde_json::json!("complete");
+        result["_meta"] = serde_json::to_value(modern::server_meta()).expect("meta serialises");
+    }
+    result
 }
 
 /// The 2025-era `tools/list` result.

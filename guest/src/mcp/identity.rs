@@ -1,7 +1,7 @@
 //! What the server says about itself, in `initialize` (legacy eras) and
 //! `server/discover` (2026 era) alike.
 
-use rmcp::model::{Implementation, ServerCapabilities, ToolsCapability};
+use rmcp::model::{Implementation, ResourcesCapability, ServerCapabilities, ToolsCapability};
 
 pub const INSTRUCTIONS: &str = "Tools for the S3 buckets and Quilt data packages behind a Quilt catalog, acting as the \
 signed-in user with only what their credentials allow. Start with auth_status to see the identity and credentials in use. \
@@ -16,11 +16,16 @@ pub fn server_info() -> Implementation {
     info
 }
 
-/// Tools only; the listing never changes while a deployment runs.
+/// Tools and resources (read, no subscriptions: an instance lives for one request); the
+/// listings never change while a deployment runs.
 pub fn capabilities() -> ServerCapabilities {
     let mut tools = ToolsCapability::default();
     tools.list_changed = Some(false);
+    let mut resources = ResourcesCapability::default();
+    resources.list_changed = Some(false);
+    resources.subscribe = Some(false);
     let mut capabilities = ServerCapabilities::default();
     capabilities.tools = Some(tools);
+    capabilities.resources = Some(resources);
     capabilities
 }

@@ -53,6 +53,12 @@ impl RpcError {
 
     /// The 2026 era's `HeaderMismatch`: a mirrored header is missing, repeated or
     /// disagrees with the body.
+    /// The spec's "resource not found" (-32002), with the URI in `data`.
+    pub fn resource_not_found(message: String, uri: &str) -> Self {
+        let data = serde_json::json!({ "uri": crate::echo::bounded(uri, 256) });
+        Self(ErrorData::new(ErrorCode(-32002), message, Some(data)))
+    }
+
     pub fn header_mismatch(detail: String) -> Self {
         Self::new(
             ErrorCode::HEADER_MISMATCH,

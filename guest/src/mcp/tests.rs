@@ -9,6 +9,8 @@ use crate::tools::Env;
 
 /// The 2026-07-28 era.
 mod modern;
+/// Resources.
+mod resources;
 
 fn post_with(headers: &RequestHeaders, body: &str, context: &FakeContext, s3: &FakeHttp) -> Reply {
     handle(headers, body.as_bytes(), &Env { context, http: s3 })
@@ -156,7 +158,7 @@ fn initialize_negotiates_the_version() {
         assert_eq!(result["protocolVersion"], agreed);
         assert_eq!(
             result["capabilities"],
-            json!({"tools": {"listChanged": false}})
+            json!({"tools": {"listChanged": false}, "resources": {"listChanged": false, "subscribe": false}})
         );
         assert_eq!(result["serverInfo"]["name"], "quilt-mcp");
         assert_eq!(result["serverInfo"]["title"], "Quilt MCP");
@@ -170,7 +172,7 @@ fn initialize_negotiates_the_version() {
 /// no `server/discover`.
 #[test]
 fn unknown_methods_and_legacy_server_discover_are_not_found() {
-    for method in ["server/discover", "resources/list", "nope"] {
+    for method in ["server/discover", "prompts/list", "nope"] {
         let reply = post(&request(method, json!({})));
         assert_eq!(reply.status, 200);
         let body = json_of(&reply);

@@ -206,9 +206,18 @@ mod tests {
         let parsed: CallToolResult = serde_json::from_value(written.clone()).unwrap();
         assert_eq!(parsed.content.len(), 4, "{written}");
         let image = parsed.content[1].as_image().expect("an image block");
-        assert_eq!((image.data.as_str(), image.mime_type.as_str()), ("AQID", "image/png"));
-        assert!(matches!(parsed.content[2], ContentBlock::Resource(_)), "{written}");
-        assert!(matches!(parsed.content[3], ContentBlock::ResourceLink(_)), "{written}");
+        assert_eq!(
+            (image.data.as_str(), image.mime_type.as_str()),
+            ("AQID", "image/png")
+        );
+        assert!(
+            matches!(parsed.content[2], ContentBlock::Resource(_)),
+            "{written}"
+        );
+        assert!(
+            matches!(parsed.content[3], ContentBlock::ResourceLink(_)),
+            "{written}"
+        );
         assert_eq!(written["content"][3]["size"], 7);
     }
 }

@@ -35,14 +35,18 @@ pub fn picture(bytes: &[u8], max_dimension: u32) -> Result<Picture, String> {
     let reader = ImageReader::new(Cursor::new(bytes))
         .with_guessed_format()
         .map_err(|e| format!("it cannot be read as an image ({e})"))?;
-    let format = reader.format().ok_or("it is not a PNG, JPEG, GIF or WebP image")?;
+    let format = reader
+        .format()
+        .ok_or("it is not a PNG, JPEG, GIF or WebP image")?;
     let mut reader = reader;
     let mut limits = Limits::default();
     limits.max_alloc = Some(MAX_DECODED_BYTES);
     reader.limits(limits);
-    let (original_width, original_height) =
-        reader.into_dimensions().map_err(|e| format!("it cannot be read as an image ({e})"))?;
-    let fits = original_width.max(original_height) <= max_dimension && bytes.len() <= MAX_IMAGE_BYTES;
+    let (original_width, original_height) = reader
+        .into_dimensions()
+        .map_err(|e| format!("it cannot be read as an image ({e})"))?;
+    let fits =
+        original_width.max(original_height) <= max_dimension && bytes.len() <= MAX_IMAGE_BYTES;
     if let (true, Some(mime_type)) = (fits, passthrough_mime(format)) {
         return Ok(Picture {
             mime_type: mime_type.into(),
@@ -60,7 +64,10 @@ pub fn picture(bytes: &[u8], max_dimension: u32) -> Result<Picture, String> {
     limits.max_alloc = Some(MAX_DECODED_BYTES);
     reader.limits(limits);
     let decoded = reader.decode().map_err(|e| {
-        format!("it cannot be decoded within {} MiB ({e})", MAX_DECODED_BYTES >> 20)
+        format!(
+            "it cannot be decoded within {} MiB ({e})",
+            MAX_DECODED_BYTES >> 20
+        )
     })?;
     let mut side = max_dimension;
     loop {
@@ -97,11 +104,17 @@ fn passthrough_mime(format: ImageFormat) -> Option<&'static str> {
 fn encode(image: &DynamicImage, from: ImageFormat) -> Result<(Vec<u8>, &'static str), String> {
     let mut out = Cursor::new(Vec::new());
     let (image, format, mime) = if from == ImageFormat::Jpeg {
-        (DynamicImage::ImageRgb8(image.to_rgb8()), ImageFormat::Jpeg, "image/jpeg")
+        (
+            DynamicImage::ImageRgb8(image.to_rgb8()),
+            ImageFormat::Jpeg,
+            "image/jpeg",
+        )
     } else {
         (image.clone(), ImageFormat::Png, "image/png")
     };
-    image.write_to(&mut out, format).map_err(|e| format!("it could not be re-encoded ({e})"))?;
+    image
+        .write_to(&mut out, format)
+        .map_err(|e| format!("it could not be re-encoded ({e})"))?;
     Ok((out.into_inner(), mime))
 }
 
@@ -114,7 +127,9 @@ mod tests {
     use super::picture;
 
     fn png(width: u32, height: u32) -> Vec<u8> {
-        let image = RgbaImage::from_fn(width, height, |x, y| image::Rgba([(x % 256) as u8, (y % 256) as u8, 7, 255]));
+        let image = RgbaImage::from_fn(width, height, |x, y| {
+            image::Rgba([(x % 256) as u8, (y % 256) as u8, 7, 255])
+        });
         let mut out = Cursor::new(Vec::new());
         image.write_to(&mut out, ImageFormat::Png).unwrap();
         out.into_inner()
@@ -125,7 +140,10 @@ mod tests {
         let bytes = png(40, 30);
         let picture = picture(&bytes, 768).unwrap();
         assert!(picture.unchanged);
-        assert_eq!((picture.width, picture.height, picture.mime_type.as_str()), (40, 30, "image/png"));
+        assert_eq!(
+            (picture.width, picture.height, picture.mime_type.as_str()),
+            (40, 30, "image/png")
+        );
         assert_eq!(picture.data, bytes);
     }
 
@@ -134,7 +152,10 @@ mod tests {
         let picture = picture(&png(1200, 600), 300).unwrap();
         assert!(!picture.unchanged);
         assert_eq!((picture.width, picture.height), (300, 150));
-        assert_eq!((picture.original_width, picture.original_height), (1200, 600));
+        assert_eq!(
+            (picture.original_width, picture.original_height),
+            (1200, 600)
+        );
         let decoded = image::load_from_memory(&picture.data).unwrap();
         assert_eq!((decoded.width(), decoded.height()), (300, 150));
     }
@@ -151,6 +172,10 @@ mod tests {
         assert!(bomb.len() < 1 << 20, "{}", bomb.len());
         let refused = picture(&bomb, 64).unwrap_err();
         assert!(refused.contains("within 24 MiB"), "{refused}");
-        assert!(picture(b"not an image at all", 64).unwrap_err().contains("not a PNG"));
+        assert!(
+            picture(b"not an image at all", 64)
+                .unwrap_err()
+                .contains("not a PNG")
+        );
     }
 }

@@ -90,9 +90,8 @@ pub fn infer(values: impl Iterator<Item = ValueKind>) -> String {
             (_, ValueKind::Empty) => seen.unwrap_or(ValueKind::Empty),
             (None | Some(ValueKind::Empty), v) => v,
             (Some(a), b) if a == b => a,
-            (Some(ValueKind::Integer), ValueKind::Number) | (Some(ValueKind::Number), ValueKind::Integer) => {
-                ValueKind::Number
-            }
+            (Some(ValueKind::Integer), ValueKind::Number)
+            | (Some(ValueKind::Number), ValueKind::Integer) => ValueKind::Number,
             _ => ValueKind::Mixed,
         });
     }
@@ -156,9 +155,15 @@ mod tests {
     #[test]
     fn kinds_by_extension_then_content_type() {
         assert_eq!(Kind::of("a/b.PNG", None), Kind::Image);
-        assert_eq!(Kind::of("t.tsv", Some("text/plain")), Kind::Delimited(b'\t'));
+        assert_eq!(
+            Kind::of("t.tsv", Some("text/plain")),
+            Kind::Delimited(b'\t')
+        );
         assert_eq!(Kind::of("noext", Some("image/webp")), Kind::Image);
-        assert_eq!(Kind::of("x.data", Some("text/csv; charset=utf-8")), Kind::Delimited(b','));
+        assert_eq!(
+            Kind::of("x.data", Some("text/csv; charset=utf-8")),
+            Kind::Delimited(b',')
+        );
         assert_eq!(Kind::of("dir.csv/file", None), Kind::Text);
         assert_eq!(Kind::of("f.parquet", None), Kind::Parquet);
     }

@@ -25,7 +25,10 @@ pub struct Fetched {
 
 impl Fetched {
     pub fn new(size: u64) -> Self {
-        Self { size, pieces: Arc::new(Vec::new()) }
+        Self {
+            size,
+            pieces: Arc::new(Vec::new()),
+        }
     }
 
     pub fn add(&mut self, start: u64, bytes: Vec<u8>) {
@@ -50,23 +53,31 @@ impl ChunkReader for Fetched {
     type T = bytes::buf::Reader<Bytes>;
 
     fn get_read(&self, start: u64) -> parquet::errors::Result<Self::T> {
-        let piece = self.pieces.iter().find(|(at, bytes)| start >= *at && start < at + bytes.len() as u64);
+        let piece = self
+            .pieces
+            .iter()
+            .find(|(at, bytes)| start >= *at && start < at + bytes.len() as u64);
         match piece {
             Some((at, bytes)) => Ok(bytes::Buf::reader(bytes.slice((start - at) as usize..))),
-            None => Err(ParquetError::General(format!("byte {start} was not fetched"))),
+            None => Err(ParquetError::General(format!(
+                "byte {start} was not fetched"
+            ))),
         }
     }
 
     fn get_bytes(&self, start: u64, length: usize) -> parquet::errors::Result<Bytes> {
-        self.slice(start, length)
-            .ok_or_else(|| ParquetError::General(format!("bytes {start}+{length} were not fetched")))
+        self.slice(start, length).ok_or_else(|| {
+            ParquetError::General(format!("bytes {start}+{length} were not fetched"))
+        })
     }
 }
 
 /// The last 8 bytes: the footer's length, then `PAR1`.
 pub fn footer_length(tail: &[u8]) -> Result<u64, String> {
     match tail {
-        [.., a, b, c, d, b'P', b'A', b'R', b'1'] => Ok(u64::from(u32::from_le_bytes([*a, *b, *c, *d]))),
+        [.., a, b, c, d, b'P', b'A', b'R', b'1'] => {
+            Ok(u64::from(u32::from_le_bytes([*a, *b, *c, *d])))
+        }
         _ => Err("it does not end with PAR1, so it is not a Parquet file".into()),
     }
 }
@@ -81,8 +92,13 @@ pub struct Needed {
 }
 
 /// The schema and what to fetch, from a file whose footer is in `fetched`.
-pub fn plan(fetched: &Fetched, offset: u64, max_rows: usize) -> Result<(Vec<Column>, u64, Needed), String> {
-    let reader = SerializedFileReader::new(fetched.clone()).map_err(|e| format!("its footer cannot be read ({e})"))?;
+pub fn plan(
+    fetched: &Fetched,
+    offset: u64,
+    max_rows: usize,
+) -> Result<(Vec<Column>, u64, Needed), String> {
+    let reader = SerializedFileReader::new(fetched.clone())
+        .map_err(|e| format!("its footer cannot be read ({e})"))?;
     let metadata = reader.metadata();
     let columns = metadata
         .file_metadata()
@@ -90,10 +106,17 @@ pub fn plan(fetched: &Fetched, offset: u64, max_rows: usize) -> Result<(Vec<Colu
         .root_schema()
         .get_fields()
         .iter()
-        .map(|field| Column { name: field.name().to_owned(), kind: type_name(field) })
+        .map(|field| Column {
+            name: field.name().to_owned(),
+            kind: type_name(field),
+        })
         .collect();
     let total = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
-    let mut needed = Needed { ranges: Vec::new(), first_group: 0, first_row: 0 };
+    let mut needed = Needed {
+        ranges: Vec::new(),
+        first_group: 0,
+        first_row: 0,
+    };
     let mut row = 0u64;
     for (index, group) in metadata.row_groups().iter().enumerate() {
         let rows = u64::try_from(group.num_rows()).unwrap_or(0);
@@ -108,8 +131,18 @@ pub fn plan(fetched: &Fetched, offset: u64, max_rows: usize) -> Result<(Vec<Colu
                     return Err(refused);
                 }
             }
-            let start = group.columns().iter().map(|c| c.byte_range().0).min().unwrap_or(0);
-            let end = group.columns().iter().map(|c| c.byte_range().0 + c.byte_range().1).max().unwrap_or(0);
+            let start = group
+                .columns()
+                .iter()
+                .map(|c| c.byte_range().0)
+                .min()
+                .unwrap_or(0);
+            let end = group
+                .columns()
+                .iter()
+                .map(|c| c.byte_range().0 + c.byte_range().1)
+                .max()
+                .unwrap_or(0);
             needed.ranges.push((start, end.saturating_sub(start)));
         }
         row += rows;
@@ -126,17 +159,28 @@ pub fn rows(
     offset: u64,
     max_rows: usize,
 ) -> Result<Table, String> {
-    let reader = SerializedFileReader::new(fetched).map_err(|e| format!("it cannot be read ({e})"))?;
+    let reader =
+        SerializedFileReader::new(fetched).map_err(|e| format!("it cannot be read ({e})"))?;
     let mut rows = Vec::new();
     let mut row = needed.first_row;
     for index in needed.first_group..needed.first_group + needed.ranges.len() {
-        let group = reader.get_row_group(index).map_err(|e| format!("row group {index} cannot be read ({e})"))?;
-        let iter = group.get_row_iter(None).map_err(|e| format!("row group {index} cannot be read ({e})"))?;
+        let group = reader
+            .get_row_group(index)
+            .map_err(|e| format!("row group {index} cannot be read ({e})"))?;
+        let iter = group
+            .get_row_iter(None)
+            .map_err(|e| format!("row group {index} cannot be read ({e})"))?;
         for read in iter {
-            let read = read.map_err(|e| format!("a row of row group {index} cannot be read ({e})"))?;
+            let read =
+                read.map_err(|e| format!("a row of row group {index} cannot be read ({e})"))?;
             if row >= offset && rows.len() < max_rows {
                 let json = read.to_json_value();
-                rows.push(columns.iter().map(|c| json.get(&c.name).cloned().unwrap_or(Value::Null)).collect());
+                rows.push(
+                    columns
+                        .iter()
+                        .map(|c| json.get(&c.name).cloned().unwrap_or(Value::Null))
+                        .collect(),
+                );
             }
             row += 1;
             if rows.len() == max_rows {
@@ -199,19 +243,35 @@ mod tests {
 
     /// Two row groups of three rows: id 0..6, name "n0".."n5", Snappy-compressed.
     fn file() -> Vec<u8> {
-        let schema = Arc::new(parse_message_type("message m { required int64 id; required binary name (UTF8); }").unwrap());
-        let properties = Arc::new(WriterProperties::builder().set_compression(Compression::SNAPPY).build());
+        let schema = Arc::new(
+            parse_message_type("message m { required int64 id; required binary name (UTF8); }")
+                .unwrap(),
+        );
+        let properties = Arc::new(
+            WriterProperties::builder()
+                .set_compression(Compression::SNAPPY)
+                .build(),
+        );
         let mut out = Vec::new();
         let mut writer = SerializedFileWriter::new(&mut out, schema, properties).unwrap();
         for group in 0..2i64 {
             let mut row_group = writer.next_row_group().unwrap();
             let ids: Vec<i64> = (group * 3..group * 3 + 3).collect();
             let mut column = row_group.next_column().unwrap().unwrap();
-            column.typed::<Int64Type>().write_batch(&ids, None, None).unwrap();
+            column
+                .typed::<Int64Type>()
+                .write_batch(&ids, None, None)
+                .unwrap();
             column.close().unwrap();
-            let names: Vec<ByteArray> = ids.iter().map(|i| ByteArray::from(format!("n{i}").as_str())).collect();
+            let names: Vec<ByteArray> = ids
+                .iter()
+                .map(|i| ByteArray::from(format!("n{i}").as_str()))
+                .collect();
             let mut column = row_group.next_column().unwrap().unwrap();
-            column.typed::<ByteArrayType>().write_batch(&names, None, None).unwrap();
+            column
+                .typed::<ByteArrayType>()
+                .write_batch(&names, None, None)
+                .unwrap();
             column.close().unwrap();
             row_group.close().unwrap();
         }
@@ -227,10 +287,16 @@ mod tests {
         fetched.add(size - footer, bytes[(size - footer) as usize..].to_vec());
         let (columns, total, needed) = plan(&fetched, offset, max_rows).unwrap();
         for (start, length) in &needed.ranges {
-            fetched.add(*start, bytes[*start as usize..(*start + *length) as usize].to_vec());
+            fetched.add(
+                *start,
+                bytes[*start as usize..(*start + *length) as usize].to_vec(),
+            );
         }
         let groups = needed.ranges.len();
-        (rows(fetched, columns, total, &needed, offset, max_rows).unwrap(), groups)
+        (
+            rows(fetched, columns, total, &needed, offset, max_rows).unwrap(),
+            groups,
+        )
     }
 
     #[test]
@@ -238,9 +304,16 @@ mod tests {
         let bytes = file();
         let (table, groups) = preview(&bytes, 0, 2);
         assert_eq!(groups, 1, "only the first row group is read");
-        let names: Vec<(&str, &str)> = table.columns.iter().map(|c| (c.name.as_str(), c.kind.as_str())).collect();
+        let names: Vec<(&str, &str)> = table
+            .columns
+            .iter()
+            .map(|c| (c.name.as_str(), c.kind.as_str()))
+            .collect();
         assert_eq!(names, [("id", "INT64"), ("name", "BYTE_ARRAY (UTF8)")]);
-        assert_eq!(table.rows, [[json!(0), json!("n0")], [json!(1), json!("n1")]]);
+        assert_eq!(
+            table.rows,
+            [[json!(0), json!("n0")], [json!(1), json!("n1")]]
+        );
         assert_eq!((table.total_rows, table.next_offset), (Some(6), Some(2)));
         // A part across both row groups, then the last one.
         let (table, groups) = preview(&bytes, 2, 3);
@@ -255,7 +328,10 @@ mod tests {
     fn not_parquet_and_c_only_codecs_are_refused_in_words() {
         assert!(footer_length(b"12345678").unwrap_err().contains("PAR1"));
         let refused = refused_codec(Compression::ZSTD(ZstdLevel::default())).unwrap();
-        assert!(refused.contains("ZSTD") && refused.contains("Snappy"), "{refused}");
+        assert!(
+            refused.contains("ZSTD") && refused.contains("Snappy"),
+            "{refused}"
+        );
         assert!(refused_codec(Compression::SNAPPY).is_none());
     }
 }

@@ -29,7 +29,11 @@ pub fn delimited(
         None => records
             .next()
             .and_then(Result::ok)
-            .map(|r| r.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
+            .map(|r| {
+                r.iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect()
+            })
             .unwrap_or_default(),
     };
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -37,13 +41,22 @@ pub fn delimited(
     let mut next = None;
     for record in records.by_ref() {
         if rows.len() == max_rows {
-            next = record.ok().and_then(|r| r.position().map(|p| offset + p.byte()));
+            next = record
+                .ok()
+                .and_then(|r| r.position().map(|p| offset + p.byte()));
             break;
         }
         match record {
-            Ok(record) => rows.push(record.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect()),
+            Ok(record) => rows.push(
+                record
+                    .iter()
+                    .map(|f| String::from_utf8_lossy(f).into_owned())
+                    .collect(),
+            ),
             Err(error) => {
-                notes.push(format!("a row did not parse ({error}); the rows after it are not shown"));
+                notes.push(format!(
+                    "a row did not parse ({error}); the rows after it are not shown"
+                ));
                 break;
             }
         }
@@ -51,17 +64,31 @@ pub fn delimited(
     if next.is_none() && more && notes.is_empty() {
         next = Some(offset + cut as u64);
     }
-    let width = rows.iter().map(Vec::len).chain([names.len()]).max().unwrap_or(0);
+    let width = rows
+        .iter()
+        .map(Vec::len)
+        .chain([names.len()])
+        .max()
+        .unwrap_or(0);
     let columns = (0..width)
         .map(|i| Column {
-            name: names.get(i).cloned().unwrap_or_else(|| format!("column_{}", i + 1)),
-            kind: infer(rows.iter().map(|r| r.get(i).map_or(ValueKind::Empty, |c| ValueKind::of_text(c)))),
+            name: names
+                .get(i)
+                .cloned()
+                .unwrap_or_else(|| format!("column_{}", i + 1)),
+            kind: infer(
+                rows.iter()
+                    .map(|r| r.get(i).map_or(ValueKind::Empty, |c| ValueKind::of_text(c))),
+            ),
         })
         .collect();
     Table {
         format: if delimiter == b'\t' { "tsv" } else { "csv" },
         columns,
-        rows: rows.into_iter().map(|r| r.into_iter().map(Value::String).collect()).collect(),
+        rows: rows
+            .into_iter()
+            .map(|r| r.into_iter().map(Value::String).collect())
+            .collect(),
         total_rows: None,
         next_offset: next,
         notes,
@@ -88,7 +115,10 @@ pub fn json_lines(window: &[u8], offset: u64, more: bool, max_rows: usize) -> Ta
         }
         match serde_json::from_slice::<Value>(text) {
             Ok(value) => values.push(value),
-            Err(error) => notes.push(format!("the line at byte {} is not JSON ({error})", offset + start as u64)),
+            Err(error) => notes.push(format!(
+                "the line at byte {} is not JSON ({error})",
+                offset + start as u64
+            )),
         }
     }
     if next.is_none() && more {
@@ -113,13 +143,26 @@ pub fn json_lines(window: &[u8], offset: u64, more: bool, max_rows: usize) -> Ta
         other if name == "value" => other.clone(),
         _ => Value::Null,
     };
-    let rows: Vec<Vec<Value>> = values.iter().map(|v| names.iter().map(|n| cell(v, n)).collect()).collect();
+    let rows: Vec<Vec<Value>> = values
+        .iter()
+        .map(|v| names.iter().map(|n| cell(v, n)).collect())
+        .collect();
     let columns = names
         .iter()
         .enumerate()
-        .map(|(i, name)| Column { name: name.clone(), kind: infer(rows.iter().map(|r| ValueKind::of_json(&r[i]))) })
+        .map(|(i, name)| Column {
+            name: name.clone(),
+            kind: infer(rows.iter().map(|r| ValueKind::of_json(&r[i]))),
+        })
         .collect();
-    Table { format: "jsonl", columns, rows, total_rows: None, next_offset: next, notes }
+    Table {
+        format: "jsonl",
+        columns,
+        rows,
+        total_rows: None,
+        next_offset: next,
+        notes,
+    }
 }
 
 /// The window up to its last line break when the object goes on, and where that is.
@@ -134,12 +177,19 @@ fn whole_lines(window: &[u8], more: bool) -> (&[u8], usize) {
 }
 
 fn first_record(delimiter: u8, line: &[u8]) -> Vec<String> {
-    let mut reader = csv::ReaderBuilder::new().delimiter(delimiter).has_headers(false).from_reader(line);
+    let mut reader = csv::ReaderBuilder::new()
+        .delimiter(delimiter)
+        .has_headers(false)
+        .from_reader(line);
     reader
         .byte_records()
         .next()
         .and_then(Result::ok)
-        .map(|r| r.iter().map(|f| String::from_utf8_lossy(f).into_owned()).collect())
+        .map(|r| {
+            r.iter()
+                .map(|f| String::from_utf8_lossy(f).into_owned())
+                .collect()
+        })
         .unwrap_or_default()
 }
 
@@ -160,7 +210,14 @@ mod tests {
         let next = table.next_offset.expect("more rows") as usize;
         assert_eq!(&data[next..next + 5], b"3,dee");
         // The next part, read from there with the header given.
-        let rest = delimited(b',', Some(b"id,name,score\n"), &data[next..], next as u64, false, 10);
+        let rest = delimited(
+            b',',
+            Some(b"id,name,score\n"),
+            &data[next..],
+            next as u64,
+            false,
+            10,
+        );
         assert_eq!(rest.rows.len(), 2);
         assert_eq!(rest.columns[0].name, "id");
         assert_eq!(rest.next_offset, None);
@@ -181,7 +238,10 @@ mod tests {
         let table = json_lines(data, 0, false, 2);
         let names: Vec<&str> = table.columns.iter().map(|c| c.name.as_str()).collect();
         assert_eq!(names, ["a", "b"]);
-        assert_eq!(table.rows, [[json!(1), json!(null)], [json!(2.5), json!("x")]]);
+        assert_eq!(
+            table.rows,
+            [[json!(1), json!(null)], [json!(2.5), json!("x")]]
+        );
         assert_eq!(table.columns[0].kind, "number");
         assert_eq!(table.next_offset, Some(31));
         let rest = json_lines(&data[31..], 31, false, 5);

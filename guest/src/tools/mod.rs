@@ -36,13 +36,17 @@ pub struct Env<'a> {
 }
 
 impl Env<'_> {
-    fn s3(&self) -> Result<S3<'_>, ToolError> {
+    pub(crate) fn s3(&self) -> Result<S3<'_>, ToolError> {
         S3::connect(self.context, self.http).map_err(ToolError::Connect)
     }
 
     /// The bucket a `bucket` or `registry` argument names; left empty, the one bucket the
     /// connection is held to (`/mcp/b/{bucket}`).
-    fn bucket_argument(&self, given: &str, argument: &'static str) -> Result<String, ToolError> {
+    pub(crate) fn bucket_argument(
+        &self,
+        given: &str,
+        argument: &'static str,
+    ) -> Result<String, ToolError> {
         let held = self.context.grant().bucket;
         if !given.trim().is_empty() {
             let asked = crate::s3::uri::parse_bucket(given)?;

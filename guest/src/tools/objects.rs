@@ -10,7 +10,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 
 use super::encoding::{Encoding, Text, complete_utf8_prefix};
-use super::{Effect, Entry, Env, ToolError, entry};
+use super::{Attachment, Effect, Entry, Env, ToolError, entry, entry_with_attachments};
 use crate::s3::client::{ListQuery, Upload};
 use crate::s3::uri::object_uri;
 use crate::s3::{S3, S3Uri};
@@ -22,10 +22,10 @@ const LIST_LINK_SECONDS: u64 = 3600;
 
 pub fn entries() -> Vec<Entry> {
     vec![
-        entry(
+        entry_with_attachments(
             "bucket_objects_list",
             "List objects",
-            "Lists one page of objects in an S3 bucket, optionally under a prefix and grouped by a delimiter, with presigned download URLs.",
+            "Lists one page of objects in an S3 bucket, optionally under a prefix and grouped by a delimiter, with presigned download URLs; each object also comes as a resource_link to read with resources/read.",
             Effect::Read,
             list,
         ),
@@ -145,7 +145,7 @@ pub struct ListedObject {
     signed_url: Option<String>,
 }
 
-fn list(env: &Env<'_>, args: ListArgs) -> Result<ObjectList, ToolError> {
+fn list(env: &Env<'_>, args: ListArgs) -> Result<(ObjectList, Vec<Attachment>), ToolError> {
     let bucket = env.bucket_argument(&args.bucket, "bucket")?;
     if !(1..=1000).contains(&args.max_keys) {
         return Err(ToolError::Argument {
@@ -190,7 +190,19 @@ fn list(env: &Env<'_>, args: ListArgs) -> Result<ObjectList, ToolError> {
             })
         })
         .collect::<Result<Vec<_>, ToolError>>()?;
-    Ok(ObjectList {
+    // Each object again as a resource_link a client can open with resources/read; a key
+    // this server refuses to address is left out, as it is from reading.
+    let links = objects
+        .iter()
+        .filter(|o| s3.may_address(&bucket) && crate::s3::uri::validate_key(&o.key).is_ok())
+        .map(|o| Attachment::Link {
+            uri: o.s3_uri.clone(),
+            name: o.key.rsplit('/').next().unwrap_or(&o.key).to_owned(),
+            mime_type: None,
+            size: Some(o.size),
+        })
+        .collect();
+    let list = ObjectList {
         key_count: objects.len() + listing.common_prefixes.len(),
         is_truncated: listing.next_continuation_token.is_some(),
         bucket,
@@ -199,7 +211,8 @@ fn list(env: &Env<'_>, args: ListArgs) -> Result<ObjectList, ToolError> {
         objects,
         common_prefixes: listing.common_prefixes,
         next_continuation_token: listing.next_continuation_token,
-    })
+    };
+    Ok((list, links))
 }
 
 // ---- bucket_object_info ----

@@ -11,7 +11,6 @@ use crate::preview::parquet::{self, Fetched};
 use crate::preview::{Kind, Table, table};
 use crate::s3::{Failure, S3, S3Uri};
 
-
 /// The most bytes of image or PDF read.
 const MAX_FILE_BYTES: u64 = 8 << 20;
 /// The most bytes of a Parquet file fetched for one preview (footer and row groups).
@@ -184,7 +183,14 @@ fn fill(
                         _ => Some(object.window(0, MAX_HEADER_BYTES)?.0),
                     };
                     let header_line = header.as_deref().map(first_line);
-                    table::delimited(delimiter, header_line, &window, args.offset, more, args.max_rows)
+                    table::delimited(
+                        delimiter,
+                        header_line,
+                        &window,
+                        args.offset,
+                        more,
+                        args.max_rows,
+                    )
                 }
                 _ => table::json_lines(&window, args.offset, more, args.max_rows),
             };
@@ -200,7 +206,11 @@ fn fill(
         }
         Kind::Text => {
             let (window, more) = object.window(args.offset, args.max_bytes)?;
-            let kept = if more { complete_utf8_prefix(&window).len() } else { window.len() };
+            let kept = if more {
+                complete_utf8_prefix(&window).len()
+            } else {
+                window.len()
+            };
             let text = String::from_utf8_lossy(&window[..kept]).into_owned();
             preview.next_offset = more.then(|| args.offset + kept as u64);
             preview.text = Some(text);
@@ -248,7 +258,9 @@ impl Object<'_> {
 /// Rows of a Parquet object: its footer, then the row groups holding the rows asked for.
 fn parquet_rows(object: &Object<'_>, offset: u64, max_rows: usize) -> Result<Table, Unreadable> {
     if object.size < 12 {
-        return Err(Unreadable::Problem("it is too short to be a Parquet file".into()));
+        return Err(Unreadable::Problem(
+            "it is too short to be a Parquet file".into(),
+        ));
     }
     let tail = object.range(object.size - 8, 8)?;
     let footer = parquet::footer_length(&tail)? + 8;
@@ -258,7 +270,10 @@ fn parquet_rows(object: &Object<'_>, offset: u64, max_rows: usize) -> Result<Tab
         )));
     }
     let mut fetched = Fetched::new(object.size);
-    fetched.add(object.size - footer, object.range(object.size - footer, footer)?);
+    fetched.add(
+        object.size - footer,
+        object.range(object.size - footer, footer)?,
+    );
     let (columns, total, needed) = parquet::plan(&fetched, offset, max_rows)?;
     let mut budget = footer;
     for (start, length) in &needed.ranges {
@@ -271,7 +286,9 @@ fn parquet_rows(object: &Object<'_>, offset: u64, max_rows: usize) -> Result<Tab
         }
         fetched.add(*start, object.range(*start, *length)?);
     }
-    Ok(parquet::rows(fetched, columns, total, &needed, offset, max_rows)?)
+    Ok(parquet::rows(
+        fetched, columns, total, &needed, offset, max_rows,
+    )?)
 }
 
 fn first_line(bytes: &[u8]) -> &[u8] {
