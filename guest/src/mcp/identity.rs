@@ -4,11 +4,23 @@
 use rmcp::model::{Implementation, ResourcesCapability, ServerCapabilities, ToolsCapability};
 
 pub const INSTRUCTIONS: &str = "Tools for the S3 buckets and Quilt data packages behind a Quilt catalog, acting as the \
-signed-in user with only what their credentials allow. Start with auth_status to see the identity and credentials in use. \
-Find data with search_catalog and bucket_list; browse and read objects (s3://bucket/key, optionally ?versionId=...) with \
-bucket_objects_list and bucket_object_info/text/fetch, share them with bucket_object_link, and write them with \
-bucket_objects_put. Packages: packages_list, package_browse and package_diff to read; package_create and package_update to \
-add a revision; package_delete to remove one; catalog_uri and catalog_url give links people can open.";
+signed-in user with only what their credentials allow; a tool or resource this connection does not offer is not listed. \
+Start with auth_status to see the identity and credentials in use. \
+Find data with search_catalog (pages with cursor/next_cursor; total counts every match) and bucket_list. \
+Objects (s3://bucket/key, optionally ?versionId=...): bucket_objects_list, bucket_object_info, bucket_object_text and \
+bucket_object_fetch read them; bucket_object_preview shows images as image content, PDFs as embedded files, CSV, TSV, \
+JSON Lines and Parquet as typed columns plus the first rows, and text, in parts: when next_offset is set, call again with \
+offset next_offset for the next part (Parquet compressed with ZSTD or LZO cannot be previewed). bucket_object_link gives a \
+download link; bucket_objects_put writes objects. \
+Packages: packages_list, package_browse and package_diff read them. package_create makes a package from S3 objects and \
+inline files (text or base64); it refuses to replace an existing package unless overwrite is true, and then reports what \
+changed. package_update edits the latest revision in one step: remove, rename, add objects or files, set metadata or \
+message. A bucket may require a workflow (.quilt/workflows/config.yml): both tools apply it as quilt3 does (give workflow, \
+or omit it for the bucket's default) and refuse with every problem listed; package_validate runs the same checks without \
+writing anything, so check first when a bucket has workflows. package_delete removes a package or a revision. \
+catalog_uri and catalog_url give links people can open. \
+Resources: s3://bucket/key and quilt+s3://bucket#package=namespace/name&path=key read an object or a package entry; \
+quilt-mcp://search-syntax, quilt-mcp://buckets and quilt-mcp://me describe search, your buckets and you.";
 
 pub fn server_info() -> Implementation {
     let mut info = Implementation::new("quilt-mcp", env!("CARGO_PKG_VERSION"));
@@ -28,4 +40,24 @@ pub fn capabilities() -> ServerCapabilities {
     capabilities.tools = Some(tools);
     capabilities.resources = Some(resources);
     capabilities
+}
+
+#[cfg(test)]
+mod tests {
+    use super::INSTRUCTIONS;
+
+    /// The instructions describe the whole surface: a new tool must be written into them.
+    #[test]
+    fn instructions_name_every_tool() {
+        for rule in quilt_mcp_policy::tools::TOOLS {
+            assert!(
+                INSTRUCTIONS.contains(rule.name),
+                "{} is not in the instructions",
+                rule.name
+            );
+        }
+        for topic in ["workflow", "next_offset", "quilt+s3://", "overwrite"] {
+            assert!(INSTRUCTIONS.contains(topic), "{topic}");
+        }
+    }
 }

@@ -76,15 +76,23 @@ pub struct Found {
     pub buckets: Vec<String>,
 }
 
+/// What to ask for: the query, and which page of its hits.
+pub struct Page<'q> {
+    pub query: &'q str,
+    pub scope: Scope,
+    /// Hits skipped (Elasticsearch's `from`).
+    pub from: u32,
+    pub limit: u32,
+}
+
 /// Searches `buckets` (most relevant first) as the registry's caller.
 pub fn search(
     registry: &RegistryApi<'_>,
-    query: &str,
-    scope: Scope,
+    page: &Page<'_>,
     buckets: &[String],
-    limit: u32,
 ) -> Result<Found, RegistryError> {
-    let body = request_body(&escape(query), scope, limit).to_string();
+    let (scope, limit) = (page.scope, page.limit);
+    let body = request_body(&escape(page.query), scope, page.from, limit).to_string();
     let size = limit.to_string();
     let mut attempts = std::iter::once(buckets.len())
         .chain(NARROWING_STEPS.into_iter().filter(|&n| n < buckets.len()))
@@ -141,7 +149,7 @@ fn indices(scope: Scope, buckets: &[String]) -> String {
     names.join(",")
 }
 
-fn request_body(escaped: &str, scope: Scope, limit: u32) -> Value {
+fn request_body(escaped: &str, scope: Scope, from: u32, limit: u32) -> Value {
     let text = json!({ "query_string": { "query": escaped } });
     let query = match scope {
         Scope::File | Scope::Global => text,
@@ -155,7 +163,7 @@ fn request_body(escaped: &str, scope: Scope, limit: u32) -> Value {
             "must": [{ "exists": { "field": "entry_lk" } }, text],
         }}),
     };
-    json!({ "from": 0, "size": limit, "query": query })
+    json!({ "from": from, "size": limit, "query": query })
 }
 
 #[derive(Deserialize)]

@@ -4,7 +4,7 @@
 use serde_json::{Value, json};
 
 use super::buckets::bucket_configs;
-use super::search::{Scope, escape, search};
+use super::search::{Page, Scope, escape, search};
 use super::{RegistryApi, RegistryError};
 use crate::http::{HttpError, Method};
 use crate::testing::{FakeContext, FakeHttp, response};
@@ -68,14 +68,13 @@ fn file_search_names_each_bucket_and_sends_the_bearer() {
                     "last_modified": "2026-01-01T00:00:00Z", "version_id": "v1"}
     }]))]);
     let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
-    let found = search(
-        &registry,
-        "report-2026",
-        Scope::File,
-        &buckets(&["alpha", "beta"]),
-        5,
-    )
-    .unwrap();
+    let page = Page {
+        query: "report-2026",
+        scope: Scope::File,
+        from: 0,
+        limit: 5,
+    };
+    let found = search(&registry, &page, &buckets(&["alpha", "beta"])).unwrap();
 
     let sent = &http.sent.borrow()[0];
     assert_eq!(sent.url.path(), "/api/search");
@@ -126,7 +125,17 @@ fn package_scopes_search_the_package_indices() {
     let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
     let two = buckets(&["alpha", "beta"]);
 
-    let packages = search(&registry, "first", Scope::Package, &two, 10).unwrap();
+    let packages = search(
+        &registry,
+        &Page {
+            query: "first",
+            scope: Scope::Package,
+            from: 0,
+            limit: 10,
+        },
+        &two,
+    )
+    .unwrap();
     assert_eq!(query_of(&http, 0, "index"), "alpha_packages,beta_packages");
     let body: Value = serde_json::from_str(&query_of(&http, 0, "body")).unwrap();
     assert_eq!(
@@ -149,7 +158,17 @@ fn package_scopes_search_the_package_indices() {
     assert_eq!(package.metadata, Some(json!({"owner": "ann"})));
     assert_eq!(package.description.as_deref(), Some("first"));
 
-    let entries = search(&registry, "a.csv", Scope::PackageEntry, &two, 10).unwrap();
+    let entries = search(
+        &registry,
+        &Page {
+            query: "a.csv",
+            scope: Scope::PackageEntry,
+            from: 0,
+            limit: 10,
+        },
+        &two,
+    )
+    .unwrap();
     let body: Value = serde_json::from_str(&query_of(&http, 1, "body")).unwrap();
     assert_eq!(
         body["query"]["bool"]["must"][0],
@@ -165,7 +184,17 @@ fn package_scopes_search_the_package_indices() {
         Some("quilt+s3://alpha#package=team/data@abc123&path=dir/a.csv")
     );
 
-    search(&registry, "x", Scope::Global, &two, 10).unwrap();
+    search(
+        &registry,
+        &Page {
+            query: "x",
+            scope: Scope::Global,
+            from: 0,
+            limit: 10,
+        },
+        &two,
+    )
+    .unwrap();
     assert_eq!(
         query_of(&http, 2, "index"),
         "alpha,beta,alpha_packages,beta_packages"
@@ -178,7 +207,17 @@ fn too_many_indices_retries_with_fewer_buckets() {
     let refused = Ok((403, json!({"error": {"reason": "too many indices"}})));
     let http = answers(vec![refused.clone(), refused, es_answer(json!([]))]);
     let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
-    let found = search(&registry, "x", Scope::File, &many, 10).unwrap();
+    let found = search(
+        &registry,
+        &Page {
+            query: "x",
+            scope: Scope::File,
+            from: 0,
+            limit: 10,
+        },
+        &many,
+    )
+    .unwrap();
     assert_eq!(found.buckets.len(), 30);
     let counts: Vec<usize> = (0..3)
         .map(|i| query_of(&http, i, "index").split(',').count())
@@ -190,7 +229,17 @@ fn too_many_indices_retries_with_fewer_buckets() {
 fn a_refusal_that_survives_narrowing_is_an_authorization_error() {
     let http = answers(vec![Ok((403, json!({"message": "no access"})))]);
     let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
-    let error = search(&registry, "x", Scope::File, &buckets(&["alpha"]), 10).unwrap_err();
+    let error = search(
+        &registry,
+        &Page {
+            query: "x",
+            scope: Scope::File,
+            from: 0,
+            limit: 10,
+        },
+        &buckets(&["alpha"]),
+    )
+    .unwrap_err();
     assert!(matches!(&error, RegistryError::Forbidden { reason, .. } if reason == "no access"));
     assert!(
         error
@@ -226,7 +275,17 @@ fn each_failure_reads_as_what_happened() {
     for (answer, expected) in cases {
         let http = answers(vec![answer]);
         let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
-        let error = search(&registry, "x", Scope::File, &buckets(&["a"]), 1).unwrap_err();
+        let error = search(
+            &registry,
+            &Page {
+                query: "x",
+                scope: Scope::File,
+                from: 0,
+                limit: 1,
+            },
+            &buckets(&["a"]),
+        )
+        .unwrap_err();
         assert!(error.to_string().contains(expected), "{error}");
         assert!(
             error.to_string().contains("https://registry.example"),
@@ -298,5 +357,23 @@ fn graphql_errors_are_reported() {
     assert!(
         error.to_string().contains("bucketConfigs failed: denied"),
         "{error}"
+    );
+}
+
+#[test]
+fn a_later_page_asks_from_where_the_last_ended() {
+    let http = answers(vec![es_answer(json!([]))]);
+    let registry = RegistryApi::connect(&forwarded(), &http, "search").unwrap();
+    let page = Page {
+        query: "x",
+        scope: Scope::File,
+        from: 40,
+        limit: 20,
+    };
+    search(&registry, &page, &buckets(&["alpha"])).unwrap();
+    let body: Value = serde_json::from_str(&query_of(&http, 0, "body")).unwrap();
+    assert_eq!(
+        (body["from"].as_u64(), body["size"].as_u64()),
+        (Some(40), Some(20))
     );
 }

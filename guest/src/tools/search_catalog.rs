@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 
 use super::{Effect, Entry, Env, ToolError};
 use crate::registry_api::buckets::bucket_configs;
-use crate::registry_api::search::{Hit, Scope, search};
+use crate::registry_api::search::{Hit, Page, Scope, search};
 use crate::registry_api::{RegistryApi, RegistryError};
 use crate::s3::uri::parse_bucket;
 
@@ -35,6 +35,9 @@ pub struct SearchArgs {
     #[serde(default = "default_limit")]
     #[schemars(range(min = 1, max = 1000))]
     limit: u32,
+    /// next_cursor of the previous page, to get the next one.
+    #[serde(default)]
+    cursor: String,
 }
 
 fn default_limit() -> u32 {
@@ -51,6 +54,8 @@ pub struct SearchResult {
     /// Matching documents in those buckets (may exceed the results returned).
     total: u64,
     results: Vec<Hit>,
+    /// Pass as cursor to get the next page; absent on the last one.
+    next_cursor: Option<String>,
     /// Set when the registry refused to search all your buckets at once and fewer were searched.
     note: Option<String>,
 }
@@ -100,7 +105,16 @@ fn search_catalog(env: &Env<'_>, args: SearchArgs) -> Result<SearchResult, ToolE
     } else {
         vec![parse_bucket(&args.bucket)?]
     };
-    let found = search(&registry, &args.query, args.scope, &buckets, args.limit)?;
+    let from = parse_cursor(&args.cursor)?;
+    let page = Page {
+        query: &args.query,
+        scope: args.scope,
+        from,
+        limit: args.limit,
+    };
+    let found = search(&registry, &page, &buckets)?;
+    let shown = u64::from(from) + found.hits.len() as u64;
+    let next_cursor = (!found.hits.is_empty() && shown < found.total).then(|| shown.to_string());
     let note = (found.buckets.len() < buckets.len()).then(|| {
         format!(
             "The registry refused to search all {} of your buckets at once; searched the {} most relevant. Name a bucket to search another.",
@@ -114,6 +128,26 @@ fn search_catalog(env: &Env<'_>, args: SearchArgs) -> Result<SearchResult, ToolE
         buckets: found.buckets,
         total: found.total,
         results: found.hits,
+        next_cursor,
         note,
     })
+}
+
+/// Elasticsearch pages no deeper than 10,000 hits by default (`index.max_result_window`).
+const MAX_FROM: u32 = 10_000;
+
+/// A cursor is the number of hits already shown; empty is the first page.
+fn parse_cursor(cursor: &str) -> Result<u32, ToolError> {
+    if cursor.trim().is_empty() {
+        return Ok(0);
+    }
+    match cursor.trim().parse::<u32>() {
+        Ok(from) if from <= MAX_FROM => Ok(from),
+        _ => Err(ToolError::Argument {
+            name: "cursor",
+            problem: format!(
+                "it is not a next_cursor this tool gave (the registry pages no deeper than {MAX_FROM} hits; narrow the query instead)"
+            ),
+        }),
+    }
 }
