@@ -22,6 +22,13 @@ QUILT3_VERSION := 7.2.0
 QUILT3_VENV := $(TOOLS_DIR)/quilt3-$(QUILT3_VERSION)
 QUILT3_STAMP := $(QUILT3_VENV)/.installed
 
+# pyarrow and Pillow make the files the preview trials check against (tests/tests/e2e/previews.rs):
+# a Parquet file's schema and rows as pyarrow reads them, images of known size.
+PYARROW_VERSION := 26.0.1
+PILLOW_VERSION := 13.0.0
+PYARROW_VENV := $(TOOLS_DIR)/pyarrow-$(PYARROW_VERSION)
+PYARROW_STAMP := $(PYARROW_VENV)/.installed
+
 # Node 22 and the official MCP conformance suite, from npm, pinned by version. The
 # machine's own npm only bootstraps Node (which ships without npm) and an npm to go with it.
 NODE_VERSION := 22.23.3
@@ -93,6 +100,7 @@ export QUILT_MCP_HOSTILE_WASM := $(WASM_DIR)/hostile_guest.wasm
 export QUILT_MCP_SOCKETS_WASM := $(WASM_DIR)/sockets-guest.wasm
 export QUILT_MCP_WEED := $(SEAWEEDFS_VENV)/bin/weed
 export QUILT_MCP_QUILT3_PYTHON := $(QUILT3_VENV)/bin/python
+export QUILT_MCP_PYARROW_PYTHON := $(PYARROW_VENV)/bin/python
 export QUILT_MCP_NODE := $(NODE_BIN)/node
 export QUILT_MCP_CONFORMANCE := $(CONFORMANCE_DIR)/node_modules/@modelcontextprotocol/conformance/dist/index.js
 # The adapter composed in front of the tools guest, one per runtime (guest/compose), and in
@@ -144,7 +152,7 @@ standalone: build
 	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime wasmcloud --output "$(QUILT_MCP_STANDALONE_WASMCLOUD_WASM)"
 	$(COMPOSE) --guest "$(WASM_DIR)/hostile_guest.wasm" --runtime wasmtime-serve --output "$(QUILT_MCP_HOSTILE_STANDALONE_WASM)"
 
-tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(CONFORMANCE_STAMP) $(OIDC_PROVIDER_STAMP)
+tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(PYARROW_STAMP) $(CONFORMANCE_STAMP) $(OIDC_PROVIDER_STAMP)
 
 # Machines here set RUSTUP_AUTO_INSTALL=0: rust-toolchain.toml alone installs nothing.
 wasm-target:
@@ -163,6 +171,13 @@ $(QUILT3_STAMP):
 	python3 -m venv "$(QUILT3_VENV)"
 	"$(QUILT3_VENV)/bin/pip" install --quiet --disable-pip-version-check "quilt3==$(QUILT3_VERSION)"
 	"$(QUILT_MCP_QUILT3_PYTHON)" -c "import quilt3; assert quilt3.__version__ == '$(QUILT3_VERSION)', quilt3.__version__"
+	touch "$@"
+
+$(PYARROW_STAMP):
+	rm -rf "$(PYARROW_VENV)"
+	python3 -m venv "$(PYARROW_VENV)"
+	"$(PYARROW_VENV)/bin/pip" install --quiet --disable-pip-version-check "pyarrow==$(PYARROW_VERSION)" "pillow==$(PILLOW_VERSION)"
+	"$(QUILT_MCP_PYARROW_PYTHON)" -c "import pyarrow, PIL; assert pyarrow.__version__ == '$(PYARROW_VERSION)', pyarrow.__version__"
 	touch "$@"
 
 $(NODE_STAMP):

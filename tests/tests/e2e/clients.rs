@@ -221,11 +221,21 @@ impl Reporting {
             report["content"]
         );
         // The listing's objects come again as resource_links, which each SDK parses.
-        let linked = report["content"].as_array().into_iter().flatten().any(|block| {
-            block["type"] == "resource_link"
-                && block["uri"].as_str().is_some_and(|uri| uri.ends_with(KNOWN_KEY))
-        });
-        ensure!(linked, "no resource_link to {KNOWN_KEY}: {}", report["content"]);
+        let linked = report["content"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .any(|block| {
+                block["type"] == "resource_link"
+                    && block["uri"]
+                        .as_str()
+                        .is_some_and(|uri| uri.ends_with(KNOWN_KEY))
+            });
+        ensure!(
+            linked,
+            "no resource_link to {KNOWN_KEY}: {}",
+            report["content"]
+        );
         target.check_era(era).await?;
         target.check_tools(&report["tools"]).await?;
         target.check_listing(&report["listing"])

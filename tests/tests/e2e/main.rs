@@ -47,6 +47,7 @@ modules![
     catalog,
     packages,
     workflows,
+    previews,
     hostile_keys,
     catalog_access,
     registry_standin,
