@@ -230,6 +230,9 @@ where
     }
 }
 
+/// A tool's output with the content blocks that follow its JSON.
+type Attached<O> = (O, Vec<Attachment>);
+
 /// A tool whose result carries content blocks after its JSON: images, embedded files,
 /// links to objects.
 fn entry_with_attachments<A, O>(
@@ -237,7 +240,7 @@ fn entry_with_attachments<A, O>(
     title: &'static str,
     description: &'static str,
     effect: Effect,
-    run: fn(&Env<'_>, A) -> Result<(O, Vec<Attachment>), ToolError>,
+    run: fn(&Env<'_>, A) -> Result<Attached<O>, ToolError>,
 ) -> Entry
 where
     A: DeserializeOwned + JsonSchema + 'static,
