@@ -29,11 +29,7 @@ pub fn delimited(
         None => records
             .next()
             .and_then(Result::ok)
-            .map(|r| {
-                r.iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect()
-            })
+            .map(|r| cells(&r))
             .unwrap_or_default(),
     };
     let mut rows: Vec<Vec<String>> = Vec::new();
@@ -47,12 +43,7 @@ pub fn delimited(
             break;
         }
         match record {
-            Ok(record) => rows.push(
-                record
-                    .iter()
-                    .map(|f| String::from_utf8_lossy(f).into_owned())
-                    .collect(),
-            ),
+            Ok(record) => rows.push(cells(&record)),
             Err(error) => {
                 notes.push(format!(
                     "a row did not parse ({error}); the rows after it are not shown"
@@ -185,12 +176,16 @@ fn first_record(delimiter: u8, line: &[u8]) -> Vec<String> {
         .byte_records()
         .next()
         .and_then(Result::ok)
-        .map(|r| {
-            r.iter()
-                .map(|f| String::from_utf8_lossy(f).into_owned())
-                .collect()
-        })
+        .map(|r| cells(&r))
         .unwrap_or_default()
+}
+
+/// A record's fields as text (bytes that are not UTF-8 shown as U+FFFD).
+fn cells(record: &csv::ByteRecord) -> Vec<String> {
+    record
+        .iter()
+        .map(|f| String::from_utf8_lossy(f).into_owned())
+        .collect()
 }
 
 #[cfg(test)]

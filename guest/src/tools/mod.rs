@@ -214,20 +214,9 @@ where
     A: DeserializeOwned + JsonSchema + 'static,
     O: Serialize + JsonSchema + 'static,
 {
-    let describe = Box::new(move || describe::<A, O>(name, title, description, effect));
-    let handler: Handler = Box::new(move |env, arguments| {
-        let arguments = parse_arguments::<A>(arguments)?;
-        let json = json_text(&run(env, arguments)?)?;
-        Ok(Output {
-            json,
-            attachments: Vec::new(),
-        })
-    });
-    Entry {
-        name,
-        describe,
-        handler,
-    }
+    table_entry(name, title, description, effect, move |env, arguments| {
+        Ok((run(env, arguments)?, Vec::new()))
+    })
 }
 
 /// A tool's output with the content blocks that follow its JSON.
@@ -241,6 +230,20 @@ fn entry_with_attachments<A, O>(
     description: &'static str,
     effect: Effect,
     run: fn(&Env<'_>, A) -> Result<Attached<O>, ToolError>,
+) -> Entry
+where
+    A: DeserializeOwned + JsonSchema + 'static,
+    O: Serialize + JsonSchema + 'static,
+{
+    table_entry(name, title, description, effect, run)
+}
+
+fn table_entry<A, O>(
+    name: &'static str,
+    title: &'static str,
+    description: &'static str,
+    effect: Effect,
+    run: impl Fn(&Env<'_>, A) -> Result<Attached<O>, ToolError> + 'static,
 ) -> Entry
 where
     A: DeserializeOwned + JsonSchema + 'static,

@@ -409,7 +409,8 @@ mod tests {
     use crate::s3::S3;
     use crate::testing::{FakeContext, FakeHttp, response};
 
-    fn fixture(name: &str) -> Vec<u8> {
+    /// A file of `testdata/workflow`, which quilt3 made (`make_fixture.py`).
+    pub(super) fn fixture(name: &str) -> Vec<u8> {
         let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
             .join("src/package/testdata/workflow")
             .join(name);

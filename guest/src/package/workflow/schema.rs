@@ -91,13 +91,7 @@ mod tests {
     use serde_json::json;
 
     use super::Schema;
-
-    fn fixture(name: &str) -> Vec<u8> {
-        let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-            .join("src/package/testdata/workflow")
-            .join(name);
-        std::fs::read(path).unwrap()
-    }
+    use crate::package::workflow::tests::fixture;
 
     #[test]
     fn every_violation_is_reported_with_its_path() {
