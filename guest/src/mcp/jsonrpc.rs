@@ -51,14 +51,14 @@ impl RpcError {
         Self::new(ErrorCode::INVALID_PARAMS, message)
     }
 
-    /// The 2026 era's `HeaderMismatch`: a mirrored header is missing, repeated or
-    /// disagrees with the body.
     /// The spec's "resource not found" (-32002), with the URI in `data`.
     pub fn resource_not_found(message: String, uri: &str) -> Self {
         let data = serde_json::json!({ "uri": crate::echo::bounded(uri, 256) });
         Self(ErrorData::new(ErrorCode(-32002), message, Some(data)))
     }
 
+    /// The 2026 era's `HeaderMismatch`: a mirrored header is missing, repeated or
+    /// disagrees with the body.
     pub fn header_mismatch(detail: String) -> Self {
         Self::new(
             ErrorCode::HEADER_MISMATCH,

@@ -61,14 +61,31 @@ impl Serialize for Content<'_> {
 /// One attachment, its bytes base64-encoded as they are written (never held encoded).
 struct Block<'a>(&'a Attachment);
 
+/// Bytes written as base64 text, straight into the response.
+struct Base64<'a>(&'a [u8]);
+
+impl Serialize for Base64<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(&Base64Display::new(self.0, &BASE64))
+    }
+}
+
+/// An embedded resource's `resource` member.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct Embedded<'a> {
+    uri: &'a str,
+    mime_type: &'a str,
+    blob: Base64<'a>,
+}
+
 impl Serialize for Block<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        let base64 = |bytes| Base64Display::new(bytes, &BASE64).to_string();
         let mut block = serializer.serialize_map(None)?;
         match self.0 {
             Attachment::Image { mime_type, data } => {
                 block.serialize_entry("type", "image")?;
-                block.serialize_entry("data", &base64(data))?;
+                block.serialize_entry("data", &Base64(data))?;
                 block.serialize_entry("mimeType", mime_type)?;
             }
             Attachment::Resource {
@@ -77,10 +94,12 @@ impl Serialize for Block<'_> {
                 blob,
             } => {
                 block.serialize_entry("type", "resource")?;
-                block.serialize_entry(
-                    "resource",
-                    &serde_json::json!({"uri": uri, "mimeType": mime_type, "blob": base64(blob)}),
-                )?;
+                let embedded = Embedded {
+                    uri,
+                    mime_type,
+                    blob: Base64(blob),
+                };
+                block.serialize_entry("resource", &embedded)?;
             }
             Attachment::Link {
                 uri,

@@ -9,8 +9,9 @@ use image::{DynamicImage, ImageFormat, ImageReader, Limits};
 use schemars::JsonSchema;
 use serde::Serialize;
 
-/// The most bytes an image may decode into, well under the guest's memory.
-const MAX_DECODED_BYTES: u64 = 24 << 20;
+/// The most bytes an image may decode into, well under the guest's memory (the input, the
+/// scaled copy and the encoded output are held too).
+const MAX_DECODED_BYTES: u64 = 16 << 20;
 /// The most bytes of image sent back, before base64.
 pub const MAX_IMAGE_BYTES: usize = 1 << 20;
 
@@ -69,7 +70,16 @@ pub fn picture(bytes: &[u8], max_dimension: u32) -> Result<Picture, String> {
             MAX_DECODED_BYTES >> 20
         )
     })?;
-    let mut side = max_dimension;
+    // Never larger than the original (a large file of a small image is re-encoded, not
+    // enlarged), and at 8 bits per channel, which is all a preview needs.
+    let decoded = match decoded {
+        image @ (DynamicImage::ImageLuma8(_)
+        | DynamicImage::ImageLumaA8(_)
+        | DynamicImage::ImageRgb8(_)
+        | DynamicImage::ImageRgba8(_)) => image,
+        wide => DynamicImage::ImageRgba8(wide.to_rgba8()),
+    };
+    let mut side = max_dimension.min(original_width.max(original_height));
     loop {
         let scaled = decoded.thumbnail(side, side);
         let (data, mime_type) = encode(&scaled, format)?;
@@ -103,18 +113,16 @@ fn passthrough_mime(format: ImageFormat) -> Option<&'static str> {
 /// JPEG for photographs (JPEG in, no transparency), PNG otherwise.
 fn encode(image: &DynamicImage, from: ImageFormat) -> Result<(Vec<u8>, &'static str), String> {
     let mut out = Cursor::new(Vec::new());
-    let (image, format, mime) = if from == ImageFormat::Jpeg {
-        (
-            DynamicImage::ImageRgb8(image.to_rgb8()),
-            ImageFormat::Jpeg,
-            "image/jpeg",
-        )
+    let written = if from == ImageFormat::Jpeg {
+        DynamicImage::ImageRgb8(image.to_rgb8())
+            .write_to(&mut out, ImageFormat::Jpeg)
+            .map(|()| "image/jpeg")
     } else {
-        (image.clone(), ImageFormat::Png, "image/png")
+        image
+            .write_to(&mut out, ImageFormat::Png)
+            .map(|()| "image/png")
     };
-    image
-        .write_to(&mut out, format)
-        .map_err(|e| format!("it could not be re-encoded ({e})"))?;
+    let mime = written.map_err(|e| format!("it could not be re-encoded ({e})"))?;
     Ok((out.into_inner(), mime))
 }
 
@@ -160,6 +168,22 @@ mod tests {
         assert_eq!((decoded.width(), decoded.height()), (300, 150));
     }
 
+    /// A file too large to send of an image smaller than asked is re-encoded at its size.
+    #[test]
+    fn a_small_image_in_a_large_file_is_not_enlarged() {
+        let noisy = RgbaImage::from_fn(600, 600, |x, y| {
+            let v = (x.wrapping_mul(2_654_435_761) ^ y.wrapping_mul(40_503)) as u8;
+            image::Rgba([v, v.rotate_left(3), v.rotate_left(5), 255])
+        });
+        let mut out = Cursor::new(Vec::new());
+        noisy.write_to(&mut out, ImageFormat::Png).unwrap();
+        let bytes = out.into_inner();
+        assert!(bytes.len() > 1 << 20, "{}", bytes.len());
+        let picture = picture(&bytes, 2048).unwrap();
+        assert!(!picture.unchanged);
+        assert!(picture.width <= 600 && picture.height <= 600, "{picture:?}");
+    }
+
     #[test]
     fn a_decompression_bomb_and_garbage_are_refused() {
         // A few kilobytes of PNG that decode into 36 MB.
@@ -171,7 +195,7 @@ mod tests {
         };
         assert!(bomb.len() < 1 << 20, "{}", bomb.len());
         let refused = picture(&bomb, 64).unwrap_err();
-        assert!(refused.contains("within 24 MiB"), "{refused}");
+        assert!(refused.contains("within 16 MiB"), "{refused}");
         assert!(
             picture(b"not an image at all", 64)
                 .unwrap_err()

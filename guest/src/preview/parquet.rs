@@ -11,6 +11,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use parquet::basic::{Compression, ConvertedType};
 use parquet::errors::ParquetError;
+use parquet::file::metadata::ColumnChunkMetaData;
 use parquet::file::reader::{ChunkReader, FileReader, Length, SerializedFileReader};
 use serde_json::Value;
 
@@ -82,16 +83,28 @@ pub fn footer_length(tail: &[u8]) -> Result<u64, String> {
     }
 }
 
-/// What to fetch after the footer: the byte range of each row group holding rows
-/// `offset..offset + max_rows`.
+/// What to fetch after the footer: the row groups holding rows `offset..offset + max_rows`,
+/// each with the byte range of its column chunks.
 pub struct Needed {
-    pub ranges: Vec<(u64, u64)>,
-    /// Index of the first row group needed, and its first row's number.
-    first_group: usize,
-    first_row: u64,
+    /// (row group index, its first row's number, start, length).
+    groups: Vec<(usize, u64, u64, u64)>,
 }
 
-/// The schema and what to fetch, from a file whose footer is in `fetched`.
+impl Needed {
+    pub fn ranges(&self) -> impl Iterator<Item = (u64, u64)> + '_ {
+        self.groups
+            .iter()
+            .map(|(_, _, start, length)| (*start, *length))
+    }
+}
+
+/// The most top-level columns previewed, and row groups read for one part.
+const MAX_COLUMNS: usize = 256;
+const MAX_GROUPS: usize = 64;
+
+/// The schema, the rows the row groups hold, and what to fetch, from a file whose footer is
+/// in `fetched`. Every offset and length the footer states is checked against the object
+/// before anything is read with it.
 pub fn plan(
     fetched: &Fetched,
     offset: u64,
@@ -100,57 +113,73 @@ pub fn plan(
     let reader = SerializedFileReader::new(fetched.clone())
         .map_err(|e| format!("its footer cannot be read ({e})"))?;
     let metadata = reader.metadata();
-    let columns = metadata
+    let fields = metadata
         .file_metadata()
         .schema_descr()
         .root_schema()
-        .get_fields()
+        .get_fields();
+    if fields.len() > MAX_COLUMNS {
+        return Err(format!(
+            "it has {} columns, more than the {MAX_COLUMNS} previewed; query it with a SQL engine instead",
+            fields.len()
+        ));
+    }
+    let columns = fields
         .iter()
         .map(|field| Column {
             name: field.name().to_owned(),
             kind: type_name(field),
         })
         .collect();
-    let total = u64::try_from(metadata.file_metadata().num_rows()).unwrap_or(0);
-    let mut needed = Needed {
-        ranges: Vec::new(),
-        first_group: 0,
-        first_row: 0,
-    };
+    let end = offset.saturating_add(max_rows as u64);
+    let mut needed = Needed { groups: Vec::new() };
     let mut row = 0u64;
     for (index, group) in metadata.row_groups().iter().enumerate() {
-        let rows = u64::try_from(group.num_rows()).unwrap_or(0);
-        let overlaps = row + rows > offset && row < offset + max_rows as u64;
-        if overlaps {
-            if needed.ranges.is_empty() {
-                needed.first_group = index;
-                needed.first_row = row;
+        let rows = u64::try_from(group.num_rows())
+            .map_err(|_| "a row group has a negative row count".to_owned())?;
+        if rows > 0 && row.saturating_add(rows) > offset && row < end {
+            if needed.groups.len() == MAX_GROUPS {
+                break;
             }
-            for column in group.columns() {
-                if let Some(refused) = refused_codec(column.compression()) {
-                    return Err(refused);
-                }
-            }
-            let start = group
-                .columns()
-                .iter()
-                .map(|c| c.byte_range().0)
-                .min()
-                .unwrap_or(0);
-            let end = group
-                .columns()
-                .iter()
-                .map(|c| c.byte_range().0 + c.byte_range().1)
-                .max()
-                .unwrap_or(0);
-            needed.ranges.push((start, end.saturating_sub(start)));
+            let (start, length) = chunk_range(group.columns(), fetched.size)?;
+            needed.groups.push((index, row, start, length));
         }
-        row += rows;
+        row = row.saturating_add(rows);
     }
-    Ok((columns, total, needed))
+    Ok((columns, row, needed))
 }
 
-/// The rows `offset..offset + max_rows`, once `needed`'s ranges are in `fetched`.
+/// Where a row group's column chunks lie, checked to be inside the object, their codecs
+/// ones this server decodes.
+fn chunk_range(columns: &[ColumnChunkMetaData], size: u64) -> Result<(u64, u64), String> {
+    let (mut first, mut last) = (u64::MAX, 0u64);
+    for column in columns {
+        if let Some(refused) = refused_codec(column.compression()) {
+            return Err(refused);
+        }
+        let start = column
+            .dictionary_page_offset()
+            .unwrap_or(column.data_page_offset());
+        let start = u64::try_from(start).ok();
+        let length = u64::try_from(column.compressed_size()).ok();
+        let (Some(start), Some(length)) = (start, length) else {
+            return Err("its footer gives a column chunk a negative offset or size".into());
+        };
+        let stop = start.checked_add(length).filter(|stop| *stop <= size);
+        let Some(stop) = stop else {
+            return Err("its footer places a column chunk outside the file".into());
+        };
+        first = first.min(start);
+        last = last.max(stop);
+    }
+    if first >= last {
+        return Err("a row group has no column data".into());
+    }
+    Ok((first, last - first))
+}
+
+/// The rows `offset..offset + max_rows`, once `needed`'s ranges are in `fetched`; `total` is
+/// what the row groups hold.
 pub fn rows(
     fetched: Fetched,
     columns: Vec<Column>,
@@ -162,42 +191,39 @@ pub fn rows(
     let reader =
         SerializedFileReader::new(fetched).map_err(|e| format!("it cannot be read ({e})"))?;
     let mut rows = Vec::new();
-    let mut row = needed.first_row;
-    for index in needed.first_group..needed.first_group + needed.ranges.len() {
+    'groups: for (index, first_row, _, _) in &needed.groups {
         let group = reader
-            .get_row_group(index)
+            .get_row_group(*index)
             .map_err(|e| format!("row group {index} cannot be read ({e})"))?;
         let iter = group
             .get_row_iter(None)
             .map_err(|e| format!("row group {index} cannot be read ({e})"))?;
-        for read in iter {
+        for (row, read) in (*first_row..).zip(iter) {
             let read =
                 read.map_err(|e| format!("a row of row group {index} cannot be read ({e})"))?;
-            if row >= offset && rows.len() < max_rows {
-                let json = read.to_json_value();
-                rows.push(
-                    columns
-                        .iter()
-                        .map(|c| json.get(&c.name).cloned().unwrap_or(Value::Null))
-                        .collect(),
-                );
+            if row < offset {
+                continue;
             }
-            row += 1;
+            let json = read.to_json_value();
+            rows.push(
+                columns
+                    .iter()
+                    .map(|c| json.get(&c.name).cloned().unwrap_or(Value::Null))
+                    .collect(),
+            );
             if rows.len() == max_rows {
-                break;
+                break 'groups;
             }
-        }
-        if rows.len() == max_rows {
-            break;
         }
     }
-    let next = offset + rows.len() as u64;
+    let next = offset.saturating_add(rows.len() as u64);
     Ok(Table {
         format: "parquet",
         columns,
+        // No rows where the groups said there were some: no next part, which would be this one.
+        next_offset: (!rows.is_empty() && next < total).then_some(next),
         rows,
         total_rows: Some(total),
-        next_offset: (next < total).then_some(next),
         notes: Vec::new(),
     })
 }
@@ -286,13 +312,13 @@ mod tests {
         let mut fetched = Fetched::new(size);
         fetched.add(size - footer, bytes[(size - footer) as usize..].to_vec());
         let (columns, total, needed) = plan(&fetched, offset, max_rows).unwrap();
-        for (start, length) in &needed.ranges {
+        for (start, length) in needed.ranges() {
             fetched.add(
-                *start,
-                bytes[*start as usize..(*start + *length) as usize].to_vec(),
+                start,
+                bytes[start as usize..(start + length) as usize].to_vec(),
             );
         }
-        let groups = needed.ranges.len();
+        let groups = needed.ranges().count();
         (
             rows(fetched, columns, total, &needed, offset, max_rows).unwrap(),
             groups,
@@ -333,5 +359,36 @@ mod tests {
             "{refused}"
         );
         assert!(refused_codec(Compression::SNAPPY).is_none());
+    }
+
+    /// A footer's offsets and sizes are checked before the reader (which asserts on them) or
+    /// a ranged GET sees them.
+    #[test]
+    fn column_chunks_outside_the_file_are_refused_in_words() {
+        use parquet::file::metadata::ColumnChunkMetaData;
+        use parquet::schema::types::SchemaDescriptor;
+
+        let schema = parse_message_type("message m { required int64 id; }").unwrap();
+        let descriptor = SchemaDescriptor::new(Arc::new(schema));
+        let chunk = |offset: i64, size: i64| {
+            ColumnChunkMetaData::builder(descriptor.column(0))
+                .set_data_page_offset(offset)
+                .set_total_compressed_size(size)
+                .build()
+                .unwrap()
+        };
+        for (offset, size, says) in [
+            (-5, 10, "negative"),
+            (4, -1, "negative"),
+            (90, 20, "outside"),
+            (i64::MAX, 10, "outside"),
+        ] {
+            let error = super::chunk_range(&[chunk(offset, size)], 100).unwrap_err();
+            assert!(error.contains(says), "{offset}+{size}: {error}");
+        }
+        assert_eq!(
+            super::chunk_range(&[chunk(4, 10), chunk(30, 5)], 100),
+            Ok((4, 31))
+        );
     }
 }

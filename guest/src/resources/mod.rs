@@ -17,8 +17,9 @@ use crate::s3::S3Uri;
 use crate::tools::{self, Called, Env, ToolError};
 use quilt_uri::QuiltUri;
 
-/// The most bytes of an object returned by `resources/read`.
-const MAX_READ_BYTES: usize = 16 << 20;
+/// The most bytes of an object returned by `resources/read`: the result is built as JSON
+/// (base64 for binary) while the bytes are held, so this stays well under guest memory.
+const MAX_READ_BYTES: usize = 8 << 20;
 
 const SEARCH_SYNTAX_URI: &str = "quilt-mcp://search-syntax";
 const BUCKETS_URI: &str = "quilt-mcp://buckets";

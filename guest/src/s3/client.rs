@@ -422,7 +422,6 @@ fn unquote(etag: &str) -> String {
     etag.trim().trim_matches('"').to_owned()
 }
 
-/// Listings give ISO 8601 and HEAD gives an HTTP date; tools report RFC 3339 for both.
 /// The version S3 says it read or wrote; an unversioned bucket sends none or `null`.
 fn version_header(response: &Response) -> Option<String> {
     response
@@ -431,6 +430,7 @@ fn version_header(response: &Response) -> Option<String> {
         .map(str::to_owned)
 }
 
+/// Listings give ISO 8601 and HEAD gives an HTTP date; tools report RFC 3339 for both.
 pub fn normalise_time(raw: &str) -> String {
     raw.parse::<Timestamp>()
         .ok()

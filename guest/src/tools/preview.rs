@@ -15,6 +15,9 @@ use crate::s3::{Failure, S3, S3Uri};
 const MAX_FILE_BYTES: u64 = 8 << 20;
 /// The most bytes of a Parquet file fetched for one preview (footer and row groups).
 const MAX_PARQUET_BYTES: u64 = 16 << 20;
+/// The largest Parquet footer read: its lists are allocated as they are declared, so a
+/// hostile one is bounded by its size.
+const MAX_PARQUET_FOOTER: u64 = 256 << 10;
 /// The longest CSV/TSV header line read when a later part is asked for.
 const MAX_HEADER_BYTES: u64 = 64 << 10;
 
@@ -211,6 +214,12 @@ fn fill(
             } else {
                 window.len()
             };
+            if more && kept == 0 {
+                return Err(Unreadable::Problem(
+                    "max_bytes is too small for the next character; ask with a larger max_bytes"
+                        .into(),
+                ));
+            }
             let text = String::from_utf8_lossy(&window[..kept]).into_owned();
             preview.next_offset = more.then(|| args.offset + kept as u64);
             preview.text = Some(text);
@@ -264,7 +273,7 @@ fn parquet_rows(object: &Object<'_>, offset: u64, max_rows: usize) -> Result<Tab
     }
     let tail = object.range(object.size - 8, 8)?;
     let footer = parquet::footer_length(&tail)? + 8;
-    if footer > object.size || footer > MAX_PARQUET_BYTES {
+    if footer > object.size || footer > MAX_PARQUET_FOOTER {
         return Err(Unreadable::Problem(format!(
             "its footer is {footer} bytes, more than this server reads for a preview"
         )));
@@ -276,7 +285,7 @@ fn parquet_rows(object: &Object<'_>, offset: u64, max_rows: usize) -> Result<Tab
     );
     let (columns, total, needed) = parquet::plan(&fetched, offset, max_rows)?;
     let mut budget = footer;
-    for (start, length) in &needed.ranges {
+    for (start, length) in needed.ranges() {
         budget += length;
         if budget > MAX_PARQUET_BYTES {
             return Err(Unreadable::Problem(format!(
@@ -284,7 +293,7 @@ fn parquet_rows(object: &Object<'_>, offset: u64, max_rows: usize) -> Result<Tab
                 MAX_PARQUET_BYTES >> 20
             )));
         }
-        fetched.add(*start, object.range(*start, *length)?);
+        fetched.add(start, object.range(start, length)?);
     }
     Ok(parquet::rows(
         fetched, columns, total, &needed, offset, max_rows,

@@ -106,6 +106,14 @@ fn search_catalog(env: &Env<'_>, args: SearchArgs) -> Result<SearchResult, ToolE
         vec![parse_bucket(&args.bucket)?]
     };
     let from = parse_cursor(&args.cursor)?;
+    if from + args.limit > MAX_FROM {
+        return Err(ToolError::Argument {
+            name: "cursor",
+            problem: format!(
+                "the registry pages no deeper than {MAX_FROM} hits (cursor plus limit); narrow the query instead"
+            ),
+        });
+    }
     let page = Page {
         query: &args.query,
         scope: args.scope,
@@ -114,7 +122,9 @@ fn search_catalog(env: &Env<'_>, args: SearchArgs) -> Result<SearchResult, ToolE
     };
     let found = search(&registry, &page, &buckets)?;
     let shown = u64::from(from) + found.hits.len() as u64;
-    let next_cursor = (!found.hits.is_empty() && shown < found.total).then(|| shown.to_string());
+    let next_cursor =
+        (!found.hits.is_empty() && shown < found.total && shown < u64::from(MAX_FROM))
+            .then(|| shown.to_string());
     let note = (found.buckets.len() < buckets.len()).then(|| {
         format!(
             "The registry refused to search all {} of your buckets at once; searched the {} most relevant. Name a bucket to search another.",

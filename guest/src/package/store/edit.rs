@@ -2,7 +2,7 @@
 //! entries removed and renamed, over a base revision (or none) — planned first, so the
 //! bucket's workflow can judge the result before anything is hashed, copied or written.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 
 use super::sources::{Source, check_duplicates, package_entries, pin_sources};
 use super::{ManifestLimits, PackageError, PackageLocation};
@@ -12,6 +12,7 @@ use crate::package::links;
 use crate::package::manifest::{self, ContentHash, Manifest, validate_logical_key, walk_order};
 use crate::s3::S3;
 use crate::s3::client::Upload;
+use crate::s3::uri::validate_key;
 
 /// The changes a new revision makes to its base.
 pub struct Edit {
@@ -38,6 +39,8 @@ pub struct InlineFile {
 pub struct Plan {
     /// Entries of the base kept (renamed ones under their new key).
     kept: Vec<manifest::Entry>,
+    /// The base's folder lines, after removes and renames.
+    folders: Vec<(String, Json)>,
     sources: Vec<Source>,
     files: Vec<InlineFile>,
     copy: bool,
@@ -51,43 +54,57 @@ pub struct Facts<'a> {
 }
 
 /// The base's entries after `edit`, with the new objects pinned. Every change is checked
-/// (a removed or renamed key must exist; two entries may not end with one key) before any
-/// object is asked about.
+/// (a removed or renamed key must exist; two entries may not end with one key, nor one be a
+/// folder of another; every object written gets a key S3 takes) before any object is asked
+/// about.
 pub fn plan(
     s3: &S3<'_>,
+    package: &PackageLocation,
     base: Option<&Manifest>,
     edit: Edit,
     limits: ManifestLimits,
 ) -> Result<Plan, PackageError> {
     for file in &edit.files {
-        validate_logical_key(&file.logical_key)
-            .map_err(|e| PackageError::BadEdit(e.to_string()))?;
+        check_written_key(package, &file.logical_key)?;
     }
     let mut kept: Vec<manifest::Entry> = base.map(|m| m.entries.clone()).unwrap_or_default();
+    let mut folders: Vec<(String, Json)> = base.map(|m| m.folders.clone()).unwrap_or_default();
     for key in &edit.remove {
         let before = kept.len();
         kept.retain(|e| !covers(key, &e.logical_key));
         if kept.len() == before {
             return Err(PackageError::PathNotFound { path: key.clone() });
         }
+        folders.retain(|(folder, _)| !covers(key, folder));
     }
     for (from, to) in &edit.rename {
-        rename(&mut kept, from, to)?;
+        rename(&mut kept, &mut folders, from, to)?;
     }
     check_duplicates(kept.iter().map(|e| e.logical_key.as_str()))?;
     let sources = pin_sources(s3, &edit.s3_uris, edit.flatten, limits)?;
-    let added = sources
-        .iter()
-        .map(|s| s.logical_key.as_str())
-        .chain(edit.files.iter().map(|f| f.logical_key.as_str()));
-    check_duplicates(added)?;
-    // New content replaces a kept entry of the same key, as package_update always has.
-    let replaced: Vec<&str> = sources
+    if edit.copy {
+        for source in &sources {
+            check_written_key(package, &source.logical_key)?;
+        }
+    }
+    let added: Vec<&str> = sources
         .iter()
         .map(|s| s.logical_key.as_str())
         .chain(edit.files.iter().map(|f| f.logical_key.as_str()))
         .collect();
-    kept.retain(|e| !replaced.contains(&e.logical_key.as_str()));
+    check_duplicates(added.iter().copied())?;
+    // A renamed entry is never silently replaced by new content given in the same call.
+    let renamed: Vec<&str> = edit.rename.iter().map(|(_, to)| to.as_str()).collect();
+    if let Some(both) = added
+        .iter()
+        .find(|key| renamed.iter().any(|to| covers(to, key)))
+    {
+        return Err(PackageError::BadEdit(format!(
+            "'{both}' is both a rename's target and new content; do one or the other"
+        )));
+    }
+    // New content replaces a kept entry of the same key, as package_update always has.
+    kept.retain(|e| !added.contains(&e.logical_key.as_str()));
     let count = kept.len() + sources.len() + edit.files.len();
     if count > limits.entries {
         return Err(PackageError::TooManyEntries {
@@ -95,12 +112,45 @@ pub fn plan(
             limit: limits.entries,
         });
     }
+    let keys = kept
+        .iter()
+        .map(|e| e.logical_key.as_str())
+        .chain(added.iter().copied());
+    check_no_entry_is_a_folder(keys, &folders)?;
     Ok(Plan {
         kept,
+        folders,
         sources,
         files: edit.files,
         copy: edit.copy,
     })
+}
+
+/// A logical key the package's bucket gets an object at: a valid logical key whose data key
+/// (`<namespace>/<name>/<key>`) S3 takes, checked before anything is written.
+fn check_written_key(package: &PackageLocation, logical_key: &str) -> Result<(), PackageError> {
+    validate_logical_key(logical_key).map_err(|e| PackageError::BadEdit(e.to_string()))?;
+    validate_key(&package.name.data_key(logical_key))
+        .map_err(|e| PackageError::BadEdit(e.to_string()))
+}
+
+/// quilt3 cannot load a package where one entry's key is a folder of another (`data` and
+/// `data/a.txt`), nor an entry where a folder line is.
+fn check_no_entry_is_a_folder<'k>(
+    keys: impl Iterator<Item = &'k str> + Clone,
+    folders: &[(String, Json)],
+) -> Result<(), PackageError> {
+    let mut parents: HashSet<&str> = HashSet::new();
+    for key in keys.clone() {
+        parents.extend(key.match_indices('/').map(|(i, _)| &key[..i]));
+    }
+    parents.extend(folders.iter().map(|(f, _)| f.trim_end_matches('/')));
+    match keys.into_iter().find(|key| parents.contains(key)) {
+        Some(key) => Err(PackageError::BadEdit(format!(
+            "'{key}' would be both an entry and a folder of other entries, which quilt3 cannot load"
+        ))),
+        None => Ok(()),
+    }
 }
 
 /// Whether `key` (a logical key, or a folder ending in `/`) names `logical_key`.
@@ -112,24 +162,37 @@ fn covers(key: &str, logical_key: &str) -> bool {
     }
 }
 
-fn rename(entries: &mut [manifest::Entry], from: &str, to: &str) -> Result<(), PackageError> {
+/// Renames the entries (and, for a folder, the folder lines) `from` names.
+fn rename(
+    entries: &mut [manifest::Entry],
+    folders: &mut [(String, Json)],
+    from: &str,
+    to: &str,
+) -> Result<(), PackageError> {
     let bad = |problem: String| PackageError::BadEdit(format!("rename {from} to {to}: {problem}"));
     if from.ends_with('/') != to.ends_with('/') {
         return Err(bad(
             "rename a folder (ending in /) to a folder, or an entry to an entry".into(),
         ));
     }
+    let renamed = |key: &str| {
+        let renamed = format!("{to}{}", &key[from.len()..]);
+        validate_logical_key(renamed.trim_end_matches('/'))
+            .map(|()| renamed)
+            .map_err(|e| bad(e.to_string()))
+    };
     let mut moved = 0;
     for entry in entries.iter_mut().filter(|e| covers(from, &e.logical_key)) {
-        let renamed = format!("{to}{}", &entry.logical_key[from.len()..]);
-        validate_logical_key(&renamed).map_err(|e| bad(e.to_string()))?;
-        entry.logical_key = renamed;
+        entry.logical_key = renamed(&entry.logical_key)?;
         moved += 1;
     }
     if moved == 0 {
         return Err(PackageError::PathNotFound {
             path: from.to_owned(),
         });
+    }
+    for (folder, _) in folders.iter_mut().filter(|(f, _)| covers(from, f)) {
+        *folder = renamed(folder)?;
     }
     Ok(())
 }
@@ -161,18 +224,18 @@ impl Plan {
     }
 
     /// Hashes (and with `copy`, copies) the new objects and writes the inline files into the
-    /// package's bucket: the revision's entries.
+    /// package's bucket: the revision's folder lines and entries.
     pub fn write(
         self,
         s3: &S3<'_>,
         package: &PackageLocation,
-    ) -> Result<Vec<manifest::Entry>, PackageError> {
+    ) -> Result<(Vec<(String, Json)>, Vec<manifest::Entry>), PackageError> {
         let mut entries = self.kept;
         entries.extend(package_entries(s3, package, self.sources, self.copy)?);
         for file in self.files {
             entries.push(put_file(s3, package, file)?);
         }
-        Ok(entries)
+        Ok((self.folders, entries))
     }
 }
 
@@ -212,8 +275,9 @@ fn put_file(
 #[cfg(test)]
 mod tests {
     use super::{Edit, InlineFile, plan};
+    use crate::package::layout::PackageName;
     use crate::package::manifest::Manifest;
-    use crate::package::store::{ManifestLimits, PackageError};
+    use crate::package::store::{ManifestLimits, PackageError, PackageLocation};
     use crate::s3::S3;
     use crate::testing::{FakeContext, FakeHttp};
 
@@ -248,8 +312,13 @@ mod tests {
     fn planned(edit: Edit) -> Result<Vec<(String, u64)>, PackageError> {
         let (context, http) = (FakeContext::default(), FakeHttp::answering(Vec::new()));
         let s3 = S3::connect(&context, &http).unwrap();
+        let package = PackageLocation {
+            bucket: "reg".into(),
+            name: PackageName::parse("team/p").unwrap(),
+        };
         let plan = plan(
             &s3,
+            &package,
             Some(&base()),
             edit,
             ManifestLimits::of(&context.settings),
@@ -304,6 +373,19 @@ mod tests {
             (edit(&[], &[("data/a.txt", "../escape")], &[]), "'..'"),
             (edit(&[], &[], &["a/../b"]), "'..'"),
             (edit(&[], &[], &["dup", "dup"]), "dup"),
+            (
+                edit(&[], &[("data-z.txt", "data")], &[]),
+                "both an entry and a folder",
+            ),
+            (
+                edit(&[], &[], &["data-z.txt/x"]),
+                "both an entry and a folder",
+            ),
+            (
+                edit(&[], &[("data-z.txt", "new.txt")], &["new.txt"]),
+                "rename's target",
+            ),
+            (edit(&[], &[], &[&"k".repeat(1020)]), "1024"),
         ] {
             let error = planned(edit).unwrap_err().to_string();
             assert!(error.contains(says), "{says}: {error}");

@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
+use serde::de::IgnoredAny;
 
 /// Where quilt3 looks for a registry's workflow config.
 pub const CONFIG_KEY: &str = ".quilt/workflows/config.yml";
@@ -23,11 +24,12 @@ pub struct Config {
     pub workflows: BTreeMap<String, Workflow>,
     #[serde(default)]
     pub schemas: BTreeMap<String, SchemaRef>,
-    /// The catalog's own settings and push destinations: allowed, not used here.
+    /// The catalog's own settings and push destinations: allowed, skipped unread (never
+    /// built in memory, so an alias bomb there costs nothing but the events replayed).
     #[serde(default, rename = "catalog")]
-    _catalog: Option<serde_json::Value>,
+    _catalog: Option<IgnoredAny>,
     #[serde(default, rename = "successors")]
-    _successors: Option<serde_json::Value>,
+    _successors: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,7 +44,7 @@ pub struct Workflow {
     #[serde(default)]
     pub is_message_required: bool,
     #[serde(default, rename = "catalog")]
-    _catalog: Option<serde_json::Value>,
+    _catalog: Option<IgnoredAny>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -69,7 +71,8 @@ fn required_by_default() -> bool {
 impl Config {
     /// The config in `yaml`, or what is wrong with it, worded for the bucket's owners.
     pub fn parse(yaml: &str) -> Result<Self, String> {
-        let config: Self = serde_saphyr::from_str(yaml).map_err(|e| first_line(&e.to_string()))?;
+        let config: Self = serde_saphyr::from_str_with_options(yaml, yaml_options())
+            .map_err(|e| first_line(&e.to_string()))?;
         let version = match &config.version {
             Version::Plain(v) | Version::Compound { base: v, .. } => v,
         };
@@ -112,6 +115,18 @@ impl Config {
             .collect();
         described.join("; ")
     }
+}
+
+/// Aliases are rare in workflow configs, and each one copies what it names: a few thousand
+/// replayed events, and each anchor used at most 8 times, bound what a config can expand to
+/// (at most 8 times its own size).
+fn yaml_options() -> serde_saphyr::Options {
+    let mut limits = serde_saphyr::options::AliasLimits::default();
+    limits.max_total_replayed_events = 10_000;
+    limits.max_alias_expansions_per_anchor = 8;
+    let mut options = serde_saphyr::Options::default();
+    options.alias_limits = limits;
+    options
 }
 
 /// `1`, `1.1` or `1.1.0` (no leading zeros), missing parts being 0.
@@ -206,15 +221,32 @@ mod tests {
         }
     }
 
+    /// Under `catalog` (allowed, skipped) and under a workflow's name (read): refused by the
+    /// alias limits, not expanded.
     #[test]
     fn an_alias_bomb_is_refused_not_expanded() {
-        let mut yaml = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n");
-        for i in 1..30 {
+        let big = "x".repeat(6000);
+        let mut bomb = format!(
+            "  a0: &a0 [{big}, {big}, {big}, {big}, {big}, {big}, {big}, {big}, {big}, {big}]\n"
+        );
+        for i in 1..5 {
             let p = i - 1;
-            yaml.push_str(&format!("a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
+            bomb.push_str(&format!("  a{i}: &a{i} [*a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}, *a{p}]\n"));
         }
-        yaml.push_str("version: '1'\nworkflows: {a: {name: A}}\n");
-        assert!(Config::parse(&yaml).is_err());
+        let under_catalog =
+            format!("version: '1'\ncatalog:\n{bomb}workflows: {{a: {{name: A}}}}\n");
+        let error = Config::parse(&under_catalog).unwrap_err();
+        assert!(error.contains("alias"), "{error}");
+        let named = format!("version: '1'\ncatalog:\n  s: &s {big}\nworkflows:\n");
+        let many: String = (0..20).map(|i| format!("  w{i}: {{name: *s}}\n")).collect();
+        assert!(Config::parse(&(named + &many)).is_err());
+        // Without aliases the same shape reads.
+        assert!(
+            Config::parse(&format!(
+                "version: '1'\ncatalog: {{s: {big}}}\nworkflows: {{a: {{name: A}}}}\n"
+            ))
+            .is_ok()
+        );
     }
 
     #[test]

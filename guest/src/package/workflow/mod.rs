@@ -147,7 +147,12 @@ pub fn check(
                 bucket: bucket.to_owned(),
                 workflow: workflow.clone(),
             }),
-            Choice::Default | Choice::None => Ok(Verdict {
+            // quilt3 refuses `workflow=None` where there is no config, as it does a name.
+            Choice::None => Err(WorkflowError::NoConfig {
+                bucket: bucket.to_owned(),
+                workflow: "null".into(),
+            }),
+            Choice::Default => Ok(Verdict {
                 header: None,
                 workflow: None,
             }),
@@ -322,11 +327,16 @@ fn violations(
             uri: config_uri.to_owned(),
             problem: format!("handle_pattern {pattern} is not a regular expression ({e})"),
         })?;
-        if !regex.is_match(candidate.name).unwrap_or(false) {
-            found.push(format!(
+        match regex.is_match(candidate.name) {
+            Ok(true) => {}
+            Ok(false) => found.push(format!(
                 "the package name '{}' does not match the pattern {pattern}",
                 candidate.name
-            ));
+            )),
+            Err(_) => found.push(format!(
+                "the package name '{}' could not be checked: the pattern {pattern} takes too long to match (the bucket's owners must simplify it)",
+                candidate.name
+            )),
         }
     }
     for loaded in schemas {
@@ -337,22 +347,28 @@ fn violations(
                     .cloned()
                     .map_or_else(|| json!({}), Value::from);
                 for (path, problem) in loaded.schema.violations(&meta) {
-                    found.push(format!("metadata{path}: {problem}"));
+                    found.push(format!("metadata{path}: {}", bounded(&problem)));
                 }
             }
             Checks::Entries => {
                 let entries = entries_instance(candidate.entries);
                 for (path, problem) in loaded.schema.violations(&entries) {
-                    found.push(format!(
-                        "entries{}: {problem}",
-                        name_entry(&path, candidate.entries)
-                    ));
+                    let at = name_entry(&path, candidate.entries);
+                    found.push(format!("entries{}: {}", bounded(&at), bounded(&problem)));
                 }
             }
         }
     }
     Ok(found)
 }
+
+/// A violation's words, short enough that one long value cannot crowd out the rest.
+fn bounded(text: &str) -> String {
+    crate::echo::bounded(text, MAX_VIOLATION_CHARS)
+}
+
+/// The longest a problem is quoted.
+const MAX_VIOLATION_CHARS: usize = 300;
 
 /// What quilt3 validates an entries schema against: `[{logical_key, size, meta}]` in walk
 /// order, `meta` being the entry's user metadata.
@@ -640,6 +656,8 @@ mod tests {
         );
         let named = run(&no_config(), Choice::Named("a".into()), &candidate).unwrap_err();
         assert!(matches!(named, WorkflowError::NoConfig { .. }), "{named}");
+        let none = run(&no_config(), Choice::None, &candidate).unwrap_err();
+        assert!(matches!(none, WorkflowError::NoConfig { .. }), "{none}");
     }
 
     #[test]

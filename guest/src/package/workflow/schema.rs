@@ -16,6 +16,9 @@ use crate::s3::S3Uri;
 /// The largest schema read; a schema is a page of JSON, not data.
 pub const MAX_SCHEMA_BYTES: usize = 1 << 20;
 
+/// The most violations of one schema reported: enough to act on, bounded for 50,000 entries.
+pub const MAX_VIOLATIONS: usize = 200;
+
 /// A compiled schema.
 pub struct Schema {
     validator: Validator,
@@ -43,10 +46,12 @@ impl Schema {
         Ok(Self { validator })
     }
 
-    /// Every violation, as (JSON pointer into `instance`, what is wrong).
+    /// Every violation (up to [`MAX_VIOLATIONS`]), as (JSON pointer into `instance`, what is
+    /// wrong).
     pub fn violations(&self, instance: &Value) -> Vec<(String, String)> {
         self.validator
             .iter_errors(instance)
+            .take(MAX_VIOLATIONS)
             .map(|e| (e.instance_path().to_string(), e.to_string()))
             .collect()
     }

@@ -200,8 +200,16 @@ pub(super) fn create(env: &Env<'_>, args: CreateArgs) -> Result<Pushed, ToolErro
         });
     }
     let edit = args.contents.edit(Vec::new(), Vec::new())?;
-    let plan = store::plan(&s3, None, edit, limits)?;
-    write(env, &s3, &package, plan, args.contents, None, previous)
+    let plan = store::plan(&s3, &package, None, edit, limits)?;
+    write(
+        env,
+        &s3,
+        &package,
+        plan,
+        args.contents,
+        Revised::Replaces,
+        previous,
+    )
 }
 
 pub(super) fn update(env: &Env<'_>, args: UpdateArgs) -> Result<Pushed, ToolError> {
@@ -214,16 +222,16 @@ pub(super) fn update(env: &Env<'_>, args: UpdateArgs) -> Result<Pushed, ToolErro
     let previous_hash = read_pointer(&s3, &package, LATEST)?;
     let previous = load_manifest(&s3, &package, &previous_hash, limits)?;
     let edit = args.contents.edit(args.remove, args.rename)?;
-    let plan = store::plan(&s3, Some(&previous), edit, limits)?;
-    let previous = (previous_hash, previous);
+    let plan = store::plan(&s3, &package, Some(&previous), edit, limits)?;
+    let previous = Some((previous_hash, previous));
     write(
         env,
         &s3,
         &package,
         plan,
         args.contents,
-        Some(&previous.1),
-        Some(previous.clone()),
+        Revised::Edits,
+        previous,
     )
 }
 
@@ -232,12 +240,24 @@ pub(super) fn validate(env: &Env<'_>, args: ValidateArgs) -> Result<Validated, T
     let package = locate(env, &update.bucket, &update.package_name)?;
     let s3 = env.s3()?;
     let limits = limits(env);
-    let base = match args.as_new {
-        true => None,
-        false => previous_revision(&s3, &package, limits)?.map(|(_, manifest)| manifest),
+    let previous = previous_revision(&s3, &package, limits)?;
+    // What package_create would refuse before any workflow is asked.
+    let mut refusals = Vec::new();
+    let base = match (args.as_new, previous) {
+        (false, Some((_, manifest))) => Some(manifest),
+        (true, Some((hash, _))) => {
+            refusals.push(format!(
+                "the package exists (latest {hash}): package_create replaces it only with overwrite true"
+            ));
+            None
+        }
+        (_, None) => None,
     };
+    if base.is_none() && update.contents.s3_uris.is_empty() && update.contents.files.is_empty() {
+        refusals.push("a new package needs s3_uris or files".into());
+    }
     let edit = update.contents.edit(update.remove, update.rename)?;
-    let plan = store::plan(&s3, base.as_ref(), edit, limits)?;
+    let plan = store::plan(&s3, &package, base.as_ref(), edit, limits)?;
     let facts = plan.facts();
     let user_meta = revised_meta(base.as_ref(), update.contents.metadata.clone());
     let name = package.name.to_string();
@@ -248,7 +268,7 @@ pub(super) fn validate(env: &Env<'_>, args: ValidateArgs) -> Result<Validated, T
         entries: &facts,
     };
     let checked = workflow::check(&s3, &package.bucket, &update.contents.choice(), &candidate);
-    let (workflow, problems) = match checked {
+    let (workflow, mut problems) = match checked {
         Ok(verdict) => (verdict.workflow, Vec::new()),
         Err(WorkflowError::Violations {
             workflow, found, ..
@@ -256,6 +276,8 @@ pub(super) fn validate(env: &Env<'_>, args: ValidateArgs) -> Result<Validated, T
         Err(WorkflowError::S3(failure)) => return Err(failure.into()),
         Err(refused) => (None, vec![refused.to_string()]),
     };
+    refusals.append(&mut problems);
+    let problems = refusals;
     Ok(Validated {
         package_name: name,
         bucket: package.bucket_uri(),
@@ -283,19 +305,30 @@ fn previous_revision(
     }
 }
 
+/// Whether a new revision edits the previous one (keeping its metadata unless given) or
+/// replaces it.
+#[derive(Clone, Copy, PartialEq)]
+enum Revised {
+    Edits,
+    Replaces,
+}
+
 /// Checks the plan against the bucket's workflow, then hashes, copies and writes it as the
-/// package's new revision: nothing is written unless the workflow passes. `base` is the
-/// revision the plan edits (for its metadata and folder lines); `previous` the one latest
-/// named, for the report of what changed.
+/// package's new revision: nothing is written unless the workflow passes. `previous` is the
+/// revision latest named (edited, or replaced), for the report of what changed.
 fn write(
     env: &Env<'_>,
     s3: &S3<'_>,
     package: &PackageLocation,
     plan: Plan,
     contents: Contents,
-    base: Option<&Manifest>,
+    revised: Revised,
     previous: Option<(String, Manifest)>,
 ) -> Result<Pushed, ToolError> {
+    let base = previous
+        .as_ref()
+        .filter(|_| revised == Revised::Edits)
+        .map(|(_, manifest)| manifest);
     let user_meta = revised_meta(base, contents.metadata.clone());
     let name = package.name.to_string();
     let facts = plan.facts();
@@ -308,9 +341,8 @@ fn write(
     let verdict = workflow::check(s3, &package.bucket, &contents.choice(), &candidate)
         .map_err(ToolError::Workflow)?;
     drop(facts);
-    let entries = plan.write(s3, package)?;
+    let (folders, entries) = plan.write(s3, package)?;
     let header = Manifest::new_header(user_meta, verdict.header, contents.message);
-    let folders = base.map(|m| m.folders.clone()).unwrap_or_default();
     let base_hash = previous.as_ref().map(|(hash, _)| hash.as_str());
     let manifest = store::revision(header, folders, entries, base_hash)?;
     let written = store::push(s3, package, &manifest, limits(env))?;
@@ -375,6 +407,13 @@ fn changes(previous_hash: &str, before: &Manifest, after: &Manifest) -> Changes 
 /// The most bytes of files given in one call, decoded.
 const MAX_INLINE_BYTES: usize = 8 << 20;
 
+fn too_much(bad: &dyn Fn(String) -> ToolError) -> ToolError {
+    bad(format!(
+        "the files given add up to over {} MiB; put large content with bucket_objects_put and package it by URI",
+        MAX_INLINE_BYTES >> 20
+    ))
+}
+
 impl Contents {
     fn choice(&self) -> Choice {
         match &self.workflow {
@@ -412,6 +451,12 @@ impl Contents {
                 name: "files",
                 problem: format!("'{}': {problem}", file.logical_key),
             };
+            // Measured before anything is copied or decoded.
+            let claimed = file.text.as_ref().map_or(0, String::len)
+                + file.base64.as_ref().map_or(0, |b| b.len() / 4 * 3);
+            if total + claimed > MAX_INLINE_BYTES {
+                return Err(too_much(&bad));
+            }
             let (bytes, default_type) = match (&file.text, &file.base64) {
                 (Some(text), None) => (text.clone().into_bytes(), "text/plain; charset=utf-8"),
                 (None, Some(encoded)) => (
@@ -423,12 +468,6 @@ impl Contents {
                 _ => return Err(bad("give exactly one of text and base64".into())),
             };
             total += bytes.len();
-            if total > MAX_INLINE_BYTES {
-                return Err(bad(format!(
-                    "the files given add up to over {} MiB; put large content with bucket_objects_put and package it by URI",
-                    MAX_INLINE_BYTES >> 20
-                )));
-            }
             let content_type = file.content_type.as_deref().unwrap_or(default_type);
             if content_type.chars().any(char::is_control) {
                 return Err(bad("content_type has control characters".into()));
