@@ -35,12 +35,15 @@ pub struct InlineFile {
     pub content_type: String,
 }
 
+/// A manifest's folder lines (`data/` and its metadata).
+pub type Folders = Vec<(String, Json)>;
+
 /// What a revision will hold, before anything is hashed, copied or written.
 pub struct Plan {
     /// Entries of the base kept (renamed ones under their new key).
     kept: Vec<manifest::Entry>,
     /// The base's folder lines, after removes and renames.
-    folders: Vec<(String, Json)>,
+    folders: Folders,
     sources: Vec<Source>,
     files: Vec<InlineFile>,
     copy: bool,
@@ -68,7 +71,7 @@ pub fn plan(
         check_written_key(package, &file.logical_key)?;
     }
     let mut kept: Vec<manifest::Entry> = base.map(|m| m.entries.clone()).unwrap_or_default();
-    let mut folders: Vec<(String, Json)> = base.map(|m| m.folders.clone()).unwrap_or_default();
+    let mut folders: Folders = base.map(|m| m.folders.clone()).unwrap_or_default();
     for key in &edit.remove {
         let before = kept.len();
         kept.retain(|e| !covers(key, &e.logical_key));
@@ -229,7 +232,7 @@ impl Plan {
         self,
         s3: &S3<'_>,
         package: &PackageLocation,
-    ) -> Result<(Vec<(String, Json)>, Vec<manifest::Entry>), PackageError> {
+    ) -> Result<(Folders, Vec<manifest::Entry>), PackageError> {
         let mut entries = self.kept;
         entries.extend(package_entries(s3, package, self.sources, self.copy)?);
         for file in self.files {
