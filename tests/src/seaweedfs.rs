@@ -129,6 +129,11 @@ impl SeaweedFs {
                 "-master.telemetry=false",
             ])
             .args(["-s3.port.iceberg=0", "-s3.port.lance=0"])
+            // Each bucket is a collection that takes several volumes at its first write, and
+            // by default the volume count is capped by free disk / 128 MB: a suite creating a
+            // few dozen buckets ran out on a disk with 46 GB free. Volumes are not
+            // preallocated, so a high cap costs nothing until data is written.
+            .arg("-volume.max=5000")
             .arg(format!("-s3.config={}", config_path.display()))
             .args(iam_flag)
             .args(ports.iter().map(|(flag, port)| format!("-{flag}={port}")))

@@ -62,6 +62,7 @@ pub struct Table {
     pub format: &'static str,
     pub columns: Vec<Column>,
     /// The rows shown, each a list of values in column order.
+    #[schemars(schema_with = "rows_schema")]
     pub rows: Vec<Vec<Value>>,
     /// Rows in the whole table, when the format says (Parquet does).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -71,6 +72,21 @@ pub struct Table {
     /// Anything the model should know: lines that did not parse, codecs refused.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub notes: Vec<String>,
+}
+
+/// Rows of cells, each any JSON value — said as a schema, since a bare `true` (what a
+/// `Value` would get) is refused by clients that map schemas onto narrower dialects.
+fn rows_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+    schemars::json_schema!({
+        "type": "array",
+        "items": {
+            "type": "array",
+            "items": {"anyOf": [
+                {"type": "string"}, {"type": "number"}, {"type": "boolean"},
+                {"type": "null"}, {"type": "object"}, {"type": "array"}
+            ]}
+        }
+    })
 }
 
 #[derive(Debug, Serialize, JsonSchema, PartialEq)]
