@@ -33,6 +33,17 @@ PILLOW_VERSION := 13.0.0
 PYARROW_VENV := $(TOOLS_DIR)/pyarrow-$(PYARROW_VERSION)
 PYARROW_STAMP := $(PYARROW_VENV)/.installed
 
+# The Athena + Glue stand-in (tests/athena-standin) runs on DataFusion from PyPI (prebuilt, with
+# pyarrow), checks callers' SeaweedFS STS sessions with PyJWT, reads Tabulator's YAML; boto3 and
+# pyathena are the real clients its protocol is tested with (tests/clients/athena_clients.py).
+DATAFUSION_VERSION := 55.0.0
+PYATHENA_VERSION := 4.2.1
+BOTO3_VERSION := 1.44.8
+PYJWT_VERSION := 2.15.1
+PYYAML_VERSION := 6.0.4
+ATHENA_VENV := $(TOOLS_DIR)/athena-standin-$(DATAFUSION_VERSION)
+ATHENA_STAMP := $(ATHENA_VENV)/.installed
+
 # Node 22 and the official MCP conformance suite, from npm, pinned by version. The
 # machine's own npm only bootstraps Node (which ships without npm) and an npm to go with it.
 NODE_VERSION := 22.23.3
@@ -105,6 +116,7 @@ export QUILT_MCP_SOCKETS_WASM := $(WASM_DIR)/sockets-guest.wasm
 export QUILT_MCP_WEED := $(SEAWEEDFS_VENV)/bin/weed
 export QUILT_MCP_QUILT3_PYTHON := $(QUILT3_VENV)/bin/python
 export QUILT_MCP_PYARROW_PYTHON := $(PYARROW_VENV)/bin/python
+export QUILT_MCP_ATHENA_PYTHON := $(ATHENA_VENV)/bin/python
 export QUILT_MCP_NODE := $(NODE_BIN)/node
 export QUILT_MCP_CONFORMANCE := $(CONFORMANCE_DIR)/node_modules/@modelcontextprotocol/conformance/dist/index.js
 # The adapter composed in front of the tools guest, one per runtime (guest/compose), and in
@@ -160,7 +172,7 @@ standalone: build
 	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime wasmcloud --output "$(QUILT_MCP_STANDALONE_WASMCLOUD_WASM)"
 	$(COMPOSE) --guest "$(WASM_DIR)/hostile_guest.wasm" --runtime wasmtime-serve --output "$(QUILT_MCP_HOSTILE_STANDALONE_WASM)"
 
-tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(PYARROW_STAMP) $(CONFORMANCE_STAMP) $(OIDC_PROVIDER_STAMP)
+tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(PYARROW_STAMP) $(ATHENA_STAMP) $(CONFORMANCE_STAMP) $(OIDC_PROVIDER_STAMP)
 
 # Machines here set RUSTUP_AUTO_INSTALL=0: rust-toolchain.toml alone installs nothing.
 wasm-target:
@@ -186,6 +198,15 @@ $(PYARROW_STAMP):
 	python3 -m venv "$(PYARROW_VENV)"
 	"$(PYARROW_VENV)/bin/pip" install --quiet --disable-pip-version-check "pyarrow==$(PYARROW_VERSION)" "pillow==$(PILLOW_VERSION)"
 	"$(QUILT_MCP_PYARROW_PYTHON)" -c "import pyarrow, PIL; assert pyarrow.__version__ == '$(PYARROW_VERSION)', pyarrow.__version__"
+	touch "$@"
+
+$(ATHENA_STAMP):
+	rm -rf "$(ATHENA_VENV)"
+	python3 -m venv "$(ATHENA_VENV)"
+	"$(ATHENA_VENV)/bin/pip" install --quiet --disable-pip-version-check "datafusion==$(DATAFUSION_VERSION)" \
+		"pyarrow==$(PYARROW_VERSION)" "pyathena==$(PYATHENA_VERSION)" "boto3==$(BOTO3_VERSION)" \
+		"pyjwt[crypto]==$(PYJWT_VERSION)" "pyyaml==$(PYYAML_VERSION)"
+	"$(QUILT_MCP_ATHENA_PYTHON)" -c "import datafusion, pyathena; assert datafusion.__version__ == '$(DATAFUSION_VERSION)', datafusion.__version__"
 	touch "$@"
 
 $(NODE_STAMP):

@@ -9,7 +9,7 @@
 #[cfg(target_arch = "wasm32")]
 use crate::bindings::quilt::mcp::request_context as host;
 pub use crate::bindings::quilt::mcp::request_context::{
-    AwsCredentials, Caller, CredentialError, Grant, RegistryAccess, Settings,
+    AwsCredentials, Caller, CredentialError, Grant, RegistryAccess, Settings, SqlSettings,
 };
 
 pub trait Context {

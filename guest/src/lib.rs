@@ -47,6 +47,9 @@ mod preview;
 /// The Quilt registry's API (the web catalog's backend) as the caller: search, buckets.
 mod registry_api;
 
+/// Athena and Glue as the caller: SigV4-signed JSON calls, queries, the read-only gate.
+mod athena;
+
 /// S3 through presigned requests: the client, transfers, URIs, typed errors.
 mod s3;
 

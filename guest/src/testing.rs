@@ -6,6 +6,7 @@ use std::collections::VecDeque;
 
 use crate::context::{
     AwsCredentials, Caller, Context, CredentialError, Grant, RegistryAccess, Settings,
+    SqlSettings,
 };
 use crate::http::{Client, HttpError, Request, Response};
 
@@ -47,6 +48,14 @@ impl Default for FakeContext {
                 max_manifest_bytes: 1 << 20,
                 max_manifest_entries: 1_000,
                 credential_source: "static".into(),
+                sql: SqlSettings {
+                    athena_endpoint: "http://127.0.0.1:9400".into(),
+                    glue_endpoint: "http://127.0.0.1:9400".into(),
+                    workgroup: "primary".into(),
+                    output_location: Some("s3://results/athena/".into()),
+                    tabulator_catalog: Some("quilt_tabulator".into()),
+                    wait_ms: 2_000,
+                },
             },
             grant: Grant {
                 tools: quilt_mcp_policy::tools::TOOLS
@@ -54,6 +63,7 @@ impl Default for FakeContext {
                     .map(|rule| rule.name.to_owned())
                     .collect(),
                 bucket: None,
+                sql_writes: false,
             },
         }
     }

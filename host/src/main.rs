@@ -51,6 +51,10 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
             "AUTHENTICATION IS OFF (--no-auth): anyone who can reach this port acts with this server's credentials. Development only."
         );
     }
+    config
+        .deployment
+        .sql
+        .check_wait(config.sandbox.request_timeout_ms)?;
     let sandbox = Sandbox::from_config(&config.sandbox, config.deployment.egress()?)?;
     let egress: Vec<String> = sandbox
         .egress()

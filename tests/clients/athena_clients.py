@@ -52,7 +52,7 @@ say("missing_table", code=error_code(lambda: glue.get_table(DatabaseName="demo",
 
 # boto3: start, poll, page through the results two rows at a time.
 started = athena.start_query_execution(
-    QueryString="SELECT tissue, sum(n) AS total FROM samples GROUP BY tissue ORDER BY tissue",
+    QueryString="SELECT tissue, sum(reads) AS total FROM samples GROUP BY tissue ORDER BY tissue",
     QueryExecutionContext={"Database": "demo"},
     ResultConfiguration={"OutputLocation": output},
 )
@@ -84,10 +84,11 @@ say("forged_secret", code=error_code(lambda: client("athena", forged).list_data_
 # pyathena's DB-API cursor, unmodified.
 cursor = connect(s3_staging_dir=output, region_name=region, schema_name="demo", endpoint_url=endpoint,
                  aws_access_key_id=creds["ak"], aws_secret_access_key=creds["sk"], aws_session_token=creds["st"]).cursor()
-cursor.execute("SELECT tissue, n FROM samples WHERE n > 2 ORDER BY n")
+cursor.execute("SELECT tissue, reads FROM samples WHERE reads > 2 ORDER BY reads")
 say("pyathena", description=[[d[0], d[1]] for d in cursor.description], rows=[list(r) for r in cursor.fetchall()])
 try:
-    cursor.execute("SELECT * FROM secret")
+    cursor.execute("SELECT * FROM secrets")
     say("pyathena_denied", error=None)
+
 except Exception as error:
     say("pyathena_denied", error=type(error).__name__, message=str(error)[:300])

@@ -6,6 +6,7 @@
 //! the Makefile, which hands their paths over in environment variables.
 
 pub mod artifacts;
+pub mod athena;
 pub mod bridge_sign_in;
 pub mod child;
 pub mod generated_doc;

@@ -12,7 +12,7 @@ use std::time::Duration;
 
 use anyhow::Result;
 pub use quilt_registry_standin::{
-    AccessKeys, RegistryStandin, SearchRecord, StandinConfig, UserGrant,
+    AccessKeys, RegistryStandin, SearchRecord, StandinConfig, TabulatorTable, UserGrant,
 };
 use url::Url;
 
@@ -47,6 +47,8 @@ pub fn standin_config(
         sts_endpoint: seaweed.s3_endpoint.clone(),
         users,
         max_indices: DEFAULT_MAX_INDICES,
+        tabulator: Vec::new(),
+        service_token: None,
         refresh: Duration::ZERO,
     })
 }

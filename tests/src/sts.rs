@@ -113,3 +113,19 @@ pub fn allow_writes(iam: &mut Value, reader: &BucketReader) {
         }
     }
 }
+
+/// Lets `reader`'s role write and read under `bucket/prefix` too (where Athena puts the
+/// results of the reader's queries).
+pub fn allow_results(iam: &mut Value, reader: &BucketReader, bucket: &str, prefix: &str) {
+    let name = policy_name(reader);
+    let policies = iam["policies"].as_array_mut().into_iter().flatten();
+    for policy in policies.filter(|policy| policy["name"] == name.as_str()) {
+        if let Some(statements) = policy["document"]["Statement"].as_array_mut() {
+            statements.push(json!({
+                "Effect": "Allow",
+                "Action": ["s3:PutObject", "s3:GetObject", "s3:ListBucket"],
+                "Resource": [format!("arn:aws:s3:::{bucket}"), format!("arn:aws:s3:::{bucket}/{prefix}*")],
+            }));
+        }
+    }
+}

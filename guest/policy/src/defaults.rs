@@ -43,6 +43,11 @@ pub fn check_region(region: &str) -> Result<&str, InvalidRegion> {
 
 /// AWS's S3 endpoint for `region`, the endpoint when none is configured.
 pub fn s3_endpoint(region: &str) -> Result<Url, InvalidRegion> {
+    aws_endpoint("s3", region)
+}
+
+/// The regional endpoint of an AWS service (`s3`, `athena`, `glue`).
+pub fn aws_endpoint(service: &str, region: &str) -> Result<Url, InvalidRegion> {
     let region = check_region(region)?;
-    Url::parse(&format!("https://s3.{region}.amazonaws.com")).map_err(|_| InvalidRegion)
+    Url::parse(&format!("https://{service}.{region}.amazonaws.com")).map_err(|_| InvalidRegion)
 }

@@ -66,16 +66,19 @@ pub enum Toolset {
     Packages,
     /// The catalog's search.
     Search,
+    /// SQL over the data lake: Athena, the Glue catalog and Tabulator tables.
+    Sql,
 }
 
 impl Toolset {
-    pub const ALL: [Toolset; 3] = [Self::Objects, Self::Packages, Self::Search];
+    pub const ALL: [Toolset; 4] = [Self::Objects, Self::Packages, Self::Search, Self::Sql];
 
     pub fn name(self) -> &'static str {
         match self {
             Self::Objects => "objects",
             Self::Packages => "packages",
             Self::Search => "search",
+            Self::Sql => "sql",
         }
     }
 }
@@ -103,6 +106,9 @@ pub enum Reaches {
     /// credentials would be handed out, without needing them).
     Nothing,
     S3,
+    /// Athena and Glue, with the caller's AWS credentials (Athena writes each query's
+    /// results to S3 as the caller).
+    Athena,
     /// The registry (`bucket_list` falls back to the configured buckets without one).
     Registry,
 }
@@ -145,11 +151,11 @@ const fn rule(
 }
 
 use Permission::{Delete, Read, Write};
-use Reaches::{Nothing, Registry, S3};
-use Toolset::{Objects, Packages, Search};
+use Reaches::{Athena, Nothing, Registry, S3};
+use Toolset::{Objects, Packages, Search, Sql};
 
 /// Every tool the guest offers, in its listing's order.
-pub const TOOLS: [ToolRule; 19] = [
+pub const TOOLS: [ToolRule; 27] = [
     ToolRule {
         name: "auth_status",
         needs: None,
@@ -174,6 +180,14 @@ pub const TOOLS: [ToolRule; 19] = [
     rule("catalog_url", Read, Packages, Nothing),
     rule("search_catalog", Read, Search, Registry),
     rule("bucket_list", Read, Objects, Registry),
+    rule("athena_databases_list", Read, Sql, Athena),
+    rule("athena_tables_list", Read, Sql, Athena),
+    rule("athena_table_schema", Read, Sql, Athena),
+    rule("athena_query_execute", Read, Sql, Athena),
+    rule("athena_query_results", Read, Sql, Athena),
+    rule("athena_query_validate", Read, Sql, Nothing),
+    rule("tabulator_tables_list", Read, Sql, Registry),
+    rule("tabulator_bucket_query", Read, Sql, Athena),
 ];
 
 /// The table's own name of the tool called `name`, or why there is none.
@@ -238,10 +252,10 @@ mod tests {
         for toolset in Toolset::ALL {
             assert_eq!(toolset.name().parse::<Toolset>(), Ok(toolset));
         }
-        let unknown = "sql".parse::<Toolset>().unwrap_err().to_string();
+        let unknown = "athena".parse::<Toolset>().unwrap_err().to_string();
         assert_eq!(
             unknown,
-            r#"unknown toolset "sql"; the toolsets are objects, packages, search"#
+            r#"unknown toolset "athena"; the toolsets are objects, packages, search, sql"#
         );
     }
 

@@ -19,6 +19,12 @@ message. A bucket may require a workflow (.quilt/workflows/config.yml): both too
 or omit it for the bucket's default) and refuse with every problem listed; package_validate runs the same checks without \
 writing anything, so check first when a bucket has workflows. package_delete removes a package or a revision. \
 catalog_uri and catalog_url give links people can open. \
+SQL (Athena, as you): athena_databases_list, athena_tables_list and athena_table_schema show what can be queried in the \
+Glue catalog (AwsDataCatalog); tabulator_tables_list shows a bucket's Tabulator tables (tables over the files inside its \
+packages) and tabulator_bucket_query queries them. athena_query_execute runs one statement: only SELECT, WITH, SHOW, \
+DESCRIBE and EXPLAIN unless your token may write and the server allows more; athena_query_validate checks a statement \
+first. A query still running when the call's wait ends returns its query_execution_id; results beyond max_results come \
+back truncated with a next_token: athena_query_results continues either way. \
 Resources: s3://bucket/key and quilt+s3://bucket#package=namespace/name&path=key read an object or a package entry; \
 quilt-mcp://search-syntax, quilt-mcp://buckets and quilt-mcp://me describe search, your buckets and you.";
 

@@ -21,38 +21,11 @@ pub struct BucketConfig {
     pub tags: Option<Vec<String>>,
 }
 
-#[derive(Deserialize)]
-struct GraphQlAnswer {
-    data: Option<Data>,
-    #[serde(default)]
-    errors: Vec<GraphQlError>,
-}
-
-#[derive(Deserialize)]
-#[serde(rename_all = "camelCase")]
-struct Data {
-    bucket_configs: Option<Vec<BucketConfig>>,
-}
-
-#[derive(Deserialize)]
-struct GraphQlError {
-    message: String,
-}
-
 /// The caller's buckets, most relevant first (the registry's own order of importance).
 pub fn bucket_configs(registry: &RegistryApi<'_>) -> Result<Vec<BucketConfig>, RegistryError> {
-    let answer: GraphQlAnswer = registry.post("/graphql", &json!({ "query": BUCKET_CONFIGS }))?;
-    if !answer.errors.is_empty() {
-        let messages: Vec<_> = answer.errors.into_iter().map(|e| e.message).collect();
-        return Err(RegistryError::Failed {
-            registry: registry.name(),
-            detail: format!("bucketConfigs failed: {}", messages.join("; ")),
-        });
-    }
-    let mut buckets = answer
-        .data
-        .and_then(|data| data.bucket_configs)
-        .ok_or_else(|| RegistryError::Failed {
+    let mut data = registry.graphql("bucketConfigs", BUCKET_CONFIGS, json!({}))?;
+    let mut buckets: Vec<BucketConfig> = serde_json::from_value(data["bucketConfigs"].take())
+        .map_err(|_| RegistryError::Failed {
             registry: registry.name(),
             detail: "bucketConfigs answered no data".into(),
         })?;

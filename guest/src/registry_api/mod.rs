@@ -140,6 +140,37 @@ impl<'a> RegistryApi<'a> {
         self.exchange(Method::Post, url, body)
     }
 
+    /// The `data` of a GraphQL `query` named `operation` (for messages), or the registry's
+    /// errors as one error.
+    pub fn graphql(
+        &self,
+        operation: &str,
+        query: &str,
+        variables: serde_json::Value,
+    ) -> Result<serde_json::Value, RegistryError> {
+        let body = serde_json::json!({"query": query, "variables": variables});
+        let mut answer: serde_json::Value = self.post("/graphql", &body)?;
+        let errors: Vec<&str> = answer["errors"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .map(|e| e["message"].as_str().unwrap_or("unnamed error"))
+            .collect();
+        if !errors.is_empty() {
+            return Err(RegistryError::Failed {
+                registry: self.name(),
+                detail: format!("{operation} failed: {}", errors.join("; ")),
+            });
+        }
+        match answer["data"].take() {
+            serde_json::Value::Object(data) => Ok(serde_json::Value::Object(data)),
+            _ => Err(RegistryError::Failed {
+                registry: self.name(),
+                detail: format!("{operation} answered no data"),
+            }),
+        }
+    }
+
     fn endpoint(&self, path: &str) -> Result<Url, RegistryError> {
         // Keep a path prefix the registry may be mounted under (e.g. https://host/api-root).
         let mut url = self.base.clone();

@@ -8,6 +8,7 @@ mod objects;
 mod packages;
 mod preview;
 mod search_catalog;
+mod sql;
 
 use std::sync::Arc;
 use std::{fmt, io};
@@ -20,6 +21,8 @@ use serde::de::DeserializeOwned;
 use serde_json::Value;
 use serde_json::value::RawValue;
 
+use crate::athena::AthenaError;
+use crate::athena::statement::SqlError;
 use crate::context::Context;
 use crate::http::Client;
 use crate::package::store::PackageError;
@@ -99,6 +102,11 @@ pub enum ToolError {
         held: String,
         asked: String,
     },
+    Athena(AthenaError),
+    /// The SQL statement cannot be read.
+    Sql(SqlError),
+    /// The statement is not read-only (named), and this caller may run only queries.
+    SqlRefused(String),
 }
 
 impl fmt::Display for ToolError {
@@ -125,6 +133,12 @@ impl fmt::Display for ToolError {
             Self::OutsideBucket { held, asked } => write!(
                 f,
                 "This connection is held to the bucket {held} (/mcp/b/{held}); {asked} is outside it. Connect to /mcp/b/{asked} or /mcp for other buckets"
+            ),
+            Self::Athena(error) => error.fmt(f),
+            Self::Sql(error) => write!(f, "The SQL statement was not run: {error}"),
+            Self::SqlRefused(kind) => write!(
+                f,
+                "The statement was not run: it is {kind}, and only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN may run here (statements that change data need a token with the write scope, on a server started with --athena-allow-writes)"
             ),
             Self::OutputTooLarge { bytes } => write!(
                 f,
@@ -163,6 +177,12 @@ impl From<PackageError> for ToolError {
 impl From<RegistryError> for ToolError {
     fn from(error: RegistryError) -> Self {
         Self::Registry(error)
+    }
+}
+
+impl From<AthenaError> for ToolError {
+    fn from(error: AthenaError) -> Self {
+        Self::Athena(error)
     }
 }
 
@@ -355,6 +375,7 @@ fn all() -> Vec<Entry> {
     entries.extend(packages::entries());
     entries.push(search_catalog::entry());
     entries.push(bucket_list::entry());
+    entries.extend(sql::entries());
     entries
 }
 

@@ -13,7 +13,7 @@ pub struct AccessConfig {
     #[arg(long, env = "QUILT_MCP_READ_ONLY", default_value_t = false)]
     pub read_only: bool,
 
-    /// Toolsets offered (comma list of objects, packages, search); connections may narrow
+    /// Toolsets offered (comma list of objects, packages, search, sql); connections may narrow
     /// this further with `X-MCP-Toolsets` or `/mcp/x/{toolset}`. Default: all.
     #[arg(long, env = "QUILT_MCP_TOOLSETS", value_delimiter = ',')]
     pub toolsets: Vec<Toolset>,
@@ -141,7 +141,7 @@ mod tests {
         assert_eq!(config.toolsets, [Toolset::Objects, Toolset::Search]);
         let refused = parse_serve(&["--toolsets", "sql"]).unwrap_err().to_string();
         assert!(
-            refused.contains("the toolsets are objects, packages, search"),
+            refused.contains("the toolsets are objects, packages, search, sql"),
             "{refused}"
         );
         let none = parse_serve(&["--unscoped-permissions", ""]).unwrap().access;

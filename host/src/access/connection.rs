@@ -203,7 +203,7 @@ mod tests {
         }
         let unknown = path("/mcp/x/sql").unwrap_err().to_string();
         assert!(
-            unknown.contains("the toolsets are objects, packages, search"),
+            unknown.contains("the toolsets are objects, packages, search, sql"),
             "{unknown}"
         );
         let long = path(&format!("/mcp/{}", "z".repeat(5000)))

@@ -201,9 +201,20 @@ impl Grant {
     /// and one that may call no S3 tool gets none.
     pub fn aws_permissions(&self) -> Permissions {
         self.callable()
-            .filter(|rule| rule.reaches == Reaches::S3)
+            .filter(|rule| matches!(rule.reaches, Reaches::S3 | Reaches::Athena))
             .filter_map(|rule| rule.needs)
             .collect()
+    }
+
+    /// Whether the request may call a tool that runs SQL, so its credentials must reach
+    /// Athena and Glue, and write query results.
+    pub fn uses_athena(&self) -> bool {
+        self.callable().any(|rule| rule.reaches == Reaches::Athena)
+    }
+
+    /// Whether the token may change data (its write scope): SQL other than queries needs it.
+    pub fn may_write(&self) -> bool {
+        self.permissions.contains(Permission::Write)
     }
 
     /// Whether the request may call a tool that uses the registry as the caller, and so may

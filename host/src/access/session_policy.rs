@@ -16,6 +16,14 @@ use super::Permissions;
 pub struct SessionPolicy {
     permissions: Permissions,
     bucket: Option<String>,
+    sql: Option<SqlAccess>,
+}
+
+/// What running SQL adds: Athena and Glue, and writing results under the output location
+/// (bucket, prefix) when the deployment names one.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct SqlAccess {
+    results: Option<(String, String)>,
 }
 
 impl SessionPolicy {
@@ -23,6 +31,18 @@ impl SessionPolicy {
         Self {
             permissions,
             bucket: bucket.map(str::to_owned),
+            sql: None,
+        }
+    }
+
+    /// The same, able to run SQL: Athena's query and metadata calls, Glue's reads, and S3
+    /// writes under `results` (bucket, prefix), where Athena puts each query's results as
+    /// the caller. Tables are read with the S3 reads the policy already allows.
+    pub fn with_sql(self, results: Option<(&str, &str)>) -> Self {
+        let results = results.map(|(bucket, prefix)| (bucket.to_owned(), prefix.to_owned()));
+        Self {
+            sql: Some(SqlAccess { results }),
+            ..self
         }
     }
 
@@ -71,6 +91,27 @@ impl SessionPolicy {
                 kms.push("kms:GenerateDataKey");
             }
         }
+        if let Some(sql) = &self.sql {
+            statements.push(allow(
+                &[
+                    "athena:StartQueryExecution",
+                    "athena:StopQueryExecution",
+                    "athena:Get*",
+                    "athena:List*",
+                    "glue:Get*",
+                ],
+                &["*"],
+            ));
+            if let Some((bucket, prefix)) = &sql.results {
+                let (results, objects) = (arn(bucket), arn(&format!("{bucket}/{prefix}*")));
+                statements.push(allow(
+                    &["s3:PutObject", "s3:GetObject", "s3:GetBucketLocation"],
+                    &[&results, &objects],
+                ));
+                kms.push("kms:GenerateDataKey");
+            }
+        }
+        kms.dedup();
         // Objects encrypted with KMS need their key, through S3 only.
         statements.push(json!({
             "Effect": "Allow",
@@ -141,6 +182,35 @@ mod tests {
         );
         assert!(!SessionPolicy::unrestricted().allows_nothing());
         assert!(SessionPolicy::new(Permissions::none(), None).allows_nothing());
+    }
+
+    #[test]
+    fn sql_adds_athena_glue_reads_and_the_results_prefix_only() {
+        let read = of(&[Permission::Read], Some("raw"));
+        assert_ne!(read.clone().with_sql(None), read, "SQL is part of what tells policies apart");
+        let policy = read.with_sql(Some(("results", "athena/")));
+        let statements = statements(&policy);
+        let sql = statements
+            .iter()
+            .find(|s| s["Action"].as_array().unwrap().contains(&json!("athena:StartQueryExecution")))
+            .unwrap();
+        assert!(!sql["Action"].as_array().unwrap().iter().any(|a| {
+            let a = a.as_str().unwrap();
+            a.starts_with("glue:") && !a.starts_with("glue:Get")
+        }));
+        let puts: Vec<&Value> = statements
+            .iter()
+            .filter(|s| s["Action"].as_array().unwrap().contains(&json!("s3:PutObject")))
+            .collect();
+        assert_eq!(puts.len(), 1, "a read-only request writes only query results");
+        assert_eq!(
+            puts[0]["Resource"],
+            json!(["arn:aws:s3:::results", "arn:aws:s3:::results/athena/*"])
+        );
+        let longest = of(Permission::ALL.as_slice(), Some(&"b".repeat(63)))
+            .with_sql(Some((&"r".repeat(63), &"p/".repeat(100))))
+            .document("aws-us-gov");
+        assert!(longest.len() < 2048, "{}", longest.len());
     }
 
     #[test]

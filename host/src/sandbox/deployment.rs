@@ -10,6 +10,7 @@ use quilt_mcp_policy::settings::url_for_guest;
 use url::Url;
 
 use super::EgressPolicy;
+use super::sql::{SqlConfig, SqlDeployment};
 use crate::credentials::{CredentialSource, RegistryToken};
 
 /// Deployment-wide facts shared by every request (read-only).
@@ -27,6 +28,7 @@ pub struct Deployment {
     /// What a caller presents to the registry.
     pub(super) registry_token: Arc<RegistryToken>,
     pub(super) buckets: Vec<String>,
+    pub(super) sql: SqlDeployment,
 }
 
 impl Deployment {
@@ -48,6 +50,7 @@ impl Deployment {
             forward_registry_token: quilt.registry_forward_token,
             registry_token,
             buckets: quilt.buckets.clone(),
+            sql: SqlDeployment::new(&config.sql, &config.s3.region),
         }
     }
 }
@@ -79,6 +82,9 @@ pub struct DeploymentConfig {
 
     #[command(flatten)]
     pub quilt: QuiltConfig,
+
+    #[command(flatten)]
+    pub sql: SqlConfig,
 }
 
 #[derive(Debug, Clone, Args)]
@@ -171,11 +177,16 @@ pub enum DeploymentError {
 }
 
 impl DeploymentConfig {
-    /// The guest's egress allow-list: the S3 endpoint, the registry and `--egress-allow`.
+    /// The guest's egress allow-list: the S3, Athena and Glue endpoints, the registry and
+    /// `--egress-allow`.
     pub fn egress(&self) -> Result<EgressPolicy, DeploymentError> {
         let s3_endpoint = self.s3.endpoint();
+        let region = &self.s3.region;
+        let sql = [self.sql.athena_endpoint(region), self.sql.glue_endpoint(region)];
         let egress = EgressPolicy::new(
-            std::iter::once(&s3_endpoint).chain(&self.egress_allow),
+            std::iter::once(&s3_endpoint)
+                .chain(&sql)
+                .chain(&self.egress_allow),
             self.quilt.registry_url.as_ref(),
         );
         if !self.s3.path_style && !egress.allows_a_subdomain_of(&s3_endpoint) {
@@ -210,6 +221,7 @@ impl Default for DeploymentConfig {
                 registry_forward_token: FORWARD_REGISTRY_TOKEN,
                 buckets: Vec::new(),
             },
+            sql: SqlConfig::default(),
         }
     }
 }

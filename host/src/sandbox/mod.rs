@@ -22,6 +22,7 @@ mod engine;
 mod imports;
 mod request_scope;
 mod run;
+mod sql;
 mod store;
 
 use std::path::Path;
@@ -35,6 +36,7 @@ pub use deployment::{Deployment, DeploymentConfig, DeploymentError};
 pub use egress::EgressPolicy;
 pub use engine::{EngineLimits, precompile};
 pub use request_scope::RequestScope;
+pub use sql::{OutputLocation, SqlConfig};
 
 use bindings::{GuestPre, request_context};
 use store::RequestState;

@@ -43,7 +43,11 @@ impl wit::Host for RequestScope {
             return derived.clone();
         }
         let source = &self.deployment.credentials;
-        let policy = self.grant.session_policy();
+        let mut policy = self.grant.session_policy();
+        if self.grant.uses_athena() {
+            let results = self.deployment.sql.output_location.as_ref();
+            policy = policy.with_sql(results.map(|at| (at.bucket.as_str(), at.prefix.as_str())));
+        }
         if policy.allows_nothing() {
             // No tool this request may call touches S3, so neither may anything else.
             return Err(wit::CredentialError::Denied(
@@ -105,6 +109,14 @@ impl wit::Host for RequestScope {
             max_manifest_bytes: deployment.max_manifest_bytes,
             max_manifest_entries: deployment.max_manifest_entries,
             credential_source: deployment.credentials.name().to_owned(),
+            sql: wit::SqlSettings {
+                athena_endpoint: deployment.sql.athena_endpoint.clone(),
+                glue_endpoint: deployment.sql.glue_endpoint.clone(),
+                workgroup: deployment.sql.workgroup.clone(),
+                output_location: deployment.sql.output_location.as_ref().map(|at| at.uri()),
+                tabulator_catalog: deployment.sql.tabulator_catalog.clone(),
+                wait_ms: deployment.sql.wait_ms,
+            },
         }
     }
 
@@ -112,6 +124,7 @@ impl wit::Host for RequestScope {
         wit::Grant {
             tools: self.grant.tools(),
             bucket: self.grant.bucket().map(str::to_owned),
+            sql_writes: self.grant.may_write() && self.deployment.sql.allow_writes,
         }
     }
 }

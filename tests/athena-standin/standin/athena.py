@@ -125,7 +125,7 @@ class Athena:
             engine.parse_check(query)
         except engine.Malformed as error:
             raise invalid(f"line 1:1: {error}", "MALFORMED_QUERY")
-        tables = self.catalogs.tables_for(catalog, caller)
+        tables = self.catalogs.tables_for(catalog, caller, database)
         execution = Execution(
             id=str(uuid.uuid4()),
             owner=caller.subject,

@@ -24,12 +24,14 @@ class Catalogs:
     def is_glue(self, name: str) -> bool:
         return name.lower() == GLUE_CATALOG.lower()
 
-    def tables_for(self, catalog: str, caller):
-        """A function giving {database: [Table]} for a query in `catalog`, run when the query does."""
+    def tables_for(self, catalog: str, caller, database: str):
+        """A function giving {database: [Table]} for a query in `catalog`, run when the query
+        does: every Glue database, or the Tabulator tables of the query's bucket (`database`),
+        whose packages are read as the caller."""
         if self.is_glue(catalog):
             return lambda: {db: self.glue.tables(db) for db in self.glue.database_names()}
         if self.tabulator and catalog == self.tabulator.name:
-            return lambda: self.tabulator.tables(caller)
+            return lambda: self.tabulator.tables(caller, only=database)
         raise invalid(f"Catalog {catalog} does not exist", "CATALOG_NOT_FOUND")
 
     # Athena: ListDataCatalogs

@@ -27,9 +27,22 @@ pub struct StandinConfig {
     pub users: Vec<UserGrant>,
     /// A search naming more indices than this is refused with 403, as the real search proxy can.
     pub max_indices: usize,
+    /// Tabulator tables of the buckets, as the registry's bucket configuration holds them.
+    pub tabulator: Vec<TabulatorTable>,
+    /// The bearer of Quilt's Tabulator service (the Athena stand-in's), which reads every
+    /// bucket's configuration; none: no such service.
+    pub service_token: Option<String>,
     /// A bucket indexed less than this long ago is not read again before a search; zero reads
     /// it before every search, so tests find what they wrote a moment earlier.
     pub refresh: Duration,
+}
+
+/// One Tabulator table of a bucket: its name and Tabulator's YAML configuration.
+#[derive(Debug, Clone)]
+pub struct TabulatorTable {
+    pub bucket: String,
+    pub name: String,
+    pub config: String,
 }
 
 /// An S3 access key pair.

@@ -1,11 +1,13 @@
-//! `/graphql`: the two queries Quilt clients make of the registry's GraphQL API —
-//! `bucketConfigs` (the buckets the caller may browse) and `me` — served by async-graphql,
+//! `/graphql`: the queries Quilt clients make of the registry's GraphQL API —
+//! `bucketConfigs` (the buckets the caller may browse), `bucketConfig(name)` with its
+//! Tabulator tables, and `me` — served by async-graphql,
 //! so any selection of their fields, aliases, fragments, variables and errors behave as
 //! GraphQL specifies.
 
 use async_graphql::{Context, EmptyMutation, EmptySubscription, Object, Schema, SimpleObject};
 
 use crate::auth::Caller;
+use crate::config::TabulatorTable;
 
 pub type RegistrySchema = Schema<Query, EmptyMutation, EmptySubscription>;
 
@@ -17,6 +19,31 @@ pub fn schema() -> RegistrySchema {
 pub struct Viewer {
     pub caller: Caller,
     pub buckets: Vec<String>,
+    /// Every bucket's Tabulator tables (each viewer sees those of their buckets).
+    pub tabulator: Vec<TabulatorTable>,
+}
+
+impl Viewer {
+    fn config(&self, name: &str) -> BucketConfig {
+        BucketConfig {
+            name: name.to_owned(),
+            title: name.to_owned(),
+            description: None,
+            icon_url: None,
+            relevance_score: 0,
+            browsable: true,
+            tags: Some(Vec::new()),
+            tabulator_tables: self
+                .tabulator
+                .iter()
+                .filter(|table| table.bucket == name)
+                .map(|table| TabulatorTableConfig {
+                    name: table.name.clone(),
+                    config: table.config.clone(),
+                })
+                .collect(),
+        }
+    }
 }
 
 pub struct Query;
@@ -29,19 +56,20 @@ impl Query {
         context: &Context<'_>,
     ) -> async_graphql::Result<Vec<BucketConfig>> {
         let viewer = context.data::<Viewer>()?;
+        Ok(viewer.buckets.iter().map(|name| viewer.config(name)).collect())
+    }
+
+    /// One bucket the caller may browse, with its Tabulator tables; null for any other.
+    async fn bucket_config(
+        &self,
+        context: &Context<'_>,
+        name: String,
+    ) -> async_graphql::Result<Option<BucketConfig>> {
+        let viewer = context.data::<Viewer>()?;
         Ok(viewer
             .buckets
-            .iter()
-            .map(|name| BucketConfig {
-                name: name.clone(),
-                title: name.clone(),
-                description: None,
-                icon_url: None,
-                relevance_score: 0,
-                browsable: true,
-                tags: Some(Vec::new()),
-            })
-            .collect())
+            .contains(&name)
+            .then(|| viewer.config(&name)))
     }
 
     /// The caller: `name` and `email` from the token's claims of those names, else its `sub`.
@@ -71,6 +99,15 @@ pub struct BucketConfig {
     relevance_score: i32,
     browsable: bool,
     tags: Option<Vec<String>>,
+    tabulator_tables: Vec<TabulatorTableConfig>,
+}
+
+/// A Tabulator table as the registry stores it: its name and its YAML configuration.
+#[derive(SimpleObject)]
+#[graphql(name = "TabulatorTable")]
+pub struct TabulatorTableConfig {
+    name: String,
+    config: String,
 }
 
 #[derive(SimpleObject)]

@@ -38,6 +38,6 @@ mod s3;
 mod search;
 mod server;
 
-pub use config::{AccessKeys, StandinConfig, UserGrant};
+pub use config::{AccessKeys, StandinConfig, TabulatorTable, UserGrant};
 pub use error::StartError;
 pub use server::{RegistryStandin, SearchRecord};

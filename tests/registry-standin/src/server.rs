@@ -7,6 +7,7 @@ use std::sync::{Arc, Mutex};
 
 use axum::extract::{Query, State};
 use axum::http::HeaderMap;
+use axum::http::header::AUTHORIZATION;
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
@@ -140,6 +141,26 @@ impl Drop for RegistryStandin {
 }
 
 impl Shared {
+    /// Quilt's Tabulator service, by its configured bearer: it reads every user's buckets.
+    fn service(&self, headers: &HeaderMap) -> Option<(Caller, Vec<String>)> {
+        let expected = self.config.service_token.as_deref()?;
+        let bearer = headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+        if bearer != expected {
+            return None;
+        }
+        let mut buckets: Vec<String> =
+            self.config.users.iter().flat_map(|u| u.buckets.clone()).collect();
+        buckets.sort();
+        buckets.dedup();
+        let caller = Caller {
+            subject: "tabulator".into(),
+            email: None,
+            name: None,
+            token: bearer.to_owned(),
+        };
+        Some((caller, buckets))
+    }
+
     /// The verified caller and their grant; 403 for a valid token without a Quilt role.
     async fn caller(&self, headers: &HeaderMap) -> Result<(Caller, &UserGrant), ApiError> {
         let caller = self.auth.authenticate(headers).await?;
@@ -196,7 +217,13 @@ async fn graphql(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Result<Response, ApiError> {
-    let (caller, grant) = shared.caller(&headers).await?;
+    let (caller, buckets) = match shared.service(&headers) {
+        Some(service) => service,
+        None => {
+            let (caller, grant) = shared.caller(&headers).await?;
+            (caller, grant.buckets.clone())
+        }
+    };
     let request: async_graphql::Request = serde_json::from_slice(&body).map_err(|e| {
         ApiError::BadRequest(format!(
             "the body must be a GraphQL request, {{\"query\": ..., \"variables\": ...}}: {e}"
@@ -204,7 +231,8 @@ async fn graphql(
     })?;
     let viewer = Viewer {
         caller,
-        buckets: grant.buckets.clone(),
+        buckets,
+        tabulator: shared.config.tabulator.clone(),
     };
     let response = shared.graphql.execute(request.data(viewer)).await;
     Ok(Json(response).into_response())

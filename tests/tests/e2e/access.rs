@@ -238,7 +238,7 @@ pub async fn paths_and_headers_narrow_and_never_widen(scenario: &Scenario<'_>) -
         reply.status == 400
             && reply
                 .text()
-                .contains("the toolsets are objects, packages, search"),
+                .contains("the toolsets are objects, packages, search, sql"),
         "{}",
         reply.text()
     );

@@ -48,6 +48,7 @@ modules![
     packages,
     workflows,
     previews,
+    sql,
     hostile_keys,
     catalog_access,
     registry_standin,

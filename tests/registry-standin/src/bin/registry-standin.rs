@@ -91,6 +91,8 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
         users: args.users,
         max_indices: args.max_indices,
         refresh: Duration::from_secs(args.refresh_secs),
+        tabulator: Vec::new(),
+        service_token: None,
     };
     let standin = RegistryStandin::start(config).await?;
     println!("Quilt registry stand-in at {}", standin.url());

@@ -100,6 +100,8 @@ async fn start(signer: &Signer) -> (RegistryStandin, TcpSocket) {
         }],
         max_indices: 4,
         refresh: Duration::ZERO,
+        tabulator: Vec::new(),
+        service_token: None,
     })
     .await
     .expect("the stand-in starts");

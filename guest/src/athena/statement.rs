@@ -1,0 +1,323 @@
+//! Which statements may run: a real parse (sqlparser, the SQL parser DataFusion and others
+//! build on; pure Rust, so it builds for the guest) decides whether a statement only reads.
+//!
+//! Read-only means one statement that is a query (SELECT, WITH, VALUES), SHOW, DESCRIBE or
+//! EXPLAIN (not EXPLAIN ANALYZE, which runs its statement), with no statement nested inside it
+//! that writes (`WITH … INSERT`, a CTE that inserts), no `SELECT … INTO` and no table function
+//! (Trino's `TABLE(system.query(…))` passes text through to another engine unparsed).
+//!
+//! Limits, stated: sqlparser has no Trino dialect, so this one follows Trino where the two
+//! disagree in ways that could hide a statement — comments do not nest, and a carriage return
+//! or other control character outside a string is refused, since Trino ends a `--` comment at
+//! `\r` and sqlparser does not. A statement this parser cannot read is refused even if Athena
+//! could run it. The parse is the first line only: the credentials a request carries (its IAM
+//! session policy) and the workgroup are what Athena itself enforces.
+
+use std::fmt;
+use std::ops::ControlFlow;
+
+use sqlparser::ast::{Query, SetExpr, Statement, TableFactor, Visit, Visitor};
+use sqlparser::dialect::Dialect;
+use sqlparser::parser::{Parser, ParserError};
+
+/// Athena's own limit on a statement's length.
+pub const MAX_STATEMENT_BYTES: usize = 262_144;
+/// Nesting deeper than this is refused (the guest's stack is small).
+const RECURSION_LIMIT: usize = 40;
+
+/// What a statement is.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    Query,
+    Show,
+    Describe,
+    Explain,
+    /// Anything that changes data or the catalog, named by its first words.
+    Write(String),
+}
+
+impl Kind {
+    pub fn read_only(&self) -> bool {
+        !matches!(self, Self::Write(_))
+    }
+
+    pub fn name(&self) -> &str {
+        match self {
+            Self::Query => "query",
+            Self::Show => "SHOW",
+            Self::Describe => "DESCRIBE",
+            Self::Explain => "EXPLAIN",
+            Self::Write(name) => name,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SqlError {
+    Empty,
+    TooLong(usize),
+    ControlCharacter(usize),
+    Several(usize),
+    Parse(String),
+}
+
+impl fmt::Display for SqlError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Empty => f.write_str("the statement is empty"),
+            Self::TooLong(bytes) => write!(
+                f,
+                "the statement is {bytes} bytes, over Athena's limit of {MAX_STATEMENT_BYTES}"
+            ),
+            Self::ControlCharacter(at) => write!(
+                f,
+                "the statement has a control character at byte {at} (only tabs and newlines may separate words; a carriage return alone could end a comment differently for Athena than here)"
+            ),
+            Self::Several(count) => write!(
+                f,
+                "it holds {count} statements; send one at a time"
+            ),
+            Self::Parse(problem) => write!(f, "it does not parse: {problem}"),
+        }
+    }
+}
+
+/// Trino's lexical rules, as far as they decide where a statement's words are.
+#[derive(Debug)]
+struct AthenaDialect;
+
+impl Dialect for AthenaDialect {
+    fn is_identifier_start(&self, ch: char) -> bool {
+        ch.is_alphabetic() || ch == '_'
+    }
+
+    fn is_identifier_part(&self, ch: char) -> bool {
+        ch.is_alphanumeric() || ch == '_'
+    }
+
+    fn is_delimited_identifier_start(&self, ch: char) -> bool {
+        ch == '"' || ch == '`'
+    }
+
+    fn supports_nested_comments(&self) -> bool {
+        false
+    }
+
+    fn supports_filter_during_aggregation(&self) -> bool {
+        true
+    }
+}
+
+/// What `sql` is, or why it cannot be read.
+pub fn classify(sql: &str) -> Result<Kind, SqlError> {
+    if sql.trim().is_empty() {
+        return Err(SqlError::Empty);
+    }
+    if sql.len() > MAX_STATEMENT_BYTES {
+        return Err(SqlError::TooLong(sql.len()));
+    }
+    if let Some((at, _)) = sql
+        .char_indices()
+        .find(|(_, c)| c.is_control() && *c != '\t' && *c != '\n')
+    {
+        return Err(SqlError::ControlCharacter(at));
+    }
+    let statements = Parser::new(&AthenaDialect)
+        .with_recursion_limit(RECURSION_LIMIT)
+        .try_with_sql(sql)
+        .and_then(|mut parser| parser.parse_statements())
+        .map_err(|e| SqlError::Parse(parse_problem(e)))?;
+    match statements.as_slice() {
+        [statement] => Ok(kind_of(statement)),
+        [] => Err(SqlError::Empty),
+        several => Err(SqlError::Several(several.len())),
+    }
+}
+
+fn parse_problem(error: ParserError) -> String {
+    match error {
+        ParserError::RecursionLimitExceeded => {
+            format!("it nests deeper than {RECURSION_LIMIT} levels")
+        }
+        ParserError::TokenizerError(text) | ParserError::ParserError(text) => text,
+    }
+}
+
+fn kind_of(statement: &Statement) -> Kind {
+    let kind = match statement {
+        Statement::Query(_) => Kind::Query,
+        Statement::ShowTables { .. }
+        | Statement::ShowColumns { .. }
+        | Statement::ShowDatabases { .. }
+        | Statement::ShowSchemas { .. }
+        | Statement::ShowCatalogs { .. }
+        | Statement::ShowViews { .. }
+        | Statement::ShowCreate { .. }
+        | Statement::ShowFunctions { .. }
+        | Statement::ShowVariable { .. } => Kind::Show,
+        Statement::ExplainTable { .. } => Kind::Describe,
+        Statement::Explain {
+            statement, analyze, ..
+        } => {
+            if *analyze {
+                return Kind::Write("EXPLAIN ANALYZE (it runs the statement)".into());
+            }
+            match kind_of(statement) {
+                Kind::Write(inner) => return Kind::Write(format!("EXPLAIN of {inner}")),
+                _ => Kind::Explain,
+            }
+        }
+        other => return Kind::Write(first_words(other)),
+    };
+    // Only queries and what EXPLAIN explains hold other statements.
+    if matches!(kind, Kind::Query | Kind::Explain) {
+        let mut nested = NestedWrites(None);
+        let _ = statement.visit(&mut nested);
+        if let Some(write) = nested.0 {
+            return Kind::Write(write);
+        }
+    }
+    kind
+}
+
+/// Finds a writing statement, `SELECT … INTO` or a table function inside a read-only one.
+struct NestedWrites(Option<String>);
+
+impl Visitor for NestedWrites {
+    type Break = ();
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<()> {
+        if let Some(found) = writes_in(&query.body) {
+            self.0 = Some(found);
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
+        if !matches!(statement, Statement::Query(_)) && kind_of_shallow(statement).is_none() {
+            self.0 = Some(first_words(statement));
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+
+    fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
+        let function = match factor {
+            TableFactor::TableFunction { .. } | TableFactor::Function { .. } => true,
+            TableFactor::Table { args, .. } => args.is_some(),
+            _ => false,
+        };
+        if function {
+            self.0 = Some("a table function (it may run other statements)".into());
+            return ControlFlow::Break(());
+        }
+        ControlFlow::Continue(())
+    }
+}
+
+/// The read-only statement kinds that may appear inside others (EXPLAIN's own statement).
+fn kind_of_shallow(statement: &Statement) -> Option<()> {
+    matches!(
+        statement,
+        Statement::Query(_) | Statement::Explain { analyze: false, .. } | Statement::ExplainTable { .. }
+    )
+    .then_some(())
+}
+
+fn writes_in(body: &SetExpr) -> Option<String> {
+    match body {
+        SetExpr::Select(select) if select.into.is_some() => Some("SELECT … INTO".into()),
+        SetExpr::SetOperation { left, right, .. } => writes_in(left).or_else(|| writes_in(right)),
+        SetExpr::Select(_) | SetExpr::Query(_) | SetExpr::Values(_) | SetExpr::Table(_) => None,
+        SetExpr::Insert(statement) | SetExpr::Update(statement) | SetExpr::Delete(statement) => {
+            Some(first_words(statement))
+        }
+        other => Some(first_words_of(&other.to_string())),
+    }
+}
+
+fn first_words(statement: &Statement) -> String {
+    first_words_of(&statement.to_string())
+}
+
+/// The statement's first two words, upper-cased: `CREATE TABLE`, `INSERT INTO`.
+fn first_words_of(text: &str) -> String {
+    text.split_whitespace()
+        .take(2)
+        .map(str::to_uppercase)
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{Kind, SqlError, classify};
+
+    #[test]
+    fn queries_show_describe_and_explain_only_read() {
+        for sql in [
+            r#"SELECT * FROM "db"."table" LIMIT 10"#,
+            "WITH a AS (SELECT 1 AS x) SELECT x FROM a",
+            "select tissue, count(*) from samples group by 1 order by 2 desc;",
+            "SELECT a FROM t WHERE b IN (SELECT b FROM u) UNION ALL SELECT 2",
+            "SHOW TABLES IN db",
+            "DESCRIBE db.t",
+            "EXPLAIN SELECT 1",
+            "SELECT x FROM t CROSS JOIN UNNEST(arr) AS u(x)",
+            "-- a comment\nSELECT 1",
+        ] {
+            let kind = classify(sql).unwrap_or_else(|e| panic!("{sql}: {e}"));
+            assert!(kind.read_only(), "{sql}: {kind:?}");
+        }
+        assert_eq!(classify("SELECT 1").unwrap(), Kind::Query);
+        assert_eq!(classify("show tables").unwrap(), Kind::Show);
+    }
+
+    #[test]
+    fn statements_that_write_are_named_even_when_nested() {
+        for (sql, named) in [
+            ("DROP TABLE t", "DROP TABLE"),
+            ("INSERT INTO t SELECT * FROM u", "INSERT INTO"),
+            ("CREATE TABLE x AS SELECT 1", "CREATE TABLE"),
+            ("UNLOAD (SELECT 1) TO 's3://b/x/' WITH (format = 'PARQUET')", "UNLOAD"),
+            ("MSCK REPAIR TABLE t", "MSCK REPAIR"),
+            ("WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", "INSERT INTO"),
+            ("WITH a AS (INSERT INTO t VALUES (1)) SELECT 1", "INSERT INTO"),
+            ("SELECT * INTO t2 FROM t", "SELECT … INTO"),
+            ("EXPLAIN ANALYZE SELECT 1", "EXPLAIN ANALYZE"),
+            ("EXPLAIN INSERT INTO t VALUES (1)", "EXPLAIN of INSERT INTO"),
+            ("SELECT * FROM TABLE(system.query(query => 'DELETE FROM t'))", "table function"),
+            ("DELETE FROM t", "DELETE FROM"),
+        ] {
+            match classify(sql) {
+                Ok(Kind::Write(name)) => assert!(name.contains(named), "{sql}: {name}"),
+                // Refusing to parse it refuses it too.
+                Err(SqlError::Parse(_)) => {}
+                other => panic!("{sql}: {other:?}"),
+            }
+        }
+    }
+
+    #[test]
+    fn text_that_could_hide_a_statement_is_refused() {
+        // Trino does not nest comments: this is DROP TABLE there.
+        let nested = "/* /* */ DROP TABLE t; -- */ SELECT 1";
+        assert!(!matches!(classify(nested), Ok(k) if k.read_only()), "{nested}");
+        // Trino ends a `--` comment at a carriage return.
+        let carriage = "-- x\rDROP TABLE t /*\nSELECT 1 -- */";
+        assert_eq!(classify(carriage), Err(SqlError::ControlCharacter(4)));
+        assert!(matches!(classify("SELECT 1; DROP TABLE t"), Err(SqlError::Several(2))));
+        assert_eq!(classify("  \n "), Err(SqlError::Empty));
+        assert!(matches!(
+            classify(&format!("SELECT '{}'", "x".repeat(300_000))),
+            Err(SqlError::TooLong(_))
+        ));
+        let deep = format!("SELECT {}1{}", "(".repeat(5000), ")".repeat(5000));
+        match classify(&deep) {
+            Err(SqlError::Parse(problem)) => assert!(problem.contains("nests deeper"), "{problem}"),
+            other => panic!("{other:?}"),
+        }
+        assert!(matches!(classify("SELEC 1"), Err(SqlError::Parse(_))));
+    }
+}
