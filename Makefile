@@ -337,9 +337,9 @@ sandbox-report: build tools debian
 	QUILT_MCP_SANDBOX_REPORT="$(SANDBOX_REPORT)" cargo test --release $(NATIVE_CRATES) --tests -- hostile_keys
 	"$(RELEASE_DIR)/sandbox_report" --output docs/sandbox.md
 
-# Only what the dev stack uses: the host, the tools guest, SeaweedFS and the OpenID provider
-# (with the Node it runs on); quilt3 and the clients are for the tests.
-run: host guest $(SEAWEEDFS_STAMP) $(OIDC_PROVIDER_STAMP)
+# Only what the dev stack uses: the host, the tools guest, SeaweedFS, the OpenID provider
+# (with the Node it runs on) and the Athena stand-in; quilt3 and the clients are for the tests.
+run: host guest $(SEAWEEDFS_STAMP) $(OIDC_PROVIDER_STAMP) $(ATHENA_STAMP)
 	"$(RELEASE_DIR)/devstack"
 
 # wrk (Debian) drives the throughput rows with less CPU than the in-process client.

@@ -18,12 +18,13 @@ use std::path::PathBuf;
 use anyhow::{Result, bail};
 
 use crate::artifacts::Artifacts;
+use crate::athena::{AthenaStandin, sts_of};
 use crate::identity::{Identity, jwks};
 use crate::jwks_server::JwksServer;
 use crate::ports::preferred_or_free;
-use crate::registry::{RegistryStandin, grant, standin_config};
+use crate::registry::{RegistryStandin, TabulatorTable, grant, standin_config};
 use crate::seaweedfs::{SeaweedFs, SeaweedOptions};
-use crate::sts::{BucketReader, WebIdentityTrust, allow_writes};
+use crate::sts::{BucketReader, WebIdentityTrust, allow_results, allow_writes};
 
 /// What the STS roles of [`StackBuilder::with_sts`] may do in their buckets.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -58,7 +59,21 @@ pub struct StackBuilder {
     registry: Option<Option<u16>>,
     /// `(issuer, JWKS URL)` that STS and the stand-in trust instead of the stack's own issuer.
     trusted_issuer: Option<(String, String)>,
+    sql: Option<SqlTables>,
 }
+
+/// What the Athena stand-in serves: Glue databases (its `databases` configuration, see
+/// tests/athena-standin/README.md) and Tabulator tables, which the registry stand-in holds.
+pub struct SqlTables {
+    pub databases: serde_json::Value,
+    pub tabulator: Vec<TabulatorTable>,
+}
+
+/// Where every reader's query results go (each role may write there), and the name of the
+/// Tabulator catalog.
+pub const SQL_RESULTS: &str = "s3://quilt-athena-results/athena/";
+pub const TABULATOR_CATALOG: &str = "quilt_tabulator";
+const RESULTS_BUCKET: &str = "quilt-athena-results";
 
 impl StackBuilder {
     /// SeaweedFS's data in a fresh temporary directory named `prefix…` (the default, with
@@ -104,6 +119,13 @@ impl StackBuilder {
         self
     }
 
+    /// The Athena + Glue stand-in with these tables, results under [`SQL_RESULTS`] and
+    /// Tabulator's catalog at [`TABULATOR_CATALOG`]. Needs [`Self::with_registry_standin`].
+    pub fn with_sql(mut self, tables: SqlTables) -> Self {
+        self.sql = Some(tables);
+        self
+    }
+
     /// STS and the registry stand-in trust tokens of this issuer (e.g. the local OpenID
     /// provider), whose keys are at `jwks_url`, instead of the stack's own issuer.
     pub fn trusting_issuer(mut self, issuer: &str, jwks_url: &str) -> Self {
@@ -128,6 +150,8 @@ impl StackBuilder {
             DataDir::At(dir) => (None, dir),
         };
         let identity = Identity::generate(&self.kid)?;
+        // The Tabulator service's bearer at the registry stand-in, new each run.
+        let service_token = format!("tabulator-{:032x}", rand::random::<u128>());
         let jwks = JwksServer::start(jwks(&[&identity])).await?;
         let options = SeaweedOptions {
             data_dir: seaweed_dir,
@@ -145,16 +169,20 @@ impl StackBuilder {
             };
             (trust, roles.access)
         });
+        let mut sts_settings = None;
         let seaweed = match &trust {
             None => SeaweedFs::start(&artifacts.weed, &options).await?,
             Some((trust, access)) => {
                 let mut iam = trust.iam_config();
-                if *access == RoleAccess::ReadWrite {
-                    for reader in &trust.readers {
+                for reader in &trust.readers {
+                    if *access == RoleAccess::ReadWrite {
                         allow_writes(&mut iam, reader);
                     }
+                    allow_results(&mut iam, reader, RESULTS_BUCKET, "athena/");
                 }
-                SeaweedFs::start_with_iam(&artifacts.weed, &options, &iam).await?
+                let seaweed = SeaweedFs::start_with_iam(&artifacts.weed, &options, &iam).await?;
+                sts_settings = Some(sts_of(&iam));
+                seaweed
             }
         };
         let registry = match (&trust, self.registry) {
@@ -169,11 +197,34 @@ impl StackBuilder {
                 if let Some(port) = preferred_port {
                     config.listen = format!("127.0.0.1:{}", preferred_or_free(port)).parse()?;
                 }
+                if let Some(sql) = &self.sql {
+                    config.tabulator = sql.tabulator.clone();
+                    config.service_token = Some(service_token.clone());
+                }
                 Some(RegistryStandin::start(config).await?)
             }
             _ => None,
         };
+        let athena = match (self.sql, &registry, sts_settings) {
+            (Some(sql), Some(registry), Some(sts)) => {
+                seaweed.admin().create_bucket(RESULTS_BUCKET).await?;
+                let config = serde_json::json!({
+                    "sts": sts,
+                    "workgroups": {"primary": {"output_location": SQL_RESULTS}},
+                    "databases": sql.databases,
+                    "tabulator": {
+                        "catalog": TABULATOR_CATALOG,
+                        "registry_url": registry.url().as_str(),
+                        "service_token": service_token,
+                    },
+                });
+                Some(AthenaStandin::start(seaweed.s3_endpoint.as_str(), config).await?)
+            }
+            (None, _, _) => None,
+            _ => bail!("the Athena stand-in needs STS and the registry stand-in: ask for with_sts and with_registry_standin"),
+        };
         Ok(Stack {
+            athena,
             registry,
             jwks,
             seaweed,
@@ -188,6 +239,8 @@ impl StackBuilder {
 /// A running stack; dropping it stops everything it started (stand-in, JWKS server, then
 /// SeaweedFS) and removes a temporary data directory.
 pub struct Stack {
+    /// The Athena + Glue stand-in, when [`StackBuilder::with_sql`] asked for it.
+    pub athena: Option<AthenaStandin>,
     /// The registry stand-in, when [`StackBuilder::with_registry_standin`] asked for it.
     pub registry: Option<RegistryStandin>,
     pub jwks: JwksServer,
@@ -212,6 +265,7 @@ impl Stack {
             sts: None,
             registry: None,
             trusted_issuer: None,
+            sql: None,
         }
     }
 

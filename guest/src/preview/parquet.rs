@@ -101,6 +101,9 @@ impl Needed {
 /// The most top-level columns previewed, and row groups read for one part.
 const MAX_COLUMNS: usize = 256;
 const MAX_GROUPS: usize = 64;
+/// The most a row group read for a preview may hold decompressed, as its footer states: the
+/// reader decompresses a page whole, in the guest's memory.
+const MAX_GROUP_UNCOMPRESSED: u64 = 24 << 20;
 
 /// The schema, the rows the row groups hold, and what to fetch, from a file whose footer is
 /// in `fetched`. Every offset and length the footer states is checked against the object
@@ -153,6 +156,17 @@ pub fn plan(
 /// ones this server decodes.
 fn chunk_range(columns: &[ColumnChunkMetaData], size: u64) -> Result<(u64, u64), String> {
     let (mut first, mut last) = (u64::MAX, 0u64);
+    let uncompressed: u64 = columns
+        .iter()
+        .map(|c| u64::try_from(c.uncompressed_size()).unwrap_or(u64::MAX))
+        .fold(0, u64::saturating_add);
+    if uncompressed > MAX_GROUP_UNCOMPRESSED {
+        return Err(format!(
+            "a row group it would read holds {} MiB decompressed, more than the {} MiB a preview decompresses; query it with SQL (athena_query_execute) instead",
+            uncompressed >> 20,
+            MAX_GROUP_UNCOMPRESSED >> 20
+        ));
+    }
     for column in columns {
         if let Some(refused) = refused_codec(column.compression()) {
             return Err(refused);
@@ -374,9 +388,18 @@ mod tests {
             ColumnChunkMetaData::builder(descriptor.column(0))
                 .set_data_page_offset(offset)
                 .set_total_compressed_size(size)
+                .set_total_uncompressed_size(size.max(0))
                 .build()
                 .unwrap()
         };
+        let huge = ColumnChunkMetaData::builder(descriptor.column(0))
+            .set_data_page_offset(4)
+            .set_total_compressed_size(10)
+            .set_total_uncompressed_size(1 << 30)
+            .build()
+            .unwrap();
+        let error = super::chunk_range(&[huge], 100).unwrap_err();
+        assert!(error.contains("1024 MiB decompressed"), "{error}");
         for (offset, size, says) in [
             (-5, 10, "negative"),
             (4, -1, "negative"),

@@ -60,6 +60,8 @@ class Table:
     format: str
     columns: list
     header: bool = True
+    # Only files whose names end so are read from the location ("" reads every file).
+    file_extension: str = ""
     files: list = field(default_factory=list)
     # Columns the catalog adds to every row (Tabulator's package name, logical key…), with
     # each file's value for them.
@@ -142,6 +144,7 @@ class GlueCatalog:
                     format=table["format"],
                     columns=table["columns"],
                     header=table.get("header", True),
+                    file_extension=table.get("file_extension", ""),
                 )
             self.databases[db] = {"description": spec.get("description", ""), "tables": tables}
 

@@ -112,11 +112,11 @@ def read(ctx, table, path, schema):
             schema=schema,
             has_header=table.header,
             delimiter="\t" if table.format == "tsv" else ",",
-            file_extension="",
+            file_extension=table.file_extension,
         )
     if table.format == "parquet":
-        return ctx.read_parquet(path, schema=schema, file_extension="")
-    return ctx.read_json(path, schema=schema, file_extension="")
+        return ctx.read_parquet(path, schema=schema, file_extension=table.file_extension)
+    return ctx.read_json(path, schema=schema, file_extension=table.file_extension)
 
 
 def failure(text: str) -> QueryFailed:

@@ -18,7 +18,9 @@ use quilt_mcp_tests::local_idp::{IdpClient, IdpTtl, IdpUser, LocalIdp, LocalIdpC
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::preferred_or_free;
 use quilt_mcp_tests::s3::S3Client;
-use quilt_mcp_tests::stack::{RoleAccess, Stack};
+use quilt_mcp_tests::athena::csv_table;
+use quilt_mcp_tests::registry::TabulatorTable;
+use quilt_mcp_tests::stack::{RoleAccess, SQL_RESULTS, SqlTables, Stack, TABULATOR_CATALOG};
 use quilt_mcp_tests::sts::BucketReader;
 use rand::RngCore as _;
 use serde_json::{Value, json};
@@ -100,8 +102,15 @@ async fn main() -> Result<()> {
             RoleAccess::ReadWrite,
         )
         .with_registry_standin(Some(REGISTRY_PORT))
+        .with_sql(demo_tables())
         .start()
         .await?;
+    let sql_endpoint = stack
+        .athena
+        .as_ref()
+        .context("the stack has an Athena stand-in")?
+        .url()
+        .to_owned();
     add_demo_objects(&stack.seaweed.admin()).await?;
     let registry_url = stack
         .registry_url()
@@ -123,6 +132,14 @@ async fn main() -> Result<()> {
         "registry",
         "--registry-url",
         &registry_url,
+        "--athena-endpoint",
+        &sql_endpoint,
+        "--glue-endpoint",
+        &sql_endpoint,
+        "--athena-output-location",
+        SQL_RESULTS,
+        "--tabulator-catalog",
+        TABULATOR_CATALOG,
     ]
     .map(String::from)
     .to_vec();
@@ -183,6 +200,7 @@ async fn main() -> Result<()> {
         identity_provider: idp.issuer(),
         registry_url,
         s3_endpoint: endpoint,
+        sql_endpoint,
         client,
         users: signed_in,
         read_only,
@@ -282,6 +300,43 @@ impl<'a> SignedIn<'a> {
     }
 }
 
+const DEMO_DATABASE: &str = "demo";
+const DEMO_TABLE: &str = "penguins";
+const DEMO_TABULATOR_TABLE: &str = "penguin_files";
+/// The columns of `data/penguins.csv`, in Hive's types (Glue) and Tabulator's.
+const PENGUIN_COLUMNS: [(&str, &str, &str); 4] = [
+    ("species", "string", "STRING"),
+    ("island", "string", "STRING"),
+    ("bill_length_mm", "double", "DOUBLE"),
+    ("body_mass_g", "bigint", "BIGINT"),
+];
+
+/// A Glue table over the demo bucket's CSV files, and a Tabulator table over the CSV files of
+/// its `demo/*` packages.
+fn demo_tables() -> SqlTables {
+    let columns: Vec<(&str, &str)> = PENGUIN_COLUMNS.iter().map(|(n, hive, _)| (*n, *hive)).collect();
+    let mut table = csv_table(&format!("s3://{DEMO_BUCKET}/data/"), &columns);
+    table["file_extension"] = json!(".csv");
+    let schema: String = PENGUIN_COLUMNS
+        .iter()
+        .map(|(name, _, kind)| format!("- name: {name}\n  type: {kind}\n"))
+        .collect();
+    let config = format!(
+        "schema:\n{schema}source:\n  type: quilt-packages\n  package_name: ^demo/(?<dataset>[^/]+)$\n  logical_key: (?<file>[^/]+)\\.csv$\nparser:\n  format: csv\n  header: true\n"
+    );
+    SqlTables {
+        databases: json!({DEMO_DATABASE: {
+            "description": "The dev stack's demo data",
+            "tables": {DEMO_TABLE: table},
+        }}),
+        tabulator: vec![TabulatorTable {
+            bucket: DEMO_BUCKET.into(),
+            name: DEMO_TABULATOR_TABLE.into(),
+            config,
+        }],
+    }
+}
+
 async fn add_demo_objects(admin: &S3Client) -> Result<()> {
     admin.create_bucket(DEMO_BUCKET).await?;
     admin.create_bucket(SECOND_BUCKET).await?;
@@ -334,6 +389,8 @@ struct Connection<'a> {
     identity_provider: String,
     registry_url: String,
     s3_endpoint: String,
+    /// The Athena + Glue stand-in.
+    sql_endpoint: String,
     /// The client the dev stack registered to sign the users in.
     client: OAuthClient,
     users: Vec<SignedIn<'a>>,
@@ -373,6 +430,19 @@ impl Connection<'_> {
             "demo_package": DEMO_PACKAGE,
             "registry_url": self.registry_url,
             "s3_endpoint": self.s3_endpoint,
+            // The first SQL questions work at once: a Glue table over the demo data, a
+            // Tabulator table over the demo package's CSV files.
+            "sql": {
+                "athena_endpoint": self.sql_endpoint,
+                "glue_endpoint": self.sql_endpoint,
+                "workgroup": "primary",
+                "output_location": SQL_RESULTS,
+                "data_catalog": "AwsDataCatalog",
+                "database": DEMO_DATABASE,
+                "tables": [DEMO_TABLE],
+                "tabulator_catalog": TABULATOR_CATALOG,
+                "tabulator_tables": [{"bucket": DEMO_BUCKET, "table": DEMO_TABULATOR_TABLE}],
+            },
         });
         let path = run_dir.join("connection.json");
         std::fs::write(&path, serde_json::to_string_pretty(&connection)?)
@@ -387,11 +457,16 @@ impl Connection<'_> {
              Sign-in (the server's own authorization server): {}\n\
              Identity provider (local OpenID provider): {}\n\
              Registry (search, bucket list, credentials): {}\n\
-             S3 (SeaweedFS with STS): {}\n\n\
+             S3 (SeaweedFS with STS): {}\n\
+             Athena and Glue (DataFusion stand-in): {}\n\n\
              Connect a client to the MCP URL and sign in when it opens the browser, e.g.\n  \
              claude mcp add --transport http quilt {mcp_url}\n\
              then /mcp in Claude Code to log in. Logins:",
-            self.authorization_server, self.identity_provider, self.registry_url, self.s3_endpoint
+            self.authorization_server,
+            self.identity_provider,
+            self.registry_url,
+            self.s3_endpoint,
+            self.sql_endpoint
         );
         for SignedIn { user, .. } in &self.users {
             println!(
@@ -418,7 +493,9 @@ impl Connection<'_> {
             "headers": {"Authorization": format!("Bearer {}", first.token)},
         }}});
         println!(
-            "Demo package: {DEMO_PACKAGE} in s3://{DEMO_BUCKET} (try search_catalog \"penguins\").\n\n\
+            "Demo package: {DEMO_PACKAGE} in s3://{DEMO_BUCKET} (try search_catalog \"penguins\").\n\
+             SQL: table {DEMO_DATABASE}.{DEMO_TABLE} (try athena_query_execute \"SELECT species, avg(body_mass_g) FROM {DEMO_TABLE} GROUP BY species\" \
+             with database_name {DEMO_DATABASE}), and Tabulator table {DEMO_TABULATOR_TABLE} of {DEMO_BUCKET} (tabulator_bucket_query).\n\n\
              A configuration with a fixed token for {} (scripts, or a client that cannot sign in):\n{}\n\n\
              The same details are in {RUN_DIR}/connection.json. Ctrl-C stops everything.\n",
             first.user.subject,
