@@ -129,3 +129,25 @@ pub fn allow_results(iam: &mut Value, reader: &BucketReader, bucket: &str, prefi
         }
     }
 }
+
+/// The temporary keys SeaweedFS's STS issues for `token` as `role_arn`, as
+/// `{"ak", "sk", "st"}` (what the SQL trials and bench hand to boto3).
+pub async fn assume_role(sts_endpoint: &str, role_arn: &str, token: &str) -> anyhow::Result<Value> {
+    use anyhow::Context;
+    let form = [
+        ("Action", "AssumeRoleWithWebIdentity"),
+        ("Version", "2011-06-15"),
+        ("RoleArn", role_arn),
+        ("RoleSessionName", "quilt-mcp-tests"),
+        ("WebIdentityToken", token),
+    ];
+    let url = format!("{}/", sts_endpoint.trim_end_matches('/'));
+    let body = reqwest::Client::new().post(url).form(&form).send().await?.text().await?;
+    let field = |name: &str| -> anyhow::Result<String> {
+        let open = format!("<{name}>");
+        let start = body.find(&open).with_context(|| format!("no {name} in {body}"))? + open.len();
+        let end = body[start..].find(&format!("</{name}>")).context("unterminated")? + start;
+        Ok(body[start..end].to_owned())
+    };
+    Ok(json!({"ak": field("AccessKeyId")?, "sk": field("SecretAccessKey")?, "st": field("SessionToken")?}))
+}

@@ -157,11 +157,17 @@ fn kind_of(statement: &Statement) -> Kind {
         | Statement::ShowVariable { .. } => Kind::Show,
         Statement::ExplainTable { .. } => Kind::Describe,
         Statement::Explain {
-            statement, analyze, ..
+            statement: inner,
+            analyze,
+            ..
         } => {
-            if *analyze {
+            // `EXPLAIN ANALYZE` and `EXPLAIN (ANALYZE …)` run the statement they explain.
+            let whole = statement.to_string().to_uppercase();
+            let options = whole.strip_suffix(&inner.to_string().to_uppercase()).unwrap_or(&whole);
+            if *analyze || options.contains("ANALYZE") {
                 return Kind::Write("EXPLAIN ANALYZE (it runs the statement)".into());
             }
+            let statement = inner;
             match kind_of(statement) {
                 Kind::Write(inner) => return Kind::Write(format!("EXPLAIN of {inner}")),
                 _ => Kind::Explain,
@@ -286,6 +292,7 @@ mod tests {
             ("WITH a AS (INSERT INTO t VALUES (1)) SELECT 1", "INSERT INTO"),
             ("SELECT * INTO t2 FROM t", "SELECT … INTO"),
             ("EXPLAIN ANALYZE SELECT 1", "EXPLAIN ANALYZE"),
+            ("EXPLAIN (ANALYZE) SELECT 1", "EXPLAIN ANALYZE"),
             ("EXPLAIN INSERT INTO t VALUES (1)", "EXPLAIN of INSERT INTO"),
             ("SELECT * FROM TABLE(system.query(query => 'DELETE FROM t'))", "table function"),
             ("DELETE FROM t", "DELETE FROM"),

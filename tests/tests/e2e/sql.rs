@@ -16,7 +16,7 @@ use quilt_mcp_tests::identity::standard_claims;
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::ClosedPort;
 use quilt_mcp_tests::registry::{RegistryStandin, TabulatorTable, grant, standin_config};
-use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, allow_results, role_arn};
+use quilt_mcp_tests::sts::{BucketReader, WebIdentityTrust, allow_results, assume_role, role_arn};
 use serde_json::{Value, json};
 use tokio::process::Command;
 
@@ -417,8 +417,9 @@ pub async fn athena_down_is_a_precise_error(scenario: &Scenario<'_>) -> Result<(
 pub async fn boto3_and_pyathena_speak_to_the_standin(scenario: &Scenario<'_>) -> Result<()> {
     let lake = Lake::start(scenario).await?;
     let s3 = lake.seaweed.s3_endpoint.as_str().trim_end_matches('/');
-    let alice = assume(scenario, s3, ALICE, "ReaderA").await?;
-    let bob = assume(scenario, s3, BOB, "ReaderB").await?;
+    let sign = |subject: &str| scenario.stack.identity.sign(&standard_claims(&scenario.stack.issuer(), AUDIENCE, subject));
+    let alice = assume_role(s3, &role_arn("ReaderA"), &sign(ALICE)).await?;
+    let bob = assume_role(s3, &role_arn("ReaderB"), &sign(BOB)).await?;
     let credentials = json!({"ak": alice["ak"], "sk": alice["sk"], "st": alice["st"], "other": bob});
     let mut command = Command::new(path_from_env("QUILT_MCP_ATHENA_PYTHON")?);
     command
@@ -457,24 +458,4 @@ pub async fn boto3_and_pyathena_speak_to_the_standin(scenario: &Scenario<'_>) ->
     ensure!(pyathena["rows"] == json!([["liver", 5], ["brain", 8], ["brain", 12], ["liver", 30], ["heart", 40]]), "{pyathena}");
     ensure!(check("pyathena_denied")?["error"] == "OperationalError", "{printed}");
     Ok(())
-}
-
-/// The caller's STS credentials, as the host would get them: `{ak, sk, st}`.
-async fn assume(scenario: &Scenario<'_>, s3: &str, subject: &str, role: &str) -> Result<Value> {
-    let claims = standard_claims(&scenario.stack.issuer(), AUDIENCE, subject);
-    let token = scenario.stack.identity.sign(&claims);
-    let form = [
-        ("Action", "AssumeRoleWithWebIdentity"),
-        ("Version", "2011-06-15"),
-        ("RoleArn", &role_arn(role)),
-        ("RoleSessionName", "sql-e2e"),
-        ("WebIdentityToken", &token),
-    ];
-    let body = reqwest::Client::new().post(format!("{s3}/")).form(&form).send().await?.text().await?;
-    let field = |name: &str| -> Result<String> {
-        let start = body.find(&format!("<{name}>")).with_context(|| format!("no {name} in {body}"))? + name.len() + 2;
-        let end = body[start..].find(&format!("</{name}>")).context("unterminated")? + start;
-        Ok(body[start..end].to_owned())
-    };
-    Ok(json!({"ak": field("AccessKeyId")?, "sk": field("SecretAccessKey")?, "st": field("SessionToken")?}))
 }

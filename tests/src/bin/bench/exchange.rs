@@ -71,20 +71,20 @@ pub async fn rows(http: &reqwest::Client) -> Result<Vec<String>> {
             first.push(timed_list(http, &host, &token).await?);
             cached.push(timed_list(http, &host, &token).await?);
         }
-        let (first, cached) = (median_and_p99(first), median_and_p99(cached));
-        rows.push(row(
+        let (first, cached) = (super::median_and_p99(first), super::median_and_p99(cached));
+        rows.push(super::one_row(
             &format!("bucket_objects_list, 100 keys, new token ({mode} exchange)"),
             first,
         ));
-        rows.push(row(
+        rows.push(super::one_row(
             &format!("bucket_objects_list, 100 keys, same token again ({mode}, cached)"),
             cached,
         ));
         summaries.push(format!(
             "- {mode}: the first call of a token takes p50 {:.2} ms against {:.2} ms cached (+{:.2} ms for JWT verification and the exchange)",
-            ms(first.0),
-            ms(cached.0),
-            ms(first.0) - ms(cached.0)
+            super::ms(first.0),
+            super::ms(cached.0),
+            super::ms(first.0) - super::ms(cached.0)
         ));
     }
     let exchanges = stack
@@ -120,22 +120,4 @@ async fn timed_list(http: &reqwest::Client, host: &HostProcess, token: &str) -> 
         bail!("bucket_objects_list failed: HTTP {status}: {text}");
     }
     Ok(elapsed)
-}
-
-fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
-    samples.sort();
-    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
-    (at(0.5), at(0.99))
-}
-
-fn row(workload: &str, (p50, p99): (Duration, Duration)) -> String {
-    format!(
-        "| {workload} | 1 | — | {:.2} ms | {:.2} ms | 0 |",
-        ms(p50),
-        ms(p99)
-    )
-}
-
-fn ms(duration: Duration) -> f64 {
-    duration.as_secs_f64() * 1000.0
 }

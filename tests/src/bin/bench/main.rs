@@ -4,6 +4,7 @@
 //! `docs/benchmarks.md`; stdout without it), printing each line to stderr as it is measured.
 
 mod exchange;
+mod sql;
 mod sign_in;
 
 use std::future::Future;
@@ -199,6 +200,15 @@ async fn main() -> Result<()> {
     );
     out!(doc, "|---|---|---|---|---|---|");
     for line in exchange::rows(&http).await? {
+        out!(doc, "{line}");
+    }
+    out!(doc);
+    out!(
+        doc,
+        "| SQL workload | concurrency | req/s | p50 | p99 | errors |"
+    );
+    out!(doc, "|---|---|---|---|---|---|");
+    for line in sql::rows(&http).await? {
         out!(doc, "{line}");
     }
     out!(doc);
@@ -534,6 +544,18 @@ fn report(doc: &mut Document, workload: &str, concurrency: usize, samples: Sampl
         ms(samples.percentile(0.99)),
         samples.errors
     );
+}
+
+/// The median and the 99th percentile of `samples`.
+fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
+    samples.sort();
+    let at = |p: f64| samples[((samples.len() - 1) as f64 * p).round() as usize];
+    (at(0.5), at(0.99))
+}
+
+/// A table row of one-at-a-time samples.
+fn one_row(workload: &str, (p50, p99): (Duration, Duration)) -> String {
+    format!("| {workload} | 1 | — | {:.2} ms | {:.2} ms | 0 |", ms(p50), ms(p99))
 }
 
 fn ms(duration: Duration) -> f64 {
