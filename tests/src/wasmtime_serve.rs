@@ -1,4 +1,4 @@
-//! `wasmtime serve` (wasmtime-cli, installed by the Makefile) running a standalone
+//! `wasmtime serve` (the upstream wasmtime-cli release, installed by the Makefile) running a standalone
 //! component — the adapter composed in front of a guest — with runtime configuration
 //! variables, on an OS-chosen loopback port; its output is kept for assertions.
 
@@ -50,8 +50,8 @@ impl WasmtimeServe {
     /// `wasmtime serve -S cli -S config -S config-var=KEY=VALUE… COMPONENT`: `-S cli` links
     /// the wasi:cli and wasi:filesystem parts Rust's standard library imports (without it
     /// only the wasi:http proxy world is there), `-S config` the configuration store.
-    /// `-O pooling-allocator=n` because the Makefile builds wasmtime without that feature,
-    /// which `serve` would otherwise ask for.
+    /// `-O pooling-allocator=n`: `serve`'s pooling allocator reserves address space for
+    /// hundreds of instances at start, which one trial's component does not need.
     pub async fn start(
         wasmtime: &Path,
         component: &Path,
