@@ -5,8 +5,7 @@ use std::cell::RefCell;
 use std::collections::VecDeque;
 
 use crate::context::{
-    AwsCredentials, Caller, Context, CredentialError, Grant, RegistryAccess, Settings,
-    SqlSettings,
+    AwsCredentials, Caller, Context, CredentialError, Grant, RegistryAccess, Settings, SqlSettings,
 };
 use crate::http::{Client, HttpError, Request, Response};
 

@@ -27,7 +27,7 @@ async fn main() -> anyhow::Result<()> {
 
 /// Process → deployment → request: everything here is built once, then `server::serve` runs
 /// each request in a fresh instance against it.
-async fn serve(config: ServeConfig) -> anyhow::Result<()> {
+async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     logging::init(config.log_format);
     let listen = config.server.listen;
     let listener = TcpListener::bind(listen)
@@ -54,7 +54,7 @@ async fn serve(config: ServeConfig) -> anyhow::Result<()> {
     config
         .deployment
         .sql
-        .check_wait(config.sandbox.request_timeout_ms)?;
+        .settle_wait(config.sandbox.request_timeout_ms)?;
     let sandbox = Sandbox::from_config(&config.sandbox, config.deployment.egress()?)?;
     let egress: Vec<String> = sandbox
         .egress()

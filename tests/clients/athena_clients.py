@@ -43,17 +43,17 @@ def error_code(call):
 athena, glue = client("athena"), client("glue")
 say("catalogs", names=[c["CatalogName"] for c in athena.list_data_catalogs()["DataCatalogsSummary"]])
 say("databases", names=[d["Name"] for d in athena.list_databases(CatalogName="AwsDataCatalog")["DatabaseList"]])
-tables = athena.list_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="demo")["TableMetadataList"]
+tables = athena.list_table_metadata(CatalogName="AwsDataCatalog", DatabaseName="lake")["TableMetadataList"]
 say("tables", names=[t["Name"] for t in tables], columns={t["Name"]: [c["Name"] for c in t["Columns"]] for t in tables})
-glue_table = glue.get_table(DatabaseName="demo", Name="samples")["Table"]
+glue_table = glue.get_table(DatabaseName="lake", Name="samples")["Table"]
 say("glue_table", location=glue_table["StorageDescriptor"]["Location"], columns=[c["Name"] for c in glue_table["StorageDescriptor"]["Columns"]])
 say("glue_databases", names=[d["Name"] for d in glue.get_databases()["DatabaseList"]])
-say("missing_table", code=error_code(lambda: glue.get_table(DatabaseName="demo", Name="nope")))
+say("missing_table", code=error_code(lambda: glue.get_table(DatabaseName="lake", Name="nope")))
 
 # boto3: start, poll, page through the results two rows at a time.
 started = athena.start_query_execution(
     QueryString="SELECT tissue, sum(reads) AS total FROM samples GROUP BY tissue ORDER BY tissue",
-    QueryExecutionContext={"Database": "demo"},
+    QueryExecutionContext={"Database": "lake"},
     ResultConfiguration={"OutputLocation": output},
 )
 query_id = started["QueryExecutionId"]
@@ -82,7 +82,7 @@ forged = dict(creds, sk="A" * 44)
 say("forged_secret", code=error_code(lambda: client("athena", forged).list_data_catalogs()))
 
 # pyathena's DB-API cursor, unmodified.
-cursor = connect(s3_staging_dir=output, region_name=region, schema_name="demo", endpoint_url=endpoint,
+cursor = connect(s3_staging_dir=output, region_name=region, schema_name="lake", endpoint_url=endpoint,
                  aws_access_key_id=creds["ak"], aws_secret_access_key=creds["sk"], aws_session_token=creds["st"]).cursor()
 cursor.execute("SELECT tissue, reads FROM samples WHERE reads > 2 ORDER BY reads")
 say("pyathena", description=[[d[0], d[1]] for d in cursor.description], rows=[list(r) for r in cursor.fetchall()])

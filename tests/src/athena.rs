@@ -69,7 +69,8 @@ impl AthenaStandin {
         let first = tokio::time::timeout(START_TIMEOUT, lines.next_line())
             .await
             .context("the Athena stand-in did not start in time")??;
-        let Some(url) = first.and_then(|line| line.strip_prefix("listening on ").map(str::to_owned))
+        let Some(url) =
+            first.and_then(|line| line.strip_prefix("listening on ").map(str::to_owned))
         else {
             bail!("the Athena stand-in exited before listening");
         };

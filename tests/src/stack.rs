@@ -221,7 +221,9 @@ impl StackBuilder {
                 Some(AthenaStandin::start(seaweed.s3_endpoint.as_str(), config).await?)
             }
             (None, _, _) => None,
-            _ => bail!("the Athena stand-in needs STS and the registry stand-in: ask for with_sts and with_registry_standin"),
+            _ => bail!(
+                "the Athena stand-in needs STS and the registry stand-in: ask for with_sts and with_registry_standin"
+            ),
         };
         Ok(Stack {
             athena,

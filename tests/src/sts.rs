@@ -142,12 +142,26 @@ pub async fn assume_role(sts_endpoint: &str, role_arn: &str, token: &str) -> any
         ("WebIdentityToken", token),
     ];
     let url = format!("{}/", sts_endpoint.trim_end_matches('/'));
-    let body = reqwest::Client::new().post(url).form(&form).send().await?.text().await?;
+    let body = reqwest::Client::new()
+        .post(url)
+        .form(&form)
+        .send()
+        .await?
+        .text()
+        .await?;
     let field = |name: &str| -> anyhow::Result<String> {
         let open = format!("<{name}>");
-        let start = body.find(&open).with_context(|| format!("no {name} in {body}"))? + open.len();
-        let end = body[start..].find(&format!("</{name}>")).context("unterminated")? + start;
+        let start = body
+            .find(&open)
+            .with_context(|| format!("no {name} in {body}"))?
+            + open.len();
+        let end = body[start..]
+            .find(&format!("</{name}>"))
+            .context("unterminated")?
+            + start;
         Ok(body[start..end].to_owned())
     };
-    Ok(json!({"ak": field("AccessKeyId")?, "sk": field("SecretAccessKey")?, "st": field("SessionToken")?}))
+    Ok(
+        json!({"ak": field("AccessKeyId")?, "sk": field("SecretAccessKey")?, "st": field("SessionToken")?}),
+    )
 }

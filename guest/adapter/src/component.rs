@@ -4,6 +4,9 @@ use std::sync::OnceLock;
 
 use crate::config::{ACCESS_KEY_ID, Config, ConfigError, SECRET_ACCESS_KEY};
 use crate::egress::Egress;
+
+/// How long a standalone SQL call waits for its query before handing back its id.
+const SQL_WAIT_MS: u32 = 20_000;
 use quilt_mcp_policy::settings::url_for_guest;
 
 #[allow(clippy::all, dead_code, unused)]
@@ -16,7 +19,7 @@ mod bindings {
 }
 
 use bindings::exports::quilt::mcp::request_context::{
-    self, AwsCredentials, Caller, CredentialError, Grant, RegistryAccess, Settings,
+    self, AwsCredentials, Caller, CredentialError, Grant, RegistryAccess, Settings, SqlSettings,
 };
 use bindings::exports::wasi::http::outgoing_handler;
 use bindings::wasi::config::store;
@@ -87,6 +90,7 @@ impl request_context::Guest for Adapter {
 
     fn get_settings() -> Settings {
         let config = config_or_defaults();
+        let [athena, glue] = config.sql_endpoints();
         Settings {
             region: config.region.clone(),
             s3_endpoint: url_for_guest(&config.s3_endpoint),
@@ -99,6 +103,14 @@ impl request_context::Guest for Adapter {
                 "none"
             }
             .into(),
+            sql: SqlSettings {
+                athena_endpoint: url_for_guest(&athena),
+                glue_endpoint: url_for_guest(&glue),
+                workgroup: "primary".into(),
+                output_location: None,
+                tabulator_catalog: None,
+                wait_ms: SQL_WAIT_MS,
+            },
         }
     }
 
@@ -111,6 +123,8 @@ impl request_context::Guest for Adapter {
                 .map(|rule| rule.name.to_owned())
                 .collect(),
             bucket: None,
+            // No token, so no write scope: SQL that changes data never runs standalone.
+            sql_writes: false,
         }
     }
 }
@@ -125,6 +139,7 @@ impl outgoing_handler::Guest for Adapter {
             let config = config().as_ref().ok()?;
             Some(Egress::new(
                 &config.s3_endpoint,
+                &config.sql_endpoints(),
                 config.registry_url.as_ref(),
             ))
         });
@@ -140,14 +155,17 @@ impl outgoing_handler::Guest for Adapter {
             Some(Scheme::Other(_)) | None => None,
         };
         // The headers are a child of the request: dropped here, before the request moves on.
-        let has_authorization = request
+        let authorization = request
             .headers()
             .entries()
-            .iter()
-            .any(|(name, _)| name.eq_ignore_ascii_case("authorization"));
-        if let Err(refusal) =
-            allowed.check(scheme, request.authority().as_deref(), has_authorization)
-        {
+            .into_iter()
+            .find(|(name, _)| name.eq_ignore_ascii_case("authorization"))
+            .map(|(_, value)| String::from_utf8_lossy(&value).into_owned());
+        if let Err(refusal) = allowed.check(
+            scheme,
+            request.authority().as_deref(),
+            authorization.as_deref(),
+        ) {
             eprintln!("quilt-mcp adapter: {refusal}");
             return Err(ErrorCode::HttpRequestDenied);
         }

@@ -60,6 +60,16 @@ pub struct Config {
     pub max_manifest_entries: u32,
 }
 
+impl Config {
+    /// Athena's and Glue's regional endpoints: standalone, SQL goes to AWS in the region.
+    pub fn sql_endpoints(&self) -> [Url; 2] {
+        ["athena", "glue"].map(|service| {
+            quilt_mcp_policy::defaults::aws_endpoint(service, &self.region)
+                .expect("the region is checked when read")
+        })
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ConfigError {
     /// The runtime could not hand over its configuration.

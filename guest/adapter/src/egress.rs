@@ -42,9 +42,11 @@ impl fmt::Display for Refused {
 }
 
 impl Egress {
-    pub fn new(s3_endpoint: &Url, registry_url: Option<&Url>) -> Self {
+    /// The S3 endpoint, `others` (Athena and Glue, which take SigV4-signed calls) and the
+    /// registry.
+    pub fn new(s3_endpoint: &Url, others: &[Url], registry_url: Option<&Url>) -> Self {
         Self {
-            allowed: AllowList::new([s3_endpoint], registry_url),
+            allowed: AllowList::new([s3_endpoint], registry_url).with_signed(others),
         }
     }
 
@@ -53,10 +55,10 @@ impl Egress {
         &self,
         scheme: Option<&str>,
         authority: Option<&str>,
-        has_authorization: bool,
+        authorization: Option<&str>,
     ) -> Result<(), Refused> {
         self.allowed
-            .check(scheme, authority, has_authorization)
+            .check_request(scheme, authority, authorization)
             .map_err(|refusal| Refused {
                 refusal,
                 target: format!("{}://{}", scheme.unwrap_or("-"), authority.unwrap_or("-")),
@@ -73,7 +75,7 @@ mod tests {
 
     fn egress(s3: &str, registry: Option<&str>) -> Egress {
         let registry = registry.map(|url| Url::parse(url).unwrap());
-        Egress::new(&Url::parse(s3).unwrap(), registry.as_ref())
+        Egress::new(&Url::parse(s3).unwrap(), &[], registry.as_ref())
     }
 
     /// The rule is quilt_mcp_policy's to test; this is what the adapter allows with it.
@@ -81,29 +83,29 @@ mod tests {
     fn the_s3_endpoint_and_the_registry_are_allowed_nothing_else() {
         let both = egress("http://127.0.0.1:8333", Some("http://127.0.0.1:8090"));
         assert_eq!(
-            both.check(Some("http"), Some("127.0.0.1:8333"), false),
+            both.check(Some("http"), Some("127.0.0.1:8333"), None),
             Ok(())
         );
         assert_eq!(
-            both.check(Some("http"), Some("127.0.0.1:8090"), true),
+            both.check(Some("http"), Some("127.0.0.1:8090"), Some("Bearer t")),
             Ok(())
         );
-        let refused = |authority, has_authorization| {
-            both.check(Some("http"), Some(authority), has_authorization)
+        let refused = |authority, authorization| {
+            both.check(Some("http"), Some(authority), authorization)
                 .unwrap_err()
                 .refusal
         };
         assert_eq!(
-            refused("127.0.0.1:8333", true),
+            refused("127.0.0.1:8333", Some("Bearer t")),
             Refusal::AuthorizationOffRegistry
         );
-        assert_eq!(refused("127.0.0.1:9000", false), Refusal::OriginNotAllowed);
+        assert_eq!(refused("127.0.0.1:9000", None), Refusal::OriginNotAllowed);
     }
 
     #[test]
     fn refusals_say_what_was_refused_and_what_is_allowed() {
         let refusal = egress("http://127.0.0.1:8333", None)
-            .check(Some("http"), Some("example.com"), false)
+            .check(Some("http"), Some("example.com"), None)
             .unwrap_err()
             .to_string();
         assert!(refusal.contains("http://example.com"), "{refusal}");

@@ -3,7 +3,10 @@
 //! Only to an allowed [`Origin`]: the S3 endpoint, the Quilt registry, and whatever else the
 //! operator allows. An `Authorization` header may go to the registry only: it is where the
 //! guest sends the caller's forwarded token, and S3 requests are presigned in the query string,
-//! so such a header bound anywhere else can only be that token leaking.
+//! so such a header bound anywhere else can only be that token leaking — except a SigV4
+//! `Authorization` (`AWS4-HMAC-SHA256 Credential=…`) toward the origins that take signed calls
+//! (Athena, Glue): it carries an access key id and a signature, never the caller's bearer.
+//! (A guest set on leaking could still hide a token in one, toward those AWS origins only.)
 
 use std::fmt;
 
@@ -11,12 +14,17 @@ use url::Url;
 
 use crate::origin::Origin;
 
+/// How a SigV4 `Authorization` header begins.
+const SIGV4_PREFIX: &str = "AWS4-HMAC-SHA256 ";
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AllowList {
     /// The registry's origin among them.
     allowed: Vec<Origin>,
-    /// The only origin an `Authorization` header may go to.
+    /// The only origin a bearer `Authorization` header may go to.
     registry: Option<Origin>,
+    /// Origins that may receive a SigV4 `Authorization` header.
+    signed: Vec<Origin>,
 }
 
 /// Why a request may not leave.
@@ -57,7 +65,36 @@ impl AllowList {
                 allowed.push(origin);
             }
         }
-        Self { allowed, registry }
+        Self {
+            allowed,
+            registry,
+            signed: Vec::new(),
+        }
+    }
+
+    /// The same, also allowing `urls` and letting them receive SigV4-signed calls.
+    pub fn with_signed<'a>(mut self, urls: impl IntoIterator<Item = &'a Url>) -> Self {
+        for origin in urls.into_iter().filter_map(Origin::of) {
+            if !self.allowed.contains(&origin) {
+                self.allowed.push(origin.clone());
+            }
+            self.signed.push(origin);
+        }
+        self
+    }
+
+    /// Checks a request whose `Authorization` header, if any, is `authorization`.
+    pub fn check_request(
+        &self,
+        scheme: Option<&str>,
+        authority: Option<&str>,
+        authorization: Option<&str>,
+    ) -> Result<(), Refusal> {
+        let signed_call = authorization.is_some_and(|value| value.starts_with(SIGV4_PREFIX))
+            && scheme.zip(authority).is_some_and(|(scheme, authority)| {
+                self.signed.iter().any(|o| o.matches(scheme, authority))
+            });
+        self.check(scheme, authority, authorization.is_some() && !signed_call)
     }
 
     /// Checks a request to `scheme://authority` (each `None` when the request names none).

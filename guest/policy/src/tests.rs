@@ -222,3 +222,33 @@ fn urls_reach_the_guest_without_the_slash_url_adds() {
         "http://127.0.0.1:8333/prefix"
     );
 }
+
+#[test]
+fn only_sigv4_authorization_goes_to_the_signed_origins() {
+    let list = AllowList::new(
+        [&url("https://s3.example.com")],
+        Some(&url("https://registry.example.com")),
+    )
+    .with_signed([&url("https://athena.us-east-1.amazonaws.com")]);
+    let athena = (Some("https"), Some("athena.us-east-1.amazonaws.com"));
+    let sigv4 = "AWS4-HMAC-SHA256 Credential=AKIA/20261202/us-east-1/athena/aws4_request, SignedHeaders=host, Signature=00";
+    assert_eq!(list.check_request(athena.0, athena.1, Some(sigv4)), Ok(()));
+    assert_eq!(list.check_request(athena.0, athena.1, None), Ok(()));
+    assert_eq!(
+        list.check_request(athena.0, athena.1, Some("Bearer the-callers-token")),
+        Err(Refusal::AuthorizationOffRegistry)
+    );
+    // A SigV4 header toward S3 (presigned only) or anywhere else is still refused.
+    assert_eq!(
+        list.check_request(Some("https"), Some("s3.example.com"), Some(sigv4)),
+        Err(Refusal::AuthorizationOffRegistry)
+    );
+    assert_eq!(
+        list.check_request(
+            Some("https"),
+            Some("registry.example.com"),
+            Some("Bearer t")
+        ),
+        Ok(())
+    );
+}

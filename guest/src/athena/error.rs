@@ -24,22 +24,39 @@ pub enum AthenaError {
         detail: String,
     },
     /// The service refused the caller (their role, or their credentials).
-    Denied { service: Service, message: String },
+    Denied {
+        service: Service,
+        message: String,
+    },
     /// No such catalog, database, table or query.
-    NotFound { service: Service, message: String },
+    NotFound {
+        service: Service,
+        message: String,
+    },
     /// The request or statement was refused as invalid; `code` is Athena's error code.
     Invalid {
         service: Service,
         code: String,
         message: String,
     },
-    Throttled { service: Service, message: String },
+    Throttled {
+        service: Service,
+        message: String,
+    },
     /// A failure status or answer the API does not promise.
-    Failed { service: Service, detail: String },
+    Failed {
+        service: Service,
+        detail: String,
+    },
     /// The query ran and failed; `reason` is Athena's.
-    QueryFailed { query_id: String, reason: String },
+    QueryFailed {
+        query_id: String,
+        reason: String,
+    },
     /// The query was cancelled before it finished.
-    QueryCancelled { query_id: String },
+    QueryCancelled {
+        query_id: String,
+    },
 }
 
 impl fmt::Display for AthenaError {
@@ -70,7 +87,11 @@ impl fmt::Display for AthenaError {
                 service,
                 code,
                 message,
-            } => write!(f, "{} refused the request ({code}): {message}", service.title()),
+            } => write!(
+                f,
+                "{} refused the request ({code}): {message}",
+                service.title()
+            ),
             Self::Throttled { service, message } => write!(
                 f,
                 "{} is throttling requests ({message}); try again in a moment",
@@ -95,11 +116,12 @@ pub fn from_response(service: Service, response: &Response) -> AthenaError {
     // `__type` may carry a namespace (`com.amazonaws…#Code`) and a suffix (`Code:http://…`).
     let kind = body["__type"].as_str().unwrap_or_default();
     let kind = kind.rsplit('#').next().unwrap_or_default();
-    let kind = kind.split(':').next().unwrap_or_default().to_owned();
+    let kind = quoted(kind.split(':').next().unwrap_or_default());
+    // AWS's signature errors may quote the canonical request, session token included.
     let message = body["Message"]
         .as_str()
         .or(body["message"].as_str())
-        .map(quoted)
+        .map(|text| quoted(text.split("The Canonical String").next().unwrap_or(text)))
         .unwrap_or_else(|| format!("HTTP {} without a reason", response.status));
     match kind.as_str() {
         "AccessDeniedException"
@@ -117,12 +139,14 @@ pub fn from_response(service: Service, response: &Response) -> AthenaError {
         "ThrottlingException" | "TooManyRequestsException" => {
             AthenaError::Throttled { service, message }
         }
-        "InvalidRequestException" | "ValidationException" | "InvalidInputException"
+        "InvalidRequestException"
+        | "ValidationException"
+        | "InvalidInputException"
         | "MetadataException" => AthenaError::Invalid {
             service,
             code: body["AthenaErrorCode"]
                 .as_str()
-                .map_or_else(|| kind.clone(), str::to_owned),
+                .map_or_else(|| kind.clone(), quoted),
             message,
         },
         _ => AthenaError::Failed {
@@ -134,7 +158,16 @@ pub fn from_response(service: Service, response: &Response) -> AthenaError {
 
 /// One line, at most [`MAX_QUOTED`] characters.
 pub fn quoted(text: &str) -> String {
-    let line = text.split_whitespace().collect::<Vec<_>>().join(" ");
+    let mut line = String::new();
+    for word in text.split_whitespace() {
+        if line.len() >= MAX_QUOTED * 4 {
+            break;
+        }
+        if !line.is_empty() {
+            line.push(' ');
+        }
+        line.push_str(word);
+    }
     line.chars().take(MAX_QUOTED).collect()
 }
 
@@ -155,7 +188,10 @@ mod tests {
     fn aws_error_bodies_become_errors_a_person_can_act_on() {
         let denied = from_response(
             Service::Athena,
-            &response(400, r#"{"__type":"com.amazonaws.athena#AccessDeniedException:x","Message":"no"}"#),
+            &response(
+                400,
+                r#"{"__type":"com.amazonaws.athena#AccessDeniedException:x","Message":"no"}"#,
+            ),
         );
         assert_eq!(
             denied,
@@ -171,16 +207,35 @@ mod tests {
                 r#"{"__type":"InvalidRequestException","Message":"line 1:1: bad","AthenaErrorCode":"MALFORMED_QUERY"}"#,
             ),
         );
-        assert!(invalid.to_string().contains("(MALFORMED_QUERY): line 1:1: bad"), "{invalid}");
+        assert!(
+            invalid
+                .to_string()
+                .contains("(MALFORMED_QUERY): line 1:1: bad"),
+            "{invalid}"
+        );
         let missing = from_response(
             Service::Athena,
-            &response(400, r#"{"__type":"MetadataException","Message":"Table t not found. (Service: AmazonDataCatalog; Error Code: EntityNotFoundException)"}"#),
+            &response(
+                400,
+                r#"{"__type":"MetadataException","Message":"Table t not found. (Service: AmazonDataCatalog; Error Code: EntityNotFoundException)"}"#,
+            ),
         );
-        assert!(matches!(missing, AthenaError::NotFound { .. }), "{missing:?}");
+        assert!(
+            matches!(missing, AthenaError::NotFound { .. }),
+            "{missing:?}"
+        );
         // A hostile or broken body: no type, a huge message.
         let broken = from_response(Service::Glue, &response(502, &"x".repeat(100_000)));
-        assert!(broken.to_string().starts_with("Glue failed: HTTP 502"), "{broken}");
+        assert!(
+            broken.to_string().starts_with("Glue failed: HTTP 502"),
+            "{broken}"
+        );
         let long = format!(r#"{{"__type":"X","Message":"{}"}}"#, "y ".repeat(10_000));
-        assert!(from_response(Service::Glue, &response(500, &long)).to_string().len() < 700);
+        assert!(
+            from_response(Service::Glue, &response(500, &long))
+                .to_string()
+                .len()
+                < 700
+        );
     }
 }

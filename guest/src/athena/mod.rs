@@ -117,7 +117,11 @@ impl<'a> Athena<'a> {
         let request = self
             .signed(service, url, &service.target(operation), body)
             .map_err(|detail| AthenaError::Signing(detail.to_string()))?;
-        let retries = if idempotent { DEAD_CONNECTION_RETRIES } else { 0 };
+        let retries = if idempotent {
+            DEAD_CONNECTION_RETRIES
+        } else {
+            0
+        };
         let response = send_idempotent(self.http, &request, MAX_RESPONSE_BODY, retries)
             .map_err(|error| unreachable(service, url, error))?;
         if !(200..300).contains(&response.status) {

@@ -73,10 +73,7 @@ impl fmt::Display for SqlError {
                 f,
                 "the statement has a control character at byte {at} (only tabs and newlines may separate words; a carriage return alone could end a comment differently for Athena than here)"
             ),
-            Self::Several(count) => write!(
-                f,
-                "it holds {count} statements; send one at a time"
-            ),
+            Self::Several(count) => write!(f, "it holds {count} statements; send one at a time"),
             Self::Parse(problem) => write!(f, "it does not parse: {problem}"),
         }
     }
@@ -163,7 +160,9 @@ fn kind_of(statement: &Statement) -> Kind {
         } => {
             // `EXPLAIN ANALYZE` and `EXPLAIN (ANALYZE …)` run the statement they explain.
             let whole = statement.to_string().to_uppercase();
-            let options = whole.strip_suffix(&inner.to_string().to_uppercase()).unwrap_or(&whole);
+            let options = whole
+                .strip_suffix(&inner.to_string().to_uppercase())
+                .unwrap_or(&whole);
             if *analyze || options.contains("ANALYZE") {
                 return Kind::Write("EXPLAIN ANALYZE (it runs the statement)".into());
             }
@@ -211,7 +210,10 @@ impl Visitor for NestedWrites {
     fn pre_visit_table_factor(&mut self, factor: &TableFactor) -> ControlFlow<()> {
         let function = match factor {
             TableFactor::TableFunction { .. } | TableFactor::Function { .. } => true,
-            TableFactor::Table { args, .. } => args.is_some(),
+            // `UNNEST(…)` reads as a table with arguments in this dialect; it only reads.
+            TableFactor::Table { name, args, .. } => {
+                args.is_some() && !name.to_string().eq_ignore_ascii_case("unnest")
+            }
             _ => false,
         };
         if function {
@@ -226,7 +228,9 @@ impl Visitor for NestedWrites {
 fn kind_of_shallow(statement: &Statement) -> Option<()> {
     matches!(
         statement,
-        Statement::Query(_) | Statement::Explain { analyze: false, .. } | Statement::ExplainTable { .. }
+        Statement::Query(_)
+            | Statement::Explain { analyze: false, .. }
+            | Statement::ExplainTable { .. }
     )
     .then_some(())
 }
@@ -247,13 +251,16 @@ fn first_words(statement: &Statement) -> String {
     first_words_of(&statement.to_string())
 }
 
-/// The statement's first two words, upper-cased: `CREATE TABLE`, `INSERT INTO`.
+/// The statement's first two words, upper-cased: `CREATE TABLE`, `INSERT INTO` (at most 60
+/// characters, since a word can be an identifier of any length).
 fn first_words_of(text: &str) -> String {
-    text.split_whitespace()
+    let words = text
+        .split_whitespace()
         .take(2)
         .map(str::to_uppercase)
         .collect::<Vec<_>>()
-        .join(" ")
+        .join(" ");
+    words.chars().take(60).collect()
 }
 
 #[cfg(test)]
@@ -286,15 +293,27 @@ mod tests {
             ("DROP TABLE t", "DROP TABLE"),
             ("INSERT INTO t SELECT * FROM u", "INSERT INTO"),
             ("CREATE TABLE x AS SELECT 1", "CREATE TABLE"),
-            ("UNLOAD (SELECT 1) TO 's3://b/x/' WITH (format = 'PARQUET')", "UNLOAD"),
+            (
+                "UNLOAD (SELECT 1) TO 's3://b/x/' WITH (format = 'PARQUET')",
+                "UNLOAD",
+            ),
             ("MSCK REPAIR TABLE t", "MSCK REPAIR"),
-            ("WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a", "INSERT INTO"),
-            ("WITH a AS (INSERT INTO t VALUES (1)) SELECT 1", "INSERT INTO"),
+            (
+                "WITH a AS (SELECT 1) INSERT INTO t SELECT * FROM a",
+                "INSERT INTO",
+            ),
+            (
+                "WITH a AS (INSERT INTO t VALUES (1)) SELECT 1",
+                "INSERT INTO",
+            ),
             ("SELECT * INTO t2 FROM t", "SELECT … INTO"),
             ("EXPLAIN ANALYZE SELECT 1", "EXPLAIN ANALYZE"),
             ("EXPLAIN (ANALYZE) SELECT 1", "EXPLAIN ANALYZE"),
             ("EXPLAIN INSERT INTO t VALUES (1)", "EXPLAIN of INSERT INTO"),
-            ("SELECT * FROM TABLE(system.query(query => 'DELETE FROM t'))", "table function"),
+            (
+                "SELECT * FROM TABLE(system.query(query => 'DELETE FROM t'))",
+                "table function",
+            ),
             ("DELETE FROM t", "DELETE FROM"),
         ] {
             match classify(sql) {
@@ -310,11 +329,17 @@ mod tests {
     fn text_that_could_hide_a_statement_is_refused() {
         // Trino does not nest comments: this is DROP TABLE there.
         let nested = "/* /* */ DROP TABLE t; -- */ SELECT 1";
-        assert!(!matches!(classify(nested), Ok(k) if k.read_only()), "{nested}");
+        assert!(
+            !matches!(classify(nested), Ok(k) if k.read_only()),
+            "{nested}"
+        );
         // Trino ends a `--` comment at a carriage return.
         let carriage = "-- x\rDROP TABLE t /*\nSELECT 1 -- */";
         assert_eq!(classify(carriage), Err(SqlError::ControlCharacter(4)));
-        assert!(matches!(classify("SELECT 1; DROP TABLE t"), Err(SqlError::Several(2))));
+        assert!(matches!(
+            classify("SELECT 1; DROP TABLE t"),
+            Err(SqlError::Several(2))
+        ));
         assert_eq!(classify("  \n "), Err(SqlError::Empty));
         assert!(matches!(
             classify(&format!("SELECT '{}'", "x".repeat(300_000))),

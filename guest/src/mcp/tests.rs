@@ -219,7 +219,15 @@ fn tools_list_describes_every_tool_fully() {
             "catalog_uri",
             "catalog_url",
             "search_catalog",
-            "bucket_list"
+            "bucket_list",
+            "athena_databases_list",
+            "athena_tables_list",
+            "athena_table_schema",
+            "athena_query_execute",
+            "athena_query_results",
+            "athena_query_validate",
+            "tabulator_tables_list",
+            "tabulator_bucket_query"
         ]
     );
     for tool in &tools {

@@ -139,7 +139,9 @@ mod tests {
             .unwrap()
             .access;
         assert_eq!(config.toolsets, [Toolset::Objects, Toolset::Search]);
-        let refused = parse_serve(&["--toolsets", "sql"]).unwrap_err().to_string();
+        let refused = parse_serve(&["--toolsets", "athena"])
+            .unwrap_err()
+            .to_string();
         assert!(
             refused.contains("the toolsets are objects, packages, search, sql"),
             "{refused}"

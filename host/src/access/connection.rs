@@ -201,7 +201,7 @@ mod tests {
                 "{bad}"
             );
         }
-        let unknown = path("/mcp/x/sql").unwrap_err().to_string();
+        let unknown = path("/mcp/x/athena").unwrap_err().to_string();
         assert!(
             unknown.contains("the toolsets are objects, packages, search, sql"),
             "{unknown}"

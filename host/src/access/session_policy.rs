@@ -187,12 +187,21 @@ mod tests {
     #[test]
     fn sql_adds_athena_glue_reads_and_the_results_prefix_only() {
         let read = of(&[Permission::Read], Some("raw"));
-        assert_ne!(read.clone().with_sql(None), read, "SQL is part of what tells policies apart");
+        assert_ne!(
+            read.clone().with_sql(None),
+            read,
+            "SQL is part of what tells policies apart"
+        );
         let policy = read.with_sql(Some(("results", "athena/")));
         let statements = statements(&policy);
         let sql = statements
             .iter()
-            .find(|s| s["Action"].as_array().unwrap().contains(&json!("athena:StartQueryExecution")))
+            .find(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("athena:StartQueryExecution"))
+            })
             .unwrap();
         assert!(!sql["Action"].as_array().unwrap().iter().any(|a| {
             let a = a.as_str().unwrap();
@@ -200,9 +209,18 @@ mod tests {
         }));
         let puts: Vec<&Value> = statements
             .iter()
-            .filter(|s| s["Action"].as_array().unwrap().contains(&json!("s3:PutObject")))
+            .filter(|s| {
+                s["Action"]
+                    .as_array()
+                    .unwrap()
+                    .contains(&json!("s3:PutObject"))
+            })
             .collect();
-        assert_eq!(puts.len(), 1, "a read-only request writes only query results");
+        assert_eq!(
+            puts.len(),
+            1,
+            "a read-only request writes only query results"
+        );
         assert_eq!(
             puts[0]["Resource"],
             json!(["arn:aws:s3:::results", "arn:aws:s3:::results/athena/*"])

@@ -182,11 +182,13 @@ impl DeploymentConfig {
     pub fn egress(&self) -> Result<EgressPolicy, DeploymentError> {
         let s3_endpoint = self.s3.endpoint();
         let region = &self.s3.region;
-        let sql = [self.sql.athena_endpoint(region), self.sql.glue_endpoint(region)];
+        let sql = [
+            self.sql.athena_endpoint(region),
+            self.sql.glue_endpoint(region),
+        ];
         let egress = EgressPolicy::new(
-            std::iter::once(&s3_endpoint)
-                .chain(&sql)
-                .chain(&self.egress_allow),
+            std::iter::once(&s3_endpoint).chain(&self.egress_allow),
+            &sql,
             self.quilt.registry_url.as_ref(),
         );
         if !self.s3.path_style && !egress.allows_a_subdomain_of(&s3_endpoint) {

@@ -33,9 +33,11 @@ pub struct EgressPolicy {
 }
 
 impl EgressPolicy {
-    /// Allows `origins` and the registry's; only the registry may receive `Authorization`.
+    /// Allows `origins`, `signed` (which may receive SigV4-signed calls) and the registry's;
+    /// only the registry may receive a bearer `Authorization`.
     pub fn new<'a>(
         origins: impl IntoIterator<Item = &'a url::Url>,
+        signed: impl IntoIterator<Item = &'a url::Url>,
         registry: Option<&url::Url>,
     ) -> Self {
         let mut http = HttpConnector::new();
@@ -52,22 +54,23 @@ impl EgressPolicy {
             .pool_idle_timeout(IDLE_CONNECTION_TIMEOUT)
             .build(connector);
         Self {
-            allowed: AllowList::new(origins, registry),
+            allowed: AllowList::new(origins, registry).with_signed(signed),
             client,
         }
     }
 
     /// Allows nothing: for measuring instances that never call out.
     pub fn deny_all() -> Self {
-        Self::new(std::iter::empty(), None)
+        Self::new(std::iter::empty(), std::iter::empty(), None)
     }
 
     fn check<B>(&self, request: &http::Request<B>) -> Result<(), Refusal> {
         let uri = request.uri();
-        self.allowed.check(
+        let authorization = request.headers().get(http::header::AUTHORIZATION);
+        self.allowed.check_request(
             uri.scheme_str(),
             uri.authority().map(http::uri::Authority::as_str),
-            request.headers().contains_key(http::header::AUTHORIZATION),
+            authorization.map(|value| value.to_str().unwrap_or("")),
         )
     }
 
@@ -169,7 +172,7 @@ mod tests {
     fn policy() -> EgressPolicy {
         let s3 = url::Url::parse("https://s3.example.com").unwrap();
         let registry = url::Url::parse("https://registry.example.com/api/").unwrap();
-        EgressPolicy::new([&s3], Some(&registry))
+        EgressPolicy::new([&s3], [], Some(&registry))
     }
 
     fn get_with(uri: &str, header: Option<&str>) -> http::Request<()> {

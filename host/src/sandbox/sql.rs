@@ -37,9 +37,10 @@ pub struct SqlConfig {
     pub tabulator_catalog: Option<String>,
 
     /// How long a SQL call waits for its query before returning its query id, which a later
-    /// athena_query_results call continues with; below --request-timeout-ms.
-    #[arg(long, env = "QUILT_MCP_ATHENA_WAIT_MS", default_value_t = DEFAULT_WAIT_MS)]
-    pub athena_wait_ms: u32,
+    /// athena_query_results call continues with (default: two thirds of
+    /// --request-timeout-ms; at most 90% of it).
+    #[arg(long, env = "QUILT_MCP_ATHENA_WAIT_MS")]
+    pub athena_wait_ms: Option<u32>,
 
     /// Let callers whose token has the write scope run SQL other than queries (CREATE TABLE
     /// AS, INSERT, …). Off: only SELECT, WITH, SHOW, DESCRIBE and EXPLAIN run.
@@ -50,8 +51,6 @@ pub struct SqlConfig {
 
 /// Every AWS account's first workgroup.
 const DEFAULT_WORKGROUP: &str = "primary";
-/// Two thirds of the default request deadline: the rest fetches and returns the rows.
-const DEFAULT_WAIT_MS: u32 = 20_000;
 
 /// The flags' defaults, without reading the environment.
 impl Default for SqlConfig {
@@ -62,18 +61,21 @@ impl Default for SqlConfig {
             athena_workgroup: DEFAULT_WORKGROUP.to_owned(),
             athena_output_location: None,
             tabulator_catalog: None,
-            athena_wait_ms: DEFAULT_WAIT_MS,
+            athena_wait_ms: None,
             athena_allow_writes: false,
         }
     }
 }
 
 impl SqlConfig {
-    /// A call must have time left, after waiting, to fetch and return the rows.
-    pub fn check_wait(&self, request_timeout_ms: u64) -> Result<(), SqlConfigError> {
-        if u64::from(self.athena_wait_ms) * 10 > request_timeout_ms * 9 {
+    /// Settles how long calls wait for a query within `request_timeout_ms`: two thirds of it
+    /// unless given, and never so long that no time is left to fetch and return the rows.
+    pub fn settle_wait(&mut self, request_timeout_ms: u64) -> Result<(), SqlConfigError> {
+        let default = u32::try_from(request_timeout_ms * 2 / 3).unwrap_or(u32::MAX);
+        let wait_ms = *self.athena_wait_ms.get_or_insert(default);
+        if u64::from(wait_ms) * 10 > request_timeout_ms * 9 {
             return Err(SqlConfigError::WaitTooLong {
-                wait_ms: self.athena_wait_ms,
+                wait_ms,
                 request_timeout_ms,
             });
         }
@@ -100,7 +102,10 @@ pub enum SqlConfigError {
     #[error(
         "--athena-wait-ms {wait_ms} leaves no time within --request-timeout-ms {request_timeout_ms} to fetch a query's rows; keep it under 90% of the request timeout"
     )]
-    WaitTooLong { wait_ms: u32, request_timeout_ms: u64 },
+    WaitTooLong {
+        wait_ms: u32,
+        request_timeout_ms: u64,
+    },
 }
 
 /// An `s3://bucket/prefix/` location for query results.
@@ -121,19 +126,21 @@ impl OutputLocation {
             && bucket
                 .bytes()
                 .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'.');
-        // A policy resource is built from it: no wildcards or other characters IAM reads.
-        let prefix_ok = prefix
-            .bytes()
-            .all(|b| b.is_ascii_graphic() && !b"*?$\"\\".contains(&b))
+        // A policy resource is built from it, within STS's 2,048 characters: no wildcards or
+        // other characters IAM reads; and a prefix of its own keeps read-only callers' writes
+        // out of the rest of the bucket.
+        let prefix_ok = (1..=256).contains(&prefix.len())
+            && prefix
+                .bytes()
+                .all(|b| b.is_ascii_graphic() && !b"*?$\"\\".contains(&b))
             && !prefix.split('/').any(|part| part == ".." || part == ".");
         if !bucket_ok || !prefix_ok {
             return Err(format!(
-                "{text:?} is not a results location: a bucket name, then a prefix without wildcards, \
-                 spaces or '..', e.g. s3://my-bucket/athena-results/"
+                "{text:?} is not a results location: a bucket name, then a prefix of up to 256 characters \
+                 without wildcards, spaces or '..', e.g. s3://my-bucket/athena-results/"
             ));
         }
         let prefix = match prefix {
-            "" => String::new(),
             p if p.ends_with('/') => p.to_owned(),
             p => format!("{p}/"),
         };
@@ -168,7 +175,8 @@ impl SqlDeployment {
             workgroup: config.athena_workgroup.clone(),
             output_location: config.athena_output_location.clone(),
             tabulator_catalog: config.tabulator_catalog.clone(),
-            wait_ms: config.athena_wait_ms,
+            // Settled at start-up (`settle_wait`); unsettled (tests), the default deadline's share.
+            wait_ms: config.athena_wait_ms.unwrap_or(20_000),
             allow_writes: config.athena_allow_writes,
         }
     }
@@ -180,19 +188,31 @@ mod tests {
 
     #[test]
     fn a_wait_must_leave_time_for_the_rows() {
-        let config = SqlConfig::default();
-        assert!(config.check_wait(30_000).is_ok());
-        let refused = config.check_wait(20_000).unwrap_err().to_string();
+        let mut config = SqlConfig::default();
+        config.settle_wait(3_000).unwrap();
+        assert_eq!(config.athena_wait_ms, Some(2_000), "two thirds by default");
+        let mut config = SqlConfig {
+            athena_wait_ms: Some(20_000),
+            ..SqlConfig::default()
+        };
+        assert!(config.clone().settle_wait(30_000).is_ok());
+        let refused = config.settle_wait(20_000).unwrap_err().to_string();
         assert!(refused.contains("--athena-wait-ms 20000"), "{refused}");
     }
 
     #[test]
     fn output_locations_are_a_bucket_and_a_plain_prefix() {
         let parsed = OutputLocation::parse("s3://results/athena").unwrap();
-        assert_eq!((parsed.bucket.as_str(), parsed.prefix.as_str()), ("results", "athena/"));
+        assert_eq!(
+            (parsed.bucket.as_str(), parsed.prefix.as_str()),
+            ("results", "athena/")
+        );
         assert_eq!(parsed.uri(), "s3://results/athena/");
-        assert_eq!(OutputLocation::parse("s3://results").unwrap().prefix, "");
+        let long = format!("s3://results/{}/", "p".repeat(300));
         for hostile in [
+            "s3://results",
+            "s3://results/",
+            long.as_str(),
             "https://results/x/",
             "s3://Results/x/",
             "s3://results/*",
@@ -201,7 +221,10 @@ mod tests {
             "s3://r/x/",
         ] {
             let error = OutputLocation::parse(hostile).unwrap_err();
-            assert!(error.contains("e.g. s3://my-bucket/athena-results/"), "{hostile}: {error}");
+            assert!(
+                error.contains("e.g. s3://my-bucket/athena-results/"),
+                "{hostile}: {error}"
+            );
         }
     }
 }

@@ -71,7 +71,7 @@ class Table:
         return pa.schema([(c["name"], arrow_type(c["type"])) for c in self.columns])
 
     def buckets(self) -> set:
-        paths = self.files or [self.location]
+        paths = [path for path, _ in self.files] or [self.location]
         return {path[len("s3://"):].split("/", 1)[0] for path in paths}
 
     def glue(self) -> dict:

@@ -56,7 +56,11 @@ impl Query {
         context: &Context<'_>,
     ) -> async_graphql::Result<Vec<BucketConfig>> {
         let viewer = context.data::<Viewer>()?;
-        Ok(viewer.buckets.iter().map(|name| viewer.config(name)).collect())
+        Ok(viewer
+            .buckets
+            .iter()
+            .map(|name| viewer.config(name))
+            .collect())
     }
 
     /// One bucket the caller may browse, with its Tabulator tables; null for any other.
@@ -66,10 +70,7 @@ impl Query {
         name: String,
     ) -> async_graphql::Result<Option<BucketConfig>> {
         let viewer = context.data::<Viewer>()?;
-        Ok(viewer
-            .buckets
-            .contains(&name)
-            .then(|| viewer.config(&name)))
+        Ok(viewer.buckets.contains(&name).then(|| viewer.config(&name)))
     }
 
     /// The caller: `name` and `email` from the token's claims of those names, else its `sub`.

@@ -144,12 +144,20 @@ impl Shared {
     /// Quilt's Tabulator service, by its configured bearer: it reads every user's buckets.
     fn service(&self, headers: &HeaderMap) -> Option<(Caller, Vec<String>)> {
         let expected = self.config.service_token.as_deref()?;
-        let bearer = headers.get(AUTHORIZATION)?.to_str().ok()?.strip_prefix("Bearer ")?;
+        let bearer = headers
+            .get(AUTHORIZATION)?
+            .to_str()
+            .ok()?
+            .strip_prefix("Bearer ")?;
         if bearer != expected {
             return None;
         }
-        let mut buckets: Vec<String> =
-            self.config.users.iter().flat_map(|u| u.buckets.clone()).collect();
+        let mut buckets: Vec<String> = self
+            .config
+            .users
+            .iter()
+            .flat_map(|u| u.buckets.clone())
+            .collect();
         buckets.sort();
         buckets.dedup();
         let caller = Caller {

@@ -12,14 +12,14 @@ use std::path::Path;
 use anyhow::{Context, Result};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
+use quilt_mcp_tests::athena::csv_table;
 use quilt_mcp_tests::bridge_sign_in::{self, OAuthClient};
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::local_idp::{IdpClient, IdpTtl, IdpUser, LocalIdp, LocalIdpConfig};
 use quilt_mcp_tests::mcp::McpClient;
 use quilt_mcp_tests::ports::preferred_or_free;
-use quilt_mcp_tests::s3::S3Client;
-use quilt_mcp_tests::athena::csv_table;
 use quilt_mcp_tests::registry::TabulatorTable;
+use quilt_mcp_tests::s3::S3Client;
 use quilt_mcp_tests::stack::{RoleAccess, SQL_RESULTS, SqlTables, Stack, TABULATOR_CATALOG};
 use quilt_mcp_tests::sts::BucketReader;
 use rand::RngCore as _;
@@ -314,7 +314,10 @@ const PENGUIN_COLUMNS: [(&str, &str, &str); 4] = [
 /// A Glue table over the demo bucket's CSV files, and a Tabulator table over the CSV files of
 /// its `demo/*` packages.
 fn demo_tables() -> SqlTables {
-    let columns: Vec<(&str, &str)> = PENGUIN_COLUMNS.iter().map(|(n, hive, _)| (*n, *hive)).collect();
+    let columns: Vec<(&str, &str)> = PENGUIN_COLUMNS
+        .iter()
+        .map(|(n, hive, _)| (*n, *hive))
+        .collect();
     let mut table = csv_table(&format!("s3://{DEMO_BUCKET}/data/"), &columns);
     table["file_extension"] = json!(".csv");
     let schema: String = PENGUIN_COLUMNS

@@ -214,7 +214,7 @@ pub async fn paths_and_headers_narrow_and_never_widen(scenario: &Scenario<'_>) -
     ensure!(picked == ["bucket_list"], "{picked:?}");
 
     for (path, status) in [
-        ("/mcp/x/sql", 404),
+        ("/mcp/x/athena", 404),
         ("/mcp/b/Bad_Bucket", 404),
         ("/mcp/admin", 404),
     ] {

@@ -43,8 +43,14 @@ const SERVICE_TOKEN: &str = "tabulator-service-token-for-tests";
 
 /// Two CSV files of one Glue table: tissue and read counts.
 const SAMPLES: [(&str, &str); 2] = [
-    ("data/run1.csv", "tissue,reads\nliver,30\nbrain,12\nliver,5\n"),
-    ("data/run2.csv", "tissue,reads\nbrain,8\nheart,40\nliver,1\n"),
+    (
+        "data/run1.csv",
+        "tissue,reads\nliver,30\nbrain,12\nliver,5\n",
+    ),
+    (
+        "data/run2.csv",
+        "tissue,reads\nbrain,8\nheart,40\nliver,1\n",
+    ),
 ];
 
 /// SeaweedFS with STS, the registry stand-in and the Athena stand-in, all knowing Alice and Bob.
@@ -91,8 +97,21 @@ impl Lake {
             .put_object(BETA, "data/secret.csv", "tissue,reads\nsecret,999\n")
             .send()
             .await?;
-        put_package(&seaweed, "study/first", &[("counts/liver.csv", "gene,count\nA,3\nB,4\n")]).await?;
-        put_package(&seaweed, "study/second", &[("counts/brain.csv", "gene,count\nA,10\n"), ("README.md", "not a table")]).await?;
+        put_package(
+            &seaweed,
+            "study/first",
+            &[("counts/liver.csv", "gene,count\nA,3\nB,4\n")],
+        )
+        .await?;
+        put_package(
+            &seaweed,
+            "study/second",
+            &[
+                ("counts/brain.csv", "gene,count\nA,10\n"),
+                ("README.md", "not a table"),
+            ],
+        )
+        .await?;
 
         let mut config = standin_config(
             &seaweed,
@@ -139,9 +158,29 @@ impl Lake {
     /// A host with web-identity credentials at this SeaweedFS, Athena and Glue at the
     /// stand-in, and `extra` flags.
     async fn host(&self, scenario: &Scenario<'_>, extra: &[&str]) -> Result<HostProcess> {
+        self.host_at(scenario, self.athena.url(), extra).await
+    }
+
+    /// The same, with Athena and Glue at `sql_endpoint`.
+    async fn host_at(
+        &self,
+        scenario: &Scenario<'_>,
+        sql_endpoint: &str,
+        extra: &[&str],
+    ) -> Result<HostProcess> {
         let stack = scenario.stack;
-        let s3 = self.seaweed.s3_endpoint.as_str().trim_end_matches('/').to_owned();
-        let registry = self.registry.url().as_str().trim_end_matches('/').to_owned();
+        let s3 = self
+            .seaweed
+            .s3_endpoint
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
+        let registry = self
+            .registry
+            .url()
+            .as_str()
+            .trim_end_matches('/')
+            .to_owned();
         let mut flags = args(&[
             "--s3-endpoint",
             &s3,
@@ -160,9 +199,9 @@ impl Lake {
             "--registry-url",
             &registry,
             "--athena-endpoint",
-            self.athena.url(),
+            sql_endpoint,
             "--glue-endpoint",
-            self.athena.url(),
+            sql_endpoint,
             "--athena-output-location",
             &format!("s3://{RESULTS}/athena/"),
             "--tabulator-catalog",
@@ -223,7 +262,11 @@ async fn put_package(seaweed: &OwnSeaweed, name: &str, files: &[(&str, &str)]) -
         .send()
         .await?;
     admin
-        .put_object(ALPHA, &format!(".quilt/named_packages/{name}/latest"), top_hash)
+        .put_object(
+            ALPHA,
+            &format!(".quilt/named_packages/{name}/latest"),
+            top_hash,
+        )
         .send()
         .await?;
     Ok(())
@@ -232,7 +275,11 @@ async fn put_package(seaweed: &OwnSeaweed, name: &str, files: &[(&str, &str)]) -
 /// A client for `subject`, whose token names their role.
 fn client(scenario: &Scenario<'_>, host: &HostProcess, subject: &str) -> McpClient {
     let mut claims = standard_claims(&scenario.stack.issuer(), AUDIENCE, subject);
-    let role = if subject == ALICE { "ReaderA" } else { "ReaderB" };
+    let role = if subject == ALICE {
+        "ReaderA"
+    } else {
+        "ReaderB"
+    };
     claims["role_arn"] = json!(role_arn(role));
     McpClient::new(&host.mcp_url(), Some(scenario.stack.identity.sign(&claims)))
 }
@@ -255,7 +302,8 @@ fn expected_totals() -> Vec<(String, i64)> {
     for (_, body) in SAMPLES {
         for line in body.lines().skip(1) {
             let (tissue, reads) = line.split_once(',').expect("two columns");
-            *totals.entry(tissue.to_owned()).or_default() += reads.parse::<i64>().expect("a number");
+            *totals.entry(tissue.to_owned()).or_default() +=
+                reads.parse::<i64>().expect("a number");
         }
     }
     totals.into_iter().collect()
@@ -273,32 +321,87 @@ pub async fn tables_schema_and_an_aggregate_as_the_caller(scenario: &Scenario<'_
     let databases = call(&alice, "athena_databases_list", json!({})).await?;
     ensure!(databases["databases"][0]["name"] == "lake", "{databases}");
     let tables = call(&alice, "athena_tables_list", json!({"database": "lake"})).await?;
-    let names: Vec<&str> = tables["tables"].as_array().context("tables")?.iter().filter_map(|t| t["name"].as_str()).collect();
+    let names: Vec<&str> = tables["tables"]
+        .as_array()
+        .context("tables")?
+        .iter()
+        .filter_map(|t| t["name"].as_str())
+        .collect();
     ensure!(names == ["samples", "secrets"], "{tables}");
-    ensure!(tables["tables"][0]["location"] == format!("s3://{ALPHA}/data/"), "{tables}");
-    let schema = call(&alice, "athena_table_schema", json!({"database": "lake", "table": "samples"})).await?;
     ensure!(
-        schema["columns"] == json!([{"name": "tissue", "type": "string", "comment": null}, {"name": "reads", "type": "bigint", "comment": null}]),
+        tables["tables"][0]["location"] == format!("s3://{ALPHA}/data/"),
+        "{tables}"
+    );
+    let schema = call(
+        &alice,
+        "athena_table_schema",
+        json!({"database": "lake", "table": "samples"}),
+    )
+    .await?;
+    ensure!(
+        schema["columns"]
+            == json!([{"name": "tissue", "type": "string", "comment": null}, {"name": "reads", "type": "bigint", "comment": null}]),
         "{schema}"
     );
     ensure!(schema["format"] == "csv", "{schema}");
 
     let sql = "SELECT tissue, sum(reads) AS total FROM samples GROUP BY tissue ORDER BY tissue";
-    let result = call(&alice, "athena_query_execute", json!({"query": sql, "database_name": "lake"})).await?;
-    let expected: Vec<Value> = expected_totals().into_iter().map(|(t, n)| json!([t, n])).collect();
-    ensure!(rows_of(&result) == expected, "{result}\nexpected {expected:?}");
-    ensure!(result["columns"] == json!([{"name": "tissue", "type": "varchar"}, {"name": "total", "type": "bigint"}]), "{result}");
-    ensure!(result["truncated"] == false && result["state"] == "SUCCEEDED", "{result}");
-    let query_id = result["query_execution_id"].as_str().context("id")?.to_owned();
+    let result = call(
+        &alice,
+        "athena_query_execute",
+        json!({"query": sql, "database_name": "lake"}),
+    )
+    .await?;
+    let expected: Vec<Value> = expected_totals()
+        .into_iter()
+        .map(|(t, n)| json!([t, n]))
+        .collect();
+    ensure!(
+        rows_of(&result) == expected,
+        "{result}\nexpected {expected:?}"
+    );
+    ensure!(
+        result["columns"]
+            == json!([{"name": "tissue", "type": "varchar"}, {"name": "total", "type": "bigint"}]),
+        "{result}"
+    );
+    ensure!(
+        result["truncated"] == false && result["state"] == "SUCCEEDED",
+        "{result}"
+    );
+    let query_id = result["query_execution_id"]
+        .as_str()
+        .context("id")?
+        .to_owned();
     // Athena wrote the results as Alice, where the deployment said.
-    let written = lake.seaweed.admin().get_object(RESULTS, &format!("athena/{query_id}.csv")).await?;
+    let written = lake
+        .seaweed
+        .admin()
+        .get_object(RESULTS, &format!("athena/{query_id}.csv"))
+        .await?;
     let written = String::from_utf8(written)?;
-    ensure!(written.starts_with("\"tissue\",\"total\"\n\"brain\",\"20\""), "{written}");
+    ensure!(
+        written.starts_with("\"tissue\",\"total\"\n\"brain\",\"20\""),
+        "{written}"
+    );
 
     // A page of one row, then the next from its next_token, on another replica.
-    let first = call(&alice, "athena_query_execute", json!({"query": sql, "database_name": "lake", "max_results": 1})).await?;
-    ensure!(first["truncated"] == true && rows_of(&first) == expected[..1], "{first}");
-    ensure!(first["note"].as_str().is_some_and(|n| n.contains("athena_query_results")), "{first}");
+    let first = call(
+        &alice,
+        "athena_query_execute",
+        json!({"query": sql, "database_name": "lake", "max_results": 1}),
+    )
+    .await?;
+    ensure!(
+        first["truncated"] == true && rows_of(&first) == expected[..1],
+        "{first}"
+    );
+    ensure!(
+        first["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("athena_query_results")),
+        "{first}"
+    );
     let replica = lake.host(scenario, &[]).await?;
     let alice_there = client(scenario, &replica, ALICE);
     let second = call(
@@ -314,36 +417,88 @@ pub async fn tables_schema_and_an_aggregate_as_the_caller(scenario: &Scenario<'_
         json!({"query_execution_id": first["query_execution_id"], "next_token": second["next_token"]}),
     )
     .await?;
-    ensure!(rows_of(&rest) == expected[2..] && rest["truncated"] == false, "{rest}");
+    ensure!(
+        rows_of(&rest) == expected[2..] && rest["truncated"] == false,
+        "{rest}"
+    );
 
-    let csv = call(&alice, "athena_query_execute", json!({"query": sql, "database_name": "lake", "output_format": "csv"})).await?;
-    ensure!(csv["text"].as_str().is_some_and(|t| t.starts_with("tissue,total\nbrain,20\n")), "{csv}");
+    let csv = call(
+        &alice,
+        "athena_query_execute",
+        json!({"query": sql, "database_name": "lake", "output_format": "csv"}),
+    )
+    .await?;
+    ensure!(
+        csv["text"]
+            .as_str()
+            .is_some_and(|t| t.starts_with("tissue,total\nbrain,20\n")),
+        "{csv}"
+    );
     Ok(())
 }
 
-pub async fn a_long_query_hands_back_an_id_another_replica_finishes(scenario: &Scenario<'_>) -> Result<()> {
+pub async fn a_long_query_hands_back_an_id_another_replica_finishes(
+    scenario: &Scenario<'_>,
+) -> Result<()> {
     let lake = Lake::start(scenario).await?;
     let host = lake.host(scenario, &["--athena-wait-ms", "300"]).await?;
     let alice = client(scenario, &host, ALICE);
     let sql = "SELECT count(*) AS n FROM samples";
-    let started = call(&alice, "athena_query_execute", json!({"query": sql, "database_name": "lake", "workgroup_name": "slow"})).await?;
-    ensure!(started["state"] == "RUNNING" || started["state"] == "QUEUED", "{started}");
+    let started = call(
+        &alice,
+        "athena_query_execute",
+        json!({"query": sql, "database_name": "lake", "workgroup_name": "slow"}),
+    )
+    .await?;
+    ensure!(
+        started["state"] == "RUNNING" || started["state"] == "QUEUED",
+        "{started}"
+    );
     ensure!(rows_of(&started).is_empty(), "{started}");
     let id = started["query_execution_id"].as_str().context("id")?;
-    ensure!(started["note"].as_str().is_some_and(|n| n.contains(id)), "{started}");
+    ensure!(
+        started["note"].as_str().is_some_and(|n| n.contains(id)),
+        "{started}"
+    );
     // Another replica, with the default wait, continues from the id alone.
     let replica = lake.host(scenario, &[]).await?;
-    let finished = call(&client(scenario, &replica, ALICE), "athena_query_results", json!({"query_execution_id": id})).await?;
-    ensure!(finished["state"] == "SUCCEEDED" && rows_of(&finished) == [json!([6])], "{finished}");
+    let finished = call(
+        &client(scenario, &replica, ALICE),
+        "athena_query_results",
+        json!({"query_execution_id": id}),
+    )
+    .await?;
+    ensure!(
+        finished["state"] == "SUCCEEDED" && rows_of(&finished) == [json!([6])],
+        "{finished}"
+    );
     // Bob cannot read Alice's query by its id.
     let bob = client(scenario, &replica, BOB);
-    let refused = fail(&bob, "athena_query_results", json!({"query_execution_id": id})).await?;
+    let refused = fail(
+        &bob,
+        "athena_query_results",
+        json!({"query_execution_id": id}),
+    )
+    .await?;
     ensure!(refused.contains("not found"), "{refused}");
     for hostile in ["../../etc", "a b", &"x".repeat(200)] {
-        let refused = fail(&bob, "athena_query_results", json!({"query_execution_id": hostile})).await?;
-        ensure!(refused.contains("query_execution_id"), "{hostile}: {refused}");
+        let refused = fail(
+            &bob,
+            "athena_query_results",
+            json!({"query_execution_id": hostile}),
+        )
+        .await?;
+        ensure!(
+            refused.contains("query_execution_id"),
+            "{hostile}: {refused}"
+        );
     }
-    let refused = fail(&alice, "athena_query_results", json!({"query_execution_id": id, "next_token": "garbage!"})).await?;
+    let refused = fail(
+        &alice,
+        "athena_query_results",
+        json!({"query_execution_id": id, "next_token": "garbage!"}),
+    )
+    .await?;
     ensure!(refused.contains("next_token"), "{refused}");
     Ok(())
 }
@@ -356,13 +511,25 @@ pub async fn tabulator_tables_span_packages(scenario: &Scenario<'_>) -> Result<(
     ensure!(tables["tables"][0]["name"] == "gene_counts", "{tables}");
     ensure!(tables["data_catalog_name"] == TABULATOR, "{tables}");
     let sql = r#"SELECT study, tissue, sum("count") AS total, count(DISTINCT "$pkg_name") AS packages FROM gene_counts GROUP BY study, tissue ORDER BY study"#;
-    let result = call(&alice, "tabulator_bucket_query", json!({"bucket_name": ALPHA, "query": sql})).await?;
+    let result = call(
+        &alice,
+        "tabulator_bucket_query",
+        json!({"bucket_name": ALPHA, "query": sql}),
+    )
+    .await?;
     ensure!(
-        rows_of(&result) == [json!(["first", "liver", 7, 1]), json!(["second", "brain", 10, 1])],
+        rows_of(&result)
+            == [
+                json!(["first", "liver", 7, 1]),
+                json!(["second", "brain", 10, 1])
+            ],
         "{result}"
     );
     let all = call(&alice, "tabulator_bucket_query", json!({"bucket_name": ALPHA, "query": "SELECT count(DISTINCT \"$pkg_name\") AS n FROM gene_counts"})).await?;
-    ensure!(rows_of(&all) == [json!([2])], "two packages in one table: {all}");
+    ensure!(
+        rows_of(&all) == [json!([2])],
+        "two packages in one table: {all}"
+    );
     // Bob may not read Alice's bucket: the registry shows him no such bucket.
     let bob = client(scenario, &host, BOB);
     let refused = fail(&bob, "tabulator_tables_list", json!({"bucket": ALPHA})).await?;
@@ -379,16 +546,43 @@ pub async fn writes_and_other_callers_data_are_refused(scenario: &Scenario<'_>) 
         "INSERT INTO samples VALUES ('x', 1)",
         "WITH a AS (SELECT 1) INSERT INTO samples SELECT * FROM a",
     ] {
-        let refused = fail(&alice, "athena_query_execute", json!({"query": sql, "database_name": "lake"})).await?;
-        ensure!(refused.contains("was not run") && refused.contains("write scope"), "{sql}: {refused}");
+        let refused = fail(
+            &alice,
+            "athena_query_execute",
+            json!({"query": sql, "database_name": "lake"}),
+        )
+        .await?;
+        ensure!(
+            refused.contains("was not run") && refused.contains("write scope"),
+            "{sql}: {refused}"
+        );
     }
-    let verdict = call(&alice, "athena_query_validate", json!({"query": "CREATE TABLE x AS SELECT 1"})).await?;
-    ensure!(verdict["valid"] == true && verdict["read_only"] == false && verdict["allowed"] == false, "{verdict}");
+    let verdict = call(
+        &alice,
+        "athena_query_validate",
+        json!({"query": "CREATE TABLE x AS SELECT 1"}),
+    )
+    .await?;
+    ensure!(
+        verdict["valid"] == true && verdict["read_only"] == false && verdict["allowed"] == false,
+        "{verdict}"
+    );
     let verdict = call(&alice, "athena_query_validate", json!({"query": "SELEC 1"})).await?;
-    ensure!(verdict["valid"] == false && verdict["problem"].as_str().is_some(), "{verdict}");
+    ensure!(
+        verdict["valid"] == false && verdict["problem"].as_str().is_some(),
+        "{verdict}"
+    );
     // Bob's table: the engine reads S3 as Alice, and S3 refuses.
-    let denied = fail(&alice, "athena_query_execute", json!({"query": "SELECT * FROM secrets", "database_name": "lake"})).await?;
-    ensure!(denied.contains("PERMISSION_DENIED") || denied.contains("Access denied"), "{denied}");
+    let denied = fail(
+        &alice,
+        "athena_query_execute",
+        json!({"query": "SELECT * FROM secrets", "database_name": "lake"}),
+    )
+    .await?;
+    ensure!(
+        denied.contains("PERMISSION_DENIED") || denied.contains("Access denied"),
+        "{denied}"
+    );
     ensure!(!denied.contains("999"), "no row of Bob's leaks: {denied}");
     // A deeply nested statement is refused by the parse, and the server serves on.
     let deep = format!("SELECT {}1{}", "(".repeat(3000), ")".repeat(3000));
@@ -402,10 +596,13 @@ pub async fn athena_down_is_a_precise_error(scenario: &Scenario<'_>) -> Result<(
     let lake = Lake::start(scenario).await?;
     let closed = ClosedPort::bind()?;
     let down = closed.origin();
-    let host = lake.host(scenario, &["--athena-endpoint", &down, "--glue-endpoint", &down]).await?;
+    let host = lake.host_at(scenario, &down, &[]).await?;
     let alice = client(scenario, &host, ALICE);
     let refused = fail(&alice, "athena_query_execute", json!({"query": "SELECT 1"})).await?;
-    ensure!(refused.contains("Athena at") && refused.contains("could not be reached"), "{refused}");
+    ensure!(
+        refused.contains("Athena at") && refused.contains("could not be reached"),
+        "{refused}"
+    );
     let refused = fail(&alice, "athena_tables_list", json!({"database": "lake"})).await?;
     ensure!(refused.contains("Glue at"), "{refused}");
     // The host serves on.
@@ -417,10 +614,17 @@ pub async fn athena_down_is_a_precise_error(scenario: &Scenario<'_>) -> Result<(
 pub async fn boto3_and_pyathena_speak_to_the_standin(scenario: &Scenario<'_>) -> Result<()> {
     let lake = Lake::start(scenario).await?;
     let s3 = lake.seaweed.s3_endpoint.as_str().trim_end_matches('/');
-    let sign = |subject: &str| scenario.stack.identity.sign(&standard_claims(&scenario.stack.issuer(), AUDIENCE, subject));
+    let sign = |subject: &str| {
+        scenario.stack.identity.sign(&standard_claims(
+            &scenario.stack.issuer(),
+            AUDIENCE,
+            subject,
+        ))
+    };
     let alice = assume_role(s3, &role_arn("ReaderA"), &sign(ALICE)).await?;
     let bob = assume_role(s3, &role_arn("ReaderB"), &sign(BOB)).await?;
-    let credentials = json!({"ak": alice["ak"], "sk": alice["sk"], "st": alice["st"], "other": bob});
+    let credentials =
+        json!({"ak": alice["ak"], "sk": alice["sk"], "st": alice["st"], "other": bob});
     let mut command = Command::new(path_from_env("QUILT_MCP_ATHENA_PYTHON")?);
     command
         .arg(script("athena_clients.py"))
@@ -434,15 +638,40 @@ pub async fn boto3_and_pyathena_speak_to_the_standin(scenario: &Scenario<'_>) ->
         .filter_map(|line| serde_json::from_str::<Value>(line).ok())
         .filter_map(|v| Some((v["check"].as_str()?.to_owned(), v)))
         .collect();
-    let check = |name: &str| checks.get(name).cloned().with_context(|| format!("no {name} in {printed}"));
+    let check = |name: &str| {
+        checks
+            .get(name)
+            .cloned()
+            .with_context(|| format!("no {name} in {printed}"))
+    };
     ensure!(check("databases")?["names"] == json!(["lake"]), "{printed}");
-    ensure!(check("tables")?["names"] == json!(["samples", "secrets"]), "{printed}");
-    ensure!(check("glue_table")?["location"] == format!("s3://{ALPHA}/data/"), "{printed}");
-    ensure!(check("missing_table")?["code"] == "EntityNotFoundException", "{printed}");
-    let expected: Vec<Value> = expected_totals().into_iter().map(|(t, n)| json!([t, n.to_string()])).collect();
+    ensure!(
+        check("tables")?["names"] == json!(["samples", "secrets"]),
+        "{printed}"
+    );
+    ensure!(
+        check("glue_table")?["location"] == format!("s3://{ALPHA}/data/"),
+        "{printed}"
+    );
+    ensure!(
+        check("missing_table")?["code"] == "EntityNotFoundException",
+        "{printed}"
+    );
+    let expected: Vec<Value> = expected_totals()
+        .into_iter()
+        .map(|(t, n)| json!([t, n.to_string()]))
+        .collect();
     let query = check("boto3_query")?;
-    let pages: Vec<Value> = query["pages"].as_array().context("pages")?.iter().flat_map(|p| p.as_array().cloned().unwrap_or_default()).collect();
-    ensure!(pages[0] == json!(["tissue", "total"]) && pages[1..] == expected[..], "{query}");
+    let pages: Vec<Value> = query["pages"]
+        .as_array()
+        .context("pages")?
+        .iter()
+        .flat_map(|p| p.as_array().cloned().unwrap_or_default())
+        .collect();
+    ensure!(
+        pages[0] == json!(["tissue", "total"]) && pages[1..] == expected[..],
+        "{query}"
+    );
     ensure!(query["types"] == json!(["varchar", "bigint"]), "{query}");
     for (name, code) in [
         ("malformed", "InvalidRequestException"),
@@ -454,8 +683,24 @@ pub async fn boto3_and_pyathena_speak_to_the_standin(scenario: &Scenario<'_>) ->
         ensure!(check(name)?["code"] == code, "{name}: {printed}");
     }
     let pyathena = check("pyathena")?;
-    ensure!(pyathena["description"] == json!([["tissue", "varchar"], ["reads", "bigint"]]), "{pyathena}");
-    ensure!(pyathena["rows"] == json!([["liver", 5], ["brain", 8], ["brain", 12], ["liver", 30], ["heart", 40]]), "{pyathena}");
-    ensure!(check("pyathena_denied")?["error"] == "OperationalError", "{printed}");
+    ensure!(
+        pyathena["description"] == json!([["tissue", "varchar"], ["reads", "bigint"]]),
+        "{pyathena}"
+    );
+    ensure!(
+        pyathena["rows"]
+            == json!([
+                ["liver", 5],
+                ["brain", 8],
+                ["brain", 12],
+                ["liver", 30],
+                ["heart", 40]
+            ]),
+        "{pyathena}"
+    );
+    ensure!(
+        check("pyathena_denied")?["error"] == "OperationalError",
+        "{printed}"
+    );
     Ok(())
 }

@@ -87,7 +87,10 @@ fn databases(env: &Env<'_>, args: DatabasesArgs) -> Result<Databases, ToolError>
     let databases = list(&answer["DatabaseList"])
         .map(|d| Database {
             name: text(&d["Name"]),
-            description: d["Description"].as_str().filter(|t| !t.is_empty()).map(str::to_owned),
+            description: d["Description"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
         })
         .collect();
     Ok(Databases {
@@ -101,11 +104,13 @@ fn databases(env: &Env<'_>, args: DatabasesArgs) -> Result<Databases, ToolError>
 pub struct TablesArgs {
     /// The database whose tables to list.
     database: String,
+    /// The data catalog (AwsDataCatalog is Glue's).
     #[serde(default = "default_catalog")]
     data_catalog_name: String,
     /// Only tables whose whole name matches this regular expression (`*` alone is a wildcard).
     #[serde(default)]
     table_pattern: String,
+    /// next_token of the previous page.
     #[serde(default)]
     next_token: String,
 }
@@ -141,12 +146,23 @@ fn tables(env: &Env<'_>, args: TablesArgs) -> Result<Tables, ToolError> {
     let athena = env.athena()?;
     let (answer, list_field): (Value, &str) = if is_glue(&catalog) {
         let mut body = json!({"DatabaseName": database, "MaxResults": 100});
-        add(&mut body, "Expression", (!pattern.is_empty()).then_some(pattern));
+        add(
+            &mut body,
+            "Expression",
+            (!pattern.is_empty()).then_some(pattern),
+        );
         add(&mut body, "NextToken", token.as_deref());
-        (athena.call(Service::Glue, "GetTables", &body, true)?, "TableList")
+        (
+            athena.call(Service::Glue, "GetTables", &body, true)?,
+            "TableList",
+        )
     } else {
         let mut body = json!({"CatalogName": catalog, "DatabaseName": database, "MaxResults": 50});
-        add(&mut body, "Expression", (!pattern.is_empty()).then_some(pattern));
+        add(
+            &mut body,
+            "Expression",
+            (!pattern.is_empty()).then_some(pattern),
+        );
         add(&mut body, "NextToken", token.as_deref());
         let answer = athena.call(Service::Athena, "ListTableMetadata", &body, true)?;
         (answer, "TableMetadataList")
@@ -172,8 +188,11 @@ fn tables(env: &Env<'_>, args: TablesArgs) -> Result<Tables, ToolError> {
 
 #[derive(Deserialize, JsonSchema)]
 pub struct SchemaArgs {
+    /// The table's database.
     database: String,
+    /// The table's name.
     table: String,
+    /// The data catalog (AwsDataCatalog is Glue's).
     #[serde(default = "default_catalog")]
     data_catalog_name: String,
 }
@@ -203,13 +222,18 @@ fn schema(env: &Env<'_>, args: SchemaArgs) -> Result<Schema, ToolError> {
     let database = name_argument(&args.database, "database")?;
     let table = name_argument(&args.table, "table")?;
     let athena = env.athena()?;
-    let answer: Value = if is_glue(&catalog) {
+    let (mut answer, field): (Value, &str) = if is_glue(&catalog) {
         let body = json!({"DatabaseName": database, "Name": table});
-        athena.call(Service::Glue, "GetTable", &body, true)?["Table"].take()
+        (
+            athena.call(Service::Glue, "GetTable", &body, true)?,
+            "Table",
+        )
     } else {
         let body = json!({"CatalogName": catalog, "DatabaseName": database, "TableName": table});
-        athena.call(Service::Athena, "GetTableMetadata", &body, true)?["TableMetadata"].take()
+        let answer = athena.call(Service::Athena, "GetTableMetadata", &body, true)?;
+        (answer, "TableMetadata")
     };
+    let answer = answer[field].take();
     if answer.is_null() {
         return Err(ToolError::Athena(AthenaError::NotFound {
             service: Service::Athena,
@@ -262,7 +286,10 @@ fn columns(list_value: &Value) -> Vec<ColumnInfo> {
         .map(|c| ColumnInfo {
             name: text(&c["Name"]),
             kind: text(&c["Type"]),
-            comment: c["Comment"].as_str().filter(|t| !t.is_empty()).map(str::to_owned),
+            comment: c["Comment"]
+                .as_str()
+                .filter(|t| !t.is_empty())
+                .map(str::to_owned),
         })
         .collect()
 }

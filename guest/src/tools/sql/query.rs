@@ -11,9 +11,9 @@ use serde_json::Value;
 
 use super::results::{self, Column, Cursor};
 use super::{default_catalog, name_argument};
-use crate::athena::query::{Start, State, Status};
-use crate::athena::statement::{self, Kind};
 use crate::athena::Athena;
+use crate::athena::query::{Start, State, Status};
+use crate::athena::statement;
 use crate::tools::{Effect, Entry, Env, ToolError, entry};
 
 const DEFAULT_MAX_RESULTS: u32 = 1000;
@@ -80,12 +80,14 @@ pub struct ExecuteArgs {
     /// The workgroup to run in; empty: the server's.
     #[serde(default)]
     workgroup_name: String,
+    /// The data catalog (AwsDataCatalog is Glue's).
     #[serde(default = "default_catalog")]
     data_catalog_name: String,
     /// Most rows to return in this call.
     #[serde(default = "default_max_results")]
     #[schemars(range(min = 1, max = 1000))]
     max_results: u32,
+    /// json (rows), csv or markdown (text).
     #[serde(default)]
     output_format: OutputFormat,
 }
@@ -96,11 +98,14 @@ pub struct TabulatorQueryArgs {
     bucket_name: String,
     /// One SQL statement over the bucket's tables.
     query: String,
+    /// The workgroup to run in; empty: the server's.
     #[serde(default)]
     workgroup_name: String,
+    /// Most rows to return in this call.
     #[serde(default = "default_max_results")]
     #[schemars(range(min = 1, max = 1000))]
     max_results: u32,
+    /// json (rows), csv or markdown (text).
     #[serde(default)]
     output_format: OutputFormat,
 }
@@ -112,9 +117,11 @@ pub struct ResultsArgs {
     /// next_token of the previous call, to continue from there.
     #[serde(default)]
     next_token: String,
+    /// Most rows to return in this call.
     #[serde(default = "default_max_results")]
     #[schemars(range(min = 1, max = 1000))]
     max_results: u32,
+    /// json (rows), csv or markdown (text).
     #[serde(default)]
     output_format: OutputFormat,
 }
@@ -148,7 +155,15 @@ pub struct QueryResult {
 fn execute(env: &Env<'_>, args: ExecuteArgs) -> Result<QueryResult, ToolError> {
     let catalog = name_argument(&args.data_catalog_name, "data_catalog_name")?;
     let database = optional_name(&args.database_name, "database_name")?;
-    run(env, &args.query, &catalog, database.as_deref(), &args.workgroup_name, args.max_results, args.output_format)
+    run(
+        env,
+        &args.query,
+        &catalog,
+        database.as_deref(),
+        &args.workgroup_name,
+        args.max_results,
+        args.output_format,
+    )
 }
 
 fn tabulator_query(env: &Env<'_>, args: TabulatorQueryArgs) -> Result<QueryResult, ToolError> {
@@ -159,7 +174,15 @@ fn tabulator_query(env: &Env<'_>, args: TabulatorQueryArgs) -> Result<QueryResul
             problem: "this server names no Tabulator catalog (its operator sets --tabulator-catalog), so there are no Tabulator tables to query".into(),
         }
     })?;
-    run(env, &args.query, &catalog, Some(&bucket), &args.workgroup_name, args.max_results, args.output_format)
+    run(
+        env,
+        &args.query,
+        &catalog,
+        Some(&bucket),
+        &args.workgroup_name,
+        args.max_results,
+        args.output_format,
+    )
 }
 
 fn run(
@@ -196,16 +219,25 @@ fn results(env: &Env<'_>, args: ResultsArgs) -> Result<QueryResult, ToolError> {
     let query_id = args.query_execution_id.trim();
     // Athena's ids are UUIDs; anything else is refused before it is sent anywhere.
     let id_ok = (1..=128).contains(&query_id.len())
-        && query_id.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+        && query_id
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-');
     if !id_ok {
         return Err(ToolError::Argument {
             name: "query_execution_id",
-            problem: "is not a query execution id (a UUID such as athena_query_execute returns)".into(),
+            problem: "is not a query execution id (a UUID such as athena_query_execute returns)"
+                .into(),
         });
     }
     let cursor = Cursor::parse(&args.next_token)?;
     let athena = env.athena()?;
-    respond(&athena, query_id.to_owned(), cursor, args.max_results, args.output_format)
+    respond(
+        &athena,
+        query_id.to_owned(),
+        cursor,
+        args.max_results,
+        args.output_format,
+    )
 }
 
 /// Waits for the query within this call, then its rows from `cursor` — or its id when it is
@@ -240,7 +272,11 @@ fn respond(
         query_execution_id: query_id,
         state: status.state.name().to_owned(),
         columns: read.columns,
-        rows: if text.is_some() { Vec::new() } else { read.rows },
+        rows: if text.is_some() {
+            Vec::new()
+        } else {
+            read.rows
+        },
         text,
         row_count,
         truncated,
@@ -298,7 +334,8 @@ fn validate(env: &Env<'_>, args: ValidateArgs) -> Result<Validated, ToolError> {
                 valid: true,
                 read_only: kind.read_only(),
                 allowed,
-                problem: (!allowed).then(|| ToolError::SqlRefused(kind.name().to_owned()).to_string()),
+                problem: (!allowed)
+                    .then(|| ToolError::SqlRefused(kind.name().to_owned()).to_string()),
                 kind: Some(kind.name().to_owned()),
             }
         }
@@ -345,10 +382,19 @@ fn csv(columns: &[Column], rows: &[Vec<Value>]) -> String {
             text.to_owned()
         }
     };
-    let mut out = columns.iter().map(|c| field(&c.name)).collect::<Vec<_>>().join(",");
+    let mut out = columns
+        .iter()
+        .map(|c| field(&c.name))
+        .collect::<Vec<_>>()
+        .join(",");
     for row in rows {
         out.push('\n');
-        out.push_str(&row.iter().map(|v| field(&cell_text(v))).collect::<Vec<_>>().join(","));
+        out.push_str(
+            &row.iter()
+                .map(|v| field(&cell_text(v)))
+                .collect::<Vec<_>>()
+                .join(","),
+        );
     }
     out
 }
@@ -360,7 +406,10 @@ fn markdown(columns: &[Column], rows: &[Vec<Value>]) -> String {
         line(columns.iter().map(|c| cell(c.name.clone())).collect()),
         line(columns.iter().map(|_| "---".to_owned()).collect()),
     ];
-    out.extend(rows.iter().map(|row| line(row.iter().map(|v| cell(cell_text(v))).collect())));
+    out.extend(
+        rows.iter()
+            .map(|row| line(row.iter().map(|v| cell(cell_text(v))).collect())),
+    );
     out.join("\n")
 }
 
@@ -373,10 +422,19 @@ mod tests {
     #[test]
     fn csv_and_markdown_quote_what_would_break_them() {
         let columns = vec![
-            Column { name: "a".into(), kind: "varchar".into() },
-            Column { name: "b".into(), kind: "bigint".into() },
+            Column {
+                name: "a".into(),
+                kind: "varchar".into(),
+            },
+            Column {
+                name: "b".into(),
+                kind: "bigint".into(),
+            },
         ];
-        let rows = vec![vec![json!("x,\"y\""), json!(1)], vec![json!("p|q\nr"), json!(null)]];
+        let rows = vec![
+            vec![json!("x,\"y\""), json!(1)],
+            vec![json!("p|q\nr"), json!(null)],
+        ];
         assert_eq!(csv(&columns, &rows), "a,b\n\"x,\"\"y\"\"\",1\n\"p|q\nr\",");
         assert_eq!(
             markdown(&columns, &rows),

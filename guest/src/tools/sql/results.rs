@@ -82,7 +82,11 @@ pub fn read(
         // The first page of a DML query's results begins with the column names.
         let header = cursor.token.is_none() && status.statement_type == "DML";
         let wanted = max_rows as usize - rows.len() + cursor.shown as usize + usize::from(header);
-        let page = athena.page(query_id, cursor.token.as_deref(), wanted.min(MAX_PAGE_ROWS as usize) as u32)?;
+        let page = athena.page(
+            query_id,
+            cursor.token.as_deref(),
+            wanted.min(MAX_PAGE_ROWS as usize) as u32,
+        )?;
         if columns.is_empty() {
             columns = page
                 .columns
@@ -109,24 +113,43 @@ pub fn read(
                 continue;
             }
             let size: usize = row.iter().flatten().map(String::len).sum();
-            if rows.len() == max_rows as usize || (bytes + size > MAX_CELL_BYTES && !rows.is_empty()) {
+            if rows.len() == max_rows as usize
+                || (bytes + size > MAX_CELL_BYTES && !rows.is_empty())
+            {
                 let next = Cursor {
                     token: cursor.token.clone(),
                     shown: position - 1,
                 };
-                return Ok(Rows { columns, rows, next: Some(next.text()) });
+                return Ok(Rows {
+                    columns,
+                    rows,
+                    next: Some(next.text()),
+                });
             }
             bytes += size;
             rows.push(typed(row, &columns));
         }
         match page.next_token {
             Some(token) => {
-                cursor = Cursor { token: Some(token), shown: 0 };
+                cursor = Cursor {
+                    token: Some(token),
+                    shown: 0,
+                };
                 if rows.len() == max_rows as usize {
-                    return Ok(Rows { columns, rows, next: Some(cursor.text()) });
+                    return Ok(Rows {
+                        columns,
+                        rows,
+                        next: Some(cursor.text()),
+                    });
                 }
             }
-            None => return Ok(Rows { columns, rows, next: None }),
+            None => {
+                return Ok(Rows {
+                    columns,
+                    rows,
+                    next: None,
+                });
+            }
         }
     }
 }
@@ -166,13 +189,19 @@ mod tests {
 
     #[test]
     fn cursors_round_trip_and_hostile_ones_are_refused() {
-        let cursor = Cursor { token: Some("abc".into()), shown: 7 };
+        let cursor = Cursor {
+            token: Some("abc".into()),
+            shown: 7,
+        };
         assert_eq!(Cursor::parse(&cursor.text()).unwrap(), cursor);
         assert_eq!(Cursor::parse("").unwrap(), Cursor::default());
         for hostile in ["%%%", "eyJ0IjoxfQ", &"A".repeat(10_000)] {
             assert!(Cursor::parse(hostile).is_err(), "{hostile}");
         }
-        let too_far = Cursor { token: None, shown: 5000 };
+        let too_far = Cursor {
+            token: None,
+            shown: 5000,
+        };
         assert!(Cursor::parse(&too_far.text()).is_err());
     }
 
@@ -180,11 +209,23 @@ mod tests {
     fn cells_are_typed_by_their_column() {
         let columns: Vec<Column> = ["bigint", "double", "boolean", "varchar", "bigint"]
             .iter()
-            .map(|kind| Column { name: "c".into(), kind: (*kind).into() })
+            .map(|kind| Column {
+                name: "c".into(),
+                kind: (*kind).into(),
+            })
             .collect();
         let row = [Some("42"), Some("1.5"), Some("true"), Some("007"), None]
             .map(|c| c.map(str::to_owned));
-        assert_eq!(typed(&row, &columns), [json!(42), json!(1.5), json!(true), json!("007"), json!(null)]);
+        assert_eq!(
+            typed(&row, &columns),
+            [
+                json!(42),
+                json!(1.5),
+                json!(true),
+                json!("007"),
+                json!(null)
+            ]
+        );
         let odd = [Some("NaN".to_owned()), Some("x".to_owned())];
         assert_eq!(typed(&odd, &columns[1..]), [json!("NaN"), json!("x")]);
     }

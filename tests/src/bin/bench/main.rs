@@ -4,8 +4,8 @@
 //! `docs/benchmarks.md`; stdout without it), printing each line to stderr as it is measured.
 
 mod exchange;
-mod sql;
 mod sign_in;
+mod sql;
 
 use std::future::Future;
 use std::process::Command;
@@ -555,7 +555,11 @@ fn median_and_p99(mut samples: Vec<Duration>) -> (Duration, Duration) {
 
 /// A table row of one-at-a-time samples.
 fn one_row(workload: &str, (p50, p99): (Duration, Duration)) -> String {
-    format!("| {workload} | 1 | — | {:.2} ms | {:.2} ms | 0 |", ms(p50), ms(p99))
+    format!(
+        "| {workload} | 1 | — | {:.2} ms | {:.2} ms | 0 |",
+        ms(p50),
+        ms(p99)
+    )
 }
 
 fn ms(duration: Duration) -> f64 {

@@ -17,7 +17,8 @@ const AUDIENCE: &str = "quilt-mcp-bench-sql";
 const SUBJECT: &str = "bench-sql-user";
 const BUCKET: &str = "bench-sql";
 const SAMPLES: usize = 30;
-const QUERY: &str = "SELECT tissue, sum(reads) AS total FROM samples GROUP BY tissue ORDER BY tissue";
+const QUERY: &str =
+    "SELECT tissue, sum(reads) AS total FROM samples GROUP BY tissue ORDER BY tissue";
 
 /// boto3's side: start, poll as the guest polls (25 ms, doubling to 500 ms), read the rows;
 /// prints each run's seconds as a JSON list.
@@ -68,15 +69,36 @@ pub async fn rows(http: &reqwest::Client) -> Result<Vec<String>> {
     for i in 0..1000 {
         csv.push_str(&format!("{},{}\n", ["liver", "brain", "heart"][i % 3], i));
     }
-    admin.put_object(BUCKET, "data/runs.csv", csv).send().await?;
-    let athena = stack.athena.as_ref().context("the stack has an Athena stand-in")?.url().to_owned();
+    admin
+        .put_object(BUCKET, "data/runs.csv", csv)
+        .send()
+        .await?;
+    let athena = stack
+        .athena
+        .as_ref()
+        .context("the stack has an Athena stand-in")?
+        .url()
+        .to_owned();
     let endpoint = stack.s3_endpoint();
     let mut flags = stack.auth_flags();
     flags.extend(
         [
-            "--jwt-audience", AUDIENCE, "--s3-endpoint", &endpoint, "--credentials", "web-identity",
-            "--sts-endpoint", &endpoint, "--role-arn-claim", "role_arn", "--athena-endpoint", &athena,
-            "--glue-endpoint", &athena, "--athena-output-location", SQL_RESULTS,
+            "--jwt-audience",
+            AUDIENCE,
+            "--s3-endpoint",
+            &endpoint,
+            "--credentials",
+            "web-identity",
+            "--sts-endpoint",
+            &endpoint,
+            "--role-arn-claim",
+            "role_arn",
+            "--athena-endpoint",
+            &athena,
+            "--glue-endpoint",
+            &athena,
+            "--athena-output-location",
+            SQL_RESULTS,
         ]
         .map(String::from),
     );
@@ -107,7 +129,14 @@ pub async fn rows(http: &reqwest::Client) -> Result<Vec<String>> {
 
     let keys = assume_role(&endpoint, &role_arn, &stack.identity.sign(&claims)).await?;
     let mut command = tokio::process::Command::new(path_from_env("QUILT_MCP_ATHENA_PYTHON")?);
-    command.args(["-c", DIRECT, &athena, quilt_mcp_tests::s3::REGION, &keys.to_string(), SQL_RESULTS]);
+    command.args([
+        "-c",
+        DIRECT,
+        &athena,
+        quilt_mcp_tests::s3::REGION,
+        &keys.to_string(),
+        SQL_RESULTS,
+    ]);
     command.arg(SAMPLES.to_string()).arg(QUERY);
     let output = command.output().await?;
     if !output.status.success() {
@@ -115,11 +144,17 @@ pub async fn rows(http: &reqwest::Client) -> Result<Vec<String>> {
     }
     let seconds: Vec<f64> = serde_json::from_slice(&output.stdout)?;
     let direct: Vec<Duration> = seconds.into_iter().map(Duration::from_secs_f64).collect();
-    let (through, direct) = (super::median_and_p99(through), super::median_and_p99(direct));
+    let (through, direct) = (
+        super::median_and_p99(through),
+        super::median_and_p99(direct),
+    );
     drop(host);
     drop(stack);
     Ok(vec![
-        super::one_row("athena_query_execute: GROUP BY over 1,000 rows, through the server", through),
+        super::one_row(
+            "athena_query_execute: GROUP BY over 1,000 rows, through the server",
+            through,
+        ),
         super::one_row("the same query by boto3, straight to the stand-in", direct),
         String::new(),
         format!(
