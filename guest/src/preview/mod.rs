@@ -76,7 +76,7 @@ pub struct Table {
 
 /// Rows of cells, each any JSON value — said as a schema, since a bare `true` (what a
 /// `Value` would get) is refused by clients that map schemas onto narrower dialects.
-fn rows_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+pub fn rows_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
     schemars::json_schema!({
         "type": "array",
         "items": {

@@ -138,6 +138,7 @@ pub struct QueryResult {
     state: String,
     columns: Vec<Column>,
     /// Rows of values (numbers and booleans typed, NULL as null), for output_format json.
+    #[schemars(schema_with = "crate::preview::rows_schema")]
     rows: Vec<Vec<Value>>,
     /// The rows as CSV or Markdown, for those output formats.
     text: Option<String>,
