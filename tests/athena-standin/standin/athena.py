@@ -11,9 +11,6 @@ import time
 import uuid
 from dataclasses import dataclass, field
 
-import boto3
-from botocore.config import Config
-
 from . import engine
 from .catalog import GLUE_CATALOG
 from .errors import ApiError, invalid
@@ -179,15 +176,7 @@ class Athena:
             for row in rows:
                 out.write("\t".join("" if v is None else v for v in row) + "\n")
         bucket, _, key = execution.output[len("s3://"):].partition("/")
-        s3 = boto3.client(
-            "s3",
-            endpoint_url=self.s3_endpoint,
-            region_name=self.region,
-            aws_access_key_id=caller.access_key_id,
-            aws_secret_access_key=caller.secret_access_key,
-            aws_session_token=caller.session_token,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
+        s3 = caller.s3(self.s3_endpoint, self.region)
         try:
             s3.put_object(Bucket=bucket, Key=key, Body=out.getvalue().encode())
             s3.put_object(Bucket=bucket, Key=key + ".metadata", Body=b"")

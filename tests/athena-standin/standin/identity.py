@@ -15,9 +15,11 @@ import hmac
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 
+import boto3
 import jwt
 from botocore.auth import SigV4Auth
 from botocore.awsrequest import AWSRequest
+from botocore.config import Config
 from botocore.credentials import Credentials
 
 from .errors import ApiError
@@ -34,6 +36,18 @@ class Caller:
     # The OIDC subject the session was issued for, and the role it assumed.
     subject: str
     role: str
+
+    def s3(self, endpoint: str, region: str):
+        """An S3 client acting as this caller (path-style, as SeaweedFS is addressed)."""
+        return boto3.client(
+            "s3",
+            endpoint_url=endpoint,
+            region_name=region,
+            aws_access_key_id=self.access_key_id,
+            aws_secret_access_key=self.secret_access_key,
+            aws_session_token=self.session_token,
+            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
+        )
 
 
 class Verifier:
@@ -57,8 +71,9 @@ class Verifier:
             raise denied("the Authorization header is not a SigV4 one")
         if terminator != "aws4_request" or signed_service != service or region != self.region:
             raise denied(f"the signature's scope must be {self.region}/{service}/aws4_request")
-        if "host" not in signed or "x-amz-date" not in signed:
-            raise denied("the signature must cover the host and x-amz-date headers")
+        # The operation too: a signature must not be replayable as another operation.
+        if not {"host", "x-amz-date", "x-amz-target"} <= set(signed):
+            raise denied("the signature must cover the host, x-amz-date and x-amz-target headers")
         claims = self.session(token)
         sid = claims["sid"]
         expected_key = "ASIA" + hashlib.sha256(f"access-key:{sid}".encode()).hexdigest()[:16]
@@ -88,7 +103,9 @@ class Verifier:
                 "InvalidSignatureException",
                 "The request signature we calculated does not match the signature you provided.",
             )
-        return Caller(access_key, secret, token, claims.get("ext_uid", ""), claims.get("role", ""))
+        if not claims.get("ext_uid"):
+            raise denied("the session names no user (its token has no ext_uid)")
+        return Caller(access_key, secret, token, claims["ext_uid"], claims.get("role", ""))
 
     def session(self, token: str) -> dict:
         try:

@@ -50,6 +50,9 @@ def serve(host: str, port: int, verifier, athena, catalogs) -> None:
             if length is None or not length.isdigit() or int(length) > MAX_BODY:
                 raise ApiError(400, "SerializationException", f"a request body of at most {MAX_BODY} bytes, with its Content-Length")
             body = self.rfile.read(int(length))
+            for name in ("authorization", "x-amz-target", "x-amz-date", "x-amz-security-token", "host"):
+                if len(self.headers.get_all(name) or []) > 1:
+                    raise ApiError(400, "SerializationException", f"the {name} header appears more than once")
             target = self.headers.get("x-amz-target", "")
             if target not in table:
                 raise ApiError(400, "UnknownOperationException", f"unknown operation {target[:100]!r}")

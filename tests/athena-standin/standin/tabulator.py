@@ -13,9 +13,7 @@ import re
 import urllib.parse
 import urllib.request
 
-import boto3
 import yaml
-from botocore.config import Config
 
 from .catalog import Table
 
@@ -107,15 +105,7 @@ class Tabulator:
         )
 
     def s3(self, caller):
-        return boto3.client(
-            "s3",
-            endpoint_url=self.s3_endpoint,
-            region_name=self.region,
-            aws_access_key_id=caller.access_key_id,
-            aws_secret_access_key=caller.secret_access_key,
-            aws_session_token=caller.session_token,
-            config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}),
-        )
+        return caller.s3(self.s3_endpoint, self.region)
 
     @staticmethod
     def packages(s3, bucket: str) -> list:
