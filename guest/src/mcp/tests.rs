@@ -973,6 +973,31 @@ fn a_tool_outside_the_grant_is_refused_without_running() {
 }
 
 #[test]
+fn a_held_bucket_queries_only_the_glue_catalog_before_sending() {
+    let context = granted(&["athena_query_execute"], Some("raw"));
+    let http = FakeHttp::default();
+    let body = request(
+        "tools/call",
+        json!({"name": "athena_query_execute", "arguments": {
+            "query": "SELECT * FROM other_bucket.t", "data_catalog_name": "quilt_tabulator"}}),
+    );
+    let reply = json_of(&post_with(
+        &RequestHeaders::default(),
+        &body,
+        &context,
+        &http,
+    ));
+    let text = reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reply["result"]["isError"] == true && text.contains("held to the bucket raw"),
+        "{reply}"
+    );
+    assert!(http.sent.borrow().is_empty(), "nothing reaches Athena");
+}
+
+#[test]
 fn a_held_bucket_refuses_every_other_before_sending() {
     let context = granted(
         &[

@@ -10,7 +10,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::results::{self, Column, Cursor};
-use super::{default_catalog, name_argument};
+use super::{default_catalog, is_glue, name_argument};
 use crate::athena::Athena;
 use crate::athena::query::{Start, State, Status};
 use crate::athena::statement;
@@ -155,6 +155,19 @@ pub struct QueryResult {
 
 fn execute(env: &Env<'_>, args: ExecuteArgs) -> Result<QueryResult, ToolError> {
     let catalog = name_argument(&args.data_catalog_name, "data_catalog_name")?;
+    // On a connection held to one bucket, S3 refuses the Glue catalog's other buckets (the
+    // credentials are held to it); another catalog's connector may read with its own rights,
+    // so only tabulator_bucket_query, which names the bucket, reaches Tabulator there.
+    if let Some(held) = env.context.grant().bucket
+        && !is_glue(&catalog)
+    {
+        return Err(ToolError::Argument {
+            name: "data_catalog_name",
+            problem: format!(
+                "this connection is held to the bucket {held}, where only the Glue catalog (AwsDataCatalog) is queried here; use tabulator_bucket_query for {held}'s Tabulator tables"
+            ),
+        });
+    }
     let database = optional_name(&args.database_name, "database_name")?;
     run(
         env,
