@@ -51,6 +51,7 @@ impl Default for FakeContext {
                     athena_endpoint: "http://127.0.0.1:9400".into(),
                     glue_endpoint: "http://127.0.0.1:9400".into(),
                     workgroup: "primary".into(),
+                    other_workgroups: vec!["slow".into()],
                     output_location: Some("s3://results/athena/".into()),
                     tabulator_catalog: Some("quilt_tabulator".into()),
                     wait_ms: 2_000,

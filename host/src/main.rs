@@ -54,7 +54,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     config
         .deployment
         .sql
-        .settle_wait(config.sandbox.request_timeout_ms)?;
+        .settle(config.sandbox.request_timeout_ms)?;
     let sandbox = Sandbox::from_config(&config.sandbox, config.deployment.egress()?)?;
     let egress: Vec<String> = sandbox
         .egress()
@@ -76,6 +76,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         credentials,
         registry_token,
     ));
+    deployment.check_policy_fits()?;
     let authorization_server = config.auth.advertised_authorization_server();
     let app = Arc::new(App::new(
         &config.server,

@@ -7,6 +7,7 @@ Usage: athena_clients.py ENDPOINT REGION CREDENTIALS_JSON OUTPUT_LOCATION
 import json
 import sys
 import time
+import uuid
 
 import boto3
 import botocore
@@ -75,7 +76,9 @@ say("malformed", code=error_code(lambda: athena.start_query_execution(QueryStrin
 say("too_many_results", code=error_code(lambda: athena.get_query_results(QueryExecutionId=query_id, MaxResults=1001)))
 if "other" in creds:
     other = client("athena", creds["other"])
+    # As in Athena, an id is found by any caller of the account; S3 guards the results.
     say("other_callers_query", code=error_code(lambda: other.get_query_execution(QueryExecutionId=query_id)))
+    say("no_such_query", code=error_code(lambda: other.get_query_execution(QueryExecutionId=str(uuid.uuid4()))))
 unsigned = boto3.client("athena", endpoint_url=endpoint, region_name=region, config=botocore.config.Config(signature_version=botocore.UNSIGNED))
 say("unsigned", code=error_code(lambda: unsigned.list_data_catalogs()))
 forged = dict(creds, sk="A" * 44)

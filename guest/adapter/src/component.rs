@@ -107,6 +107,7 @@ impl request_context::Guest for Adapter {
                 athena_endpoint: url_for_guest(&athena),
                 glue_endpoint: url_for_guest(&glue),
                 workgroup: "primary".into(),
+                other_workgroups: Vec::new(),
                 output_location: None,
                 tabulator_catalog: None,
                 wait_ms: SQL_WAIT_MS,

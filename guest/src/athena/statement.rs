@@ -12,11 +12,20 @@
 //! `\r` and sqlparser does not. A statement this parser cannot read is refused even if Athena
 //! could run it. The parse is the first line only: the credentials a request carries (its IAM
 //! session policy) and the workgroup are what Athena itself enforces.
+//!
+//! A [`Scope`] bounds which catalogs and databases a statement's names may reach: a
+//! connection held to one bucket queries only the Glue catalog (another catalog's connector
+//! reads with its own rights, not the held credentials), and `tabulator_bucket_query` only its
+//! bucket's tables. Names are compared as Trino compares them, case-folded; a name made by
+//! a function is refused there, and so is a SHOW that lists catalogs or databases, and any
+//! statement that writes (not every name such statements hold is visited by the parser).
 
 use std::fmt;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{Query, SetExpr, Statement, TableFactor, Visit, Visitor};
+use sqlparser::ast::{
+    ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor, visit_relations,
+};
 use sqlparser::dialect::Dialect;
 use sqlparser::parser::{Parser, ParserError};
 
@@ -52,9 +61,37 @@ impl Kind {
     }
 }
 
+/// How far a statement's table names may reach.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Scope<'a> {
+    /// Any catalog and database the caller's credentials reach.
+    Anywhere,
+    /// Only this catalog (its databases are reached as the caller).
+    Catalog(&'a str),
+    /// Only this database of this catalog.
+    Database { catalog: &'a str, database: &'a str },
+}
+
+impl fmt::Display for Scope<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Anywhere => f.write_str("anywhere"),
+            Self::Catalog(catalog) => write!(f, "the catalog {catalog}"),
+            Self::Database { catalog, database } => {
+                write!(f, "the database {database} of the catalog {catalog}")
+            }
+        }
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SqlError {
     Empty,
+    /// A name reaches beyond the statement's scope.
+    Beyond {
+        name: String,
+        scope: String,
+    },
     TooLong(usize),
     ControlCharacter(usize),
     Several(usize),
@@ -75,6 +112,10 @@ impl fmt::Display for SqlError {
             ),
             Self::Several(count) => write!(f, "it holds {count} statements; send one at a time"),
             Self::Parse(problem) => write!(f, "it does not parse: {problem}"),
+            Self::Beyond { name, scope } => write!(
+                f,
+                "it names {name}, and here statements reach only {scope}; name tables there, or use athena_query_execute on a connection that is not held to one bucket"
+            ),
         }
     }
 }
@@ -105,8 +146,8 @@ impl Dialect for AthenaDialect {
     }
 }
 
-/// What `sql` is, or why it cannot be read.
-pub fn classify(sql: &str) -> Result<Kind, SqlError> {
+/// What `sql` is, or why it cannot be read or reaches beyond `scope`.
+pub fn classify(sql: &str, scope: Scope<'_>) -> Result<Kind, SqlError> {
     if sql.trim().is_empty() {
         return Err(SqlError::Empty);
     }
@@ -125,9 +166,84 @@ pub fn classify(sql: &str) -> Result<Kind, SqlError> {
         .and_then(|mut parser| parser.parse_statements())
         .map_err(|e| SqlError::Parse(parse_problem(e)))?;
     match statements.as_slice() {
-        [statement] => Ok(kind_of(statement)),
+        [statement] => {
+            stays_within(statement, scope)?;
+            Ok(kind_of(statement))
+        }
         [] => Err(SqlError::Empty),
         several => Err(SqlError::Several(several.len())),
+    }
+}
+
+/// Whether every name `statement` reaches lies within `scope`.
+fn stays_within(statement: &Statement, scope: Scope<'_>) -> Result<(), SqlError> {
+    if scope == Scope::Anywhere {
+        return Ok(());
+    }
+    let beyond = |name: String| SqlError::Beyond {
+        name,
+        scope: scope.to_string(),
+    };
+    // SHOW TABLES IN x and SHOW VIEWS IN x name a database, not a table; SHOW CATALOGS,
+    // SCHEMAS and the like list what lies beyond any one database. Statements other than
+    // these and queries are not run in a scope: not every name they hold is visited.
+    let names_database = match statement {
+        Statement::ShowTables { .. } | Statement::ShowViews { .. } => true,
+        Statement::ShowCreate { obj_name, .. } if !reaches(obj_name, false, scope) => {
+            return Err(beyond(obj_name.to_string().chars().take(200).collect()));
+        }
+        Statement::Query(_)
+        | Statement::Explain { .. }
+        | Statement::ExplainTable { .. }
+        | Statement::ShowColumns { .. }
+        | Statement::ShowCreate { .. } => false,
+        _ => return Err(beyond(first_words(statement))),
+    };
+    let outcome = visit_relations(statement, |name| {
+        match reaches(name, names_database, scope) {
+            true => ControlFlow::Continue(()),
+            false => ControlFlow::Break(name.to_string()),
+        }
+    });
+    match outcome {
+        ControlFlow::Break(name) => Err(beyond(name.chars().take(200).collect())),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// Whether `name` (of a table, or of a database when `names_database`) lies within `scope`.
+fn reaches(name: &ObjectName, names_database: bool, scope: Scope<'_>) -> bool {
+    let Some(mut parts) = name
+        .0
+        .iter()
+        .map(|part| part.as_ident().map(|ident| ident.value.to_lowercase()))
+        .collect::<Option<Vec<_>>>()
+    else {
+        return false;
+    };
+    if names_database {
+        parts.push(String::new());
+    }
+    let same = |part: &String, wanted: &str| part.eq_ignore_ascii_case(wanted);
+    match (parts.as_slice(), scope) {
+        (_, Scope::Anywhere) => true,
+        ([_table], _) => true,
+        ([_database, _table], Scope::Catalog(_)) => true,
+        ([catalog, _database, _table], Scope::Catalog(wanted)) => same(catalog, wanted),
+        (
+            [database, _table],
+            Scope::Database {
+                database: wanted, ..
+            },
+        ) => same(database, wanted),
+        (
+            [catalog, database, _table],
+            Scope::Database {
+                catalog: c,
+                database: d,
+            },
+        ) => same(catalog, c) && same(database, d),
+        _ => false,
     }
 }
 
@@ -200,7 +316,7 @@ impl Visitor for NestedWrites {
     }
 
     fn pre_visit_statement(&mut self, statement: &Statement) -> ControlFlow<()> {
-        if !matches!(statement, Statement::Query(_)) && kind_of_shallow(statement).is_none() {
+        if !reads_only_when_nested(statement) {
             self.0 = Some(first_words(statement));
             return ControlFlow::Break(());
         }
@@ -225,14 +341,13 @@ impl Visitor for NestedWrites {
 }
 
 /// The read-only statement kinds that may appear inside others (EXPLAIN's own statement).
-fn kind_of_shallow(statement: &Statement) -> Option<()> {
+fn reads_only_when_nested(statement: &Statement) -> bool {
     matches!(
         statement,
         Statement::Query(_)
             | Statement::Explain { analyze: false, .. }
             | Statement::ExplainTable { .. }
     )
-    .then_some(())
 }
 
 fn writes_in(body: &SetExpr) -> Option<String> {
@@ -265,7 +380,11 @@ fn first_words_of(text: &str) -> String {
 
 #[cfg(test)]
 mod tests {
-    use super::{Kind, SqlError, classify};
+    use super::{Kind, Scope, SqlError};
+
+    fn classify(sql: &str) -> Result<Kind, SqlError> {
+        super::classify(sql, Scope::Anywhere)
+    }
 
     #[test]
     fn queries_show_describe_and_explain_only_read() {
@@ -351,5 +470,61 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(classify("SELEC 1"), Err(SqlError::Parse(_))));
+    }
+
+    #[test]
+    fn a_scope_bounds_the_catalogs_and_databases_names_reach() {
+        let glue = Scope::Catalog("AwsDataCatalog");
+        let bucket = Scope::Database {
+            catalog: "quilt_tabulator",
+            database: "alpha",
+        };
+        for (sql, scope) in [
+            ("SELECT * FROM t", glue),
+            ("SELECT * FROM lake.t JOIN other.u ON true", glue),
+            (r#"SELECT * FROM "awsdatacatalog".lake.t"#, glue),
+            ("WITH a AS (SELECT 1) SELECT * FROM a", bucket),
+            ("SELECT * FROM gene_counts", bucket),
+            ("SELECT * FROM ALPHA.gene_counts", bucket),
+            (
+                r#"SELECT * FROM "quilt_tabulator"."alpha"."gene_counts""#,
+                bucket,
+            ),
+            ("DESCRIBE gene_counts", bucket),
+            ("SHOW TABLES", bucket),
+            ("SHOW TABLES IN alpha", bucket),
+            ("SHOW COLUMNS IN gene_counts", bucket),
+            ("SHOW CREATE TABLE gene_counts", bucket),
+        ] {
+            assert!(super::classify(sql, scope).is_ok(), "{sql} within {scope}");
+        }
+        for (sql, scope) in [
+            ("SELECT * FROM quilt_tabulator.beta.t", glue),
+            (
+                "SELECT * FROM t WHERE x IN (SELECT x FROM other.db.t)",
+                glue,
+            ),
+            ("SELECT * FROM beta.gene_counts", bucket),
+            (
+                "SELECT * FROM gene_counts UNION SELECT * FROM beta.t",
+                bucket,
+            ),
+            ("SELECT * FROM awsdatacatalog.alpha.t", bucket),
+            ("SELECT * FROM a.b.c.d", glue),
+            ("DESCRIBE beta.t", bucket),
+            ("SHOW TABLES IN beta", bucket),
+            ("SHOW TABLES IN quilt_tabulator.beta", bucket),
+            ("SHOW SCHEMAS", bucket),
+            ("SHOW CATALOGS", glue),
+            ("EXPLAIN SELECT * FROM beta.t", bucket),
+            ("SHOW CREATE TABLE beta.t", bucket),
+            ("CREATE TABLE x AS SELECT 1", glue),
+        ] {
+            match super::classify(sql, scope) {
+                Err(SqlError::Beyond { scope: named, .. }) => assert_eq!(named, scope.to_string()),
+                Err(SqlError::Parse(_)) => {}
+                other => panic!("{sql} within {scope}: {other:?}"),
+            }
+        }
     }
 }

@@ -994,6 +994,26 @@ fn a_held_bucket_queries_only_the_glue_catalog_before_sending() {
         reply["result"]["isError"] == true && text.contains("held to the bucket raw"),
         "{reply}"
     );
+    // Nor may the statement name another catalog itself.
+    let body = request(
+        "tools/call",
+        json!({"name": "athena_query_execute", "arguments": {
+            "query": "SELECT * FROM lake.t JOIN \"Quilt_Tabulator\".other_bucket.u ON true"}}),
+    );
+    let reply = json_of(&post_with(
+        &RequestHeaders::default(),
+        &body,
+        &context,
+        &http,
+    ));
+    let text = reply["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        reply["result"]["isError"] == true
+            && text.contains("reach only the catalog AwsDataCatalog"),
+        "{reply}"
+    );
     assert!(http.sent.borrow().is_empty(), "nothing reaches Athena");
 }
 

@@ -21,7 +21,7 @@ use connection::intersection;
 pub use connection::{ConnectionError, Narrowing};
 pub use permissions::Permissions;
 pub use scopes::ScopeNames;
-pub use session_policy::{SessionPolicy, partition};
+pub use session_policy::{ResultsAccess, SessionPolicy, SqlAccess, partition};
 
 use crate::auth::Caller;
 use crate::oauth::BridgeScope;

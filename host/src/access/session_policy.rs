@@ -19,11 +19,26 @@ pub struct SessionPolicy {
     sql: Option<SqlAccess>,
 }
 
-/// What running SQL adds: Athena and Glue, and writing results under the output location
-/// (bucket, prefix) when the deployment names one.
+/// What running SQL adds to a request's policy (see [`SessionPolicy::with_sql`]).
 #[derive(Debug, Clone, PartialEq, Eq)]
-struct SqlAccess {
-    results: Option<(String, String)>,
+pub struct SqlAccess {
+    /// Workgroups queries may start in (a workgroup sets a query's limits and costs).
+    pub workgroups: Vec<String>,
+    /// Where Athena writes this caller's results, when the deployment names a location.
+    pub results: Option<ResultsAccess>,
+    /// Whether a Tabulator catalog is queried: Athena runs its connector (a Lambda
+    /// function) as the caller.
+    pub tabulator: bool,
+    /// Whether statements other than queries may run: CREATE TABLE AS, INSERT and the like
+    /// change Glue's tables.
+    pub writes: bool,
+}
+
+/// This caller's own place for query results, under the deployment's location.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ResultsAccess {
+    pub bucket: String,
+    pub own_prefix: String,
 }
 
 impl SessionPolicy {
@@ -35,13 +50,13 @@ impl SessionPolicy {
         }
     }
 
-    /// The same, able to run SQL: Athena's query and metadata calls, Glue's reads, and S3
-    /// writes under `results` (bucket, prefix), where Athena puts each query's results as
-    /// the caller. Tables are read with the S3 reads the policy already allows.
-    pub fn with_sql(self, results: Option<(&str, &str)>) -> Self {
-        let results = results.map(|(bucket, prefix)| (bucket.to_owned(), prefix.to_owned()));
+    /// The same, able to run SQL: Athena's query calls in the allowed workgroups, its and
+    /// Glue's metadata reads, and S3 writes and reads under the caller's own results prefix,
+    /// where Athena puts each query's results as the caller. Tables are read with the S3
+    /// reads the policy already allows — except other callers' results.
+    pub fn with_sql(self, sql: SqlAccess) -> Self {
         Self {
-            sql: Some(SqlAccess { results }),
+            sql: Some(sql),
             ..self
         }
     }
@@ -92,22 +107,8 @@ impl SessionPolicy {
             }
         }
         if let Some(sql) = &self.sql {
-            statements.push(allow(
-                &[
-                    "athena:StartQueryExecution",
-                    "athena:StopQueryExecution",
-                    "athena:Get*",
-                    "athena:List*",
-                    "glue:Get*",
-                ],
-                &["*"],
-            ));
-            if let Some((bucket, prefix)) = &sql.results {
-                let (results, objects) = (arn(bucket), arn(&format!("{bucket}/{prefix}*")));
-                statements.push(allow(
-                    &["s3:PutObject", "s3:GetObject", "s3:GetBucketLocation"],
-                    &[&results, &objects],
-                ));
+            statements.extend(sql.statements(partition));
+            if sql.results.is_some() {
                 kms.push("kms:GenerateDataKey");
             }
         }
@@ -120,6 +121,86 @@ impl SessionPolicy {
             "Condition": {"StringLike": {"kms:ViaService": "s3.*"}},
         }));
         json!({"Version": "2012-10-17", "Statement": statements}).to_string()
+    }
+}
+
+impl ResultsAccess {
+    /// The caller's own place, as Athena's `OutputLocation`.
+    pub fn own_location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.own_prefix)
+    }
+}
+
+impl SqlAccess {
+    /// Exact actions, so that credentials able to run SQL reach no other part of Athena or
+    /// Glue (no query history of the workgroup, no Glue connections and their passwords).
+    fn statements(&self, partition: &str) -> Vec<serde_json::Value> {
+        let allow = |actions: &[&str], resources: &[String]| json!({"Effect": "Allow", "Action": actions, "Resource": resources});
+        let workgroups: Vec<String> = self
+            .workgroups
+            .iter()
+            .map(|name| format!("arn:{partition}:athena:*:*:workgroup/{name}"))
+            .collect();
+        let everything = ["*".to_owned()];
+        let mut statements = vec![
+            allow(
+                &[
+                    "athena:StartQueryExecution",
+                    "athena:StopQueryExecution",
+                    "athena:GetQueryExecution",
+                    "athena:GetQueryResults",
+                ],
+                &workgroups,
+            ),
+            allow(
+                &[
+                    "athena:ListDataCatalogs",
+                    "athena:GetDataCatalog",
+                    "athena:ListDatabases",
+                    "athena:GetDatabase",
+                    "athena:ListTableMetadata",
+                    "athena:GetTableMetadata",
+                    "glue:GetDatabase",
+                    "glue:GetDatabases",
+                    "glue:GetTable",
+                    "glue:GetTables",
+                    "glue:GetPartition",
+                    "glue:GetPartitions",
+                    "glue:BatchGetPartition",
+                ],
+                &everything,
+            ),
+        ];
+        if self.tabulator {
+            let connectors = [format!("arn:{partition}:lambda:*:*:function:*")];
+            statements.push(allow(&["lambda:InvokeFunction"], &connectors));
+        }
+        if self.writes {
+            statements.push(allow(
+                &[
+                    "glue:CreateTable",
+                    "glue:UpdateTable",
+                    "glue:DeleteTable",
+                    "glue:CreatePartition",
+                    "glue:BatchCreatePartition",
+                    "glue:DeletePartition",
+                    "glue:BatchDeletePartition",
+                ],
+                &everything,
+            ));
+        }
+        if let Some(results) = &self.results {
+            let arn = |path: &str| format!("arn:{partition}:s3:::{path}");
+            let own = [
+                arn(&results.bucket),
+                arn(&format!("{}/{}*", results.bucket, results.own_prefix)),
+            ];
+            statements.push(allow(
+                &["s3:PutObject", "s3:GetObject", "s3:GetBucketLocation"],
+                &own,
+            ));
+        }
+        statements
     }
 }
 
@@ -144,7 +225,7 @@ mod tests {
     use quilt_mcp_policy::tools::Permission;
     use serde_json::{Value, json};
 
-    use super::{SessionPolicy, partition};
+    use super::{ResultsAccess, SessionPolicy, SqlAccess, partition};
     use crate::access::Permissions;
 
     fn statements(policy: &SessionPolicy) -> Vec<Value> {
@@ -184,51 +265,78 @@ mod tests {
         assert!(SessionPolicy::new(Permissions::none(), None).allows_nothing());
     }
 
+    fn sql(results: Option<(&str, &str)>) -> SqlAccess {
+        SqlAccess {
+            workgroups: vec!["primary".into()],
+            results: results.map(|(bucket, own)| ResultsAccess {
+                bucket: bucket.into(),
+                own_prefix: own.into(),
+            }),
+            tabulator: false,
+            writes: false,
+        }
+    }
+
+    fn with_action<'a>(statements: &'a [Value], action: &str) -> Vec<&'a Value> {
+        statements
+            .iter()
+            .filter(|s| s["Action"].as_array().unwrap().contains(&json!(action)))
+            .collect()
+    }
+
     #[test]
-    fn sql_adds_athena_glue_reads_and_the_results_prefix_only() {
+    fn sql_adds_exact_athena_and_glue_reads_and_the_callers_results_only() {
         let read = of(&[Permission::Read], Some("raw"));
         assert_ne!(
-            read.clone().with_sql(None),
+            read.clone().with_sql(sql(None)),
             read,
             "SQL is part of what tells policies apart"
         );
-        let policy = read.with_sql(Some(("results", "athena/")));
+        let policy = read.with_sql(sql(Some(("results", "athena/callers/a/"))));
         let statements = statements(&policy);
-        let sql = statements
-            .iter()
-            .find(|s| {
-                s["Action"]
-                    .as_array()
-                    .unwrap()
-                    .contains(&json!("athena:StartQueryExecution"))
-            })
-            .unwrap();
-        assert!(!sql["Action"].as_array().unwrap().iter().any(|a| {
-            let a = a.as_str().unwrap();
-            a.starts_with("glue:") && !a.starts_with("glue:Get")
-        }));
-        let puts: Vec<&Value> = statements
-            .iter()
-            .filter(|s| {
-                s["Action"]
-                    .as_array()
-                    .unwrap()
-                    .contains(&json!("s3:PutObject"))
-            })
-            .collect();
+        let start = with_action(&statements, "athena:StartQueryExecution");
+        assert_eq!(
+            start[0]["Resource"],
+            json!(["arn:aws:athena:*:*:workgroup/primary"])
+        );
+        let all = actions(&policy);
+        for never in [
+            "athena:ListQueryExecutions",
+            "glue:GetConnection",
+            "glue:CreateTable",
+            "lambda:InvokeFunction",
+        ] {
+            assert!(!all.iter().any(|a| a == never), "{never}");
+        }
+        assert!(
+            all.iter().all(|a| !a.contains('*') || a.starts_with("s3:")),
+            "{all:?}"
+        );
+        let puts = with_action(&statements, "s3:PutObject");
         assert_eq!(
             puts.len(),
             1,
-            "a read-only request writes only query results"
+            "a read-only request writes only its query results"
         );
         assert_eq!(
             puts[0]["Resource"],
-            json!(["arn:aws:s3:::results", "arn:aws:s3:::results/athena/*"])
+            json!([
+                "arn:aws:s3:::results",
+                "arn:aws:s3:::results/athena/callers/a/*"
+            ])
         );
-        let longest = of(Permission::ALL.as_slice(), Some(&"b".repeat(63)))
-            .with_sql(Some((&"r".repeat(63), &"p/".repeat(100))))
-            .document("aws-us-gov");
-        assert!(longest.len() < 2048, "{}", longest.len());
+    }
+
+    #[test]
+    fn tabulator_and_sql_writes_add_their_own_actions() {
+        let policy = of(&[Permission::Read, Permission::Write], None).with_sql(SqlAccess {
+            tabulator: true,
+            writes: true,
+            ..sql(None)
+        });
+        let all = actions(&policy);
+        assert!(all.iter().any(|a| a == "lambda:InvokeFunction"), "{all:?}");
+        assert!(all.iter().any(|a| a == "glue:CreateTable"), "{all:?}");
     }
 
     #[test]

@@ -10,7 +10,8 @@ use quilt_mcp_policy::settings::url_for_guest;
 use url::Url;
 
 use super::EgressPolicy;
-use super::sql::{SqlConfig, SqlDeployment};
+use super::sql::{SqlConfig, SqlConfigError, SqlDeployment};
+use crate::access::partition;
 use crate::credentials::{CredentialSource, RegistryToken};
 
 /// Deployment-wide facts shared by every request (read-only).
@@ -52,6 +53,17 @@ impl Deployment {
             buckets: quilt.buckets.clone(),
             sql: SqlDeployment::new(&config.sql, &config.s3.region),
         }
+    }
+}
+
+impl Deployment {
+    /// Refuses, at start-up, a deployment whose web-identity requests STS would refuse for
+    /// the length of their session policy.
+    pub fn check_policy_fits(&self) -> Result<(), SqlConfigError> {
+        if self.credentials.name() != "web-identity" {
+            return Ok(());
+        }
+        self.sql.check_policy_fits(partition(&self.region))
     }
 }
 

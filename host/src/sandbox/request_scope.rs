@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use super::bindings::request_context as wit;
 use super::deployment::Deployment;
-use crate::access::Grant;
+use crate::access::{Grant, SqlAccess};
 use crate::auth::Caller;
 use crate::credentials::CredentialError;
 
@@ -29,6 +29,19 @@ impl RequestScope {
     }
 }
 
+impl RequestScope {
+    fn sql_access(&self) -> SqlAccess {
+        let caller = self.caller.as_ref();
+        let who = caller.map(|caller| (caller.issuer.as_str(), caller.subject.as_str()));
+        self.deployment.sql.access(who, self.sql_writes())
+    }
+
+    /// Statements other than queries: the token's write scope and the deployment's leave.
+    fn sql_writes(&self) -> bool {
+        self.grant.may_write() && self.deployment.sql.allow_writes
+    }
+}
+
 impl wit::Host for RequestScope {
     fn get_caller(&mut self) -> Option<wit::Caller> {
         self.caller.as_ref().map(|caller| wit::Caller {
@@ -45,8 +58,7 @@ impl wit::Host for RequestScope {
         let source = &self.deployment.credentials;
         let mut policy = self.grant.session_policy();
         if self.grant.uses_athena() {
-            let results = self.deployment.sql.output_location.as_ref();
-            policy = policy.with_sql(results.map(|at| (at.bucket.as_str(), at.prefix.as_str())));
+            policy = policy.with_sql(self.sql_access());
         }
         if policy.allows_nothing() {
             // No tool this request may call touches S3, so neither may anything else.
@@ -101,7 +113,7 @@ impl wit::Host for RequestScope {
     }
 
     fn get_settings(&mut self) -> wit::Settings {
-        let deployment = &self.deployment;
+        let deployment = self.deployment.clone();
         wit::Settings {
             region: deployment.region.clone(),
             s3_endpoint: deployment.s3_endpoint.clone(),
@@ -112,8 +124,9 @@ impl wit::Host for RequestScope {
             sql: wit::SqlSettings {
                 athena_endpoint: deployment.sql.athena_endpoint.clone(),
                 glue_endpoint: deployment.sql.glue_endpoint.clone(),
-                workgroup: deployment.sql.workgroup.clone(),
-                output_location: deployment.sql.output_location.as_ref().map(|at| at.uri()),
+                workgroup: deployment.sql.workgroups[0].clone(),
+                other_workgroups: deployment.sql.workgroups[1..].to_vec(),
+                output_location: self.sql_access().results.map(|at| at.own_location()),
                 tabulator_catalog: deployment.sql.tabulator_catalog.clone(),
                 wait_ms: deployment.sql.wait_ms,
             },
@@ -124,7 +137,7 @@ impl wit::Host for RequestScope {
         wit::Grant {
             tools: self.grant.tools(),
             bucket: self.grant.bucket().map(str::to_owned),
-            sql_writes: self.grant.may_write() && self.deployment.sql.allow_writes,
+            sql_writes: self.sql_writes(),
         }
     }
 }

@@ -5,7 +5,10 @@
 
 use clap::Args;
 use quilt_mcp_policy::defaults;
+
+use crate::access::{Permissions, ResultsAccess, SessionPolicy, SqlAccess};
 use quilt_mcp_policy::settings::url_for_guest;
+use sha2::{Digest, Sha256};
 use url::Url;
 
 /// The `serve` flags of the SQL tools.
@@ -22,12 +25,21 @@ pub struct SqlConfig {
     pub glue_endpoint: Option<Url>,
 
     /// The Athena workgroup queries run in unless a call names another.
-    #[arg(long, env = "QUILT_MCP_ATHENA_WORKGROUP", default_value = DEFAULT_WORKGROUP)]
+    #[arg(long, env = "QUILT_MCP_ATHENA_WORKGROUP", default_value = DEFAULT_WORKGROUP,
+          value_parser = workgroup_name)]
     pub athena_workgroup: String,
 
+    /// Other workgroups a call may name (repeatable). Web-identity credentials may start
+    /// queries only in these and --athena-workgroup, since a workgroup sets a query's limits.
+    #[arg(long = "athena-workgroup-allow", env = "QUILT_MCP_ATHENA_WORKGROUP_ALLOW",
+          value_delimiter = ',', value_parser = workgroup_name)]
+    pub athena_workgroup_allow: Vec<String>,
+
     /// Where Athena writes query results, s3://bucket/prefix/ (default: the workgroup's own
-    /// location). The credentials of a request that may run SQL may write there, and only
-    /// there beyond what its other tools allow.
+    /// location). Each caller's results go under a sub-prefix of their own
+    /// (`<prefix>callers/<hash of issuer and subject>/`); web-identity credentials may write
+    /// and read there and nowhere else under the prefix. Required with
+    /// --credentials web-identity, whose session policy must name it.
     #[arg(long, env = "QUILT_MCP_ATHENA_OUTPUT_LOCATION", value_parser = OutputLocation::parse)]
     pub athena_output_location: Option<OutputLocation>,
 
@@ -59,6 +71,7 @@ impl Default for SqlConfig {
             athena_endpoint: None,
             glue_endpoint: None,
             athena_workgroup: DEFAULT_WORKGROUP.to_owned(),
+            athena_workgroup_allow: Vec::new(),
             athena_output_location: None,
             tabulator_catalog: None,
             athena_wait_ms: None,
@@ -68,9 +81,10 @@ impl Default for SqlConfig {
 }
 
 impl SqlConfig {
-    /// Settles how long calls wait for a query within `request_timeout_ms`: two thirds of it
-    /// unless given, and never so long that no time is left to fetch and return the rows.
-    pub fn settle_wait(&mut self, request_timeout_ms: u64) -> Result<(), SqlConfigError> {
+    /// Checks the flags together at start-up, and settles how long calls wait for a query
+    /// within `request_timeout_ms`: two thirds of it unless given, and never so long that no
+    /// time is left to fetch and return the rows.
+    pub fn settle(&mut self, request_timeout_ms: u64) -> Result<(), SqlConfigError> {
         let default = u32::try_from(request_timeout_ms * 2 / 3).unwrap_or(u32::MAX);
         let wait_ms = *self.athena_wait_ms.get_or_insert(default);
         if u64::from(wait_ms) * 10 > request_timeout_ms * 9 {
@@ -80,6 +94,17 @@ impl SqlConfig {
             });
         }
         Ok(())
+    }
+
+    /// The workgroups calls may use: the default first.
+    pub fn workgroups(&self) -> Vec<String> {
+        let mut all = vec![self.athena_workgroup.clone()];
+        for other in &self.athena_workgroup_allow {
+            if !all.contains(other) {
+                all.push(other.clone());
+            }
+        }
+        all
     }
 
     pub fn athena_endpoint(&self, region: &str) -> Url {
@@ -100,12 +125,31 @@ fn endpoint(configured: Option<&Url>, service: &str, region: &str) -> Url {
 #[derive(Debug, thiserror::Error)]
 pub enum SqlConfigError {
     #[error(
+        "the session policy of a request that may run SQL would be {0} characters, over the 2,048 STS accepts: name fewer or shorter workgroups (--athena-workgroup-allow) or a shorter --athena-output-location"
+    )]
+    PolicyTooLong(usize),
+    #[error(
         "--athena-wait-ms {wait_ms} leaves no time within --request-timeout-ms {request_timeout_ms} to fetch a query's rows; keep it under 90% of the request timeout"
     )]
     WaitTooLong {
         wait_ms: u32,
         request_timeout_ms: u64,
     },
+}
+
+/// A workgroup name as Athena allows them; it becomes part of an IAM resource ARN.
+fn workgroup_name(text: &str) -> Result<String, String> {
+    let ok = (1..=128).contains(&text.len())
+        && text
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"._-".contains(&b));
+    if ok {
+        Ok(text.to_owned())
+    } else {
+        Err(format!(
+            "{text:?} is not an Athena workgroup name (1 to 128 letters, digits, '.', '_' or '-')"
+        ))
+    }
 }
 
 /// An `s3://bucket/prefix/` location for query results.
@@ -150,8 +194,19 @@ impl OutputLocation {
         })
     }
 
-    pub fn uri(&self) -> String {
-        format!("s3://{}/{}", self.bucket, self.prefix)
+    /// The caller's own place under this one: `callers/` and a hash of who they are, so
+    /// that no subject (which may hold any character) becomes part of a key or a policy.
+    pub fn for_caller(&self, issuer: &str, subject: &str) -> Self {
+        let who = Sha256::new()
+            .chain_update(issuer.len().to_be_bytes())
+            .chain_update(issuer)
+            .chain_update(subject)
+            .finalize();
+        let hex: String = who[..16].iter().map(|b| format!("{b:02x}")).collect();
+        Self {
+            bucket: self.bucket.clone(),
+            prefix: format!("{}callers/{hex}/", self.prefix),
+        }
     }
 }
 
@@ -160,7 +215,8 @@ impl OutputLocation {
 pub struct SqlDeployment {
     pub athena_endpoint: String,
     pub glue_endpoint: String,
-    pub workgroup: String,
+    /// The default workgroup first, then the others calls may name.
+    pub workgroups: Vec<String>,
     pub output_location: Option<OutputLocation>,
     pub tabulator_catalog: Option<String>,
     pub wait_ms: u32,
@@ -172,32 +228,135 @@ impl SqlDeployment {
         Self {
             athena_endpoint: url_for_guest(&config.athena_endpoint(region)),
             glue_endpoint: url_for_guest(&config.glue_endpoint(region)),
-            workgroup: config.athena_workgroup.clone(),
+            workgroups: config.workgroups(),
             output_location: config.athena_output_location.clone(),
             tabulator_catalog: config.tabulator_catalog.clone(),
-            // Settled at start-up (`settle_wait`); unsettled (tests), the default deadline's share.
+            // Settled at start-up (`settle`); unsettled (tests), the default deadline's share.
             wait_ms: config.athena_wait_ms.unwrap_or(20_000),
             allow_writes: config.athena_allow_writes,
         }
     }
 }
 
+impl SqlDeployment {
+    /// What a request that may run SQL may do in AWS: `caller` (issuer, subject) writes and
+    /// reads results in their own place under the output location.
+    pub fn access(&self, caller: Option<(&str, &str)>, writes: bool) -> SqlAccess {
+        let results = self.output_location.as_ref().map(|shared| {
+            let own = match caller {
+                Some((issuer, subject)) => shared.for_caller(issuer, subject),
+                None => shared.clone(),
+            };
+            ResultsAccess {
+                bucket: own.bucket,
+                own_prefix: own.prefix,
+            }
+        });
+        SqlAccess {
+            workgroups: self.workgroups.clone(),
+            results,
+            tabulator: self.tabulator_catalog.is_some(),
+            writes,
+        }
+    }
+
+    /// Refuses, at start-up, a configuration whose longest session policy (every permission,
+    /// a connection held to a bucket of the longest name) STS would refuse on every request.
+    pub fn check_policy_fits(&self, partition: &str) -> Result<(), SqlConfigError> {
+        const STS_POLICY_LIMIT: usize = 2048;
+        let longest_bucket = "b".repeat(63);
+        // Every caller's own place has the same length.
+        let access = self.access(Some(("", "")), self.allow_writes);
+        let document = SessionPolicy::new(Permissions::all(), Some(&longest_bucket))
+            .with_sql(access)
+            .document(partition);
+        if document.len() > STS_POLICY_LIMIT {
+            return Err(SqlConfigError::PolicyTooLong(document.len()));
+        }
+        Ok(())
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{OutputLocation, SqlConfig};
+    use super::{OutputLocation, SqlConfig, SqlDeployment};
 
     #[test]
     fn a_wait_must_leave_time_for_the_rows() {
         let mut config = SqlConfig::default();
-        config.settle_wait(3_000).unwrap();
+        config.settle(3_000).unwrap();
         assert_eq!(config.athena_wait_ms, Some(2_000), "two thirds by default");
         let mut config = SqlConfig {
             athena_wait_ms: Some(20_000),
             ..SqlConfig::default()
         };
-        assert!(config.clone().settle_wait(30_000).is_ok());
-        let refused = config.settle_wait(20_000).unwrap_err().to_string();
+        assert!(config.clone().settle(30_000).is_ok());
+        let refused = config.settle(20_000).unwrap_err().to_string();
         assert!(refused.contains("--athena-wait-ms 20000"), "{refused}");
+    }
+
+    #[test]
+    fn each_caller_has_a_results_prefix_of_their_own() {
+        let shared = OutputLocation::parse("s3://results/athena/").unwrap();
+        let alice = shared.for_caller("https://issuer", "alice");
+        assert_eq!(alice.bucket, "results");
+        assert!(alice.prefix.starts_with("athena/callers/"), "{alice:?}");
+        assert_eq!(alice.prefix.len(), "athena/callers/".len() + 33);
+        assert_eq!(alice, shared.for_caller("https://issuer", "alice"));
+        for other in [
+            shared.for_caller("https://issuer", "bob"),
+            shared.for_caller("https://other", "alice"),
+            // The issuer's length is hashed too: no split of one string reads as another.
+            shared.for_caller("https://issuera", "lice"),
+        ] {
+            assert_ne!(alice.prefix, other.prefix);
+        }
+        let hostile = shared.for_caller("i", "../*\"\n");
+        assert!(
+            hostile
+                .prefix
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b == b'/')
+        );
+        assert!(!hostile.prefix.contains(".."));
+    }
+
+    #[test]
+    fn workgroups_go_into_arns_so_only_athenas_names_pass() {
+        let config = SqlConfig {
+            athena_workgroup_allow: vec!["slow".into(), "primary".into()],
+            ..SqlConfig::default()
+        };
+        assert_eq!(config.workgroups(), ["primary", "slow"]);
+        assert!(super::workgroup_name("team-a_1.x").is_ok());
+        for hostile in ["", "a*", "a/b", "a:b", "a b", &"w".repeat(129)] {
+            assert!(super::workgroup_name(hostile).is_err(), "{hostile}");
+        }
+    }
+
+    #[test]
+    fn a_configuration_whose_policies_sts_would_refuse_does_not_start() {
+        let typical = SqlConfig {
+            athena_workgroup: "QuiltUserAthena-prod".into(),
+            athena_workgroup_allow: vec!["analysts-large".into()],
+            athena_output_location: Some(
+                OutputLocation::parse("s3://quilt-prod-athena-results/mcp/").unwrap(),
+            ),
+            tabulator_catalog: Some("quilt-prod-tabulator".into()),
+            athena_allow_writes: true,
+            ..SqlConfig::default()
+        };
+        let deployment = SqlDeployment::new(&typical, "us-gov-west-1");
+        deployment.check_policy_fits("aws-us-gov").unwrap();
+        let crowded = SqlConfig {
+            athena_workgroup_allow: (0..8).map(|i| format!("{i}{}", "w".repeat(100))).collect(),
+            ..typical
+        };
+        let refused = SqlDeployment::new(&crowded, "us-east-1")
+            .check_policy_fits("aws")
+            .unwrap_err()
+            .to_string();
+        assert!(refused.contains("over the 2,048 STS accepts"), "{refused}");
     }
 
     #[test]
@@ -207,7 +366,6 @@ mod tests {
             (parsed.bucket.as_str(), parsed.prefix.as_str()),
             ("results", "athena/")
         );
-        assert_eq!(parsed.uri(), "s3://results/athena/");
         let long = format!("s3://results/{}/", "p".repeat(300));
         for hostile in [
             "s3://results",

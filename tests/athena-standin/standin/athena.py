@@ -1,6 +1,9 @@
-"""Athena's query executions: started, run on a worker thread, kept in memory with their rows
-(as Athena keeps them, so any client that holds the id can fetch them), results written to
-the output location as `<id>.csv`, as the caller."""
+"""Athena's query executions: started, run on a worker thread, kept in memory with their rows,
+results written to the output location as `<id>.csv`, as the caller.
+
+As in Athena, any signed-in caller may look up, stop or page any execution of the account by
+its id; what keeps one caller from another's results is S3: GetQueryResults first reads the
+results file as the caller, so the caller's credentials must reach it."""
 
 import base64
 import csv
@@ -183,22 +186,33 @@ class Athena:
         except Exception as error:
             raise engine.QueryFailed("PERMISSION_DENIED", f"Access denied when writing output to url: {execution.output} ({error})")
 
-    def owned(self, caller: Caller, body: dict) -> Execution:
+    def find(self, body: dict) -> Execution:
         query_id = body.get("QueryExecutionId")
         with self.lock:
             execution = self.executions.get(query_id) if isinstance(query_id, str) else None
-        # Another caller's execution is as unknown as one that never existed.
-        if execution is None or execution.owner != caller.subject:
+        if execution is None:
             raise invalid(f"QueryExecution {query_id} was not found", "INVALID_INPUT")
         return execution
 
+    def readable(self, execution: Execution, caller: Caller) -> None:
+        """Athena reads results from S3 with the caller's credentials: so does this."""
+        bucket, _, key = execution.output[len("s3://"):].partition("/")
+        try:
+            caller.s3(self.s3_endpoint, self.region).get_object(Bucket=bucket, Key=key, Range="bytes=0-0")
+        except Exception as error:
+            code = getattr(error, "response", {}).get("Error", {}).get("Code", "Unknown")
+            raise invalid(
+                f"Access denied when reading query results at {execution.output} "
+                f"(Service: Amazon S3; Error Code: {code})"
+            )
+
     # GetQueryExecution
     def get(self, caller: Caller, body: dict) -> dict:
-        return {"QueryExecution": self.owned(caller, body).shape()}
+        return {"QueryExecution": self.find(body).shape()}
 
     # StopQueryExecution
     def stop(self, caller: Caller, body: dict) -> dict:
-        execution = self.owned(caller, body)
+        execution = self.find(body)
         with self.lock:
             if execution.state not in TERMINAL:
                 execution.state, execution.completed = "CANCELLED", time.time()
@@ -207,9 +221,10 @@ class Athena:
 
     # GetQueryResults
     def results(self, caller: Caller, body: dict) -> dict:
-        execution = self.owned(caller, body)
+        execution = self.find(body)
         if execution.state != "SUCCEEDED":
             raise invalid(f"Query has not yet finished. Current state: {execution.state}")
+        self.readable(execution, caller)
         limit = body.get("MaxResults", MAX_RESULTS)
         if not isinstance(limit, int) or not 1 <= limit <= MAX_RESULTS:
             raise invalid(f"MaxResults must be between 1 and {MAX_RESULTS}")

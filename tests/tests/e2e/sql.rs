@@ -94,7 +94,11 @@ impl Lake {
             admin.put_object(ALPHA, key, body).send().await?;
         }
         admin
-            .put_object(BETA, "data/secret.csv", "tissue,reads\nsecret,999\n")
+            .put_object(
+                BETA,
+                "data/secret.csv",
+                "tissue,reads\nbobs-own-tissue,999\n",
+            )
             .send()
             .await?;
         put_package(
@@ -206,6 +210,8 @@ impl Lake {
             &format!("s3://{RESULTS}/athena/"),
             "--tabulator-catalog",
             TABULATOR,
+            "--athena-workgroup-allow",
+            "slow",
         ]);
         flags.extend(args(extra));
         let home = tempfile::tempdir()?;
@@ -373,12 +379,20 @@ pub async fn tables_schema_and_an_aggregate_as_the_caller(scenario: &Scenario<'_
         .as_str()
         .context("id")?
         .to_owned();
-    // Athena wrote the results as Alice, where the deployment said.
-    let written = lake
-        .seaweed
-        .admin()
-        .get_object(RESULTS, &format!("athena/{query_id}.csv"))
-        .await?;
+    // Athena wrote the results as Alice, in her own place under the deployment's location.
+    let location = result["output_location"].as_str().context("location")?;
+    let key = location
+        .strip_prefix(&format!("s3://{RESULTS}/"))
+        .with_context(|| location.to_owned())?;
+    let own = key
+        .strip_prefix("athena/callers/")
+        .and_then(|rest| rest.strip_suffix(&format!("/{query_id}.csv")))
+        .with_context(|| location.to_owned())?;
+    ensure!(
+        own.len() == 32 && own.bytes().all(|b| b.is_ascii_hexdigit()),
+        "{location}"
+    );
+    let written = lake.seaweed.admin().get_object(RESULTS, key).await?;
     let written = String::from_utf8(written)?;
     ensure!(
         written.starts_with("\"tissue\",\"total\"\n\"brain\",\"20\""),
@@ -472,7 +486,9 @@ pub async fn a_long_query_hands_back_an_id_another_replica_finishes(
         finished["state"] == "SUCCEEDED" && rows_of(&finished) == [json!([6])],
         "{finished}"
     );
-    // Bob cannot read Alice's query by its id.
+    // Bob cannot read Alice's results by their id, though his role may read every caller's
+    // results and Athena (here the stand-in, as Athena) hands any execution to anyone who
+    // holds its id: they are not in his own results place.
     let bob = client(scenario, &replica, BOB);
     let refused = fail(
         &bob,
@@ -480,7 +496,19 @@ pub async fn a_long_query_hands_back_an_id_another_replica_finishes(
         json!({"query_execution_id": id}),
     )
     .await?;
-    ensure!(refused.contains("not found"), "{refused}");
+    ensure!(refused.contains("not a query of yours"), "{refused}");
+    ensure!(
+        !refused.contains("\"n\""),
+        "no row of Alice's leaks: {refused}"
+    );
+    // A workgroup the server does not run queries in is refused before Athena is asked.
+    let refused = fail(
+        &alice,
+        "athena_query_execute",
+        json!({"query": sql, "database_name": "lake", "workgroup_name": "admin"}),
+    )
+    .await?;
+    ensure!(refused.contains("primary, slow"), "{refused}");
     for hostile in ["../../etc", "a b", &"x".repeat(200)] {
         let refused = fail(
             &bob,
@@ -583,7 +611,10 @@ pub async fn writes_and_other_callers_data_are_refused(scenario: &Scenario<'_>) 
         denied.contains("PERMISSION_DENIED") || denied.contains("Access denied"),
         "{denied}"
     );
-    ensure!(!denied.contains("999"), "no row of Bob's leaks: {denied}");
+    ensure!(
+        !denied.contains("bobs-own-tissue"),
+        "no row of Bob's leaks: {denied}"
+    );
     // A deeply nested statement is refused by the parse, and the server serves on.
     let deep = format!("SELECT {}1{}", "(".repeat(3000), ")".repeat(3000));
     let refused = fail(&alice, "athena_query_execute", json!({"query": deep})).await?;
@@ -676,12 +707,16 @@ pub async fn boto3_and_pyathena_speak_to_the_standin(scenario: &Scenario<'_>) ->
     for (name, code) in [
         ("malformed", "InvalidRequestException"),
         ("too_many_results", "InvalidRequestException"),
-        ("other_callers_query", "InvalidRequestException"),
+        ("no_such_query", "InvalidRequestException"),
         ("unsigned", "AccessDeniedException"),
         ("forged_secret", "InvalidSignatureException"),
     ] {
         ensure!(check(name)?["code"] == code, "{name}: {printed}");
     }
+    ensure!(
+        check("other_callers_query")?["code"].is_null(),
+        "an id is found by any caller, as in Athena: {printed}"
+    );
     let pyathena = check("pyathena")?;
     ensure!(
         pyathena["description"] == json!([["tissue", "varchar"], ["reads", "bigint"]]),

@@ -10,10 +10,10 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use super::results::{self, Column, Cursor};
-use super::{default_catalog, is_glue, name_argument};
+use super::{GLUE_CATALOG, default_catalog, name_argument};
 use crate::athena::Athena;
 use crate::athena::query::{Start, State, Status};
-use crate::athena::statement;
+use crate::athena::statement::{self, Scope};
 use crate::tools::{Effect, Entry, Env, ToolError, entry};
 
 const DEFAULT_MAX_RESULTS: u32 = 1000;
@@ -77,19 +77,11 @@ pub struct ExecuteArgs {
     /// The database unqualified table names are in.
     #[serde(default)]
     database_name: String,
-    /// The workgroup to run in; empty: the server's.
-    #[serde(default)]
-    workgroup_name: String,
     /// The data catalog (AwsDataCatalog is Glue's).
     #[serde(default = "default_catalog")]
     data_catalog_name: String,
-    /// Most rows to return in this call.
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    max_results: u32,
-    /// json (rows), csv or markdown (text).
-    #[serde(default)]
-    output_format: OutputFormat,
+    #[serde(flatten)]
+    run: RunArgs,
 }
 
 #[derive(Deserialize, JsonSchema)]
@@ -98,9 +90,23 @@ pub struct TabulatorQueryArgs {
     bucket_name: String,
     /// One SQL statement over the bucket's tables.
     query: String,
+    #[serde(flatten)]
+    run: RunArgs,
+}
+
+/// Where a query runs, and how its rows come back.
+#[derive(Deserialize, JsonSchema)]
+pub struct RunArgs {
     /// The workgroup to run in; empty: the server's.
     #[serde(default)]
     workgroup_name: String,
+    #[serde(flatten)]
+    page: PageArgs,
+}
+
+/// How many rows come back, and how.
+#[derive(Deserialize, JsonSchema)]
+pub struct PageArgs {
     /// Most rows to return in this call.
     #[serde(default = "default_max_results")]
     #[schemars(range(min = 1, max = 1000))]
@@ -117,13 +123,8 @@ pub struct ResultsArgs {
     /// next_token of the previous call, to continue from there.
     #[serde(default)]
     next_token: String,
-    /// Most rows to return in this call.
-    #[serde(default = "default_max_results")]
-    #[schemars(range(min = 1, max = 1000))]
-    max_results: u32,
-    /// json (rows), csv or markdown (text).
-    #[serde(default)]
-    output_format: OutputFormat,
+    #[serde(flatten)]
+    page: PageArgs,
 }
 
 fn default_max_results() -> u32 {
@@ -155,11 +156,12 @@ pub struct QueryResult {
 
 fn execute(env: &Env<'_>, args: ExecuteArgs) -> Result<QueryResult, ToolError> {
     let catalog = name_argument(&args.data_catalog_name, "data_catalog_name")?;
+    let scope = execute_scope(env);
     // On a connection held to one bucket, S3 refuses the Glue catalog's other buckets (the
     // credentials are held to it); another catalog's connector may read with its own rights,
     // so only tabulator_bucket_query, which names the bucket, reaches Tabulator there.
-    if let Some(held) = env.context.grant().bucket
-        && !is_glue(&catalog)
+    if let (Some(held), Scope::Catalog(glue)) = (env.context.grant().bucket, scope)
+        && !catalog.eq_ignore_ascii_case(glue)
     {
         return Err(ToolError::Argument {
             name: "data_catalog_name",
@@ -172,12 +174,20 @@ fn execute(env: &Env<'_>, args: ExecuteArgs) -> Result<QueryResult, ToolError> {
     run(
         env,
         &args.query,
+        scope,
         &catalog,
         database.as_deref(),
-        &args.workgroup_name,
-        args.max_results,
-        args.output_format,
+        args.run,
     )
+}
+
+/// Where athena_query_execute's statements may reach: anywhere the caller's credentials
+/// do, except on a connection held to one bucket, where only Glue's tables are read.
+fn execute_scope(env: &Env<'_>) -> Scope<'static> {
+    match env.context.grant().bucket {
+        Some(_) => Scope::Catalog(GLUE_CATALOG),
+        None => Scope::Anywhere,
+    }
 }
 
 fn tabulator_query(env: &Env<'_>, args: TabulatorQueryArgs) -> Result<QueryResult, ToolError> {
@@ -188,36 +198,38 @@ fn tabulator_query(env: &Env<'_>, args: TabulatorQueryArgs) -> Result<QueryResul
             problem: "this server names no Tabulator catalog (its operator sets --tabulator-catalog), so there are no Tabulator tables to query".into(),
         }
     })?;
-    run(
-        env,
-        &args.query,
-        &catalog,
-        Some(&bucket),
-        &args.workgroup_name,
-        args.max_results,
-        args.output_format,
-    )
+    let scope = Scope::Database {
+        catalog: &catalog,
+        database: &bucket,
+    };
+    run(env, &args.query, scope, &catalog, Some(&bucket), args.run)
 }
 
 fn run(
     env: &Env<'_>,
     sql: &str,
+    scope: Scope<'_>,
     catalog: &str,
     database: Option<&str>,
-    workgroup: &str,
-    max_results: u32,
-    format: OutputFormat,
+    args: RunArgs,
 ) -> Result<QueryResult, ToolError> {
-    check_max(max_results)?;
-    let kind = statement::classify(sql).map_err(ToolError::Sql)?;
+    check_max(args.page.max_results)?;
+    let kind = statement::classify(sql, scope).map_err(ToolError::Sql)?;
     if !kind.read_only() && !env.context.grant().sql_writes {
         return Err(ToolError::SqlRefused(kind.name().to_owned()));
     }
     let athena = env.athena()?;
-    let workgroup = match workgroup.trim() {
-        "" => athena.settings.workgroup.clone(),
-        given => name_argument(given, "workgroup_name")?,
-    };
+    let workgroup = workgroup_argument(&athena, &args.workgroup_name)?;
+    // Web-identity credentials may write results only where the host's session policy says,
+    // so without a location Athena would fail later, and less clearly.
+    if athena.settings.output_location.is_none()
+        && env.context.settings().credential_source == "web-identity"
+    {
+        return Err(ToolError::Argument {
+            name: "query",
+            problem: "this server names no place for query results (its operator sets --athena-output-location), and its web-identity credentials may write them nowhere else".into(),
+        });
+    }
     let start = Start {
         sql,
         catalog,
@@ -225,11 +237,34 @@ fn run(
         workgroup: &workgroup,
     };
     let query_id = athena.start(&start)?;
-    respond(&athena, query_id, Cursor::default(), max_results, format)
+    respond(&athena, query_id, Cursor::default(), args.page)
+}
+
+/// The workgroup a call names, which must be one the server allows (a workgroup sets a
+/// query's limits, costs and results place).
+fn workgroup_argument(athena: &Athena<'_>, given: &str) -> Result<String, ToolError> {
+    let settings = &athena.settings;
+    let given = given.trim();
+    if given.is_empty() || given == settings.workgroup {
+        return Ok(settings.workgroup.clone());
+    }
+    if settings.other_workgroups.iter().any(|other| other == given) {
+        return Ok(given.to_owned());
+    }
+    let allowed: Vec<&str> = std::iter::once(settings.workgroup.as_str())
+        .chain(settings.other_workgroups.iter().map(String::as_str))
+        .collect();
+    Err(ToolError::Argument {
+        name: "workgroup_name",
+        problem: format!(
+            "is not a workgroup this server runs queries in; use one of: {}",
+            allowed.join(", ")
+        ),
+    })
 }
 
 fn results(env: &Env<'_>, args: ResultsArgs) -> Result<QueryResult, ToolError> {
-    check_max(args.max_results)?;
+    check_max(args.page.max_results)?;
     let query_id = args.query_execution_id.trim();
     // Athena's ids are UUIDs; anything else is refused before it is sent anywhere.
     let id_ok = (1..=128).contains(&query_id.len())
@@ -245,13 +280,27 @@ fn results(env: &Env<'_>, args: ResultsArgs) -> Result<QueryResult, ToolError> {
     }
     let cursor = Cursor::parse(&args.next_token)?;
     let athena = env.athena()?;
-    respond(
-        &athena,
-        query_id.to_owned(),
-        cursor,
-        args.max_results,
-        args.output_format,
-    )
+    check_own(&athena, query_id)?;
+    respond(&athena, query_id.to_owned(), cursor, args.page)
+}
+
+/// Refuses a query whose results lie outside this caller's own place, when the deployment
+/// gives each caller one: in a shared workgroup an id is all Athena asks for, and the read
+/// rights of a role shared by many callers may reach every caller's results.
+fn check_own(athena: &Athena<'_>, query_id: &str) -> Result<(), ToolError> {
+    let Some(own) = &athena.settings.output_location else {
+        return Ok(());
+    };
+    let status = athena.status(query_id).map_err(ToolError::Athena)?;
+    match status.output_location {
+        Some(location) if location.starts_with(own.as_str()) => Ok(()),
+        _ => Err(ToolError::Argument {
+            name: "query_execution_id",
+            problem: format!(
+                "{query_id} is not a query of yours: its results are not in your results location"
+            ),
+        }),
+    }
 }
 
 /// Waits for the query within this call, then its rows from `cursor` — or its id when it is
@@ -260,9 +309,12 @@ fn respond(
     athena: &Athena<'_>,
     query_id: String,
     cursor: Cursor,
-    max_results: u32,
-    format: OutputFormat,
+    page: PageArgs,
 ) -> Result<QueryResult, ToolError> {
+    let PageArgs {
+        max_results,
+        output_format: format,
+    } = page;
     let wait = Duration::from_millis(u64::from(athena.settings.wait_ms));
     let status = athena.wait(&query_id, wait)?;
     if status.state != State::Succeeded {
@@ -341,7 +393,7 @@ pub struct Validated {
 }
 
 fn validate(env: &Env<'_>, args: ValidateArgs) -> Result<Validated, ToolError> {
-    Ok(match statement::classify(&args.query) {
+    Ok(match statement::classify(&args.query, execute_scope(env)) {
         Ok(kind) => {
             let allowed = kind.read_only() || env.context.grant().sql_writes;
             Validated {
