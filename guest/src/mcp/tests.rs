@@ -976,43 +976,32 @@ fn a_tool_outside_the_grant_is_refused_without_running() {
 fn a_held_bucket_queries_only_the_glue_catalog_before_sending() {
     let context = granted(&["athena_query_execute"], Some("raw"));
     let http = FakeHttp::default();
-    let body = request(
-        "tools/call",
-        json!({"name": "athena_query_execute", "arguments": {
-            "query": "SELECT * FROM other_bucket.t", "data_catalog_name": "quilt_tabulator"}}),
-    );
-    let reply = json_of(&post_with(
-        &RequestHeaders::default(),
-        &body,
-        &context,
-        &http,
-    ));
-    let text = reply["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default();
-    assert!(
-        reply["result"]["isError"] == true && text.contains("held to the bucket raw"),
-        "{reply}"
-    );
+    let refusal = |arguments: Value| {
+        let body = request(
+            "tools/call",
+            json!({"name": "athena_query_execute", "arguments": arguments}),
+        );
+        let reply = json_of(&post_with(
+            &RequestHeaders::default(),
+            &body,
+            &context,
+            &http,
+        ));
+        assert_eq!(reply["result"]["isError"], true, "{reply}");
+        reply["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned()
+    };
+    let text = refusal(json!({
+        "query": "SELECT * FROM other_bucket.t", "data_catalog_name": "quilt_tabulator"}));
+    assert!(text.contains("held to the bucket raw"), "{text}");
     // Nor may the statement name another catalog itself.
-    let body = request(
-        "tools/call",
-        json!({"name": "athena_query_execute", "arguments": {
-            "query": "SELECT * FROM lake.t JOIN \"Quilt_Tabulator\".other_bucket.u ON true"}}),
-    );
-    let reply = json_of(&post_with(
-        &RequestHeaders::default(),
-        &body,
-        &context,
-        &http,
-    ));
-    let text = reply["result"]["content"][0]["text"]
-        .as_str()
-        .unwrap_or_default();
+    let text = refusal(json!({
+        "query": "SELECT * FROM lake.t JOIN \"Quilt_Tabulator\".other_bucket.u ON true"}));
     assert!(
-        reply["result"]["isError"] == true
-            && text.contains("reach only the catalog AwsDataCatalog"),
-        "{reply}"
+        text.contains("reach only the catalog AwsDataCatalog"),
+        "{text}"
     );
     assert!(http.sent.borrow().is_empty(), "nothing reaches Athena");
 }
