@@ -102,6 +102,14 @@ HADOLINT_SHA256 := bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac
 HADOLINT_VENV := $(TOOLS_DIR)/hadolint-$(HADOLINT_VERSION)
 HADOLINT_STAMP := $(HADOLINT_VENV)/.installed
 
+# Clippy lints the workspace's own crates as they are compiled (cargo hands clippy-driver only
+# workspace members; dependencies build with plain rustc), and Cargo.toml's lints deny any
+# warning: every build is the lint. A separate `cargo clippy` would compile each dependency a
+# second time in check mode. Every cargo command here uses the same wrapper, since a change of
+# wrapper rebuilds the workspace's crates.
+RUSTC_WORKSPACE_WRAPPER ?= $(shell rustup which clippy-driver)
+export RUSTC_WORKSPACE_WRAPPER
+
 RELEASE_DIR := $(CARGO_TARGET_DIR)/release
 WASM_DIR := $(CARGO_TARGET_DIR)/wasm32-wasip2/release
 GUEST_WASM := $(WASM_DIR)/quilt_mcp_guest.wasm
@@ -139,11 +147,13 @@ export QUILT_MCP_OIDC_PROVIDER := $(OIDC_PROVIDER_DIR)/node_modules
 # tests/clients/browser_sign_in.mjs resolves from there.
 export QUILT_MCP_CHROMIUM := /usr/bin/chromium
 export QUILT_MCP_PLAYWRIGHT := $(PLAYWRIGHT_CORE_DIR)/node_modules
+# Debian's Prometheus, which scrapes the host in the metrics trial.
+export QUILT_MCP_PROMETHEUS := /usr/bin/prometheus
 
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
 
-.PHONY: host guest build lint standalone tools clients wasm-target debian test e2e sandbox-report run bench clean-stack
+.PHONY: host guest build lint fmt standalone tools clients wasm-target debian test e2e sandbox-report run bench clean-stack
 
 # Every cargo command for one target selects the same crates: cargo resolves a dependency's
 # features from the crates selected, so a narrower selection (the host alone, then the tests)
@@ -292,8 +302,9 @@ $(HADOLINT_STAMP):
 # Debian's packages, in one apt-get call (two at once would contend for dpkg's lock):
 # bubblewrap runs the host as a read-only deployment for the second end-to-end pass; chromium
 # is the browser a person signs in with in the browser trials (Playwright's own browser
-# downloads cannot be fetched on these machines).
-DEBIAN_PACKAGES := bubblewrap:bwrap chromium:$(QUILT_MCP_CHROMIUM)
+# downloads cannot be fetched on these machines); prometheus scrapes the host's metrics in
+# tests/tests/e2e/metrics.rs.
+DEBIAN_PACKAGES := bubblewrap:bwrap chromium:$(QUILT_MCP_CHROMIUM) prometheus:$(QUILT_MCP_PROMETHEUS)
 debian:
 	missing=$$(for p in $(DEBIAN_PACKAGES); do command -v "$${p#*:}" >/dev/null || echo "$${p%%:*}"; done); \
 	if [[ -n "$$missing" ]]; then apt-get update -qq && apt-get install -y -qq $$missing; fi
@@ -304,21 +315,21 @@ debian:
 # guest's unit tests run natively. Everything then runs a second time with every host under
 # bwrap, a read-only root and a private /tmp, so any write elsewhere fails a test; the same
 # crates and flags, since other ones would resolve other features and rebuild.
-test: lint build standalone tools clients debian $(PLAYWRIGHT_CORE_STAMP) $(WASMTIME_STAMP) $(HADOLINT_STAMP)
+test: fmt build standalone tools clients debian $(PLAYWRIGHT_CORE_STAMP) $(WASMTIME_STAMP) $(HADOLINT_STAMP)
 	"$(HADOLINT_VENV)/bin/hadolint" host/Containerfile
 	cargo test --release $(NATIVE_CRATES) --tests
 	QUILT_MCP_HOST_SANDBOX=bwrap cargo test --release $(NATIVE_CRATES) --tests
 
-# Format and lints, for the native crates and for those built to wasm32-wasip2 (where the
-# guest's wasi-only code is compiled): any warning fails.
-lint: wasm-target
+# Format, then clippy through the builds (RUSTC_WORKSPACE_WRAPPER above): the native crates
+# with their tests, the components' crates for wasm32-wasip2, where their wasi-only code is
+# compiled. Any warning fails. `make test` lints the same way as it builds.
+lint: fmt build
+	cargo test --release $(NATIVE_CRATES) --tests --no-run
+
+fmt:
 	cargo fmt --all -- --check
 	# rustfmt cannot follow the e2e suite's `modules![..]`, so `cargo fmt` skips its files.
 	rustfmt --edition 2024 --check tests/tests/e2e/*.rs
-	# The components' crates (tests included) are linted once, for the target they ship to:
-	# checking their dependencies natively as well cost a cold run minutes.
-	cargo clippy --release --workspace --all-targets $(WASM_CRATES:-p=--exclude) -- -D warnings
-	cargo clippy --release --target wasm32-wasip2 $(WASM_CRATES) --all-targets -- -D warnings
 
 # Some end-to-end trials while working on them: `make e2e T=packages::` runs the trials (and
 # unit tests) whose names contain T, built as `make test` builds them (the standalone and client trials also need `make standalone clients`; the

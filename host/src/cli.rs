@@ -8,9 +8,11 @@ use std::path::PathBuf;
 use clap::{Args, Parser, Subcommand};
 
 use crate::access::AccessConfig;
+use crate::audit::AuditConfig;
 use crate::auth::AuthConfig;
 use crate::credentials::CredentialsConfig;
 use crate::logging::LogFormat;
+use crate::metrics::MetricsConfig;
 use crate::oauth::OAuthConfig;
 use crate::sandbox::{DeploymentConfig, SandboxConfig};
 use crate::server::ServerConfig;
@@ -73,6 +75,12 @@ pub struct ServeConfig {
 
     #[command(flatten)]
     pub credentials: CredentialsConfig,
+
+    #[command(flatten)]
+    pub metrics: MetricsConfig,
+
+    #[command(flatten)]
+    pub audit: AuditConfig,
 
     /// Log line format (logs go to stderr; filter with RUST_LOG).
     #[arg(long, env = "QUILT_MCP_LOG_FORMAT", value_enum, default_value_t = LogFormat::Text)]

@@ -7,12 +7,17 @@
 //! this request may do: tools, bucket, the credentials' session policy) →
 //! `sandbox` (fresh instance; `request-context` and allow-listed egress) → the guest →
 //! S3 / the registry, signed with what `credentials` derived for this caller.
+//!
+//! Beside the path, for the people who run it: `metrics` (Prometheus, at `--metrics-listen`)
+//! and `audit` (one JSON line per tool call, with what the egress hook saw it touch).
 
 pub mod access;
+pub mod audit;
 pub mod auth;
 pub mod cli;
 pub mod credentials;
 pub mod logging;
+pub mod metrics;
 pub mod oauth;
 pub mod sandbox;
 pub mod server;

@@ -5,10 +5,12 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Parser;
 use quilt_mcp_host::access::Access;
+use quilt_mcp_host::audit::AuditLog;
 use quilt_mcp_host::auth::Authenticator;
 use quilt_mcp_host::cli::{Cli, Command, ServeConfig};
 use quilt_mcp_host::credentials::{self, RegistryToken};
 use quilt_mcp_host::logging;
+use quilt_mcp_host::metrics;
 use quilt_mcp_host::oauth::Bridge;
 use quilt_mcp_host::sandbox::{
     self, Deployment, DeploymentConfig, EgressPolicy, EngineLimits, RequestLimits, Sandbox,
@@ -78,6 +80,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     ));
     deployment.check_policy_fits()?;
     let authorization_server = config.auth.advertised_authorization_server();
+    let audit = AuditLog::from_config(&config.audit)?;
     let app = Arc::new(App::new(
         &config.server,
         &public_url,
@@ -88,11 +91,19 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         deployment,
         authorization_server,
         bridge,
+        audit,
     ));
 
     // Harnesses read this first line to learn the port when listening on port 0.
     println!("listening on http://{bound}");
     std::io::stdout().flush()?;
+    if let Some(listen) = config.metrics.metrics_listen {
+        let listener = TcpListener::bind(listen)
+            .await
+            .with_context(|| format!("binding {listen} for --metrics-listen"))?;
+        tracing::info!(bound = %listener.local_addr()?, "serving metrics at /metrics");
+        tokio::spawn(metrics::serve(listener));
+    }
     tracing::info!(%bound, mcp = %app.resource_url(), "serving");
     let open_files = server::raise_open_files_limit();
     let connections = &config.server.connections;

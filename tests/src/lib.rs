@@ -19,6 +19,7 @@ pub mod jwks_server;
 pub mod local_idp;
 pub mod mcp;
 pub mod ports;
+pub mod prometheus;
 pub mod registry;
 pub mod s3;
 pub mod sandbox_report;

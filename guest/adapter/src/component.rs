@@ -109,6 +109,7 @@ impl request_context::Guest for Adapter {
                 workgroup: "primary".into(),
                 other_workgroups: Vec::new(),
                 output_location: None,
+                callers_results: None,
                 tabulator_catalog: None,
                 wait_ms: SQL_WAIT_MS,
             },

@@ -174,12 +174,21 @@ impl Athena<'_> {
     }
 
     /// Polls until the query ends or `wait` has passed; the last status either way. A query
-    /// that failed or was cancelled is an error carrying Athena's reason.
-    pub fn wait(&self, query_id: &str, wait: Duration) -> Result<Status, AthenaError> {
+    /// that failed or was cancelled is an error carrying Athena's reason. `known` is a status
+    /// the caller has just read, taken as the first poll rather than asked for again.
+    pub fn wait(
+        &self,
+        query_id: &str,
+        wait: Duration,
+        mut known: Option<Status>,
+    ) -> Result<Status, AthenaError> {
         let until = Instant::now() + wait;
         let mut interval = Duration::from_millis(25);
         loop {
-            let status = self.status(query_id)?;
+            let status = match known.take() {
+                Some(status) => status,
+                None => self.status(query_id)?,
+            };
             match status.state {
                 State::Failed => {
                     return Err(AthenaError::QueryFailed {

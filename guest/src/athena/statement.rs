@@ -9,30 +9,66 @@
 //! Limits, stated: sqlparser has no Trino dialect, so this one follows Trino where the two
 //! disagree in ways that could hide a statement — comments do not nest, and a carriage return
 //! or other control character outside a string is refused, since Trino ends a `--` comment at
-//! `\r` and sqlparser does not. A statement this parser cannot read is refused even if Athena
-//! could run it. The parse is the first line only: the credentials a request carries (its IAM
+//! `\r` and sqlparser does not; and a backslash in SHOW or DESCRIBE is refused, since Athena
+//! runs those in a Hive-style engine that reads it as an escape in strings. A statement this
+//! parser cannot read is refused even if Athena could run it, and so is one nested deeper than
+//! [`RECURSION_LIMIT`] or with more than [`MAX_OPERATORS`] operators (the guest's stack is
+//! small). The parse is the first line only: the credentials a request carries (its IAM
 //! session policy) and the workgroup are what Athena itself enforces.
 //!
 //! A [`Scope`] bounds which catalogs and databases a statement's names may reach: a
 //! connection held to one bucket queries only the Glue catalog (another catalog's connector
 //! reads with its own rights, not the held credentials), and `tabulator_bucket_query` only its
 //! bucket's tables. Names are compared as Trino compares them, case-folded; a name made by
-//! a function is refused there, and so is a SHOW that lists catalogs or databases, and any
-//! statement that writes (not every name such statements hold is visited by the parser).
+//! a function or holding a dot is refused there, and so is a SHOW that lists catalogs or
+//! databases, and any statement that writes (not every name such statements hold is visited
+//! by the parser).
 
 use std::fmt;
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{
-    ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor, visit_relations,
-};
+use sqlparser::ast::{Ident, ObjectName, Query, SetExpr, Statement, TableFactor, Visit, Visitor};
 use sqlparser::dialect::Dialect;
+use sqlparser::keywords::Keyword;
 use sqlparser::parser::{Parser, ParserError};
+use sqlparser::tokenizer::{Token, Tokenizer};
 
 /// Athena's own limit on a statement's length.
 pub const MAX_STATEMENT_BYTES: usize = 262_144;
 /// Nesting deeper than this is refused (the guest's stack is small).
 const RECURSION_LIMIT: usize = 40;
+/// More operators than this in one statement are refused. The parser builds a chain of them
+/// (`1+1+…`, `… UNION …`) in a loop, below its nesting limit, but walking and dropping the
+/// chain recurse once per operator, and the guest's stack is small.
+pub const MAX_OPERATORS: usize = 1_000;
+/// Keywords that join two expressions or queries, so can be chained.
+const INFIX_KEYWORDS: [Keyword; 25] = [
+    Keyword::AND,
+    Keyword::OR,
+    Keyword::XOR,
+    Keyword::UNION,
+    Keyword::INTERSECT,
+    Keyword::EXCEPT,
+    Keyword::MINUS,
+    Keyword::IS,
+    Keyword::LIKE,
+    Keyword::ILIKE,
+    Keyword::SIMILAR,
+    Keyword::BETWEEN,
+    Keyword::IN,
+    Keyword::COLLATE,
+    Keyword::AT,
+    Keyword::NOT,
+    Keyword::REGEXP,
+    Keyword::RLIKE,
+    Keyword::DIV,
+    Keyword::OVERLAPS,
+    Keyword::ESCAPE,
+    Keyword::MEMBER,
+    Keyword::GLOB,
+    Keyword::MATCH,
+    Keyword::OPERATOR,
+];
 
 /// What a statement is.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -93,7 +129,10 @@ pub enum SqlError {
         scope: String,
     },
     TooLong(usize),
+    TooManyOperators(usize),
     ControlCharacter(usize),
+    /// A backslash in a statement Athena's DDL engine reads, which takes it as an escape.
+    Backslash,
     Several(usize),
     Parse(String),
 }
@@ -105,6 +144,13 @@ impl fmt::Display for SqlError {
             Self::TooLong(bytes) => write!(
                 f,
                 "the statement is {bytes} bytes, over Athena's limit of {MAX_STATEMENT_BYTES}"
+            ),
+            Self::TooManyOperators(count) => write!(
+                f,
+                "it has {count} operators, over this server's limit of {MAX_OPERATORS} (a long chain of ORs is an IN list, a long UNION a table)"
+            ),
+            Self::Backslash => f.write_str(
+                "SHOW and DESCRIBE statements may not hold a backslash here (Athena reads them with an engine that takes a backslash in a string as an escape)",
             ),
             Self::ControlCharacter(at) => write!(
                 f,
@@ -160,15 +206,29 @@ pub fn classify(sql: &str, scope: Scope<'_>) -> Result<Kind, SqlError> {
     {
         return Err(SqlError::ControlCharacter(at));
     }
+    let tokens = Tokenizer::new(&AthenaDialect, sql)
+        .tokenize_with_location()
+        .map_err(|e| SqlError::Parse(e.to_string()))?;
+    let operators = tokens
+        .iter()
+        .filter(|token| is_operator(&token.token))
+        .count();
+    if operators > MAX_OPERATORS {
+        return Err(SqlError::TooManyOperators(operators));
+    }
     let statements = Parser::new(&AthenaDialect)
         .with_recursion_limit(RECURSION_LIMIT)
-        .try_with_sql(sql)
-        .and_then(|mut parser| parser.parse_statements())
+        .with_tokens_with_locations(tokens)
+        .parse_statements()
         .map_err(|e| SqlError::Parse(parse_problem(e)))?;
     match statements.as_slice() {
         [statement] => {
             stays_within(statement, scope)?;
-            Ok(kind_of(statement))
+            let kind = kind_of(statement);
+            if matches!(kind, Kind::Show | Kind::Describe) && sql.contains('\\') {
+                return Err(SqlError::Backslash);
+            }
+            Ok(kind)
         }
         [] => Err(SqlError::Empty),
         several => Err(SqlError::Several(several.len())),
@@ -181,7 +241,7 @@ fn stays_within(statement: &Statement, scope: Scope<'_>) -> Result<(), SqlError>
         return Ok(());
     }
     let beyond = |name: String| SqlError::Beyond {
-        name,
+        name: name.chars().take(200).collect(),
         scope: scope.to_string(),
     };
     // SHOW TABLES IN x and SHOW VIEWS IN x name a database, not a table; SHOW CATALOGS,
@@ -189,42 +249,110 @@ fn stays_within(statement: &Statement, scope: Scope<'_>) -> Result<(), SqlError>
     // these and queries are not run in a scope: not every name they hold is visited.
     let names_database = match statement {
         Statement::ShowTables { .. } | Statement::ShowViews { .. } => true,
-        Statement::ShowCreate { obj_name, .. } if !reaches(obj_name, false, scope) => {
-            return Err(beyond(obj_name.to_string().chars().take(200).collect()));
+        Statement::ShowCreate { obj_name, .. } => {
+            return match reaches(parts_of(obj_name), false, scope) {
+                true => Ok(()),
+                false => Err(beyond(obj_name.to_string())),
+            };
         }
-        Statement::Query(_)
-        | Statement::Explain { .. }
-        | Statement::ExplainTable { .. }
-        | Statement::ShowColumns { .. }
-        | Statement::ShowCreate { .. } => false,
+        // What EXPLAIN explains is held to the scope as if it ran.
+        Statement::Explain {
+            statement: inner, ..
+        } => return stays_within(inner, scope),
+        Statement::Query(_) | Statement::ExplainTable { .. } | Statement::ShowColumns { .. } => {
+            false
+        }
         _ => return Err(beyond(first_words(statement))),
     };
-    let outcome = visit_relations(statement, |name| {
-        match reaches(name, names_database, scope) {
-            true => ControlFlow::Continue(()),
-            false => ControlFlow::Break(name.to_string()),
-        }
-    });
-    match outcome {
-        ControlFlow::Break(name) => Err(beyond(name.chars().take(200).collect())),
+    let mut reach = Reach {
+        scope,
+        names_database,
+    };
+    match statement.visit(&mut reach) {
+        ControlFlow::Break(name) => Err(beyond(name)),
         ControlFlow::Continue(()) => Ok(()),
     }
 }
 
-/// Whether `name` (of a table, or of a database when `names_database`) lies within `scope`.
-fn reaches(name: &ObjectName, names_database: bool, scope: Scope<'_>) -> bool {
-    let Some(mut parts) = name
-        .0
+/// Finds the first name beyond `scope`: every table the parser visits (or the database of
+/// SHOW TABLES and SHOW VIEWS, when `names_database`), and the `TABLE t` queries, whose names
+/// it does not visit.
+struct Reach<'a> {
+    scope: Scope<'a>,
+    names_database: bool,
+}
+
+impl Visitor for Reach<'_> {
+    type Break = String;
+
+    fn pre_visit_relation(&mut self, name: &ObjectName) -> ControlFlow<String> {
+        match reaches(parts_of(name), self.names_database, self.scope) {
+            true => ControlFlow::Continue(()),
+            false => ControlFlow::Break(name.to_string()),
+        }
+    }
+
+    fn pre_visit_query(&mut self, query: &Query) -> ControlFlow<String> {
+        table_queries(&query.body, &mut |schema, table| {
+            let parts = [schema, table]
+                .into_iter()
+                .flatten()
+                .map(|ident| Some(ident.value.to_lowercase()))
+                .collect();
+            match reaches(parts, false, self.scope) {
+                true => ControlFlow::Continue(()),
+                false => ControlFlow::Break(format!(
+                    "TABLE {}",
+                    [schema, table]
+                        .into_iter()
+                        .flatten()
+                        .map(ToString::to_string)
+                        .collect::<Vec<_>>()
+                        .join(".")
+                )),
+            }
+        })
+    }
+}
+
+/// Calls `check` with each `TABLE [schema.]table` among a query's set operations (nested
+/// queries are visited as queries of their own).
+fn table_queries(
+    body: &SetExpr,
+    check: &mut impl FnMut(Option<&Ident>, Option<&Ident>) -> ControlFlow<String>,
+) -> ControlFlow<String> {
+    match body {
+        SetExpr::Table(table) => check(table.schema_name.as_ref(), table.table_name.as_ref()),
+        SetExpr::SetOperation { left, right, .. } => {
+            table_queries(left, check)?;
+            table_queries(right, check)
+        }
+        _ => ControlFlow::Continue(()),
+    }
+}
+
+/// A name's parts, case-folded as Trino folds them; none if a part is made by a function.
+fn parts_of(name: &ObjectName) -> Option<Vec<String>> {
+    name.0
         .iter()
         .map(|part| part.as_ident().map(|ident| ident.value.to_lowercase()))
-        .collect::<Option<Vec<_>>>()
-    else {
+        .collect()
+}
+
+/// Whether a name of `parts` (of a table, or of a database when `names_database`) lies
+/// within `scope`. A part holding a dot is refused: Athena's DDL engine may split it where
+/// Trino, and this parse, read one name.
+fn reaches(parts: Option<Vec<String>>, names_database: bool, scope: Scope<'_>) -> bool {
+    let Some(mut parts) = parts else {
         return false;
     };
+    if parts.iter().any(|part| part.contains('.')) {
+        return false;
+    }
     if names_database {
         parts.push(String::new());
     }
-    let same = |part: &String, wanted: &str| part.eq_ignore_ascii_case(wanted);
+    let same = |part: &String, wanted: &str| *part == wanted.to_lowercase();
     match (parts.as_slice(), scope) {
         (_, Scope::Anywhere) => true,
         ([_table], _) => true,
@@ -244,6 +372,40 @@ fn reaches(name: &ObjectName, names_database: bool, scope: Scope<'_>) -> bool {
             },
         ) => same(catalog, c) && same(database, d),
         _ => false,
+    }
+}
+
+/// Whether a token joins two expressions or queries (anything not a name, literal or
+/// punctuation that lists is counted).
+fn is_operator(token: &Token) -> bool {
+    match token {
+        Token::Word(word) => INFIX_KEYWORDS.contains(&word.keyword),
+        Token::EOF
+        | Token::Whitespace(_)
+        | Token::Comma
+        | Token::Period
+        | Token::SemiColon
+        | Token::LParen
+        | Token::RParen
+        | Token::Number(..)
+        | Token::SingleQuotedString(_)
+        | Token::DoubleQuotedString(_)
+        | Token::TripleSingleQuotedString(_)
+        | Token::TripleDoubleQuotedString(_)
+        | Token::DollarQuotedString(_)
+        | Token::SingleQuotedByteStringLiteral(_)
+        | Token::DoubleQuotedByteStringLiteral(_)
+        | Token::TripleSingleQuotedByteStringLiteral(_)
+        | Token::TripleDoubleQuotedByteStringLiteral(_)
+        | Token::SingleQuotedRawStringLiteral(_)
+        | Token::DoubleQuotedRawStringLiteral(_)
+        | Token::TripleSingleQuotedRawStringLiteral(_)
+        | Token::TripleDoubleQuotedRawStringLiteral(_)
+        | Token::NationalStringLiteral(_)
+        | Token::EscapedStringLiteral(_)
+        | Token::UnicodeStringLiteral(_)
+        | Token::HexStringLiteral(_) => false,
+        _ => true,
     }
 }
 
@@ -282,8 +444,7 @@ fn kind_of(statement: &Statement) -> Kind {
             if *analyze || options.contains("ANALYZE") {
                 return Kind::Write("EXPLAIN ANALYZE (it runs the statement)".into());
             }
-            let statement = inner;
-            match kind_of(statement) {
+            match kind_of(inner) {
                 Kind::Write(inner) => return Kind::Write(format!("EXPLAIN of {inner}")),
                 _ => Kind::Explain,
             }
@@ -470,6 +631,32 @@ mod tests {
             other => panic!("{other:?}"),
         }
         assert!(matches!(classify("SELEC 1"), Err(SqlError::Parse(_))));
+        assert_eq!(classify(r"SHOW TABLES LIKE 'a\'"), Err(SqlError::Backslash));
+    }
+
+    /// A chain of operators parses without nesting, but is walked and dropped recursively.
+    #[test]
+    fn operators_are_counted_before_the_parse() {
+        let chain = |operators: usize| format!("SELECT 1{}", "+1".repeat(operators));
+        let within = super::MAX_OPERATORS;
+        assert_eq!(classify(&chain(within)), Ok(Kind::Query));
+        assert_eq!(
+            classify(&chain(within + 1)),
+            Err(SqlError::TooManyOperators(within + 1))
+        );
+        assert_eq!(
+            classify(&chain(130_000)),
+            Err(SqlError::TooManyOperators(130_000))
+        );
+        let unions = format!("SELECT 1{}", " UNION SELECT 1".repeat(within + 1));
+        assert!(matches!(
+            classify(&unions),
+            Err(SqlError::TooManyOperators(_))
+        ));
+        // Lists are flat: a long IN list is one operator.
+        let list = (0..20_000).map(|n| n.to_string()).collect::<Vec<_>>();
+        let listed = format!("SELECT * FROM t WHERE x IN ({})", list.join(", "));
+        assert_eq!(classify(&listed), Ok(Kind::Query));
     }
 
     #[test]
@@ -495,8 +682,12 @@ mod tests {
             ("SHOW TABLES IN alpha", bucket),
             ("SHOW COLUMNS IN gene_counts", bucket),
             ("SHOW CREATE TABLE gene_counts", bucket),
+            // (`TABLE t` alone does not parse here; after a set operator it does.)
+            ("SELECT * FROM gene_counts UNION TABLE alpha.other", bucket),
+            ("EXPLAIN SHOW TABLES IN alpha", bucket),
         ] {
-            assert!(super::classify(sql, scope).is_ok(), "{sql} within {scope}");
+            let classified = super::classify(sql, scope);
+            assert!(classified.is_ok(), "{sql} within {scope}: {classified:?}");
         }
         for (sql, scope) in [
             ("SELECT * FROM quilt_tabulator.beta.t", glue),
@@ -519,6 +710,17 @@ mod tests {
             ("EXPLAIN SELECT * FROM beta.t", bucket),
             ("SHOW CREATE TABLE beta.t", bucket),
             ("CREATE TABLE x AS SELECT 1", glue),
+            // `TABLE t` holds its name outside what the parser visits as tables.
+            (
+                "SELECT * FROM gene_counts UNION ALL TABLE beta.secret",
+                bucket,
+            ),
+            ("WITH x AS (TABLE beta.secret) SELECT * FROM x", bucket),
+            ("EXPLAIN SHOW CREATE TABLE beta.t", bucket),
+            ("EXPLAIN SHOW TABLES IN beta", bucket),
+            // One name to Trino, maybe two to Athena's DDL engine.
+            ("DESCRIBE `beta.t`", bucket),
+            (r#"SELECT * FROM "beta.t""#, bucket),
         ] {
             match super::classify(sql, scope) {
                 Err(SqlError::Beyond { scope: named, .. }) => assert_eq!(named, scope.to_string()),

@@ -1006,6 +1006,66 @@ fn a_held_bucket_queries_only_the_glue_catalog_before_sending() {
     assert!(http.sent.borrow().is_empty(), "nothing reaches Athena");
 }
 
+/// The catalog tools hold to the bucket as queries do: Tabulator's connector reads every
+/// bucket's tables with its own rights.
+#[test]
+fn a_held_bucket_lists_only_its_own_catalog_entries_before_sending() {
+    let tools = [
+        "athena_databases_list",
+        "athena_tables_list",
+        "athena_table_schema",
+    ];
+    let context = granted(&tools, Some("raw"));
+    let http = FakeHttp::answering(vec![
+        response(200, &[], br#"{"TableMetadataList": []}"#),
+        response(200, &[], br#"{"TableList": []}"#),
+    ]);
+    let call = |tool: &str, arguments: Value| {
+        let body = request("tools/call", json!({"name": tool, "arguments": arguments}));
+        json_of(&post_with(
+            &RequestHeaders::default(),
+            &body,
+            &context,
+            &http,
+        ))
+    };
+    let tabulator = "quilt_tabulator";
+    for (tool, arguments) in [
+        (
+            "athena_databases_list",
+            json!({"data_catalog_name": tabulator}),
+        ),
+        (
+            "athena_tables_list",
+            json!({"data_catalog_name": tabulator, "database": "other_bucket"}),
+        ),
+        (
+            "athena_table_schema",
+            json!({"data_catalog_name": "Quilt_Tabulator", "database": "other_bucket", "table": "t"}),
+        ),
+        (
+            "athena_tables_list",
+            json!({"data_catalog_name": "someone_elses_catalog", "database": "raw"}),
+        ),
+    ] {
+        let reply = call(tool, arguments);
+        let text = reply["result"]["content"][0]["text"]
+            .as_str()
+            .unwrap_or_default();
+        assert!(text.contains("held to the bucket raw"), "{tool}: {reply}");
+    }
+    assert!(http.sent.borrow().is_empty(), "nothing reaches Athena");
+    // The held bucket's own Tabulator database, and Glue, are asked.
+    for arguments in [
+        json!({"data_catalog_name": tabulator, "database": "RAW"}),
+        json!({"database": "lake"}),
+    ] {
+        let reply = call("athena_tables_list", arguments);
+        assert_eq!(reply["result"]["isError"], false, "{reply}");
+    }
+    assert_eq!(http.sends(), 2, "both reach the catalog");
+}
+
 #[test]
 fn a_held_bucket_refuses_every_other_before_sending() {
     let context = granted(
@@ -1102,4 +1162,82 @@ fn the_s3_client_of_a_held_connection_addresses_no_other_bucket() {
     }
     assert!(s3.sent.borrow().is_empty());
     assert!(client.may_address("held-bucket") && !client.may_address("elsewhere"));
+}
+
+/// Each caller's query results lie in a place of their own, and the role many callers share
+/// may read them all: the S3 client reaches no other caller's place, and lists only its own.
+#[test]
+fn the_s3_client_reaches_no_other_callers_query_results() {
+    use crate::s3::client::ListQuery;
+    use crate::s3::{S3, S3Uri};
+    // FakeContext's own place is s3://results/athena/callers/alice/.
+    let listing = r#"<?xml version="1.0" encoding="UTF-8"?>
+<ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/"><Name>results</Name><Prefix>athena/</Prefix><KeyCount>3</KeyCount><MaxKeys>1000</MaxKeys><IsTruncated>false</IsTruncated>
+<Contents><Key>athena/callers/alice/q1.csv</Key><Size>1</Size></Contents>
+<Contents><Key>athena/callers/bob/q2.csv</Key><Size>1</Size></Contents>
+<Contents><Key>athena/notes.txt</Key><Size>1</Size></Contents>
+<CommonPrefixes><Prefix>athena/callers/bobby/</Prefix></CommonPrefixes>
+<CommonPrefixes><Prefix>athena/callers/</Prefix></CommonPrefixes></ListBucketResult>"#;
+    let s3 = FakeHttp::answering(vec![response(200, &[], listing.as_bytes())]);
+    let context = FakeContext::default();
+    let client = S3::connect(&context, &s3).unwrap();
+    let at = |key: &str| S3Uri {
+        bucket: "results".into(),
+        key: key.into(),
+        version_id: None,
+    };
+    let bobs = at("athena/callers/bob/q2.csv");
+    let refusals = [
+        client.get_prefix(&bobs, 10).err(),
+        client.head(&bobs).err(),
+        client.copy(&bobs, "e", "mine", "k").err(),
+        client
+            .copy(
+                &at("athena/callers/alice/q1.csv"),
+                "e",
+                "results",
+                "athena/callers/bob/x",
+            )
+            .err(),
+        client
+            .presign_get(
+                &bobs,
+                std::time::Duration::from_secs(60),
+                std::time::SystemTime::now(),
+            )
+            .err(),
+        client
+            .list(
+                "results",
+                &ListQuery {
+                    prefix: "athena/callers/b",
+                    delimiter: "",
+                    max_keys: 10,
+                    continuation_token: "",
+                },
+            )
+            .err(),
+    ];
+    for refused in refusals {
+        let refused = refused.expect("refused").to_string();
+        assert!(
+            refused.contains("another caller's query results"),
+            "{refused}"
+        );
+    }
+    assert!(s3.sent.borrow().is_empty(), "nothing was sent");
+    let listed = client
+        .list(
+            "results",
+            &ListQuery {
+                prefix: "athena/",
+                delimiter: "",
+                max_keys: 1000,
+                continuation_token: "",
+            },
+        )
+        .unwrap();
+    let keys: Vec<&str> = listed.objects.iter().map(|o| o.key.as_str()).collect();
+    assert_eq!(keys, ["athena/callers/alice/q1.csv", "athena/notes.txt"]);
+    assert_eq!(listed.common_prefixes, ["athena/callers/"]);
 }

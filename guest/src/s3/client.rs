@@ -14,7 +14,7 @@ use url::Url;
 
 use super::error::{ErrorKind, Failure, classify};
 use super::uri::{S3Uri, UriError, validate_bucket, validate_key};
-use crate::context::{Context, credential_error_message};
+use crate::context::{Context, SqlSettings, credential_error_message};
 use crate::http::{Client, MAX_ERROR_BODY, Method, Request, Response, send_idempotent};
 
 /// Signatures of requests sent right away only need to outlive clock skew.
@@ -32,6 +32,38 @@ pub struct S3<'a> {
     source: String,
     /// The one bucket this request may address (`/mcp/b/{bucket}`).
     only_bucket: Option<String>,
+    results: Option<ResultsPlaces>,
+}
+
+/// Where callers' query results lie, each caller's in a place of their own: the tools reach
+/// only this caller's, since a role many callers share may read and write them all.
+struct ResultsPlaces {
+    bucket: String,
+    /// Every caller's place lies under this prefix…
+    callers: String,
+    /// …and this is this caller's.
+    own: String,
+}
+
+impl ResultsPlaces {
+    fn of(settings: &SqlSettings) -> Option<Self> {
+        let callers = S3Uri::parse(settings.callers_results.as_deref()?).ok()?;
+        let own = S3Uri::parse(settings.output_location.as_deref()?).ok()?;
+        (own.bucket == callers.bucket).then_some(Self {
+            bucket: callers.bucket,
+            callers: callers.key,
+            own: own.key,
+        })
+    }
+
+    /// Whether `key` (or, as a listing's prefix, the keys it begins) lies in another
+    /// caller's place: under every caller's, and neither in nor above this caller's own.
+    fn another_callers(&self, bucket: &str, key: &str) -> bool {
+        bucket == self.bucket
+            && key.starts_with(&self.callers)
+            && !key.starts_with(&self.own)
+            && !self.own.starts_with(key)
+    }
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -135,11 +167,14 @@ impl<'a> S3<'a> {
             subject,
             source: aws.source,
             only_bucket: context.grant().bucket,
+            results: ResultsPlaces::of(&settings.sql),
         })
     }
 
     pub fn list(&self, bucket: &str, query: &ListQuery<'_>) -> Result<Listing, Failure> {
         let fail = |kind| self.failure(kind, "s3:ListBucket", bucket, query.prefix, None);
+        self.check_results_place(bucket, query.prefix)
+            .map_err(&fail)?;
         let handle = self.bucket(bucket).map_err(&fail)?;
         let mut action = handle.list_objects_v2(Some(&self.credentials));
         if !query.prefix.is_empty() {
@@ -159,10 +194,13 @@ impl<'a> S3<'a> {
         let text = String::from_utf8_lossy(&response.body);
         let parsed = ListObjectsV2::parse_response(&text)
             .map_err(|e| fail(ErrorKind::BadResponse(e.to_string())))?;
+        // A listing above the results places shows this caller's own, and no other's.
+        let shown = |key: &str| self.check_results_place(bucket, key).is_ok();
         Ok(Listing {
             objects: parsed
                 .contents
                 .into_iter()
+                .filter(|object| shown(&object.key))
                 .map(|object| ListedObject {
                     key: object.key,
                     size: object.size,
@@ -174,6 +212,7 @@ impl<'a> S3<'a> {
                 .common_prefixes
                 .into_iter()
                 .map(|p| p.prefix)
+                .filter(|prefix| shown(prefix))
                 .collect(),
             next_continuation_token: parsed.next_continuation_token,
         })
@@ -305,7 +344,21 @@ impl<'a> S3<'a> {
     /// `uri` refuses: rusty-s3 would resolve its dot segments and address another object.
     pub(super) fn object_bucket(&self, name: &str, key: &str) -> Result<Bucket, ErrorKind> {
         check_object(name, key)?;
+        self.check_results_place(name, key)?;
         self.bucket(name)
+    }
+
+    /// Refuses, unsent, a key (or a listing's prefix) in another caller's results place.
+    fn check_results_place(&self, bucket: &str, key: &str) -> Result<(), ErrorKind> {
+        match &self.results {
+            Some(places) if places.another_callers(bucket, key) => {
+                Err(ErrorKind::NotSent(format!(
+                    "s3://{bucket}/{} holds another caller's query results; yours are under s3://{bucket}/{}",
+                    places.callers, places.own
+                )))
+            }
+            _ => Ok(()),
+        }
     }
 
     /// Every URL this client builds starts here, so a bucket name the rule in `uri` refuses
@@ -392,7 +445,7 @@ impl<'a> S3<'a> {
 }
 
 /// Refuses (nothing is sent) an object address the rule in `uri` refuses.
-pub(super) fn check_object(bucket: &str, key: &str) -> Result<(), ErrorKind> {
+fn check_object(bucket: &str, key: &str) -> Result<(), ErrorKind> {
     validate_bucket(bucket).map_err(not_sent)?;
     validate_key(key).map_err(not_sent)
 }

@@ -3,7 +3,7 @@
 
 use rusty_s3::S3Action;
 
-use super::client::{ListQuery, ListedObject, S3, SEND_EXPIRY, check_object, now, select_version};
+use super::client::{ListQuery, ListedObject, S3, SEND_EXPIRY, now, select_version};
 use super::error::{ErrorKind, Failure};
 use super::uri::S3Uri;
 use crate::http::Method;
@@ -60,8 +60,7 @@ impl S3<'_> {
     ) -> Result<Copied, Failure> {
         let fail = |kind| self.failure(kind, "s3:PutObject", bucket_name, key, None);
         // The source goes in a header, not the URL, but S3 resolves it as a path too.
-        check_object(&source.bucket, &source.key)
-            .and_then(|()| self.bucket(&source.bucket).map(drop))
+        self.object_bucket(&source.bucket, &source.key)
             .map_err(|kind| self.object_failure(kind, "s3:GetObject", source))?;
         let bucket = self.object_bucket(bucket_name, key).map_err(&fail)?;
         let mut action = bucket.put_object(Some(&self.credentials), key);

@@ -38,6 +38,8 @@ pub struct SqlAccess {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ResultsAccess {
     pub bucket: String,
+    /// Where every caller's own place lies.
+    pub callers_prefix: String,
     pub own_prefix: String,
 }
 
@@ -53,7 +55,9 @@ impl SessionPolicy {
     /// The same, able to run SQL: Athena's query calls in the allowed workgroups, its and
     /// Glue's metadata reads, and S3 writes and reads under the caller's own results prefix,
     /// where Athena puts each query's results as the caller. Tables are read with the S3
-    /// reads the policy already allows — except other callers' results.
+    /// reads the policy already allows; those reach other callers' results places too where
+    /// the role may read them (no exception can be written that SeaweedFS's STS accepts), so
+    /// the tools refuse those places themselves.
     pub fn with_sql(self, sql: SqlAccess) -> Self {
         Self {
             sql: Some(sql),
@@ -128,6 +132,11 @@ impl ResultsAccess {
     /// The caller's own place, as Athena's `OutputLocation`.
     pub fn own_location(&self) -> String {
         format!("s3://{}/{}", self.bucket, self.own_prefix)
+    }
+
+    /// Where every caller's own place lies, as an `s3://` location.
+    pub fn callers_location(&self) -> String {
+        format!("s3://{}/{}", self.bucket, self.callers_prefix)
     }
 }
 
@@ -270,6 +279,7 @@ mod tests {
             workgroups: vec!["primary".into()],
             results: results.map(|(bucket, own)| ResultsAccess {
                 bucket: bucket.into(),
+                callers_prefix: "athena/callers/".into(),
                 own_prefix: own.into(),
             }),
             tabulator: false,

@@ -23,6 +23,8 @@ use jsonwebtoken::jwk::JwkSet;
 use url::Url;
 
 use super::AuthError;
+use crate::metrics::labels::CacheEvent;
+use crate::metrics::metrics;
 
 /// How long a key set past its maximum age still serves while its provider cannot be reached.
 const STALE_GRACE: Duration = Duration::from_secs(3600);
@@ -97,6 +99,12 @@ impl JwksCache {
         })
     }
 
+    /// Whether a key set has been fetched: when none has yet, one is fetched now (at most
+    /// once per least refetch interval, shared with requests that need it).
+    pub async fn has_keys(&self) -> bool {
+        self.shared.snapshot().is_some() || self.shared.refresh(Instant::now()).await.is_ok()
+    }
+
     /// Changes whenever a refresh withdraws a key.
     pub fn generation(&self) -> u64 {
         self.shared.generation.load(Ordering::SeqCst)
@@ -137,6 +145,7 @@ impl JwksCache {
         let fetched = match shared.snapshot() {
             Some(fetched) if fetched.age() < fetched.max_age => {
                 self.keep_fresh();
+                metrics().jwks(CacheEvent::Hit);
                 fetched
             }
             // Past its age while another request fetches: go on with it rather than wait.
@@ -194,11 +203,13 @@ impl Shared {
         let (keys, max_age) = match self.fetch().await {
             Ok(fetched) => fetched,
             Err(error) => {
+                metrics().jwks(CacheEvent::Failed);
                 *self.last_failure.lock().expect("not poisoned") =
                     Some((Instant::now(), error.clone()));
                 return Err(error);
             }
         };
+        metrics().jwks(CacheEvent::Fetched);
         let fetched = Fetched {
             keys: Arc::new(keys),
             at: Instant::now(),

@@ -220,6 +220,15 @@ impl Authenticator {
         })
     }
 
+    /// Whether tokens can be checked now: the identity provider's keys have been fetched
+    /// (keys given on the command line, or the bridge's own, always can).
+    pub async fn can_verify(&self) -> bool {
+        match &self.keys {
+            Keys::Fixed(_) | Keys::Bridge(_) => true,
+            Keys::Jwks(cache) => cache.has_keys().await,
+        }
+    }
+
     pub async fn authenticate(&self, token: &str) -> Result<Caller, AuthError> {
         // A token verified with a key set now past its maximum age is checked again: the key
         // lookup then waits for the refresh, which may have withdrawn that key.

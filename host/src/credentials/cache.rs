@@ -18,6 +18,8 @@ use tokio::sync::OnceCell;
 use super::{AwsCredentials, CredentialError, CredentialSource};
 use crate::access::SessionPolicy;
 use crate::auth::Caller;
+use crate::metrics::labels::CacheEvent;
+use crate::metrics::metrics;
 
 type TokenHash = [u8; 32];
 /// A token's hash and its variant's.
@@ -84,7 +86,19 @@ impl<T: Expiring> PerToken<T> {
     {
         let key: Key = (Sha256::digest(token).into(), Sha256::digest(variant).into());
         let cell = self.exchange_for(key);
-        let outcome = cell.get_or_init(|| exchange).await.clone();
+        let mut exchanged = false;
+        let outcome = cell
+            .get_or_init(|| {
+                exchanged = true;
+                exchange
+            })
+            .await
+            .clone();
+        metrics().credentials(match (exchanged, &outcome) {
+            (false, _) => CacheEvent::Hit,
+            (true, Ok(_)) => CacheEvent::Fetched,
+            (true, Err(_)) => CacheEvent::Failed,
+        });
         if !outcome.as_ref().is_ok_and(|value| self.fresh(value)) {
             self.forget(key, &cell);
         }

@@ -22,6 +22,8 @@ use quilt_mcp_policy::egress::{AllowList, Refusal};
 use quilt_mcp_policy::origin::Origin;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
 
+use crate::audit::Touched;
+
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 /// Short: a server may close an idle connection at any moment after its own idle timeout,
 /// and a request sent on it just then fails. Under load connections are reused long before.
@@ -88,6 +90,8 @@ impl EgressPolicy {
 pub struct EgressHooks {
     pub policy: Arc<EgressPolicy>,
     pub request_id: String,
+    /// Where this request's allowed calls went, and their bytes, for its audit event.
+    pub touched: Arc<Touched>,
 }
 
 type SendFuture = Box<
@@ -112,14 +116,39 @@ impl WasiHttpHooks for EgressHooks {
         if let Err(refusal) = self.policy.check(&request) {
             let target = without_query(request.uri());
             tracing::warn!(request_id = %self.request_id, %target, "guest egress refused: {refusal}");
+            crate::metrics::metrics().egress_refused();
             return Box::new(async { Err(HttpError::HttpRequestDenied) });
         }
+        let operation = request
+            .headers()
+            .get("x-amz-target")
+            .and_then(|value| value.to_str().ok());
+        self.touched.record(request.uri(), operation);
+        let (written, read) = (self.touched.clone(), self.touched.clone());
+        let request = request.map(|body| {
+            body.map_frame(move |frame| {
+                if let Some(data) = frame.data_ref() {
+                    written.add_written(data.len());
+                }
+                frame
+            })
+            .boxed_unsync()
+        });
         // The request's own deadline bounds how long this may take, so the per-call
         // timeouts in `RequestOptions` add nothing a guest could rely on.
         let sent = self.policy.client.request(request);
         Box::new(async move {
             let response = sent.await.map_err(error_code)?;
-            let response = response.map(|body| body.map_err(HttpError::from).boxed_unsync());
+            let response = response.map(|body| {
+                body.map_frame(move |frame| {
+                    if let Some(data) = frame.data_ref() {
+                        read.add_read(data.len());
+                    }
+                    frame
+                })
+                .map_err(HttpError::from)
+                .boxed_unsync()
+            });
             let connection_errors: Box<dyn Future<Output = Result<(), HttpError>> + Send> =
                 Box::new(async { Ok(()) });
             Ok((response, connection_errors))

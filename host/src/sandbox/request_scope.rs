@@ -7,7 +7,8 @@ use std::sync::Arc;
 
 use super::bindings::request_context as wit;
 use super::deployment::Deployment;
-use crate::access::{Grant, SqlAccess};
+use crate::access::{Grant, ResultsAccess, SqlAccess};
+use crate::audit::{Namer, Touched};
 use crate::auth::Caller;
 use crate::credentials::CredentialError;
 
@@ -16,16 +17,27 @@ pub struct RequestScope {
     caller: Option<Caller>,
     grant: Grant,
     derived: Option<Result<wit::AwsCredentials, wit::CredentialError>>,
+    /// What this request's guest reaches, recorded at the egress hook for its audit event.
+    touched: Arc<Touched>,
 }
 
 impl RequestScope {
     pub fn new(deployment: Arc<Deployment>, caller: Option<Caller>, grant: Grant) -> Self {
+        let touched = Arc::new(Touched::new(Namer {
+            s3_endpoint: deployment.s3_endpoint.clone(),
+            path_style: deployment.path_style,
+        }));
         Self {
             deployment,
             caller,
             grant,
             derived: None,
+            touched,
         }
+    }
+
+    pub fn touched(&self) -> Arc<Touched> {
+        self.touched.clone()
     }
 }
 
@@ -114,6 +126,7 @@ impl wit::Host for RequestScope {
 
     fn get_settings(&mut self) -> wit::Settings {
         let deployment = self.deployment.clone();
+        let results = self.sql_access().results;
         wit::Settings {
             region: deployment.region.clone(),
             s3_endpoint: deployment.s3_endpoint.clone(),
@@ -126,7 +139,8 @@ impl wit::Host for RequestScope {
                 glue_endpoint: deployment.sql.glue_endpoint.clone(),
                 workgroup: deployment.sql.workgroups[0].clone(),
                 other_workgroups: deployment.sql.workgroups[1..].to_vec(),
-                output_location: self.sql_access().results.map(|at| at.own_location()),
+                output_location: results.as_ref().map(ResultsAccess::own_location),
+                callers_results: results.as_ref().map(ResultsAccess::callers_location),
                 tabulator_catalog: deployment.sql.tabulator_catalog.clone(),
                 wait_ms: deployment.sql.wait_ms,
             },

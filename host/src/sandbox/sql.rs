@@ -37,8 +37,9 @@ pub struct SqlConfig {
 
     /// Where Athena writes query results, s3://bucket/prefix/ (default: the workgroup's own
     /// location). Each caller's results go under a sub-prefix of their own
-    /// (`<prefix>callers/<hash of issuer and subject>/`); web-identity credentials may write
-    /// and read there and nowhere else under the prefix. Required with
+    /// (`<prefix>callers/<hash of issuer and subject>/`): web-identity credentials may write
+    /// there and nowhere else in the bucket, and the tools refuse other callers' places
+    /// (S3 reads of them stay within the role's own rights: see the README). Required with
     /// --credentials web-identity, whose session policy must name it.
     #[arg(long, env = "QUILT_MCP_ATHENA_OUTPUT_LOCATION", value_parser = OutputLocation::parse)]
     pub athena_output_location: Option<OutputLocation>,
@@ -194,18 +195,28 @@ impl OutputLocation {
         })
     }
 
-    /// The caller's own place under this one: `callers/` and a hash of who they are, so
-    /// that no subject (which may hold any character) becomes part of a key or a policy.
+    /// Where every caller's own place lies: `callers/` under this one.
+    pub fn callers(&self) -> Self {
+        Self {
+            bucket: self.bucket.clone(),
+            prefix: format!("{}callers/", self.prefix),
+        }
+    }
+
+    /// The caller's own place: in [`Self::callers`], a hash of who they are, so that no
+    /// subject (which may hold any character) becomes part of a key or a policy.
     pub fn for_caller(&self, issuer: &str, subject: &str) -> Self {
+        let issuer_length = u64::try_from(issuer.len()).expect("lengths fit in 64 bits");
         let who = Sha256::new()
-            .chain_update(issuer.len().to_be_bytes())
+            .chain_update(issuer_length.to_be_bytes())
             .chain_update(issuer)
             .chain_update(subject)
             .finalize();
         let hex: String = who[..16].iter().map(|b| format!("{b:02x}")).collect();
+        let callers = self.callers();
         Self {
-            bucket: self.bucket.clone(),
-            prefix: format!("{}callers/{hex}/", self.prefix),
+            prefix: format!("{}{hex}/", callers.prefix),
+            ..callers
         }
     }
 }
@@ -240,16 +251,15 @@ impl SqlDeployment {
 
 impl SqlDeployment {
     /// What a request that may run SQL may do in AWS: `caller` (issuer, subject) writes and
-    /// reads results in their own place under the output location.
+    /// reads results in their own place under the output location. Without one (--no-auth),
+    /// requests are all one anonymous caller, with a place of its own like any other.
     pub fn access(&self, caller: Option<(&str, &str)>, writes: bool) -> SqlAccess {
         let results = self.output_location.as_ref().map(|shared| {
-            let own = match caller {
-                Some((issuer, subject)) => shared.for_caller(issuer, subject),
-                None => shared.clone(),
-            };
+            let (issuer, subject) = caller.unwrap_or(("", ""));
             ResultsAccess {
-                bucket: own.bucket,
-                own_prefix: own.prefix,
+                bucket: shared.bucket.clone(),
+                callers_prefix: shared.callers().prefix,
+                own_prefix: shared.for_caller(issuer, subject).prefix,
             }
         });
         SqlAccess {
@@ -319,6 +329,24 @@ mod tests {
                 .all(|b| b.is_ascii_alphanumeric() || b == b'/')
         );
         assert!(!hostile.prefix.contains(".."));
+    }
+
+    /// Under --no-auth every request is the one anonymous caller, whose place is one of its
+    /// own, not the whole of every caller's.
+    #[test]
+    fn the_anonymous_caller_has_a_place_of_its_own() {
+        let config = SqlConfig {
+            athena_output_location: Some(OutputLocation::parse("s3://results/athena/").unwrap()),
+            ..SqlConfig::default()
+        };
+        let deployment = SqlDeployment::new(&config, "us-east-1");
+        let results = deployment.access(None, false).results.unwrap();
+        assert_eq!(results.callers_prefix, "athena/callers/");
+        assert!(
+            results.own_prefix.starts_with(&results.callers_prefix)
+                && results.own_prefix.len() > results.callers_prefix.len() + 1,
+            "{results:?}"
+        );
     }
 
     #[test]

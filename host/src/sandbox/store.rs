@@ -42,6 +42,7 @@ impl RequestState {
             egress: EgressHooks {
                 policy: egress,
                 request_id,
+                touched: scope.touched(),
             },
             scope,
         };

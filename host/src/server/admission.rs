@@ -5,10 +5,12 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use clap::Args;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+use crate::metrics::{InUse, metrics};
 
 #[derive(Debug, Clone, Args)]
 pub struct AdmissionConfig {
@@ -45,6 +47,7 @@ pub struct Admission {
 pub struct Ticket {
     _slot: OwnedSemaphorePermit,
     _share: Option<Share>,
+    _in_use: InUse,
 }
 
 struct Share {
@@ -71,6 +74,7 @@ impl Admission {
             (Some(caller), Some(cap)) => Some(self.take_share(caller, cap)?),
             _ => None,
         };
+        let waiting = Instant::now();
         let slot = tokio::time::timeout(self.wait, self.slots.clone().acquire_owned())
             .await
             .map_err(|_| Refusal::ServerBusy)?
@@ -78,6 +82,7 @@ impl Admission {
         Ok(Ticket {
             _slot: slot,
             _share: share,
+            _in_use: metrics().admitted(waiting.elapsed()),
         })
     }
 

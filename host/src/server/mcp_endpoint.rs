@@ -8,6 +8,7 @@
 )]
 
 use std::sync::Arc;
+use std::time::Instant;
 
 use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
@@ -21,7 +22,10 @@ use super::envelope::Envelope;
 use super::responses::{self, HttpResponse};
 use super::{App, held_body, request_line};
 use crate::access::{Grant, Narrowing, Refusal as AccessRefusal};
+use crate::audit::{AuditLog, ToolCall, Touched};
 use crate::auth::{self, Caller};
+use crate::metrics::labels::Outcome;
+use crate::metrics::metrics;
 use crate::sandbox::{GuestFailure, RequestScope};
 use crate::untrusted::bounded;
 
@@ -41,15 +45,48 @@ pub async fn handle(
     connection: Narrowing,
 ) -> HttpResponse {
     let request_id = uuid::Uuid::new_v4().to_string();
+    let arrived = Instant::now();
     async {
-        let response = checked_then_run(app, request, host, connection, &request_id)
+        let mut seen = Seen::default();
+        let response = checked_then_run(app, request, host, connection, &request_id, &mut seen)
             .await
             .unwrap_or_else(|refused| refused);
         tracing::Span::current().record("status", response.status().as_u16());
+        let outcome = Outcome::of_status(response.status(), seen.guest_ran);
+        let took = arrived.elapsed();
+        metrics().request(seen.method.as_deref(), seen.tool.as_deref(), outcome, took);
+        if let (Some(audit), Some(tool)) = (&app.audit, seen.tool.as_deref()) {
+            audit.write(&ToolCall {
+                request_id: &request_id,
+                subject: seen.subject.as_deref(),
+                issuer: seen.issuer.as_deref(),
+                client_id: seen.client_id.as_deref(),
+                tool,
+                outcome: outcome.name(),
+                status: response.status().as_u16(),
+                took,
+                touched: seen.touched.as_deref(),
+                arguments: seen.arguments.as_ref(),
+            });
+        }
         response
     }
     .instrument(request_line::span(&request_id))
     .await
+}
+
+/// What the checks learnt of a request, for its metrics and audit event.
+#[derive(Default)]
+struct Seen {
+    method: Option<String>,
+    tool: Option<String>,
+    guest_ran: bool,
+    subject: Option<String>,
+    issuer: Option<String>,
+    client_id: Option<String>,
+    touched: Option<Arc<Touched>>,
+    /// Only when the audit log records arguments.
+    arguments: Option<Value>,
 }
 
 /// Every check, in order, then the guest; a check that fails answers in its stead.
@@ -59,6 +96,7 @@ async fn checked_then_run(
     host: Option<String>,
     connection: Narrowing,
     request_id: &str,
+    seen: &mut Seen,
 ) -> Result<HttpResponse, HttpResponse> {
     check_host(app, host.as_deref(), request_id)?;
     check_origin(app, request.headers())?;
@@ -66,14 +104,35 @@ async fn checked_then_run(
         .with_headers(request.headers())
         .map_err(|wrong| responses::bad_request(&wrong.to_string()))?;
     let caller = authenticate(app, request.headers(), &connection, request_id).await?;
+    if let Some(caller) = &caller {
+        seen.subject = Some(caller.subject.clone());
+        seen.issuer = Some(caller.issuer.clone());
+        seen.client_id = ["client_id", "azp"]
+            .into_iter()
+            .find_map(|claim| caller.token.claim(claim)?.as_str().map(str::to_owned));
+    }
     let (mut parts, body) = request.into_parts();
     let (body, envelope) = read_envelope(app, body, &parts.headers).await?;
+    seen.method = envelope.method();
+    seen.tool = envelope.called_tool().map(str::to_owned);
+    if seen.tool.is_some() && app.audit.as_ref().is_some_and(AuditLog::with_arguments) {
+        seen.arguments = serde_json::from_slice::<Value>(&body)
+            .ok()
+            .and_then(|mut message| {
+                message
+                    .get_mut("params")?
+                    .get_mut("arguments")
+                    .map(Value::take)
+            });
+    }
     let grant = app.access.grant(caller.as_ref(), &connection);
     check_scope(app, &grant, &envelope, request_id)?;
     for_the_guest(&mut parts.headers, host);
     let ticket = admit(app, caller.as_ref(), &envelope.id, request_id).await?;
     let scope = RequestScope::new(app.deployment.clone(), caller, grant);
+    seen.touched = Some(scope.touched());
     let request = http::Request::from_parts(parts, body);
+    seen.guest_ran = true;
     Ok(run(app, request, scope, ticket, &envelope.id, request_id).await)
 }
 
@@ -204,10 +263,11 @@ async fn admit(
         Ok(ticket) => Ok(Arc::new(ticket)),
         Err(refusal) => {
             tracing::info!(target: "quilt_mcp::admission", request_id, %refusal, "request not admitted");
-            let status = match refusal {
-                Refusal::CallerBusy(_) => StatusCode::TOO_MANY_REQUESTS,
-                Refusal::ServerBusy => StatusCode::SERVICE_UNAVAILABLE,
+            let (status, event) = match refusal {
+                Refusal::CallerBusy(_) => (StatusCode::TOO_MANY_REQUESTS, "caller_busy"),
+                Refusal::ServerBusy => (StatusCode::SERVICE_UNAVAILABLE, "server_busy"),
             };
+            metrics().admission_refused(event);
             Err(responses::retry_later(status, id, &refusal.to_string()))
         }
     }

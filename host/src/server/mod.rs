@@ -29,6 +29,7 @@ use connections::{Acceptor, ClientStream, Slot};
 pub use connections::{ConnectionConfig, raise_open_files_limit};
 
 use crate::access::{Access, Narrowing};
+use crate::audit::AuditLog;
 use crate::auth::Authenticator;
 use crate::oauth::Bridge;
 use crate::sandbox::{Deployment, Sandbox};
@@ -53,6 +54,7 @@ pub struct App {
     authorization_servers: Vec<String>,
     /// The sign-in bridge, when this server is its clients' authorization server.
     bridge: Option<Arc<Bridge>>,
+    audit: Option<AuditLog>,
 }
 
 impl App {
@@ -72,6 +74,7 @@ impl App {
         deployment: Arc<Deployment>,
         authorization_server: Option<String>,
         bridge: Option<Arc<Bridge>>,
+        audit: Option<AuditLog>,
     ) -> Self {
         let admission = Admission::new(&config.admission, sandbox.max_instances(), auth.is_some());
         Self {
@@ -92,6 +95,7 @@ impl App {
                 .into_iter()
                 .collect(),
             bridge,
+            audit,
         }
     }
 
@@ -143,7 +147,10 @@ impl App {
                     &json!({"error": "not_found", "error_description": "this server is not an authorization server: sign in at the one its protected-resource metadata names"}),
                 ),
             },
+            // Live: the process serves. Ready: it can also check tokens (its guest is loaded
+            // before it serves at all).
             (&Method::GET, "/healthz") => responses::text(http::StatusCode::OK, "ok"),
+            (&Method::GET, "/readyz") => self.readiness().await,
             (
                 &Method::GET,
                 "/.well-known/oauth-protected-resource"
@@ -153,6 +160,16 @@ impl App {
                 http::StatusCode::NOT_FOUND,
                 &json!({"error": "not_found", "error_description": "the MCP endpoint is POST /mcp"}),
             ),
+        }
+    }
+
+    async fn readiness(&self) -> HttpResponse {
+        match &self.auth {
+            Some(auth) if !auth.can_verify().await => responses::text(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the identity provider's signing keys could not be fetched yet",
+            ),
+            _ => responses::text(http::StatusCode::OK, "ready"),
         }
     }
 

@@ -198,7 +198,7 @@ class Athena:
         """Athena reads results from S3 with the caller's credentials: so does this."""
         bucket, _, key = execution.output[len("s3://"):].partition("/")
         try:
-            caller.s3(self.s3_endpoint, self.region).get_object(Bucket=bucket, Key=key, Range="bytes=0-0")
+            caller.s3(self.s3_endpoint, self.region).head_object(Bucket=bucket, Key=key)
         except Exception as error:
             code = getattr(error, "response", {}).get("Error", {}).get("Code", "Unknown")
             raise invalid(

@@ -5,6 +5,7 @@ use anyhow::{Result, ensure};
 use quilt_mcp_tests::host_process::HostProcess;
 use quilt_mcp_tests::hostile_guest::{assert_guest_never_ran, refused_message};
 use quilt_mcp_tests::mcp::McpClient;
+use quilt_mcp_tests::ports::ClosedPort;
 use serde_json::{Value, json};
 
 use crate::support::{Guest, Scenario, args};
@@ -12,6 +13,7 @@ use crate::support::{Guest, Scenario, args};
 // Every trial of this module; one left out fails the build (see `support::trials!`).
 crate::support::trials![
     health_check,
+    ready_once_tokens_can_be_checked,
     protected_resource_metadata,
     get_and_delete_are_not_allowed,
     unknown_path_is_not_found,
@@ -26,6 +28,35 @@ pub async fn health_check(scenario: &Scenario<'_>) -> Result<()> {
     ensure!(response.status() == 200, "HTTP {}", response.status());
     let body = response.text().await?;
     ensure!(body.trim() == "ok", "body {body:?}");
+    Ok(())
+}
+
+/// Live and ready differ: a host whose identity provider cannot be reached serves (live),
+/// but is not ready, since it could check no token.
+pub async fn ready_once_tokens_can_be_checked(scenario: &Scenario<'_>) -> Result<()> {
+    let get = |url: String| async move {
+        let response = reqwest::get(url).await?;
+        anyhow::Ok((response.status().as_u16(), response.text().await?))
+    };
+    let host = scenario.host(Guest::Hostile).await?;
+    let (status, body) = get(format!("{}/readyz", host.base_url())).await?;
+    ensure!(status == 200 && body == "ready", "HTTP {status}: {body}");
+    let closed = ClosedPort::bind()?;
+    let mut spec = scenario.spec(Guest::Hostile);
+    spec.auth = args(&[
+        "--jwks-url",
+        &format!("{}/jwks.json", closed.origin()),
+        "--jwt-issuer",
+        &scenario.stack.issuer(),
+    ]);
+    let unready = scenario.start(spec).await?;
+    let (status, _) = get(format!("{}/healthz", unready.base_url())).await?;
+    ensure!(status == 200, "/healthz: HTTP {status}");
+    let (status, body) = get(format!("{}/readyz", unready.base_url())).await?;
+    ensure!(
+        status == 503 && body.contains("signing keys"),
+        "/readyz: HTTP {status}: {body}"
+    );
     Ok(())
 }
 

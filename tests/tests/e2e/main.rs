@@ -62,6 +62,7 @@ modules![
     sign_in_clients,
     hostile_upstream,
     access,
+    operations,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).

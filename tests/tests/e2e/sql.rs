@@ -619,6 +619,23 @@ pub async fn writes_and_other_callers_data_are_refused(scenario: &Scenario<'_>) 
     let deep = format!("SELECT {}1{}", "(".repeat(3000), ")".repeat(3000));
     let refused = fail(&alice, "athena_query_execute", json!({"query": deep})).await?;
     ensure!(refused.contains("nests deeper"), "{refused}");
+    // A chain of operators nests without parentheses: at the limit the guest's stack holds
+    // it (its parse, walk and drop), and far over it is refused before the parse.
+    let chain = |operators: usize| format!("SELECT 1{}", "+1".repeat(operators));
+    let verdict = call(
+        &alice,
+        "athena_query_validate",
+        json!({"query": chain(1_000)}),
+    )
+    .await?;
+    ensure!(verdict["valid"] == true, "{verdict}");
+    let refused = fail(
+        &alice,
+        "athena_query_execute",
+        json!({"query": chain(100_000)}),
+    )
+    .await?;
+    ensure!(refused.contains("operators, over"), "{refused}");
     call(&alice, "athena_databases_list", json!({})).await?;
     Ok(())
 }

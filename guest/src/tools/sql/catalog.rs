@@ -77,6 +77,7 @@ pub struct Database {
 
 fn databases(env: &Env<'_>, args: DatabasesArgs) -> Result<Databases, ToolError> {
     let catalog = name_argument(&args.data_catalog_name, "data_catalog_name")?;
+    env.check_held_catalog(&catalog, None)?;
     let mut body = json!({"CatalogName": catalog, "MaxResults": 50});
     if let Some(token) = token_argument(&args.next_token)? {
         body["NextToken"] = json!(token);
@@ -135,6 +136,7 @@ pub struct TableSummary {
 fn tables(env: &Env<'_>, args: TablesArgs) -> Result<Tables, ToolError> {
     let catalog = name_argument(&args.data_catalog_name, "data_catalog_name")?;
     let database = name_argument(&args.database, "database")?;
+    env.check_held_catalog(&catalog, Some(&database))?;
     let token = token_argument(&args.next_token)?;
     let pattern = args.table_pattern.trim();
     if pattern.len() > 255 {
@@ -221,6 +223,7 @@ fn schema(env: &Env<'_>, args: SchemaArgs) -> Result<Schema, ToolError> {
     let catalog = name_argument(&args.data_catalog_name, "data_catalog_name")?;
     let database = name_argument(&args.database, "database")?;
     let table = name_argument(&args.table, "table")?;
+    env.check_held_catalog(&catalog, Some(&database))?;
     let athena = env.athena()?;
     let (mut answer, field): (Value, &str) = if is_glue(&catalog) {
         let body = json!({"DatabaseName": database, "Name": table});

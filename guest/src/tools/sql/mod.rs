@@ -38,6 +38,30 @@ impl Env<'_> {
     fn athena(&self) -> Result<Athena<'_>, ToolError> {
         Athena::connect(self.context, self.http).map_err(ToolError::Athena)
     }
+
+    /// On a connection held to one bucket, the catalogs a call may name: Glue's, whose tables
+    /// are read with the held credentials, and the Tabulator catalog only in that bucket's own
+    /// database (`database`, where the call names one). Another catalog's connector reads
+    /// with its own rights, so its other databases lie beyond the hold.
+    fn check_held_catalog(&self, catalog: &str, database: Option<&str>) -> Result<(), ToolError> {
+        let Some(held) = self.context.grant().bucket else {
+            return Ok(());
+        };
+        let tabulator = self.context.settings().sql.tabulator_catalog;
+        let own_tabulator_database = tabulator
+            .as_deref()
+            .is_some_and(|tabulator| catalog.eq_ignore_ascii_case(tabulator))
+            && database.is_some_and(|database| database.eq_ignore_ascii_case(&held));
+        if is_glue(catalog) || own_tabulator_database {
+            return Ok(());
+        }
+        Err(ToolError::Argument {
+            name: "data_catalog_name",
+            problem: format!(
+                "this connection is held to the bucket {held}: it reads the Glue catalog ({GLUE_CATALOG}), and of the Tabulator catalog only the database {held}; query {held}'s Tabulator tables with tabulator_bucket_query"
+            ),
+        })
+    }
 }
 
 /// A catalog, database, table or workgroup name: AWS allows at most 255 characters; none of

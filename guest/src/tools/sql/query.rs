@@ -156,20 +156,10 @@ pub struct QueryResult {
 
 fn execute(env: &Env<'_>, args: ExecuteArgs) -> Result<QueryResult, ToolError> {
     let catalog = name_argument(&args.data_catalog_name, "data_catalog_name")?;
+    // Statements name their own databases, so on a held connection only Glue's catalog is
+    // queried here; tabulator_bucket_query, which names the bucket, reaches Tabulator.
+    env.check_held_catalog(&catalog, None)?;
     let scope = execute_scope(env);
-    // On a connection held to one bucket, S3 refuses the Glue catalog's other buckets (the
-    // credentials are held to it); another catalog's connector may read with its own rights,
-    // so only tabulator_bucket_query, which names the bucket, reaches Tabulator there.
-    if let (Some(held), Scope::Catalog(glue)) = (env.context.grant().bucket, scope)
-        && !catalog.eq_ignore_ascii_case(glue)
-    {
-        return Err(ToolError::Argument {
-            name: "data_catalog_name",
-            problem: format!(
-                "this connection is held to the bucket {held}, where only the Glue catalog (AwsDataCatalog) is queried here; use tabulator_bucket_query for {held}'s Tabulator tables"
-            ),
-        });
-    }
     let database = optional_name(&args.database_name, "database_name")?;
     run(
         env,
@@ -237,7 +227,7 @@ fn run(
         workgroup: &workgroup,
     };
     let query_id = athena.start(&start)?;
-    respond(&athena, query_id, Cursor::default(), args.page)
+    respond(&athena, query_id, None, Cursor::default(), args.page)
 }
 
 /// The workgroup a call names, which must be one the server allows (a workgroup sets a
@@ -280,20 +270,21 @@ fn results(env: &Env<'_>, args: ResultsArgs) -> Result<QueryResult, ToolError> {
     }
     let cursor = Cursor::parse(&args.next_token)?;
     let athena = env.athena()?;
-    check_own(&athena, query_id)?;
-    respond(&athena, query_id.to_owned(), cursor, args.page)
+    let known = check_own(&athena, query_id)?;
+    respond(&athena, query_id.to_owned(), known, cursor, args.page)
 }
 
 /// Refuses a query whose results lie outside this caller's own place, when the deployment
 /// gives each caller one: in a shared workgroup an id is all Athena asks for, and the read
-/// rights of a role shared by many callers may reach every caller's results.
-fn check_own(athena: &Athena<'_>, query_id: &str) -> Result<(), ToolError> {
+/// rights of a role shared by many callers may reach every caller's results. The status read
+/// for the check is returned, to serve as the wait's first poll.
+fn check_own(athena: &Athena<'_>, query_id: &str) -> Result<Option<Status>, ToolError> {
     let Some(own) = &athena.settings.output_location else {
-        return Ok(());
+        return Ok(None);
     };
     let status = athena.status(query_id).map_err(ToolError::Athena)?;
-    match status.output_location {
-        Some(location) if location.starts_with(own.as_str()) => Ok(()),
+    match &status.output_location {
+        Some(location) if location.starts_with(own.as_str()) => Ok(Some(status)),
         _ => Err(ToolError::Argument {
             name: "query_execution_id",
             problem: format!(
@@ -303,11 +294,12 @@ fn check_own(athena: &Athena<'_>, query_id: &str) -> Result<(), ToolError> {
     }
 }
 
-/// Waits for the query within this call, then its rows from `cursor` — or its id when it is
-/// still running.
+/// Waits for the query within this call (from `known`, a status just read, if any), then its
+/// rows from `cursor` — or its id when it is still running.
 fn respond(
     athena: &Athena<'_>,
     query_id: String,
+    known: Option<Status>,
     cursor: Cursor,
     page: PageArgs,
 ) -> Result<QueryResult, ToolError> {
@@ -316,7 +308,7 @@ fn respond(
         output_format: format,
     } = page;
     let wait = Duration::from_millis(u64::from(athena.settings.wait_ms));
-    let status = athena.wait(&query_id, wait)?;
+    let status = athena.wait(&query_id, wait, known)?;
     if status.state != State::Succeeded {
         return Ok(pending(query_id, &status));
     }
@@ -466,7 +458,8 @@ fn csv(columns: &[Column], rows: &[Vec<Value>]) -> String {
 }
 
 fn markdown(columns: &[Column], rows: &[Vec<Value>]) -> String {
-    let cell = |text: String| text.replace('|', "\\|").replace('\n', " ");
+    // A lone carriage return ends a line in Markdown too.
+    let cell = |text: String| text.replace('|', "\\|").replace(['\n', '\r'], " ");
     let line = |cells: Vec<String>| format!("| {} |", cells.join(" | "));
     let mut out = vec![
         line(columns.iter().map(|c| cell(c.name.clone())).collect()),
@@ -500,11 +493,15 @@ mod tests {
         let rows = vec![
             vec![json!("x,\"y\""), json!(1)],
             vec![json!("p|q\nr"), json!(null)],
+            vec![json!("s\r| [link](x) |"), json!(2)],
         ];
-        assert_eq!(csv(&columns, &rows), "a,b\n\"x,\"\"y\"\"\",1\n\"p|q\nr\",");
+        assert_eq!(
+            csv(&columns, &rows),
+            "a,b\n\"x,\"\"y\"\"\",1\n\"p|q\nr\",\n\"s\r| [link](x) |\",2"
+        );
         assert_eq!(
             markdown(&columns, &rows),
-            "| a | b |\n| --- | --- |\n| x,\"y\" | 1 |\n| p\\|q r |  |"
+            "| a | b |\n| --- | --- |\n| x,\"y\" | 1 |\n| p\\|q r |  |\n| s \\| [link](x) \\| | 2 |"
         );
     }
 }

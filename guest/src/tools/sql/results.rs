@@ -13,8 +13,14 @@ use crate::athena::query::{MAX_PAGE_ROWS, Status};
 use crate::athena::{Athena, AthenaError};
 use crate::tools::ToolError;
 
-/// The most cell text one call returns; more rows wait for the next call.
+/// The most cell text one call returns; more rows wait for the next call. Each cell counts
+/// [`CELL_OVERHEAD_BYTES`] besides its text, so a wide row of NULLs is not free.
 pub const MAX_CELL_BYTES: usize = 512 * 1024;
+/// What a cell costs beyond its text, in the JSON returned and in the guest's memory.
+const CELL_OVERHEAD_BYTES: usize = 8;
+/// Rows asked for in a call's first page, before the width of a row is known: a page of a
+/// thousand rows of thousands of columns would not fit in the guest's memory.
+const FIRST_PAGE_ROWS: usize = 100;
 
 #[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Column {
@@ -81,7 +87,21 @@ pub fn read(
     loop {
         // The first page of a DML query's results begins with the column names.
         let header = cursor.token.is_none() && status.statement_type == "DML";
-        let wanted = max_rows as usize - rows.len() + cursor.shown as usize + usize::from(header);
+        // As many rows as are wanted and fit in what is left of the budget, at the width of
+        // the rows seen so far, besides those of the page already shown.
+        let fitting = match rows.len() {
+            0 => FIRST_PAGE_ROWS,
+            seen => MAX_CELL_BYTES.saturating_sub(bytes) * seen / bytes.max(1),
+        };
+        if fitting == 0 {
+            return Ok(Rows {
+                columns,
+                rows,
+                next: Some(cursor.text()),
+            });
+        }
+        let skipped = cursor.shown as usize + usize::from(header);
+        let wanted = (max_rows as usize - rows.len()).min(fitting) + skipped;
         let page = athena.page(
             query_id,
             cursor.token.as_deref(),
@@ -112,7 +132,10 @@ pub fn read(
             if position <= cursor.shown {
                 continue;
             }
-            let size: usize = row.iter().flatten().map(String::len).sum();
+            let size: usize = row
+                .iter()
+                .map(|cell| cell.as_ref().map_or(0, String::len) + CELL_OVERHEAD_BYTES)
+                .sum();
             if rows.len() == max_rows as usize
                 || (bytes + size > MAX_CELL_BYTES && !rows.is_empty())
             {
@@ -183,9 +206,81 @@ fn typed(row: &[Option<String>], columns: &[Column]) -> Vec<Value> {
 
 #[cfg(test)]
 mod tests {
-    use serde_json::json;
+    use serde_json::{Value, json};
 
-    use super::{Column, Cursor, typed};
+    use super::{Column, Cursor, MAX_CELL_BYTES, read, typed};
+    use crate::athena::Athena;
+    use crate::athena::query::{State, Status};
+    use crate::testing::{FakeContext, FakeHttp, response};
+
+    /// A GetQueryResults page of `rows` rows of `columns` NULLs (a header row first when
+    /// `header`), with a next token.
+    fn null_page(columns: usize, rows: usize, header: bool) -> Vec<u8> {
+        let info: Vec<Value> = (0..columns)
+            .map(|i| json!({"Name": format!("c{i}"), "Type": "varchar"}))
+            .collect();
+        let names = json!({"Data": (0..columns).map(|i| json!({"VarCharValue": format!("c{i}")})).collect::<Vec<_>>()});
+        let nulls = json!({"Data": vec![json!({}); columns]});
+        let mut all = Vec::new();
+        if header {
+            all.push(names);
+        }
+        all.extend(std::iter::repeat_n(nulls, rows));
+        serde_json::to_vec(&json!({
+            "ResultSet": {"ResultSetMetadata": {"ColumnInfo": info}, "Rows": all},
+            "NextToken": "more",
+        }))
+        .unwrap()
+    }
+
+    fn asked_rows(request: &crate::http::Request) -> u64 {
+        let body: Value = serde_json::from_slice(&request.body).unwrap();
+        body["MaxResults"].as_u64().unwrap()
+    }
+
+    /// Rows of NULLs cost their cells, and a call's first page is short until it knows how
+    /// wide a row is: a thousand rows of thousands of NULLs would not fit in the guest.
+    #[test]
+    fn wide_rows_of_nulls_are_paged_by_their_width() {
+        let columns = 200;
+        let fits = MAX_CELL_BYTES / (columns * super::CELL_OVERHEAD_BYTES);
+        let http = FakeHttp::answering(vec![
+            response(200, &[], &null_page(columns, 100, true)),
+            response(200, &[], &null_page(columns, fits - 100, false)),
+        ]);
+        let context = FakeContext::default();
+        let athena = Athena::connect(&context, &http).unwrap();
+        let status = Status {
+            state: State::Succeeded,
+            reason: None,
+            statement_type: "DML".into(),
+            output_location: None,
+            data_scanned_bytes: None,
+            execution_ms: None,
+        };
+        let rows = read(&athena, "q", &status, Cursor::default(), 1_000).unwrap();
+        let sent = http.sent.borrow();
+        assert_eq!(
+            asked_rows(&sent[0]),
+            101,
+            "a short first page, and its header"
+        );
+        assert_eq!(
+            asked_rows(&sent[1]),
+            (fits - 100) as u64,
+            "then as many as fit"
+        );
+        assert_eq!(sent.len(), 2, "no page is asked for that could not fit");
+        assert_eq!(rows.rows.len(), fits, "cut by the budget");
+        let next = Cursor::parse(&rows.next.unwrap()).unwrap();
+        assert_eq!(
+            next,
+            Cursor {
+                token: Some("more".into()),
+                shown: 0
+            }
+        );
+    }
 
     #[test]
     fn cursors_round_trip_and_hostile_ones_are_refused() {
