@@ -89,6 +89,13 @@ fn respond(reply: Reply, response_out: ResponseOutparam) {
     if let Some(content_type) = reply.content_type {
         entries.push(("content-type".to_owned(), content_type.as_bytes().to_vec()));
     }
+    if reply.is_tool_error() {
+        let (name, value) = (
+            quilt_mcp_policy::tools::OUTCOME_HEADER,
+            quilt_mcp_policy::tools::TOOL_FAILED,
+        );
+        entries.push((name.to_owned(), value.as_bytes().to_vec()));
+    }
     let Ok(headers) = Fields::from_list(&entries) else {
         return;
     };

@@ -232,6 +232,11 @@ impl fmt::Display for Unknown {
 
 impl std::error::Error for Unknown {}
 
+/// The response header with which the tools guest tells the host that a tool failed (its
+/// result's `isError`), as `TOOL_FAILED`; the host counts it and removes it.
+pub const OUTCOME_HEADER: &str = "quilt-mcp-outcome";
+pub const TOOL_FAILED: &str = "tool-error";
+
 #[cfg(test)]
 mod tests {
     use super::{Permission, TOOLS, Toolset, rule_for};

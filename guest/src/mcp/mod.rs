@@ -82,6 +82,12 @@ impl Reply {
         }
     }
 
+    /// Whether this answers a tool call whose tool failed: the host counts those apart from
+    /// successes in its metrics and audit events (`quilt_mcp_policy::tools::OUTCOME_HEADER`).
+    pub fn is_tool_error(&self) -> bool {
+        matches!(&self.body, Body::Success { result: Outcome::Tool(result), .. } if result.is_error())
+    }
+
     fn success(id: Value, result: Outcome) -> Self {
         Self {
             status: 200,

@@ -330,12 +330,17 @@ fn credential_errors_are_tool_errors_with_the_hosts_message() {
         &context,
         &FakeHttp::default(),
     );
+    assert!(reply.is_tool_error(), "the host is told the tool failed");
     let result = &json_of(&reply)["result"];
     assert_eq!(result["isError"], true);
     assert_eq!(
         result["content"][0]["text"],
         "STS refused alice; ask for access"
     );
+    // Neither a success nor a JSON-RPC error is a tool's failure.
+    let listed = post(&request("tools/list", json!({})));
+    let unknown = post(&request("tools/call", json!({"name": "nope"})));
+    assert!(!listed.is_tool_error() && !unknown.is_tool_error());
 }
 
 #[test]

@@ -126,6 +126,11 @@ impl ToolResult {
     pub fn new(called: Called, era: Era) -> Self {
         Self { called, era }
     }
+
+    /// Whether the tool failed (the result's `isError`).
+    pub fn is_error(&self) -> bool {
+        matches!(self.called, Called::Failed(_))
+    }
 }
 
 impl Serialize for ToolResult {

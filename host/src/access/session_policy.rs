@@ -155,7 +155,6 @@ impl SqlAccess {
             allow(
                 &[
                     "athena:StartQueryExecution",
-                    "athena:StopQueryExecution",
                     "athena:GetQueryExecution",
                     "athena:GetQueryResults",
                 ],
@@ -312,6 +311,8 @@ mod tests {
         let all = actions(&policy);
         for never in [
             "athena:ListQueryExecutions",
+            // The tools never stop a query; a caller holding another's id could.
+            "athena:StopQueryExecution",
             "glue:GetConnection",
             "glue:CreateTable",
             "lambda:InvokeFunction",

@@ -43,8 +43,10 @@ pub fn known_tool(tool: Option<&str>) -> &'static str {
 /// How a request ended, as the host saw it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Outcome {
-    /// The guest answered (a tool's own error included: it is part of its result).
+    /// The guest answered.
     Ok,
+    /// The guest answered that the tool failed (the result's `isError`).
+    ToolError,
     /// Answered by the host before any guest ran: Host, Origin, token, scope, body.
     Refused,
     /// Not admitted: the caller's share or the whole pool was in use (429, 503).
@@ -56,13 +58,15 @@ pub enum Outcome {
 }
 
 impl Outcome {
-    /// From the response's status: the host's own answers have their own statuses.
-    pub fn of_status(status: http::StatusCode, guest_ran: bool) -> Self {
+    /// From the response's status (the host's own answers have their own statuses) and
+    /// whether the guest said its tool failed.
+    pub fn of(status: http::StatusCode, guest_ran: bool, tool_failed: bool) -> Self {
         match status.as_u16() {
             429 | 503 => Self::Busy,
             504 => Self::TimedOut,
             _ if !guest_ran => Self::Refused,
             500 => Self::Failed,
+            _ if tool_failed => Self::ToolError,
             _ => Self::Ok,
         }
     }
@@ -70,6 +74,7 @@ impl Outcome {
     pub fn name(self) -> &'static str {
         match self {
             Self::Ok => "ok",
+            Self::ToolError => "tool_error",
             Self::Refused => "refused",
             Self::Busy => "busy",
             Self::TimedOut => "timed_out",

@@ -14,6 +14,7 @@ use bytes::Bytes;
 use http::{HeaderValue, StatusCode, header};
 use http_body_util::{BodyExt, Limited};
 use hyper::body::Incoming;
+use quilt_mcp_policy::tools;
 use serde_json::Value;
 use tracing::Instrument;
 
@@ -48,11 +49,16 @@ pub async fn handle(
     let arrived = Instant::now();
     async {
         let mut seen = Seen::default();
-        let response = checked_then_run(app, request, host, connection, &request_id, &mut seen)
+        let mut response = checked_then_run(app, request, host, connection, &request_id, &mut seen)
             .await
             .unwrap_or_else(|refused| refused);
         tracing::Span::current().record("status", response.status().as_u16());
-        let outcome = Outcome::of_status(response.status(), seen.guest_ran);
+        // The guest's word that its tool failed is for the host alone.
+        let tool_failed = response
+            .headers_mut()
+            .remove(tools::OUTCOME_HEADER)
+            .is_some_and(|value| value == tools::TOOL_FAILED);
+        let outcome = Outcome::of(response.status(), seen.guest_ran, tool_failed);
         let took = arrived.elapsed();
         metrics().request(seen.method.as_deref(), seen.tool.as_deref(), outcome, took);
         if let (Some(audit), Some(tool)) = (&app.audit, seen.tool.as_deref()) {

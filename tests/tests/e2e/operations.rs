@@ -25,7 +25,7 @@ pub async fn prometheus_scrapes_requests_tools_and_the_pool(scenario: &Scenario<
     let prometheus = Prometheus::start(&path_from_env("QUILT_MCP_PROMETHEUS")?, &metrics).await?;
     let alice = scenario.client(&host);
     for _ in 0..3 {
-        alice.call_tool("bucket_list", json!({})).await?;
+        alice.call_tool("auth_status", json!({})).await?.success()?;
     }
     // A tool this server does not have is counted, under `other`, not under its name.
     let unknown = alice
@@ -35,6 +35,19 @@ pub async fn prometheus_scrapes_requests_tools_and_the_pool(scenario: &Scenario<
         )
         .await?;
     ensure!(unknown.status == 200, "HTTP {}", unknown.status);
+    // A tool that fails is told apart from one that succeeds; the guest's word for it is the
+    // host's alone.
+    let failed = alice
+        .send(
+            "tools/call",
+            json!({"name": "bucket_objects_list", "arguments": {"bucket": "no-such-bucket-here"}}),
+        )
+        .await?;
+    ensure!(
+        failed.json()?["result"]["isError"] == true && failed.header("quilt-mcp-outcome").is_none(),
+        "{}",
+        failed.text()
+    );
     // A bad token is refused before its body is read: no method is known.
     let stranger = McpClient::new(&host.mcp_url(), Some("not-a-token".into()));
     let refused = stranger.send("tools/list", json!({})).await?;
@@ -43,8 +56,14 @@ pub async fn prometheus_scrapes_requests_tools_and_the_pool(scenario: &Scenario<
     prometheus.wait_for(r#"up{job="quilt-mcp"}"#, 1.0).await?;
     prometheus
         .wait_for(
-            r#"quilt_mcp_tool_calls_total{tool="bucket_list",outcome="ok"}"#,
+            r#"quilt_mcp_tool_calls_total{tool="auth_status",outcome="ok"}"#,
             3.0,
+        )
+        .await?;
+    prometheus
+        .wait_for(
+            r#"quilt_mcp_tool_calls_total{tool="bucket_objects_list",outcome="tool_error"}"#,
+            1.0,
         )
         .await?;
     prometheus
@@ -59,11 +78,11 @@ pub async fn prometheus_scrapes_requests_tools_and_the_pool(scenario: &Scenario<
     prometheus
         .wait_for(
             r#"sum(quilt_mcp_request_duration_seconds_count{method="tools/call"})"#,
-            4.0,
+            5.0,
         )
         .await?;
     prometheus
-        .wait_for("quilt_mcp_admission_wait_seconds_count", 4.0)
+        .wait_for("quilt_mcp_admission_wait_seconds_count", 5.0)
         .await?;
     prometheus
         .wait_for("quilt_mcp_instances_in_use", 0.0)
