@@ -148,6 +148,19 @@ impl HostProcess {
         find_process(child, &self.host_bin)
     }
 
+    /// Sends SIGTERM to the host and waits, up to `within`, for it to exit.
+    pub async fn terminate(&mut self, within: Duration) -> Result<std::process::ExitStatus> {
+        let pid = libc::pid_t::try_from(self.server_pid()?)?;
+        // SAFETY: kill only sends a signal to the host process this harness started.
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            bail!("kill {pid}: {}", std::io::Error::last_os_error());
+        }
+        tokio::time::timeout(within, self.child.wait())
+            .await
+            .with_context(|| format!("the host was still running {within:?} after SIGTERM"))?
+            .context("waiting for the host to exit")
+    }
+
     /// Waits until the host has logged a line containing `needle` (log lines reach us
     /// asynchronously, a little after the response that caused them).
     pub async fn wait_for_log(&self, needle: &str) -> Result<()> {

@@ -62,8 +62,15 @@ pub struct ConnectionConfig {
     #[arg(long, env = "QUILT_MCP_WRITE_TIMEOUT_SECS", default_value_t = 30, value_parser = timeout_secs())]
     pub write_timeout_secs: u64,
 
-    /// On SIGTERM or Ctrl-C, how long requests in flight may take to finish before the
-    /// process exits anyway.
+    /// On SIGTERM or Ctrl-C, how long to go on accepting and answering before no longer
+    /// accepting. Meanwhile /readyz answers 503 and each response closes its connection, so
+    /// a load balancer takes this replica out of rotation and no request sent to it is
+    /// refused; set it above the balancer's readiness-probe period (Kubernetes: also below
+    /// terminationGracePeriodSeconds minus --drain-timeout-secs).
+    #[arg(long, env = "QUILT_MCP_SHUTDOWN_DELAY_SECS", default_value_t = 0, value_parser = clap::value_parser!(u64).range(0..=300))]
+    pub shutdown_delay_secs: u64,
+
+    /// Then, how long requests in flight may take to finish before the process exits anyway.
     #[arg(long, env = "QUILT_MCP_DRAIN_TIMEOUT_SECS", default_value_t = 30, value_parser = timeout_secs())]
     pub drain_timeout_secs: u64,
 }
@@ -75,6 +82,10 @@ impl ConnectionConfig {
 
     pub fn body_timeout(&self) -> Duration {
         Duration::from_secs(self.body_timeout_secs)
+    }
+
+    pub fn shutdown_delay(&self) -> Duration {
+        Duration::from_secs(self.shutdown_delay_secs)
     }
 
     pub fn drain_timeout(&self) -> Duration {
@@ -148,28 +159,50 @@ impl Acceptor {
     pub async fn accept(&mut self, listener: &TcpListener) -> (ClientStream, SocketAddr, Slot) {
         loop {
             match listener.accept().await {
-                Ok((stream, peer)) => {
-                    // Responses stream from the guest in several writes; without this,
-                    // Nagle's algorithm meets the client's delayed ACK and a 13 KB
-                    // tools/list answer waits 40 ms.
-                    if let Err(error) = stream.set_nodelay(true) {
-                        tracing::debug!(%peer, %error, "could not disable Nagle's algorithm");
-                    }
-                    let slot = self.admit(peer);
-                    let mut stream = TimeoutStream::new(stream);
-                    stream.set_write_timeout(Some(self.write_timeout));
-                    return (Box::pin(stream), peer, slot);
-                }
-                Err(error) if is_about_one_connection(&error) => {
-                    tracing::debug!(%error, "a connection failed while being accepted");
-                }
-                Err(error) => {
-                    if self.may_warn() {
-                        tracing::warn!(%error, "accepting connections failed; pausing briefly");
-                    }
-                    tokio::time::sleep(ACCEPT_BACKOFF).await;
-                }
+                Ok(accepted) => return self.take(accepted),
+                Err(error) => self.accept_failed(&error).await,
             }
+        }
+    }
+
+    /// A connection the kernel has already queued, if there is one, without waiting.
+    pub fn accept_queued(
+        &mut self,
+        listener: &TcpListener,
+    ) -> Option<(ClientStream, SocketAddr, Slot)> {
+        let waker = std::task::Waker::noop();
+        loop {
+            match listener.poll_accept(&mut std::task::Context::from_waker(waker)) {
+                std::task::Poll::Ready(Ok(accepted)) => return Some(self.take(accepted)),
+                std::task::Poll::Ready(Err(error)) if is_about_one_connection(&error) => {}
+                std::task::Poll::Ready(Err(_)) | std::task::Poll::Pending => return None,
+            }
+        }
+    }
+
+    fn take(
+        &mut self,
+        (stream, peer): (TcpStream, SocketAddr),
+    ) -> (ClientStream, SocketAddr, Slot) {
+        // Responses stream from the guest in several writes; without this, Nagle's algorithm
+        // meets the client's delayed ACK and a 13 KB tools/list answer waits 40 ms.
+        if let Err(error) = stream.set_nodelay(true) {
+            tracing::debug!(%peer, %error, "could not disable Nagle's algorithm");
+        }
+        let slot = self.admit(peer);
+        let mut stream = TimeoutStream::new(stream);
+        stream.set_write_timeout(Some(self.write_timeout));
+        (Box::pin(stream), peer, slot)
+    }
+
+    async fn accept_failed(&mut self, error: &io::Error) {
+        if is_about_one_connection(error) {
+            tracing::debug!(%error, "a connection failed while being accepted");
+        } else {
+            if self.may_warn() {
+                tracing::warn!(%error, "accepting connections failed; pausing briefly");
+            }
+            tokio::time::sleep(ACCEPT_BACKOFF).await;
         }
     }
 
@@ -265,9 +298,27 @@ mod tests {
             header_timeout_secs: 10,
             body_timeout_secs: 10,
             write_timeout_secs: 30,
+            shutdown_delay_secs: 0,
             drain_timeout_secs: 30,
         };
         Acceptor::new(&config, open_files)
+    }
+
+    /// At shutdown, connections the kernel queued are taken without waiting, and then there
+    /// are none.
+    #[tokio::test]
+    async fn queued_connections_are_taken_without_waiting() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let mut acceptor = acceptor(16, None);
+        assert!(acceptor.accept_queued(&listener).is_none());
+        let _first = tokio::net::TcpStream::connect(address).await.unwrap();
+        let _second = tokio::net::TcpStream::connect(address).await.unwrap();
+        // The handshakes complete in the kernel; give the listener's readiness a moment.
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        assert!(acceptor.accept_queued(&listener).is_some());
+        assert!(acceptor.accept_queued(&listener).is_some());
+        assert!(acceptor.accept_queued(&listener).is_none());
     }
 
     #[test]

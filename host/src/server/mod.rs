@@ -14,6 +14,7 @@ pub(crate) mod responses;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use hyper::body::Incoming;
@@ -55,6 +56,9 @@ pub struct App {
     /// The sign-in bridge, when this server is its clients' authorization server.
     bridge: Option<Arc<Bridge>>,
     audit: Option<AuditLog>,
+    /// Set at SIGTERM: /readyz answers 503 and every response closes its connection, so
+    /// load balancers and clients move to other replicas before this one stops accepting.
+    draining: AtomicBool,
 }
 
 impl App {
@@ -96,7 +100,16 @@ impl App {
                 .collect(),
             bridge,
             audit,
+            draining: AtomicBool::new(false),
         }
+    }
+
+    fn start_draining(&self) {
+        self.draining.store(true, Ordering::Relaxed);
+    }
+
+    fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::Relaxed)
     }
 
     pub fn resource_url(&self) -> &str {
@@ -164,6 +177,12 @@ impl App {
     }
 
     async fn readiness(&self) -> HttpResponse {
+        if self.is_draining() {
+            return responses::text(
+                http::StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: shutting down",
+            );
+        }
         match &self.auth {
             Some(auth) if !auth.can_verify().await => responses::text(
                 http::StatusCode::SERVICE_UNAVAILABLE,
@@ -184,7 +203,9 @@ impl App {
     }
 }
 
-/// Serves until `shutdown` resolves, then stops accepting, asks every connection to close once
+/// Serves until `shutdown` resolves, then drains: for the shutdown delay it still accepts and
+/// answers, but reports not ready and closes each connection after its response; then it
+/// takes the connections already queued, stops accepting, asks every connection to close once
 /// its requests in flight are answered, and waits for them up to the drain timeout. Nothing a
 /// client does, and no accept error, ends this loop.
 pub async fn serve(
@@ -196,20 +217,35 @@ pub async fn serve(
 ) {
     let connections = tokio_util::task::TaskTracker::new();
     let mut acceptor = Acceptor::new(config, open_files);
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, peer, slot) = tokio::select! {
-            accepted = acceptor.accept(&listener) => accepted,
-            () = &mut shutdown => break,
-        };
-        let header_timeout = config.header_timeout();
+    let serve = |(stream, peer, slot)| {
         connections.spawn(serve_connection(
             app.clone(),
             stream,
             peer,
             slot,
-            header_timeout,
+            config.header_timeout(),
         ));
+    };
+    tokio::pin!(shutdown);
+    loop {
+        tokio::select! {
+            accepted = acceptor.accept(&listener) => serve(accepted),
+            () = &mut shutdown => break,
+        }
+    }
+    app.start_draining();
+    let delay = tokio::time::sleep(config.shutdown_delay());
+    tokio::pin!(delay);
+    loop {
+        tokio::select! {
+            accepted = acceptor.accept(&listener) => serve(accepted),
+            () = &mut delay => break,
+        }
+    }
+    // A client whose connection the kernel has queued has already sent its request, or is
+    // about to: answer it rather than reset it.
+    while let Some(accepted) = acceptor.accept_queued(&listener) {
+        serve(accepted);
     }
     // New clients are refused from here on, rather than left waiting in the backlog.
     drop(listener);
@@ -237,7 +273,17 @@ async fn serve_connection(
 ) {
     let service = hyper::service::service_fn(move |request| {
         let app = app.clone();
-        async move { Ok::<_, std::convert::Infallible>(app.route(request).await) }
+        async move {
+            let mut response = app.clone().route(request).await;
+            if app.is_draining() {
+                // hyper closes the connection once this response is written.
+                response.headers_mut().insert(
+                    http::header::CONNECTION,
+                    http::HeaderValue::from_static("close"),
+                );
+            }
+            Ok::<_, std::convert::Infallible>(response)
+        }
     });
     let connection = http1::Builder::new()
         .timer(TokioTimer::new())

@@ -1,6 +1,10 @@
 //! Operating the server: Prometheus metrics (the host's metrics listener scraped by a real
 //! Prometheus, Debian's, and the series queried through its API as a dashboard queries them),
-//! and the audit stream.
+//! the audit stream, and rolling restarts under load.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::Duration;
 
 use anyhow::{Result, ensure};
 use quilt_mcp_tests::artifacts::path_from_env;
@@ -15,6 +19,7 @@ use crate::support::{Guest, SUBJECT, Scenario, args};
 crate::support::trials![
     prometheus_scrapes_requests_tools_and_the_pool,
     each_tool_call_is_audited_with_what_it_touched,
+    rolling_restart_under_load_loses_no_request,
 ];
 
 pub async fn prometheus_scrapes_requests_tools_and_the_pool(scenario: &Scenario<'_>) -> Result<()> {
@@ -199,4 +204,150 @@ pub async fn each_tool_call_is_audited_with_what_it_touched(scenario: &Scenario<
         "{events:#?}"
     );
     Ok(())
+}
+
+/// Concurrent callers, each sending its next request as soon as the last is answered.
+const CALLERS: usize = 8;
+/// How long each replica goes on answering after SIGTERM (`--shutdown-delay-secs`).
+const SHUTDOWN_DELAY_SECS: &str = "1";
+/// How often the balancer probes each replica's /readyz (Kubernetes: the readiness probe's
+/// period), well under the shutdown delay.
+const PROBE_PERIOD: Duration = Duration::from_millis(100);
+
+/// Two replicas behind a round-robin balancer are restarted one after the other (SIGTERM,
+/// exit, start again on the same port) while eight callers keep them busy. As Kubernetes
+/// does, the balancer sends only to replicas whose /readyz last answered 200, and does not
+/// retry: a refused connection or any answer but 200 is a lost request.
+pub async fn rolling_restart_under_load_loses_no_request(scenario: &Scenario<'_>) -> Result<()> {
+    let spec = || {
+        let mut spec = scenario.spec(Guest::Hostile);
+        spec.extra = args(&["--shutdown-delay-secs", SHUTDOWN_DELAY_SECS]);
+        spec
+    };
+    let listen = [
+        format!("127.0.0.1:{}", free_port()),
+        format!("127.0.0.1:{}", free_port()),
+    ];
+    let mut replicas = Vec::new();
+    for address in &listen {
+        replicas.push(scenario.start_on(spec(), address).await?);
+    }
+    let balancer = Balancer::new(replicas.iter().map(|host| scenario.client(host)).collect());
+    let probes = replicas
+        .iter()
+        .enumerate()
+        .map(|(replica, host)| {
+            tokio::spawn(balancer.clone().probe(replica, host.base_url().to_owned()))
+        })
+        .collect::<Vec<_>>();
+    let callers: Vec<_> = (0..CALLERS)
+        .map(|caller| tokio::spawn(balancer.clone().call_until_stopped(caller)))
+        .collect();
+
+    let mut during_shutdown = Vec::new();
+    for (replica, address) in listen.iter().enumerate() {
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        let before = balancer.answered();
+        let status = replicas[replica].terminate(Duration::from_secs(20)).await?;
+        ensure!(status.success(), "replica {replica} exited with {status}");
+        during_shutdown.push(balancer.answered() - before);
+        replicas[replica] = scenario.start_on(spec(), address).await?;
+    }
+    tokio::time::sleep(Duration::from_millis(700)).await;
+    balancer.stop.store(true, Ordering::Relaxed);
+    for task in callers.into_iter().chain(probes) {
+        task.await??;
+    }
+
+    let lost = balancer.lost.lock().expect("not poisoned");
+    let logs = || {
+        let logs: Vec<String> = replicas.iter().map(|host| host.log().text()).collect();
+        logs.join("\n---\n")
+    };
+    ensure!(
+        lost.is_empty(),
+        "{} requests lost, e.g. {:?}; replica logs:\n{}",
+        lost.len(),
+        &lost[..lost.len().min(5)],
+        logs()
+    );
+    let answered = balancer.answered();
+    ensure!(answered >= 100, "only {answered} requests answered");
+    ensure!(
+        during_shutdown.iter().all(|answered| *answered > 0),
+        "no request was answered while a replica shut down: {during_shutdown:?}"
+    );
+    Ok(())
+}
+
+/// A round-robin balancer over the replicas that last probed ready, and what its callers saw.
+#[derive(Clone)]
+struct Balancer {
+    clients: Arc<Vec<McpClient>>,
+    ready: Arc<Vec<AtomicBool>>,
+    stop: Arc<AtomicBool>,
+    answered: Arc<AtomicUsize>,
+    lost: Arc<std::sync::Mutex<Vec<String>>>,
+}
+
+impl Balancer {
+    fn new(clients: Vec<McpClient>) -> Self {
+        Self {
+            ready: Arc::new(clients.iter().map(|_| AtomicBool::new(true)).collect()),
+            clients: Arc::new(clients),
+            stop: Arc::default(),
+            answered: Arc::default(),
+            lost: Arc::default(),
+        }
+    }
+
+    fn answered(&self) -> usize {
+        self.answered.load(Ordering::Relaxed)
+    }
+
+    async fn probe(self, replica: usize, base_url: String) -> Result<()> {
+        let http = reqwest::Client::new();
+        let url = format!("{base_url}/readyz");
+        while !self.stop.load(Ordering::Relaxed) {
+            let ready = matches!(http.get(&url).send().await, Ok(reply) if reply.status() == 200);
+            self.ready[replica].store(ready, Ordering::Relaxed);
+            tokio::time::sleep(PROBE_PERIOD).await;
+        }
+        Ok(())
+    }
+
+    async fn call_until_stopped(self, caller: usize) -> Result<()> {
+        let mut next = caller;
+        while !self.stop.load(Ordering::Relaxed) {
+            next += 1;
+            let Some(replica) = (0..self.clients.len())
+                .map(|offset| (next + offset) % self.clients.len())
+                .find(|replica| self.ready[*replica].load(Ordering::Relaxed))
+            else {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            };
+            let (method, params) = if next.is_multiple_of(3) {
+                ("whoami_slow", json!({"hold_ms": 150}))
+            } else {
+                ("whoami", json!({}))
+            };
+            match self.clients[replica].send(method, params).await {
+                Ok(reply) if reply.status == 200 => {
+                    self.answered.fetch_add(1, Ordering::Relaxed);
+                }
+                Ok(reply) => self.lose(format!(
+                    "replica {replica}: HTTP {}: {}",
+                    reply.status,
+                    reply.text()
+                )),
+                Err(error) => self.lose(format!("replica {replica}: {error:#}")),
+            }
+        }
+        Ok(())
+    }
+
+    fn lose(&self, what: String) {
+        self.lost.lock().expect("not poisoned").push(what);
+    }
 }

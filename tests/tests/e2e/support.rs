@@ -134,6 +134,11 @@ impl Scenario<'_> {
     }
 
     pub async fn start(&self, spec: HostSpec) -> Result<HostProcess> {
+        self.start_on(spec, "127.0.0.1:0").await
+    }
+
+    /// Like [`Self::start`], listening on `listen` (a replica restarted on its own port).
+    pub async fn start_on(&self, spec: HostSpec, listen: &str) -> Result<HostProcess> {
         let guest: &PathBuf = match spec.guest {
             Guest::Tools => &self.stack.artifacts.guest,
             Guest::Hostile => &self.stack.hostile_guest,
@@ -145,7 +150,7 @@ impl Scenario<'_> {
         let launch = HostLaunch {
             host_bin: &self.stack.artifacts.host_bin,
             guest,
-            listen: "127.0.0.1:0",
+            listen,
             args: &flags,
             env: &spec.env,
             echo_logs: false,
