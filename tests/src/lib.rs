@@ -9,6 +9,7 @@ pub mod artifacts;
 pub mod athena;
 pub mod bridge_sign_in;
 pub mod child;
+pub mod fault_proxy;
 pub mod generated_doc;
 pub mod host_process;
 pub mod host_sandbox;

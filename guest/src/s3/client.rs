@@ -192,6 +192,7 @@ impl<'a> S3<'a> {
             .send(Method::Get, url, Vec::new(), Vec::new(), MAX_LISTING_BODY)
             .map_err(&fail)?;
         let text = String::from_utf8_lossy(&response.body);
+        super::complete_xml::check(&text).map_err(|e| fail(ErrorKind::BadResponse(e)))?;
         let parsed = ListObjectsV2::parse_response(&text)
             .map_err(|e| fail(ErrorKind::BadResponse(e.to_string())))?;
         // A listing above the results places shows this caller's own, and no other's.

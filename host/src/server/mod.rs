@@ -11,6 +11,7 @@ mod mcp_endpoint;
 mod origin;
 mod request_line;
 pub(crate) mod responses;
+mod signals;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -38,6 +39,7 @@ pub use host_header::{AllowedHost, HostPolicy};
 pub use origin::OriginPolicy;
 pub use request_line::{RequestLines, is_request_span};
 use responses::HttpResponse;
+pub use signals::ShutdownSignals;
 
 /// Everything a request handler needs, shared by all connections.
 pub struct App {
@@ -203,17 +205,18 @@ impl App {
     }
 }
 
-/// Serves until `shutdown` resolves, then drains: for the shutdown delay it still accepts and
-/// answers, but reports not ready and closes each connection after its response; then it
-/// takes the connections already queued, stops accepting, asks every connection to close once
-/// its requests in flight are answered, and waits for them up to the drain timeout. Nothing a
-/// client does, and no accept error, ends this loop.
+/// Serves until the first shutdown signal, then drains: for the shutdown delay it still
+/// accepts and answers, but reports not ready and closes each connection after its response;
+/// then it takes the connections already queued, stops accepting, asks every connection to
+/// close once its requests in flight are answered, and waits for them up to the drain timeout.
+/// A further signal ends the delay, and another the drain. Nothing a client does, and no
+/// accept error, ends this loop.
 pub async fn serve(
     app: Arc<App>,
     listener: TcpListener,
     config: &ConnectionConfig,
     open_files: Option<u64>,
-    shutdown: impl Future<Output = ()>,
+    mut signals: ShutdownSignals,
 ) {
     let connections = tokio_util::task::TaskTracker::new();
     let mut acceptor = Acceptor::new(config, open_files);
@@ -226,22 +229,20 @@ pub async fn serve(
             config.header_timeout(),
         ));
     };
-    tokio::pin!(shutdown);
-    loop {
-        tokio::select! {
-            accepted = acceptor.accept(&listener) => serve(accepted),
-            () = &mut shutdown => break,
-        }
-    }
+    accept_until(&mut acceptor, &listener, signals.next(), serve).await;
+    tracing::info!(
+        delay_secs = config.shutdown_delay().as_secs(),
+        "shutting down: not ready for the shutdown delay, then draining (signal again to skip)"
+    );
     app.start_draining();
     let delay = tokio::time::sleep(config.shutdown_delay());
-    tokio::pin!(delay);
-    loop {
+    let skipped = async {
         tokio::select! {
-            accepted = acceptor.accept(&listener) => serve(accepted),
-            () = &mut delay => break,
+            () = delay => {}
+            () = signals.next() => tracing::info!("shutdown delay skipped"),
         }
-    }
+    };
+    accept_until(&mut acceptor, &listener, skipped, serve).await;
     // A client whose connection the kernel has queued has already sent its request, or is
     // about to: answer it rather than reset it.
     while let Some(accepted) = acceptor.accept_queued(&listener) {
@@ -251,14 +252,35 @@ pub async fn serve(
     drop(listener);
     acceptor.close_all();
     connections.close();
-    if tokio::time::timeout(config.drain_timeout(), connections.wait())
-        .await
-        .is_err()
-    {
-        tracing::warn!(
+    tokio::select! {
+        finished = tokio::time::timeout(config.drain_timeout(), connections.wait()) => {
+            if finished.is_err() {
+                tracing::warn!(
+                    connections = connections.len(),
+                    "connections still open after the drain timeout; exiting anyway"
+                );
+            }
+        }
+        () = signals.next() => tracing::warn!(
             connections = connections.len(),
-            "connections still open after the drain timeout; exiting anyway"
-        );
+            "drain skipped by a signal; exiting with connections open"
+        ),
+    }
+}
+
+/// Hands each connection accepted to `serve` until `stop` resolves.
+async fn accept_until(
+    acceptor: &mut Acceptor,
+    listener: &TcpListener,
+    stop: impl Future<Output = ()>,
+    serve: impl Fn((ClientStream, SocketAddr, Slot)),
+) {
+    tokio::pin!(stop);
+    loop {
+        tokio::select! {
+            accepted = acceptor.accept(listener) => serve(accepted),
+            () = &mut stop => return,
+        }
     }
 }
 

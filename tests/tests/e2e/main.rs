@@ -63,6 +63,8 @@ modules![
     hostile_upstream,
     access,
     operations,
+    deploy,
+    faults,
 ];
 
 /// The files of this directory that are not modules of it (main.rs, support.rs).

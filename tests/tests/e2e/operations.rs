@@ -20,6 +20,7 @@ crate::support::trials![
     prometheus_scrapes_requests_tools_and_the_pool,
     each_tool_call_is_audited_with_what_it_touched,
     rolling_restart_under_load_loses_no_request,
+    a_second_signal_skips_the_shutdown_delay,
 ];
 
 pub async fn prometheus_scrapes_requests_tools_and_the_pool(scenario: &Scenario<'_>) -> Result<()> {
@@ -277,6 +278,19 @@ pub async fn rolling_restart_under_load_loses_no_request(scenario: &Scenario<'_>
         during_shutdown.iter().all(|answered| *answered > 0),
         "no request was answered while a replica shut down: {during_shutdown:?}"
     );
+    Ok(())
+}
+
+/// An operator who signals again does not wait out the shutdown delay: the second SIGTERM
+/// ends it, and the host drains (nothing is in flight) and exits at once.
+pub async fn a_second_signal_skips_the_shutdown_delay(scenario: &Scenario<'_>) -> Result<()> {
+    let mut spec = scenario.spec(Guest::Tools);
+    spec.extra = args(&["--shutdown-delay-secs", "120"]);
+    let mut host = scenario.start(spec).await?;
+    host.sigterm()?;
+    host.wait_until_not_ready().await?;
+    let status = host.terminate(Duration::from_secs(10)).await?;
+    ensure!(status.success(), "the host exited with {status}");
     Ok(())
 }
 

@@ -139,11 +139,20 @@ impl Scenario<'_> {
 
     /// Like [`Self::start`], listening on `listen` (a replica restarted on its own port).
     pub async fn start_on(&self, spec: HostSpec, listen: &str) -> Result<HostProcess> {
+        self.launch(spec, listen, &self.stack.s3_endpoint()).await
+    }
+
+    /// Like [`Self::start`], with S3 at `s3_endpoint` (a proxy in front of SeaweedFS).
+    pub async fn start_with_s3(&self, spec: HostSpec, s3_endpoint: &str) -> Result<HostProcess> {
+        self.launch(spec, "127.0.0.1:0", s3_endpoint).await
+    }
+
+    async fn launch(&self, spec: HostSpec, listen: &str, s3_endpoint: &str) -> Result<HostProcess> {
         let guest: &PathBuf = match spec.guest {
             Guest::Tools => &self.stack.artifacts.guest,
             Guest::Hostile => &self.stack.hostile_guest,
         };
-        let mut flags = args(&["--s3-endpoint", &self.stack.s3_endpoint()]);
+        let mut flags = args(&["--s3-endpoint", s3_endpoint]);
         flags.extend(spec.auth);
         flags.extend(spec.credentials);
         flags.extend(spec.extra);
