@@ -78,12 +78,19 @@ impl WebIdentity {
                 self.endpoint
             ))
         })?;
-        Ok(AwsCredentials {
+        let credentials = AwsCredentials {
             access_key_id: keys.access_key_id,
             secret_access_key: keys.secret_access_key,
             session_token: Some(keys.session_token),
             expiration: u64::try_from(keys.expiration.secs()).ok(),
-        })
+        };
+        match missing_part(&credentials) {
+            Some(part) => Err(CredentialError::Unavailable(format!(
+                "STS at {} answered with incomplete credentials (no {part}); try again",
+                self.endpoint
+            ))),
+            None => Ok(credentials),
+        }
     }
 
     fn refusal(
@@ -187,9 +194,53 @@ fn session_name(subject: &str) -> String {
     name
 }
 
+/// What an answer lacks that every real one has. The SDK fills required fields a response
+/// left out with empty strings and the epoch (its "error correction"), so an answer cut short
+/// parses as keys S3 then refuses, cached for the token as if good.
+fn missing_part(credentials: &AwsCredentials) -> Option<&'static str> {
+    let empty = |value: &str| value.trim().is_empty();
+    if empty(&credentials.access_key_id) {
+        Some("access key id")
+    } else if empty(&credentials.secret_access_key) {
+        Some("secret access key")
+    } else if credentials.session_token.as_deref().is_none_or(empty) {
+        Some("session token")
+    } else if credentials.expiration.is_none_or(|at| at == 0) {
+        Some("expiration")
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
-    use super::{SESSION_NAME_MAX, session_name};
+    use super::{AwsCredentials, SESSION_NAME_MAX, missing_part, session_name};
+
+    #[test]
+    fn credentials_an_answer_cut_short_left_empty_are_refused() {
+        let whole = AwsCredentials {
+            access_key_id: "ASIA1".into(),
+            secret_access_key: "secret".into(),
+            session_token: Some("token".into()),
+            expiration: Some(1_900_000_000),
+        };
+        assert_eq!(missing_part(&whole), None);
+        let cut = |change: fn(&mut AwsCredentials)| {
+            let mut keys = whole.clone();
+            change(&mut keys);
+            missing_part(&keys)
+        };
+        assert_eq!(cut(|k| k.access_key_id.clear()), Some("access key id"));
+        assert_eq!(
+            cut(|k| k.secret_access_key = " ".into()),
+            Some("secret access key")
+        );
+        assert_eq!(
+            cut(|k| k.session_token = Some(String::new())),
+            Some("session token")
+        );
+        assert_eq!(cut(|k| k.expiration = Some(0)), Some("expiration"));
+    }
 
     #[test]
     fn session_names_keep_allowed_characters_and_replace_others() {

@@ -5,8 +5,11 @@
 //! Each trial starts its own SeaweedFS (STS trusting the shared issuer, ReaderA for Alice
 //! on one bucket, ReaderB for Bob on another) and a registry stand-in granting the same.
 
+use std::time::{Duration, Instant};
+
 use anyhow::{Context, Result, ensure};
 use futures::future::join_all;
+use quilt_mcp_tests::fault_proxy::{Fault, FaultProxy};
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
 use quilt_mcp_tests::identity::{now_secs, standard_claims};
 use quilt_mcp_tests::mcp::McpClient;
@@ -26,6 +29,7 @@ crate::support::trials![
     one_exchange_per_token_until_near_expiry,
     registry_down_is_a_precise_error,
     search_narrows_when_the_registry_refuses_many_indices,
+    registry_and_sts_faults_are_precise_and_pass,
 ];
 
 /// Accepted by the host, the registry stand-in and SeaweedFS's OIDC provider alike: the
@@ -523,6 +527,115 @@ pub async fn registry_down_is_a_precise_error(scenario: &Scenario<'_>) -> Result
     let status = alice.call_tool("auth_status", json!({})).await?.success()?;
     ensure!(status["caller"]["subject"] == ALICE, "{status}");
     Ok(())
+}
+
+/// Faults between the server and the registry (search) or STS (each caller's credential
+/// exchange), injected by a proxy in front of each ([`quilt_mcp_tests::fault_proxy`]): a 5xx,
+/// an answer cut short, an answer later than the deadline. Each is a precise error within the
+/// deadline, and the call after it, fault gone, works.
+pub async fn registry_and_sts_faults_are_precise_and_pass(scenario: &Scenario<'_>) -> Result<()> {
+    let catalog = Catalog::start(scenario).await?;
+    let registry = FaultProxy::start(&catalog.registry_url()).await?;
+    let sts = FaultProxy::start(&catalog.s3_endpoint()).await?;
+    let deadline = Duration::from_secs(3);
+    let host = catalog
+        .host(
+            scenario,
+            &[
+                "--credentials",
+                "web-identity",
+                "--sts-endpoint",
+                &sts.url(),
+                "--role-arn-claim",
+                "role_arn",
+            ],
+            &[
+                "--registry-url",
+                &registry.url(),
+                "--request-timeout-ms",
+                "3000",
+            ],
+        )
+        .await?;
+    // A token of its own for each call: exchanged credentials are cached per token.
+    let tokens = std::sync::atomic::AtomicU64::new(0);
+    let alice = || {
+        let jti = tokens.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        client(
+            scenario,
+            &host,
+            ALICE,
+            json!({"role_arn": role_arn("ReaderA"), "jti": format!("fault-{jti}")}),
+        )
+    };
+    let late = Fault::Latency(Duration::from_secs(30));
+    let cases = [
+        (Fault::Status(500), "HTTP 500"),
+        (Fault::TruncatedBody, "is not the JSON this API returns"),
+        (late, "took longer than the server's limit of 3s"),
+    ];
+    for (fault, expected) in cases {
+        registry.set(fault);
+        let started = Instant::now();
+        let why = failure(&alice(), "search_catalog", json!({"query": "penguin"})).await;
+        registry.set(Fault::None);
+        let why = why?;
+        ensure!(
+            started.elapsed() < deadline + Duration::from_millis(1500),
+            "search under {fault:?} took {:?}",
+            started.elapsed()
+        );
+        ensure!(why.contains(expected), "search under {fault:?}: {why}");
+        search(&alice(), json!({"query": "penguin"})).await?;
+    }
+    let cases = [
+        (Fault::Status(503), "503"),
+        // Wherever the cut falls, STS is named, never S3 refusing keys built from half an
+        // answer.
+        (Fault::TruncatedBody, "STS at"),
+        (late, "took longer than the server's limit of 3s"),
+    ];
+    for (fault, expected) in cases {
+        sts.set(fault);
+        let started = Instant::now();
+        let why = failure(&alice(), "bucket_objects_list", json!({"bucket": ALPHA})).await;
+        sts.set(Fault::None);
+        ensure!(
+            started.elapsed() < deadline + Duration::from_millis(1500),
+            "listing under an STS {fault:?} took {:?}",
+            started.elapsed()
+        );
+        let why = why?;
+        ensure!(
+            why.contains(expected) && !why.contains("S3 refused"),
+            "listing under an STS {fault:?}: {why}"
+        );
+        ensure!(
+            list(&alice(), ALPHA).await?.is_ok(),
+            "no listing after the STS {fault:?}"
+        );
+    }
+    ensure!(
+        registry.damaged() >= 3 && sts.damaged() >= 3,
+        "a fault was never applied"
+    );
+    Ok(())
+}
+
+/// The error of a call that must fail, as a tool error or (past the deadline) the host's own.
+async fn failure(client: &McpClient, tool: &str, arguments: Value) -> Result<String> {
+    let reply = client
+        .send("tools/call", json!({"name": tool, "arguments": arguments}))
+        .await?;
+    let message = reply.json()?;
+    if reply.status != 200 {
+        return Ok(message["error"]["message"].to_string());
+    }
+    ensure!(
+        message["result"]["isError"] == true,
+        "{tool} succeeded: {message}"
+    );
+    Ok(message["result"]["content"][0]["text"].to_string())
 }
 
 pub async fn search_narrows_when_the_registry_refuses_many_indices(
