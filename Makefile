@@ -162,7 +162,7 @@ export QUILT_MCP_KUBERNETES_VALIDATE_PYTHON := $(KUBERNETES_VALIDATE_VENV)/bin/p
 # Where `make sandbox-report` collects the sandbox trials' observations.
 SANDBOX_REPORT := $(CARGO_TARGET_DIR)/sandbox-report.jsonl
 
-.PHONY: host guest build lint fmt standalone tools clients wasm-target debian test e2e sandbox-report run bench clean-stack
+.PHONY: host guest build lint fmt standalone tools clients wasm-target debian test e2e sandbox-report run bench soak clean-stack
 
 # Every cargo command for one target selects the same crates: cargo resolves a dependency's
 # features from the crates selected, so a narrower selection (the host alone, then the tests)
@@ -376,6 +376,11 @@ run: host guest $(SEAWEEDFS_STAMP) $(OIDC_PROVIDER_STAMP) $(ATHENA_STAMP)
 bench: build tools
 	command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk; } || echo "wrk unavailable: its rows are skipped"
 	"$(RELEASE_DIR)/bench" --output docs/benchmarks.md
+
+# A long mixed load (tests/src/bin/soak.rs) for errors and memory over time, like bench not a
+# test: SOAK_REQUESTS (1,000,000) at SOAK_CONCURRENCY (64), the figures into docs/soak.md.
+soak: build tools
+	"$(RELEASE_DIR)/soak" --output docs/soak.md
 
 # Stops a dev stack left running (by the PID it recorded) and deletes its data.
 clean-stack:

@@ -31,6 +31,10 @@ async fn main() -> anyhow::Result<()> {
 /// each request in a fresh instance against it.
 async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
     logging::init(config.log_format);
+    // First: as PID 1 in a container, a signal without a handler is dropped, so a SIGTERM
+    // during start-up (loading the guest can take seconds) would be lost. Installed, it waits
+    // here and ends the server as soon as it serves.
+    let signals = server::ShutdownSignals::install().context("installing the signal handlers")?;
     let listen = config.server.listen;
     let listener = TcpListener::bind(listen)
         .await
@@ -94,8 +98,6 @@ async fn serve(mut config: ServeConfig) -> anyhow::Result<()> {
         audit,
     ));
 
-    // Before anyone can know the port: a SIGTERM from then on drains instead of killing.
-    let signals = server::ShutdownSignals::install().context("installing the signal handlers")?;
     // Harnesses read this first line to learn the port when listening on port 0.
     println!("listening on http://{bound}");
     std::io::stdout().flush()?;

@@ -6,7 +6,7 @@
 
 use std::convert::Infallible;
 use std::net::SocketAddr;
-use std::os::fd::AsRawFd;
+use std::os::fd::{AsRawFd, RawFd};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -105,28 +105,12 @@ impl Drop for FaultProxy {
 
 async fn accept_connections(listener: TcpListener, state: Arc<State>) {
     while let Ok((stream, _)) = listener.accept().await {
-        if state.fault() == Fault::ResetMidBody {
-            // Closing with linger 0 sends RST, not FIN: what a crashed or cut-off server does.
-            let linger = libc::linger {
-                l_onoff: 1,
-                l_linger: 0,
-            };
-            // SAFETY: setsockopt on a socket this function owns, with a correctly sized value.
-            unsafe {
-                libc::setsockopt(
-                    stream.as_raw_fd(),
-                    libc::SOL_SOCKET,
-                    libc::SO_LINGER,
-                    std::ptr::from_ref(&linger).cast(),
-                    std::mem::size_of::<libc::linger>() as libc::socklen_t,
-                );
-            }
-        }
         let state = state.clone();
+        let socket = stream.as_raw_fd();
         tokio::spawn(async move {
             let service = service_fn(move |request: Request<Incoming>| {
                 let state = state.clone();
-                async move { Ok::<_, Infallible>(state.answer(request).await) }
+                async move { Ok::<_, Infallible>(state.answer(request, socket).await) }
             });
             // A cut-off answer ends the connection with an error: that is the point.
             let _ = http1::Builder::new()
@@ -136,12 +120,31 @@ async fn accept_connections(listener: TcpListener, state: Arc<State>) {
     }
 }
 
+/// Makes closing `socket` send RST, not FIN: what a crashed or cut-off server does.
+fn reset_on_close(socket: RawFd) {
+    let linger = libc::linger {
+        l_onoff: 1,
+        l_linger: 0,
+    };
+    // SAFETY: setsockopt on a socket the connection task still owns (it is closed only after
+    // this answer), with a correctly sized value.
+    unsafe {
+        libc::setsockopt(
+            socket,
+            libc::SOL_SOCKET,
+            libc::SO_LINGER,
+            std::ptr::from_ref(&linger).cast(),
+            std::mem::size_of::<libc::linger>() as libc::socklen_t,
+        );
+    }
+}
+
 impl State {
     fn fault(&self) -> Fault {
         *self.fault.lock().expect("not poisoned")
     }
 
-    async fn answer(&self, request: Request<Incoming>) -> Response<Body> {
+    async fn answer(&self, request: Request<Incoming>, socket: RawFd) -> Response<Body> {
         let fault = self.fault();
         if let Fault::Status(status) = fault {
             self.damaged.fetch_add(1, Ordering::Relaxed);
@@ -163,11 +166,20 @@ impl State {
             }
             _ if head || body.is_empty() => (false, full(body)),
             Fault::ResetMidBody => {
+                reset_on_close(socket);
                 let half = body.slice(..body.len() / 2);
-                let cut = futures::stream::iter([
-                    Ok(Frame::data(half)),
-                    Err(std::io::Error::other("fault proxy: reset mid-body")),
-                ]);
+                // The pause lets the head and the first half reach the client before the reset.
+                let cut = futures::stream::iter([Ok(Frame::data(half)), Err(())]).then(
+                    |frame| async move {
+                        match frame {
+                            Ok(frame) => Ok(frame),
+                            Err(()) => {
+                                tokio::time::sleep(Duration::from_millis(200)).await;
+                                Err(std::io::Error::other("fault proxy: reset mid-body"))
+                            }
+                        }
+                    },
+                );
                 (true, StreamBody::new(cut).boxed_unsync())
             }
             Fault::TruncatedBody => {

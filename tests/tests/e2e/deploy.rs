@@ -42,6 +42,7 @@ pub async fn kubernetes_recipe_is_locked_down_and_serves(scenario: &Scenario<'_>
     let secret_keys = secret_example_keys()?;
     every_key_is_a_host_setting(config.keys().chain(&secret_keys)).await?;
     stops_within_the_grace_period(pod, &config)?;
+    memory_fits(pod, &config)?;
     serves_as_configured(scenario, pod, config, &secret_keys).await
 }
 
@@ -193,6 +194,10 @@ fn names_agree(recipe: &Recipe, pod: &Value) -> Result<()> {
         "the autoscaler scales something else"
     );
     ensure!(
+        deployment["spec"].get("replicas").is_none(),
+        "the Deployment should leave the count to the autoscaler: every apply would reset it"
+    );
+    ensure!(
         scaler["spec"]["minReplicas"].as_u64() >= Some(2),
         "fewer than two replicas leaves a restart nobody to fail over to"
     );
@@ -245,7 +250,7 @@ async fn every_key_is_a_host_setting(keys: impl Iterator<Item = &String>) -> Res
     let help = String::from_utf8(help.stdout)?;
     for key in keys {
         ensure!(
-            help.contains(&format!("[env: {key}")),
+            help.contains(&format!("[env: {key}=")) || help.contains(&format!("[env: {key}]")),
             "{key} is no setting of `quilt-mcp serve`"
         );
     }
@@ -273,9 +278,46 @@ fn stops_within_the_grace_period(pod: &Value, config: &BTreeMap<String, String>)
     );
     let readiness = &only_container(pod)?["readinessProbe"];
     let period = readiness["periodSeconds"].as_u64().unwrap_or(10);
+    let detection = period * readiness["failureThreshold"].as_u64().unwrap_or(3);
     ensure!(
-        delay > period * readiness["failureThreshold"].as_u64().unwrap_or(3),
-        "the delay {delay} should outlast the readiness probe's detection ({readiness})"
+        delay >= detection + ENDPOINTS_UPDATE_SECS,
+        "the delay {delay} should outlast the readiness probe's detection ({detection} s) and the \
+         endpoints' update ({ENDPOINTS_UPDATE_SECS} s)"
+    );
+    Ok(())
+}
+
+/// How long Kubernetes takes to take a terminating pod out of the Service's endpoints
+/// everywhere (docs/deploying.md, rolling restarts).
+const ENDPOINTS_UPDATE_SECS: u64 = 5;
+/// Linear memories an instance may hold (host/src/sandbox/engine.rs, MEMORIES_PER_COMPONENT).
+const MEMORIES_PER_INSTANCE: u64 = 2;
+/// What the host itself takes besides its instances and answers, in MiB.
+const HOST_MIB: u64 = 256;
+
+/// The memory limit holds every instance at its largest and an answer of the largest size for
+/// each, so a busy replica is refused work (429/503) rather than killed.
+fn memory_fits(pod: &Value, config: &BTreeMap<String, String>) -> Result<()> {
+    let number = |key: &str| -> Result<u64> {
+        config
+            .get(key)
+            .with_context(|| format!("the ConfigMap does not set {key}"))?
+            .parse()
+            .with_context(|| format!("{key} is not a number"))
+    };
+    let instances = number("QUILT_MCP_MAX_INSTANCES")?;
+    let memory = number("QUILT_MCP_GUEST_MEMORY_MIB")?;
+    let answer = number("QUILT_MCP_MAX_RESPONSE_BYTES")?.div_ceil(1 << 20);
+    let needed = instances * (MEMORIES_PER_INSTANCE * memory + answer) + HOST_MIB;
+    let limit = only_container(pod)?["resources"]["limits"]["memory"]
+        .as_str()
+        .and_then(|limit| limit.strip_suffix("Mi"))
+        .and_then(|mib| mib.parse::<u64>().ok())
+        .context("the memory limit should be given in Mi")?;
+    ensure!(
+        limit >= needed,
+        "a memory limit of {limit}Mi cannot hold {instances} instances of {MEMORIES_PER_INSTANCE} x \
+         {memory} MiB with {answer} MiB answers and the host: {needed}Mi needed"
     );
     Ok(())
 }

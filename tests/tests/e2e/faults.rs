@@ -19,7 +19,7 @@ crate::support::trials![
     latency_under_the_deadline_only_slows_the_call,
     latency_past_the_deadline_ends_the_call_in_time,
     server_errors_are_named,
-    a_reset_mid_body_is_a_lost_connection,
+    a_reset_mid_body_is_a_failed_read,
     a_truncated_listing_is_refused,
     a_trickled_body_ends_at_the_deadline,
 ];
@@ -68,10 +68,10 @@ pub async fn server_errors_are_named(scenario: &Scenario<'_>) -> Result<()> {
     faulted.recovers().await
 }
 
-pub async fn a_reset_mid_body_is_a_lost_connection(scenario: &Scenario<'_>) -> Result<()> {
+pub async fn a_reset_mid_body_is_a_failed_read(scenario: &Scenario<'_>) -> Result<()> {
     let faulted = Faulted::start(scenario).await?;
     faulted
-        .fails_within_the_deadline(Fault::ResetMidBody, Call::Read, "connection")
+        .fails_within_the_deadline(Fault::ResetMidBody, Call::Read, "reading the response body")
         .await?;
     faulted.recovers().await
 }
