@@ -537,7 +537,6 @@ pub async fn registry_and_sts_faults_are_precise_and_pass(scenario: &Scenario<'_
     let catalog = Catalog::start(scenario).await?;
     let registry = FaultProxy::start(&catalog.registry_url()).await?;
     let sts = FaultProxy::start(&catalog.s3_endpoint()).await?;
-    let deadline = Duration::from_secs(3);
     let host = catalog
         .host(
             scenario,
@@ -575,37 +574,21 @@ pub async fn registry_and_sts_faults_are_precise_and_pass(scenario: &Scenario<'_
         (late, "took longer than the server's limit of 3s"),
     ];
     for (fault, expected) in cases {
-        registry.set(fault);
-        let started = Instant::now();
-        let why = failure(&alice(), "search_catalog", json!({"query": "penguin"})).await;
-        registry.set(Fault::None);
-        let why = why?;
-        ensure!(
-            started.elapsed() < deadline + Duration::from_millis(1500),
-            "search under {fault:?} took {:?}",
-            started.elapsed()
-        );
+        let search_catalog = ("search_catalog", json!({"query": "penguin"}));
+        let why = failure_under(&registry, fault, &alice(), search_catalog).await?;
         ensure!(why.contains(expected), "search under {fault:?}: {why}");
         search(&alice(), json!({"query": "penguin"})).await?;
     }
     let cases = [
         (Fault::Status(503), "503"),
-        // Wherever the cut falls, STS is named, never S3 refusing keys built from half an
-        // answer.
+        // The cut falls inside the credentials: STS is named, never S3 refusing keys built
+        // from half an answer.
         (Fault::TruncatedBody, "STS at"),
         (late, "took longer than the server's limit of 3s"),
     ];
     for (fault, expected) in cases {
-        sts.set(fault);
-        let started = Instant::now();
-        let why = failure(&alice(), "bucket_objects_list", json!({"bucket": ALPHA})).await;
-        sts.set(Fault::None);
-        ensure!(
-            started.elapsed() < deadline + Duration::from_millis(1500),
-            "listing under an STS {fault:?} took {:?}",
-            started.elapsed()
-        );
-        let why = why?;
+        let listing = ("bucket_objects_list", json!({"bucket": ALPHA}));
+        let why = failure_under(&sts, fault, &alice(), listing).await?;
         ensure!(
             why.contains(expected) && !why.contains("S3 refused"),
             "listing under an STS {fault:?}: {why}"
@@ -620,6 +603,26 @@ pub async fn registry_and_sts_faults_are_precise_and_pass(scenario: &Scenario<'_
         "a fault was never applied"
     );
     Ok(())
+}
+
+/// The error of a call while `proxy` injects `fault`, which must come within the trial's 3 s
+/// deadline plus the host's own answer.
+async fn failure_under(
+    proxy: &FaultProxy,
+    fault: Fault,
+    client: &McpClient,
+    (tool, arguments): (&str, Value),
+) -> Result<String> {
+    proxy.set(fault);
+    let started = Instant::now();
+    let why = failure(client, tool, arguments).await;
+    proxy.set(Fault::None);
+    let took = started.elapsed();
+    ensure!(
+        took < Duration::from_millis(4500),
+        "{tool} under {fault:?} took {took:?}"
+    );
+    why
 }
 
 /// The error of a call that must fail, as a tool error or (past the deadline) the host's own.

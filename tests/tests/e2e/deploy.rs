@@ -257,18 +257,20 @@ async fn every_key_is_a_host_setting(keys: impl Iterator<Item = &String>) -> Res
     Ok(())
 }
 
+/// A numeric setting the ConfigMap must hold.
+fn number(config: &BTreeMap<String, String>, key: &str) -> Result<u64> {
+    config
+        .get(key)
+        .with_context(|| format!("the ConfigMap does not set {key}"))?
+        .parse()
+        .with_context(|| format!("{key} is not a number"))
+}
+
 /// The shutdown delay outlasts a readiness probe's period, and the kubelet waits for the delay
 /// and the drain before it kills.
 fn stops_within_the_grace_period(pod: &Value, config: &BTreeMap<String, String>) -> Result<()> {
-    let seconds = |key: &str| -> Result<u64> {
-        config
-            .get(key)
-            .with_context(|| format!("the ConfigMap does not set {key}"))?
-            .parse()
-            .with_context(|| format!("{key} is not a number of seconds"))
-    };
-    let delay = seconds("QUILT_MCP_SHUTDOWN_DELAY_SECS")?;
-    let drain = seconds("QUILT_MCP_DRAIN_TIMEOUT_SECS")?;
+    let delay = number(config, "QUILT_MCP_SHUTDOWN_DELAY_SECS")?;
+    let drain = number(config, "QUILT_MCP_DRAIN_TIMEOUT_SECS")?;
     let grace = pod["spec"]["terminationGracePeriodSeconds"]
         .as_u64()
         .context("no terminationGracePeriodSeconds")?;
@@ -298,16 +300,9 @@ const HOST_MIB: u64 = 256;
 /// The memory limit holds every instance at its largest and an answer of the largest size for
 /// each, so a busy replica is refused work (429/503) rather than killed.
 fn memory_fits(pod: &Value, config: &BTreeMap<String, String>) -> Result<()> {
-    let number = |key: &str| -> Result<u64> {
-        config
-            .get(key)
-            .with_context(|| format!("the ConfigMap does not set {key}"))?
-            .parse()
-            .with_context(|| format!("{key} is not a number"))
-    };
-    let instances = number("QUILT_MCP_MAX_INSTANCES")?;
-    let memory = number("QUILT_MCP_GUEST_MEMORY_MIB")?;
-    let answer = number("QUILT_MCP_MAX_RESPONSE_BYTES")?.div_ceil(1 << 20);
+    let instances = number(config, "QUILT_MCP_MAX_INSTANCES")?;
+    let memory = number(config, "QUILT_MCP_GUEST_MEMORY_MIB")?;
+    let answer = number(config, "QUILT_MCP_MAX_RESPONSE_BYTES")?.div_ceil(1 << 20);
     let needed = instances * (MEMORIES_PER_INSTANCE * memory + answer) + HOST_MIB;
     let limit = only_container(pod)?["resources"]["limits"]["memory"]
         .as_str()
