@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 use anyhow::{Context, Result, bail};
 use quilt_mcp_tests::generated_doc;
 use quilt_mcp_tests::host_process::{HostLaunch, HostProcess};
-use quilt_mcp_tests::identity::standard_claims;
+use quilt_mcp_tests::identity::{now_secs, standard_claims};
 use quilt_mcp_tests::stack::{RoleAccess, Stack};
 use quilt_mcp_tests::sts::BucketReader;
 use serde_json::{Value, json};
@@ -25,6 +25,8 @@ const USERS: [(&str, &str, &str); 2] = [
     ("SoakReaderB", "bea@example.com", "soak-bea"),
 ];
 const WINDOWS: usize = 10;
+/// Longer than any run.
+const TOKEN_SECS: u64 = 24 * 3600;
 /// The first few error messages are kept for the report.
 const KEPT_ERRORS: usize = 5;
 
@@ -97,8 +99,8 @@ async fn main() -> Result<()> {
         .iter()
         .map(|(_, subject, _)| {
             let mut claims = standard_claims(&stack.issuer(), AUDIENCE, subject);
-            // Each user writes the package they browse.
-            claims["scope"] = json!("quilt:read quilt:write");
+            // One token for the whole run, which outlasts the usual ten minutes.
+            claims["exp"] = json!(now_secs() + TOKEN_SECS);
             stack.identity.sign(&claims)
         })
         .collect();
@@ -173,6 +175,8 @@ async fn main() -> Result<()> {
         eprintln!("{line}");
         doc.push_str(&line);
         doc.push('\n');
+        // What is measured so far stays, should the run be stopped.
+        generated_doc::write(output.as_deref(), &doc)?;
     }
     for worker in workers {
         worker.await?;
