@@ -53,20 +53,14 @@ struct Recipe {
 
 impl Recipe {
     async fn load() -> Result<Self> {
-        let python = path_from_env("QUILT_MCP_KUBERNETES_VALIDATE_PYTHON")?;
         let root = crate_dir().join("..");
-        let output = Command::new(python)
-            .arg(root.join("tests/deploy/validate_kubernetes.py"))
-            .arg(root.join("deploy/kubernetes"))
-            .arg(KUBERNETES_VERSION)
-            .output()
-            .await?;
-        ensure!(
-            output.status.success(),
-            "deploy/kubernetes does not validate: {}",
-            String::from_utf8_lossy(&output.stderr)
-        );
-        let printed: Value = serde_json::from_slice(&output.stdout)?;
+        let recipe = root.join("deploy/kubernetes");
+        let printed = validate(
+            "validate_kubernetes.py",
+            &[recipe.as_os_str(), KUBERNETES_VERSION.as_ref()],
+        )
+        .await?;
+        let printed: Value = serde_json::from_slice(&printed)?;
         let resources = printed["resources"].as_array().context("no resources")?;
         Ok(Self {
             resources: resources.clone(),
@@ -479,16 +473,7 @@ async fn serves_as_configured(
 pub async fn registry_entry_matches_the_image(_scenario: &Scenario<'_>) -> Result<()> {
     let root = crate_dir().join("..");
     let path = root.join("deploy/server.json");
-    let output = Command::new(path_from_env("QUILT_MCP_KUBERNETES_VALIDATE_PYTHON")?)
-        .arg(root.join("tests/deploy/validate_server_json.py"))
-        .arg(&path)
-        .output()
-        .await?;
-    ensure!(
-        output.status.success(),
-        "deploy/server.json does not validate: {}",
-        String::from_utf8_lossy(&output.stderr)
-    );
+    validate("validate_server_json.py", &[path.as_os_str()]).await?;
     let server: Value = serde_json::from_slice(&std::fs::read(&path)?)?;
     let name = server["name"].as_str().context("no name")?;
     ensure!(
@@ -538,6 +523,21 @@ pub async fn registry_entry_matches_the_image(_scenario: &Scenario<'_>) -> Resul
         );
     }
     Ok(())
+}
+
+/// Runs tests/deploy/`script` with `args` in the validators' venv; its stdout, or why it refused.
+async fn validate(script: &str, args: &[&std::ffi::OsStr]) -> Result<Vec<u8>> {
+    let output = Command::new(path_from_env("QUILT_MCP_KUBERNETES_VALIDATE_PYTHON")?)
+        .arg(crate_dir().join("../tests/deploy").join(script))
+        .args(args)
+        .output()
+        .await?;
+    ensure!(
+        output.status.success(),
+        "{script} {args:?} refused: {}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    Ok(output.stdout)
 }
 
 /// A `LABEL key="value"` of host/Containerfile.
